@@ -1,0 +1,89 @@
+//! OAuth 2.1 resource server: who the caller is. Bearer extraction, the key set cache, token
+//! validation, the 401/403 challenges, the protected resource metadata document and the built-in
+//! development issuer. Handlers only ever see an `Identity`, never the raw token.
+
+pub mod bearer;
+pub mod challenge;
+pub mod dev_issuer;
+pub mod jwks;
+pub mod metadata;
+pub mod middleware;
+pub mod validator;
+
+/// The verified caller. Built from a validated token; holds no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    /// Union of `scopes` (array), `scope` (space-separated) and `scp`; sorted, unique.
+    pub scopes: Vec<String>,
+    /// `oid`, else `org_id`, else `xoid`.
+    pub organization: Option<String>,
+    /// `client_id`, else `azp`.
+    pub client_id: Option<String>,
+}
+
+impl Identity {
+    /// Does the caller hold `scope`? A broader scope implies its narrower forms: `todo`
+    /// satisfies `todo:read`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| {
+            s == scope
+                || scope
+                    .strip_prefix(s.as_str())
+                    .is_some_and(|rest| rest.starts_with(':'))
+        })
+    }
+}
+
+/// Who is calling: an authenticated identity, or nobody when auth is turned off (development).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Authenticated(Identity),
+    Anonymous,
+}
+
+impl Caller {
+    /// The scopes from `required` the caller lacks (none when auth is off).
+    pub fn missing_scopes<'a>(&self, required: &[&'a str]) -> Vec<&'a str> {
+        match self {
+            Caller::Anonymous => Vec::new(),
+            Caller::Authenticated(id) => required
+                .iter()
+                .copied()
+                .filter(|s| !id.has_scope(s))
+                .collect(),
+        }
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Caller::Authenticated(id) => Some(&id.subject),
+            Caller::Anonymous => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broader_scopes_imply_narrower_ones() {
+        let id = Identity {
+            issuer: "i".into(),
+            subject: "s".into(),
+            scopes: vec!["todo".into(), "admin".into()],
+            organization: None,
+            client_id: None,
+        };
+        assert!(id.has_scope("todo:read"));
+        assert!(id.has_scope("admin"));
+        assert!(!id.has_scope("todox"));
+        assert!(!id.has_scope("adm"));
+        assert_eq!(
+            Caller::Authenticated(id).missing_scopes(&["admin", "x"]),
+            vec!["x"]
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Reads the bearer token from the `Authorization` header (RFC 6750 §2.1), and nowhere else.
+
+/// What the `Authorization` header(s) of a request hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// No `Authorization: Bearer` header (absent, or another scheme such as Basic).
+    None,
+    Bearer(&'a str),
+}
+
+/// Why the header is unusable: answered 400 `invalid_request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("more than one Authorization header")]
+    Multiple,
+    #[error("malformed Bearer credentials")]
+    Malformed,
+}
+
+/// Parses all `Authorization` header values of a request. The scheme is case-insensitive; the
+/// token must be an RFC 6750 `b64token` (`[A-Za-z0-9-._~+/]+=*`).
+pub fn parse<'a>(values: &[&'a [u8]]) -> Result<Credentials<'a>, BearerError> {
+    match values {
+        [] => Ok(Credentials::None),
+        [one] => parse_one(one),
+        _ => Err(BearerError::Multiple),
+    }
+}
+
+fn parse_one(raw: &[u8]) -> Result<Credentials<'_>, BearerError> {
+    let Ok(value) = std::str::from_utf8(raw) else {
+        return Err(BearerError::Malformed);
+    };
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = match value.find(' ') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another authentication scheme: no bearer credentials at all.
+        return Ok(Credentials::None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if is_b64token(token) {
+        Ok(Credentials::Bearer(token))
+    } else {
+        Err(BearerError::Malformed)
+    }
+}
+
+/// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_bearer_case_insensitively() {
+        for h in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER   abc.def.ghi"] {
+            assert_eq!(
+                parse(&[h.as_bytes()]),
+                Ok(Credentials::Bearer("abc.def.ghi"))
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_not_credentials() {
+        assert_eq!(parse(&[b"Basic dXNlcjpwYXNz"]), Ok(Credentials::None));
+        assert_eq!(parse(&[]), Ok(Credentials::None));
+    }
+
+    #[test]
+    fn malformed_and_duplicate_headers_are_errors() {
+        for h in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer ===", "Bearer a,b"] {
+            assert_eq!(parse(&[h.as_bytes()]), Err(BearerError::Malformed), "{h:?}");
+        }
+        assert_eq!(parse(&[b"Bearer \xff"]), Err(BearerError::Malformed));
+        assert_eq!(
+            parse(&[b"Bearer a", b"Bearer b"]),
+            Err(BearerError::Multiple)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_tokens_are_always_b64tokens(raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(Credentials::Bearer(t)) = parse(&[&raw]) {
+                prop_assert!(is_b64token(t));
+                prop_assert!(!t.contains(' '));
+            }
+        }
+
+        #[test]
+        fn valid_headers_round_trip(token in "[A-Za-z0-9._~+/-]{1,40}=*", spaces in 1usize..4, upper in any::<bool>()) {
+            let scheme = if upper { "BEARER" } else { "Bearer" };
+            let header = format!("{scheme}{}{token}", " ".repeat(spaces));
+            prop_assert_eq!(parse(&[header.as_bytes()]), Ok(Credentials::Bearer(token.as_str())));
+        }
+    }
+}

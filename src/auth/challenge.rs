@@ -1,0 +1,168 @@
+//! The HTTP answers of the auth layer: 401/403/400 with `WWW-Authenticate` (RFC 6750 §3,
+//! RFC 9728 §5.1) and 503 while the key set is unavailable. Descriptions are fixed strings: no
+//! token, claim or library error text ever reaches a response.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::json;
+
+/// Why a request is refused by the auth layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No bearer credentials: 401 without an error code.
+    NoToken,
+    /// Malformed or duplicated Authorization header: 400 `invalid_request`.
+    BadRequest(&'static str),
+    /// Any token failure: 401 `invalid_token`.
+    InvalidToken,
+    /// Missing scopes for this call: 403 `insufficient_scope`, naming every scope it needs.
+    InsufficientScope(Vec<String>),
+    /// The issuer's key set has not been loaded yet: 503.
+    KeysUnavailable,
+}
+
+pub const INVALID_TOKEN_DESCRIPTION: &str = "The access token is invalid, expired, or not meant for this server";
+
+/// Quotes a value for an auth-param: escapes `\` and `"`, drops control characters.
+fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || !c.is_ascii() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Builds a `WWW-Authenticate: Bearer ...` value from ordered auth-params.
+pub fn www_authenticate(params: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
+    if parts.is_empty() {
+        "Bearer".to_string()
+    } else {
+        format!("Bearer {}", parts.join(", "))
+    }
+}
+
+/// What a challenge needs to know about this server.
+#[derive(Debug, Clone)]
+pub struct ChallengeContext {
+    /// The public metadata URL (from PUBLIC_URL, never from request headers).
+    pub resource_metadata: String,
+    /// The baseline scopes for the 401 `scope` parameter.
+    pub base_scopes: Vec<String>,
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NoToken | Refusal::InvalidToken => StatusCode::UNAUTHORIZED,
+            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Refusal::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn response(&self, ctx: &ChallengeContext) -> HttpResponse {
+        let base = ctx.base_scopes.join(" ");
+        let rm = ctx.resource_metadata.as_str();
+        let (header, error, description): (Option<String>, &str, &str) = match self {
+            Refusal::NoToken => {
+                let mut p = vec![("resource_metadata", rm)];
+                if !base.is_empty() {
+                    p.push(("scope", base.as_str()));
+                }
+                (
+                    Some(www_authenticate(&p)),
+                    "unauthorized",
+                    "Authorization required: send Authorization: Bearer <access token>",
+                )
+            }
+            Refusal::BadRequest(why) => (
+                Some(www_authenticate(&[
+                    ("error", "invalid_request"),
+                    ("error_description", why),
+                    ("resource_metadata", rm),
+                ])),
+                "invalid_request",
+                why,
+            ),
+            Refusal::InvalidToken => {
+                let mut p = vec![
+                    ("error", "invalid_token"),
+                    ("error_description", INVALID_TOKEN_DESCRIPTION),
+                    ("resource_metadata", rm),
+                ];
+                if !base.is_empty() {
+                    p.push(("scope", base.as_str()));
+                }
+                (
+                    Some(www_authenticate(&p)),
+                    "invalid_token",
+                    INVALID_TOKEN_DESCRIPTION,
+                )
+            }
+            Refusal::InsufficientScope(scopes) => {
+                let needed = scopes.join(" ");
+                let h = www_authenticate(&[
+                    ("error", "insufficient_scope"),
+                    ("scope", needed.as_str()),
+                    ("resource_metadata", rm),
+                    ("error_description", "The access token lacks a scope this call needs"),
+                ]);
+                (
+                    Some(h),
+                    "insufficient_scope",
+                    "The access token lacks a scope this call needs",
+                )
+            }
+            Refusal::KeysUnavailable => (
+                None,
+                "temporarily_unavailable",
+                "The token issuer's keys are not available yet; retry shortly",
+            ),
+        };
+        let mut builder = HttpResponse::build(self.status());
+        builder.insert_header((CACHE_CONTROL, "no-store"));
+        if let Some(h) = header {
+            builder.insert_header((WWW_AUTHENTICATE, h));
+        }
+        if matches!(self, Refusal::KeysUnavailable) {
+            builder.insert_header((RETRY_AFTER, "5"));
+        }
+        builder.json(json!({"error": error, "error_description": description}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn quotes_are_escaped() {
+        assert_eq!(
+            www_authenticate(&[("scope", "a\"b\\c\r\n")]),
+            "Bearer scope=\"a\\\"b\\\\c\""
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn challenges_are_always_valid_header_values(s in ".{0,64}", t in ".{0,64}") {
+            let v = www_authenticate(&[("error_description", s.as_str()), ("scope", t.as_str())]);
+            prop_assert!(actix_web::http::header::HeaderValue::from_str(&v).is_ok());
+        }
+    }
+}

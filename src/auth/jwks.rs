@@ -1,0 +1,442 @@
+//! The issuer's key set: fetched over HTTP (or discovered from the issuer's metadata), filtered
+//! to strong signature keys, cached with a TTL, refreshed in the background, and refetched on an
+//! unknown `kid` at most once per cooldown no matter how many requests ask.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+use url::Url;
+
+/// One verification key, bound to exactly one algorithm (RFC 8725 §3.1).
+pub struct Key {
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    pub key: DecodingKey,
+}
+
+/// A loaded key set.
+#[derive(Default)]
+pub struct KeySet {
+    pub keys: Vec<Key>,
+}
+
+impl KeySet {
+    /// Keys a token may be checked against: the one with its `kid`, or, for a token without
+    /// `kid`, every key of the token's algorithm.
+    pub fn candidates<'a>(&'a self, kid: Option<&'a str>, alg: Algorithm) -> impl Iterator<Item = &'a Key> + 'a {
+        self.keys.iter().filter(move |k| match kid {
+            Some(kid) => k.kid.as_deref() == Some(kid),
+            None => k.alg == alg,
+        })
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+}
+
+const MAX_KEYS: usize = 64;
+const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
+
+/// Parses a JWKS document, keeping only keys that are safe to verify with: RSA >= 2048 bits, EC
+/// P-256/P-384, Ed25519; `use` absent or `sig`; algorithm in `allowed`. `kty: oct` (HMAC) and
+/// everything else is dropped.
+pub fn parse_jwks(body: &[u8], allowed: &[Algorithm]) -> Result<KeySet, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|_| "key set is not JSON".to_string())?;
+    let Some(list) = doc.get("keys").and_then(Value::as_array) else {
+        return Err("key set has no \"keys\" array".into());
+    };
+    let mut keys = Vec::new();
+    for jwk in list.iter().take(MAX_KEYS) {
+        if let Some(k) = parse_jwk(jwk, allowed) {
+            keys.push(k);
+        }
+    }
+    Ok(KeySet { keys })
+}
+
+fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<Key> {
+    let s = |name: &str| jwk.get(name).and_then(Value::as_str);
+    if let Some(u) = jwk.get("use")
+        && u.as_str() != Some("sig")
+    {
+        return None;
+    }
+    let declared = match jwk.get("alg") {
+        None => None,
+        Some(Value::String(a)) => Some(a.as_str()),
+        Some(_) => return None,
+    };
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return None,
+    };
+    let (alg, key) = match s("kty")? {
+        "RSA" => {
+            let (n, e) = (s("n")?, s("e")?);
+            let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(n.trim_end_matches('='))
+                .ok()?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant * 8 < 2048 {
+                return None;
+            }
+            let alg = match declared {
+                None => Algorithm::RS256,
+                Some("RS256") => Algorithm::RS256,
+                Some("RS384") => Algorithm::RS384,
+                Some("RS512") => Algorithm::RS512,
+                Some("PS256") => Algorithm::PS256,
+                Some("PS384") => Algorithm::PS384,
+                Some("PS512") => Algorithm::PS512,
+                Some(_) => return None,
+            };
+            (alg, DecodingKey::from_rsa_components(n, e).ok()?)
+        }
+        "EC" => {
+            let alg = match s("crv")? {
+                "P-256" => Algorithm::ES256,
+                "P-384" => Algorithm::ES384,
+                _ => return None,
+            };
+            if declared.is_some_and(|d| d != format!("{alg:?}")) {
+                return None;
+            }
+            (alg, DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?)
+        }
+        "OKP" => {
+            if s("crv")? != "Ed25519" || declared.is_some_and(|d| d != "EdDSA" && d != "Ed25519") {
+                return None;
+            }
+            (Algorithm::EdDSA, DecodingKey::from_ed_components(s("x")?).ok()?)
+        }
+        _ => return None,
+    };
+    allowed.contains(&alg).then_some(Key { kid, alg, key })
+}
+
+/// Where keys come from.
+enum Source {
+    /// Keys known at startup (the development issuer). Never refetched.
+    Static,
+    /// An issuer's key set URL, or `None` to discover it from the issuer's metadata.
+    Remote {
+        issuer: String,
+        jwks_uri: Mutex<Option<Url>>,
+        require_https: bool,
+    },
+}
+
+/// The cached key set and the fetch machinery around it.
+pub struct KeyStore {
+    source: Source,
+    algorithms: Vec<Algorithm>,
+    current: RwLock<Option<Arc<KeySet>>>,
+    loaded_at: Mutex<Option<Instant>>,
+    last_attempt: Mutex<Option<Instant>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    fetches: AtomicU64,
+    client: reqwest::Client,
+    ttl: Duration,
+    cooldown: Duration,
+}
+
+/// Settings of a remote key store.
+pub struct RemoteOptions {
+    pub issuer: String,
+    pub jwks_uri: Option<Url>,
+    pub algorithms: Vec<Algorithm>,
+    pub ttl: Duration,
+    pub cooldown: Duration,
+    pub timeout: Duration,
+    pub require_https: bool,
+}
+
+impl KeyStore {
+    pub fn new_static(set: KeySet) -> Arc<KeyStore> {
+        Arc::new(KeyStore {
+            source: Source::Static,
+            algorithms: Vec::new(),
+            current: RwLock::new(Some(Arc::new(set))),
+            loaded_at: Mutex::new(Some(Instant::now())),
+            last_attempt: Mutex::new(None),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            fetches: AtomicU64::new(0),
+            client: reqwest::Client::new(),
+            ttl: Duration::MAX,
+            cooldown: Duration::MAX,
+        })
+    }
+
+    pub fn new_remote(o: RemoteOptions) -> Arc<KeyStore> {
+        let client = reqwest::Client::builder()
+            .timeout(o.timeout)
+            .connect_timeout(o.timeout)
+            // Fetches are rare; no pooled connection outlives the runtime that made it.
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Arc::new(KeyStore {
+            source: Source::Remote {
+                issuer: o.issuer,
+                jwks_uri: Mutex::new(o.jwks_uri),
+                require_https: o.require_https,
+            },
+            algorithms: o.algorithms,
+            current: RwLock::new(None),
+            loaded_at: Mutex::new(None),
+            last_attempt: Mutex::new(None),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            fetches: AtomicU64::new(0),
+            client,
+            ttl: o.ttl,
+            cooldown: o.cooldown,
+        })
+    }
+
+    /// Keys have been loaded at least once.
+    pub fn is_ready(&self) -> bool {
+        self.current().is_some()
+    }
+
+    pub fn current(&self) -> Option<Arc<KeySet>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many key set fetches were attempted (for logs and tests).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    fn attempted_within(&self, d: Duration) -> bool {
+        self.last_attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < d)
+    }
+
+    /// A token named a `kid` we do not have: refetch, unless a fetch was attempted within the
+    /// cooldown. Concurrent callers share one fetch. Returns the key set to use.
+    pub async fn refresh_for_unknown_kid(&self) -> Option<Arc<KeySet>> {
+        if matches!(self.source, Source::Static) || self.attempted_within(self.cooldown) {
+            return self.current();
+        }
+        let _guard = self.fetch_lock.lock().await;
+        // Whoever held the lock before us may just have fetched.
+        if !self.attempted_within(self.cooldown)
+            && let Err(e) = self.fetch_now().await
+        {
+            log::warn!("key set refetch for an unknown kid failed: {e}");
+        }
+        self.current()
+    }
+
+    /// Fetches the key set now. The caller holds `fetch_lock`.
+    async fn fetch_now(&self) -> Result<usize, String> {
+        let Source::Remote { issuer, jwks_uri, require_https } = &self.source else {
+            return Ok(0);
+        };
+        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let known = jwks_uri.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let uri = match known {
+            Some(u) => u,
+            None => {
+                let u = self.discover(issuer, *require_https).await?;
+                *jwks_uri.lock().unwrap_or_else(|e| e.into_inner()) = Some(u.clone());
+                u
+            }
+        };
+        let body = self.get(&uri).await?;
+        let set = parse_jwks(&body, &self.algorithms)?;
+        if set.keys.is_empty() {
+            return Err(format!("key set at {uri} holds no usable signature key"));
+        }
+        let n = set.keys.len();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
+        *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        log::info!("loaded {n} signing key(s) from {uri}");
+        Ok(n)
+    }
+
+    async fn get(&self, url: &Url) -> Result<Vec<u8>, String> {
+        let mut resp = self
+            .client
+            .get(url.clone())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("GET {url} failed: {}", without_url(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("GET {url} answered {}", resp.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("GET {url} failed: {}", without_url(&e)))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_DOCUMENT_BYTES {
+                return Err(format!("GET {url}: document larger than {MAX_DOCUMENT_BYTES} bytes"));
+            }
+        }
+        Ok(body)
+    }
+
+    /// Finds `jwks_uri` in the issuer's OpenID or OAuth (RFC 8414) metadata.
+    async fn discover(&self, issuer: &str, require_https: bool) -> Result<Url, String> {
+        let base = Url::parse(issuer).map_err(|e| e.to_string())?;
+        let path = base.path().trim_end_matches('/');
+        let origin = base.origin().ascii_serialization();
+        let candidates = [
+            format!("{issuer}/.well-known/openid-configuration"),
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}/.well-known/openid-configuration{path}"),
+        ];
+        let mut last_err = String::new();
+        for c in candidates {
+            let Ok(url) = Url::parse(&c) else { continue };
+            match self.get(&url).await {
+                Ok(body) => {
+                    let doc: Value = serde_json::from_slice(&body)
+                        .map_err(|_| format!("{url} is not JSON"))?;
+                    let found_issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
+                    if found_issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+                        return Err(format!(
+                            "{url} names issuer {found_issuer:?}, expected {issuer:?} (check OAUTH_ISSUER / SK_ENV_URL)"
+                        ));
+                    }
+                    let jwks = doc
+                        .get("jwks_uri")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("{url} has no jwks_uri"))?;
+                    let jwks = Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
+                    let loopback = matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                    if require_https && jwks.scheme() != "https" && !loopback {
+                        return Err(format!("{url}: jwks_uri must use https"));
+                    }
+                    return Ok(jwks);
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        Err(format!("could not discover the key set URL: {last_err}"))
+    }
+
+    /// Keeps the key set fresh: retries with backoff until the first load, then refreshes every
+    /// TTL (keeping cached keys when a refresh fails).
+    pub async fn run_refresher(self: Arc<Self>) {
+        if matches!(self.source, Source::Static) {
+            return;
+        }
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let loaded = {
+                let _guard = self.fetch_lock.lock().await;
+                let due = self
+                    .loaded_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_none_or(|t| t.elapsed() >= self.ttl);
+                if due {
+                    match self.fetch_now().await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            log::warn!("key set fetch failed (will retry): {e}");
+                            false
+                        }
+                    }
+                } else {
+                    true
+                }
+            };
+            if loaded {
+                backoff = Duration::from_millis(250);
+                let since = self
+                    .loaded_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default();
+                tokio::time::sleep(self.ttl.saturating_sub(since).max(Duration::from_millis(50))).await;
+            } else {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// reqwest's error text without the URL's query (none of ours carry secrets, but be sure).
+fn without_url(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.without_url_ref().to_string()
+    }
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut s = self.to_string();
+        if let Some(u) = self.url() {
+            s = s.replace(u.as_str(), "<url>");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn drops_hmac_weak_rsa_and_encryption_keys() {
+        let strong_n = b64(&[0xC5; 256]);
+        let weak_n = b64(&[0xC5; 128]);
+        let doc = json!({"keys": [
+            {"kty":"oct","k":"c2VjcmV0","kid":"hmac"},
+            {"kty":"RSA","n":weak_n,"e":"AQAB","kid":"weak"},
+            {"kty":"RSA","n":strong_n,"e":"AQAB","kid":"enc","use":"enc"},
+            {"kty":"RSA","n":strong_n,"e":"AQAB","kid":"hs","alg":"HS256"},
+            {"kty":"RSA","n":strong_n,"e":"AQAB","kid":"good"},
+            {"kty":"EC","crv":"secp256k1","x":"AA","y":"AA","kid":"k1"}
+        ]});
+        let set = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256, Algorithm::ES256]).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
+        assert_eq!(kids, vec!["good"]);
+        assert_eq!(set.keys[0].alg, Algorithm::RS256);
+    }
+
+    #[test]
+    fn algorithm_outside_the_allow_list_is_dropped() {
+        let doc = json!({"keys": [{"kty":"RSA","n":b64(&[0xC5; 256]),"e":"AQAB","kid":"a","alg":"RS512"}]});
+        assert!(parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256]).unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for body in [&b""[..], b"[]", b"{\"keys\":7}", b"{\"keys\":[1,null,{}]}", b"\xff"] {
+            let _ = parse_jwks(body, &[Algorithm::RS256]);
+        }
+    }
+}

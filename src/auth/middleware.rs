@@ -1,0 +1,94 @@
+//! The auth middleware on the MCP endpoint: every POST needs a valid bearer token; the verified
+//! `Caller` goes into the request extensions for the dispatcher. Other methods pass through so
+//! that GET/DELETE get their 405 and preflights never need a token.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use super::Caller;
+use super::bearer::{self, BearerError, Credentials};
+use super::challenge::{ChallengeContext, Refusal};
+use super::validator::{Rejection, TokenValidator};
+
+/// How the MCP endpoint authenticates.
+pub enum AuthMode {
+    /// Development-only switch: every caller is anonymous with all permissions.
+    Off,
+    On(TokenValidator),
+}
+
+pub struct AuthState {
+    pub mode: AuthMode,
+    pub challenge: ChallengeContext,
+}
+
+impl AuthState {
+    pub fn keys_ready(&self) -> bool {
+        match &self.mode {
+            AuthMode::Off => true,
+            AuthMode::On(v) => v.keys.is_ready(),
+        }
+    }
+}
+
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if req.method() != Method::POST {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let state = req
+        .app_data::<web::Data<AuthState>>()
+        .expect("AuthState is registered")
+        .clone();
+    let caller = match &state.mode {
+        AuthMode::Off => Ok(Caller::Anonymous),
+        AuthMode::On(validator) => authenticate(&req, validator).await,
+    };
+    match caller {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(refusal) => {
+            let (http, _) = req.into_parts();
+            Ok(ServiceResponse::new(http, refusal.response(&state.challenge)))
+        }
+    }
+}
+
+async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Result<Caller, Refusal> {
+    let values: Vec<&[u8]> = req
+        .headers()
+        .get_all(AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .collect();
+    let token = match bearer::parse(&values) {
+        Ok(Credentials::Bearer(t)) => t,
+        Ok(Credentials::None) => return Err(Refusal::NoToken),
+        Err(BearerError::Multiple) => {
+            return Err(Refusal::BadRequest("Send exactly one Authorization header"));
+        }
+        Err(BearerError::Malformed) => {
+            return Err(Refusal::BadRequest("Malformed Authorization header; expected Bearer <token>"));
+        }
+    };
+    match validator.validate(token).await {
+        Ok(identity) => Ok(Caller::Authenticated(identity)),
+        Err(Rejection::KeysUnavailable) => Err(Refusal::KeysUnavailable),
+        Err(r) => {
+            log::info!(
+                "token rejected: {} (path {}, peer {})",
+                r.log_reason(),
+                req.path(),
+                req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+            );
+            Err(Refusal::InvalidToken)
+        }
+    }
+}

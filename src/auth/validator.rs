@@ -1,0 +1,305 @@
+//! Token validation (RFC 8725, RFC 9068 §4, OAuth 2.1 §5.2): shape and size first, then the key
+//! chosen by `kid` and bound to one algorithm, the signature, then every claim rule. The token's
+//! header never picks the algorithm, and no URL in it is ever fetched.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::Value;
+
+use super::Identity;
+use super::jwks::KeyStore;
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Why a token was refused. Logged (as the variant name and the audience values only for
+/// `WrongAudience`); never sent to the client, which always gets the same `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    TooLong,
+    NotCompactJws,
+    BadHeader,
+    CriticalHeader,
+    WrongType,
+    AlgorithmNotAllowed,
+    UnknownKey,
+    KeysUnavailable,
+    BadSignatureOrClaims(String),
+    WrongIssuer,
+    WrongAudience { expected: Vec<String>, received: Vec<String> },
+    IssuedInFuture,
+    BadClaimType(&'static str),
+}
+
+impl Rejection {
+    /// A short reason for logs. Holds no token material.
+    pub fn log_reason(&self) -> String {
+        match self {
+            Rejection::WrongAudience { expected, received } => {
+                let slash_hint = expected.iter().any(|e| {
+                    received
+                        .iter()
+                        .any(|r| e.trim_end_matches('/') == r.trim_end_matches('/'))
+                });
+                format!(
+                    "audience mismatch: expected one of {expected:?}, token has {received:?}{}",
+                    if slash_hint {
+                        " (they differ only by a trailing slash: make EXPECTED_AUDIENCE match the token exactly)"
+                    } else {
+                        " (check EXPECTED_AUDIENCE and PUBLIC_URL; a trailing slash counts)"
+                    }
+                )
+            }
+            Rejection::BadSignatureOrClaims(kind) => format!("signature or claims rejected ({kind})"),
+            Rejection::BadClaimType(c) => format!("claim {c} has the wrong JSON type"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// Checks tokens for one issuer and audience set.
+pub struct TokenValidator {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: u64,
+    pub require_at_jwt_typ: bool,
+    pub keys: Arc<KeyStore>,
+}
+
+fn is_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn b64_json(segment: &str) -> Option<Value> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl TokenValidator {
+    pub async fn validate(&self, token: &str) -> Result<Identity, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Rejection::TooLong);
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 || !parts.iter().all(|p| is_segment(p)) {
+            return Err(Rejection::NotCompactJws);
+        }
+        // Read the header ourselves: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
+        // `jku`, `x5u`, `x5c` are deliberately never looked at.
+        let Some(Value::Object(header)) = b64_json(parts[0]) else {
+            return Err(Rejection::BadHeader);
+        };
+        if header.contains_key("crit") {
+            return Err(Rejection::CriticalHeader);
+        }
+        let alg = match header.get("alg") {
+            Some(Value::String(a)) => match a.as_str() {
+                "RS256" => Algorithm::RS256,
+                "RS384" => Algorithm::RS384,
+                "RS512" => Algorithm::RS512,
+                "PS256" => Algorithm::PS256,
+                "PS384" => Algorithm::PS384,
+                "PS512" => Algorithm::PS512,
+                "ES256" => Algorithm::ES256,
+                "ES384" => Algorithm::ES384,
+                "EdDSA" => Algorithm::EdDSA,
+                // none (any case), HS*, and anything unknown.
+                _ => return Err(Rejection::AlgorithmNotAllowed),
+            },
+            _ => return Err(Rejection::BadHeader),
+        };
+        if !self.algorithms.contains(&alg) {
+            return Err(Rejection::AlgorithmNotAllowed);
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(k)) if k.len() <= 256 => Some(k.as_str()),
+            Some(_) => return Err(Rejection::BadHeader),
+        };
+        match (header.get("typ"), self.require_at_jwt_typ) {
+            (None, false) => {}
+            (Some(Value::String(t)), strict) => {
+                let t = t.to_ascii_lowercase();
+                let at = t == "at+jwt" || t == "application/at+jwt";
+                let plain_jwt = t == "jwt" || t == "application/jwt";
+                // Strict mode (RFC 9068) takes only at+jwt; otherwise plain JWT is fine too.
+                if !at && (strict || !plain_jwt) {
+                    return Err(Rejection::WrongType);
+                }
+            }
+            _ => return Err(Rejection::WrongType),
+        }
+
+        let mut set = self.keys.current().ok_or(Rejection::KeysUnavailable)?;
+        if let Some(kid) = kid
+            && !set.has_kid(kid)
+        {
+            set = self
+                .keys
+                .refresh_for_unknown_kid()
+                .await
+                .ok_or(Rejection::KeysUnavailable)?;
+        }
+        let mut validation = Validation::new(alg);
+        validation.algorithms = vec![alg];
+        validation.leeway = self.leeway;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.set_audience(&self.audiences);
+
+        let mut last = Rejection::UnknownKey;
+        let mut claims = None;
+        for key in set.candidates(kid, alg) {
+            if key.alg != alg {
+                // One key, one algorithm: a token claiming another alg for this key is forged.
+                last = Rejection::AlgorithmNotAllowed;
+                continue;
+            }
+            match jsonwebtoken::decode::<Value>(token, &key.key, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) => {
+                    use jsonwebtoken::errors::ErrorKind;
+                    last = match e.kind() {
+                        ErrorKind::InvalidAudience => Rejection::WrongAudience {
+                            expected: self.audiences.clone(),
+                            received: audiences_of(parts[1]),
+                        },
+                        ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                        other => Rejection::BadSignatureOrClaims(kind_name(other)),
+                    };
+                }
+            }
+        }
+        let claims = claims.ok_or(last)?;
+        self.check_claims(&claims)
+    }
+
+    /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,
+    /// `iat` not in the future.
+    fn check_claims(&self, claims: &Value) -> Result<Identity, Rejection> {
+        let Value::Object(c) = claims else {
+            return Err(Rejection::BadClaimType("payload"));
+        };
+        let string = |name: &'static str| -> Result<Option<String>, Rejection> {
+            match c.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Rejection::BadClaimType(name)),
+            }
+        };
+        let number = |name: &'static str| -> Result<Option<f64>, Rejection> {
+            match c.get(name) {
+                None => Ok(None),
+                Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(Rejection::BadClaimType(name)),
+                Some(_) => Err(Rejection::BadClaimType(name)),
+            }
+        };
+        match string("iss")? {
+            Some(iss) if iss == self.issuer => {}
+            _ => return Err(Rejection::WrongIssuer),
+        }
+        let subject = string("sub")?
+            .filter(|s| !s.is_empty())
+            .ok_or(Rejection::BadClaimType("sub"))?;
+        number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
+        number("nbf")?;
+        if let Some(iat) = number("iat")? {
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            if iat > now + self.leeway as f64 {
+                return Err(Rejection::IssuedInFuture);
+            }
+        }
+        match c.get("aud") {
+            Some(Value::String(_)) => {}
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+            _ => return Err(Rejection::BadClaimType("aud")),
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        match c.get("scopes") {
+            None => {}
+            Some(Value::Array(a)) => {
+                for s in a {
+                    let s = s.as_str().ok_or(Rejection::BadClaimType("scopes"))?;
+                    scopes.push(s.to_string());
+                }
+            }
+            Some(_) => return Err(Rejection::BadClaimType("scopes")),
+        }
+        if let Some(s) = string("scope")? {
+            scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+        }
+        match c.get("scp") {
+            None => {}
+            Some(Value::String(s)) => scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
+            Some(Value::Array(a)) => {
+                for s in a {
+                    scopes.push(s.as_str().ok_or(Rejection::BadClaimType("scp"))?.to_string());
+                }
+            }
+            Some(_) => return Err(Rejection::BadClaimType("scp")),
+        }
+        scopes.sort();
+        scopes.dedup();
+        let organization = match string("oid")? {
+            Some(o) => Some(o),
+            None => match string("org_id")? {
+                Some(o) => Some(o),
+                None => string("xoid")?,
+            },
+        };
+        let client_id = match string("client_id")? {
+            Some(c) => Some(c),
+            None => string("azp")?,
+        };
+        if self.require_at_jwt_typ && client_id.is_none() {
+            return Err(Rejection::BadClaimType("client_id"));
+        }
+        Ok(Identity {
+            issuer: self.issuer.clone(),
+            subject,
+            scopes,
+            organization,
+            client_id,
+        })
+    }
+}
+
+/// The `aud` values of a payload segment, for the audience-mismatch log line only.
+fn audiences_of(payload: &str) -> Vec<String> {
+    match b64_json(payload).and_then(|p| p.get("aud").cloned()) {
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .take(10)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn kind_name(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::InvalidSignature => "bad signature",
+        K::ExpiredSignature => "expired",
+        K::ImmatureSignature => "not yet valid",
+        K::MissingRequiredClaim(_) => "missing required claim",
+        K::InvalidAlgorithm => "algorithm mismatch",
+        K::InvalidToken => "malformed",
+        K::Json(_) | K::Base64(_) | K::Utf8(_) => "malformed",
+        _ => "rejected",
+    }
+    .to_string()
+}

@@ -1,0 +1,316 @@
+//! Edge protection and operability: CORS, Host/Origin checks (DNS rebinding), header size
+//! limit, client IP behind PaaS proxies, the per-IP rate limiter's key, request ids, access
+//! logs, and security headers.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::NotUntil;
+use actix_governor::{KeyExtractor, SimpleKeyExtractionError};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, HttpResponseBuilder, web};
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::config::{CorsSettings, HostPattern, OriginPattern, TrustedProxy};
+use crate::jsonrpc::{ErrorCode, ErrorObject};
+use crate::transport::rpc_error;
+
+/// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
+/// wildcard or reflected origin is ever combined with credentials.
+pub fn cors(settings: &CorsSettings) -> Cors {
+    let origins = settings.allowed_origins.clone();
+    let any = origins.contains(&OriginPattern::Any);
+    let mut cors = Cors::default();
+    cors = if any {
+        cors.allow_any_origin().send_wildcard()
+    } else {
+        cors.allowed_origin_fn(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| origins.iter().any(|p| p.matches(o)))
+        })
+    };
+    cors.allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
+        // Any request header, so `Mcp-Param-*` works (a fixed list cannot express a prefix).
+        .allow_any_header()
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(settings.max_age_secs)
+}
+
+/// What the guard middleware checks.
+pub struct GuardSettings {
+    pub allowed_hosts: Vec<HostPattern>,
+    pub allowed_origins: Vec<OriginPattern>,
+    pub max_header_bytes: usize,
+    /// The MCP endpoint path: the Origin check applies there.
+    pub mcp_path: String,
+}
+
+fn forbidden(message: &str) -> HttpResponse {
+    rpc_error(
+        StatusCode::FORBIDDEN,
+        None,
+        ErrorObject::new(ErrorCode::TRANSPORT, message),
+    )
+}
+
+/// Rejects oversized heads (431), unknown `Host`s (403) and, on the MCP endpoint, disallowed
+/// `Origin`s (403). Health probes skip the Host check: platforms probe by IP.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let s = req
+        .app_data::<web::Data<GuardSettings>>()
+        .expect("GuardSettings is registered")
+        .clone();
+    let head_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let refusal = if head_bytes > s.max_header_bytes {
+        Some(rpc_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            None,
+            ErrorObject::new(ErrorCode::TRANSPORT, "Request header fields too large"),
+        ))
+    } else if matches!(req.path(), "/health" | "/ready") {
+        None
+    } else if !host_allowed(&req, &s.allowed_hosts) {
+        Some(forbidden("Forbidden: Host header not allowed"))
+    } else if req.path() == s.mcp_path && !origin_allowed(&req, &s.allowed_origins) {
+        Some(forbidden("Forbidden: Origin not allowed"))
+    } else {
+        None
+    };
+    match refusal {
+        Some(r) => {
+            let (http, _) = req.into_parts();
+            Ok(ServiceResponse::new(http, r))
+        }
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
+fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
+    let mut hosts = req.headers().get_all(header::HOST);
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h.to_str().ok().map(str::to_string),
+        (None, _) => req.uri().authority().map(|a| a.as_str().to_string()),
+        (Some(_), Some(_)) => return false,
+    };
+    host.is_some_and(|h| allowed.iter().any(|p| p.matches(&h)))
+}
+
+fn origin_allowed(req: &ServiceRequest, allowed: &[OriginPattern]) -> bool {
+    let mut origins = req.headers().get_all(header::ORIGIN);
+    match (origins.next(), origins.next()) {
+        (None, _) => true,
+        (Some(o), None) => o
+            .to_str()
+            .ok()
+            .filter(|o| *o != "null")
+            .is_some_and(|o| allowed.iter().any(|p| p.matches(o))),
+        _ => false,
+    }
+}
+
+/// The client's address: the TCP peer, or what the trusted proxy reports. A client-supplied
+/// `X-Forwarded-For` entry is never used: Heroku's router appends the real address last.
+pub fn client_ip(req: &ServiceRequest, mode: TrustedProxy) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let from_header = match mode {
+        TrustedProxy::None => None,
+        TrustedProxy::Fly => req
+            .headers()
+            .get("fly-client-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok()),
+        TrustedProxy::Heroku => req
+            .headers()
+            .get_all("x-forwarded-for")
+            .last()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok()),
+    };
+    from_header.or(peer)
+}
+
+/// Rate-limit bucket of an address: IPv6 clients are bucketed per /64, since one host
+/// usually owns the whole prefix.
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// The per-IP limiter's key: the client address as the trusted proxy reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIpKey {
+    pub mode: TrustedProxy,
+}
+
+impl KeyExtractor for ClientIpKey {
+    type Key = IpAddr;
+    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
+        client_ip(req, self.mode)
+            .map(bucket)
+            .ok_or_else(|| SimpleKeyExtractionError::new("cannot determine the client address"))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        mut response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        let wait = negative.wait_time_from(DefaultClock::default().now());
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        response
+            .insert_header((header::RETRY_AFTER, secs))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(
+                json!({
+                    "jsonrpc": "2.0",
+                    "error": {"code": -32000, "message": format!("Too many requests; retry in {secs} s")}
+                })
+                .to_string(),
+            )
+    }
+}
+
+/// The request id: the caller's `X-Request-Id` if it is short visible ASCII, else a new one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        return format!("{nanos:x}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Assigns the request id, times the request, writes one access-log line, adds security
+/// headers, and replaces the body of any 500 with a generic message. Never logs headers, query
+/// strings or bodies.
+pub async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let start = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let path: String = req.path().chars().take(200).collect();
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if res.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && res.response().extensions().get::<GenericError>().is_none()
+    {
+        let (http, _) = res.into_parts();
+        let mut generic = HttpResponse::InternalServerError().json(json!({
+            "error": "internal_error",
+            "error_description": "Internal server error",
+            "request_id": id,
+        }));
+        generic.extensions_mut().insert(GenericError);
+        res = ServiceResponse::new(http, generic);
+    }
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let subject = res
+        .request()
+        .extensions()
+        .get::<Caller>()
+        .and_then(|c| c.subject().map(str::to_string))
+        .unwrap_or_else(|| "-".into());
+    let status = res.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let level = if matches!(path.as_str(), "/health" | "/ready") {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(
+        target: "gatehouse::access",
+        level,
+        "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
+    );
+    Ok(res)
+}
+
+/// Marks a 500 body as already generic.
+struct GenericError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn req(headers: &[(&str, &str)]) -> ServiceRequest {
+        let mut r = TestRequest::default().peer_addr("10.0.0.9:1234".parse().unwrap());
+        for (k, v) in headers {
+            r = r.append_header((*k, *v));
+        }
+        r.to_srv_request()
+    }
+
+    #[test]
+    fn spoofed_forwarded_for_never_picks_the_bucket() {
+        let r = req(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7")]);
+        assert_eq!(client_ip(&r, TrustedProxy::None), Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(client_ip(&r, TrustedProxy::Heroku), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(client_ip(&r, TrustedProxy::Fly), Some("10.0.0.9".parse().unwrap()));
+        let f = req(&[("fly-client-ip", "198.51.100.4"), ("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(client_ip(&f, TrustedProxy::Fly), Some("198.51.100.4".parse().unwrap()));
+        let junk = req(&[("x-forwarded-for", "1.1.1.1, junk")]);
+        assert_eq!(client_ip(&junk, TrustedProxy::Heroku), Some("10.0.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_is_bucketed_per_64() {
+        assert_eq!(
+            bucket("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! gatehouse: an authenticated MCP server. The library holds everything; `main.rs` only wires.
+
+pub mod auth;
+pub mod config;
+pub mod edge;
+pub mod jsonrpc;
+pub mod logging;
+pub mod mcp;
+pub mod prompt;
+pub mod registry;
+pub mod resource;
+pub mod startup;
+pub mod tool;
+pub mod tools;
+pub mod transport;

@@ -1,0 +1,406 @@
+//! The MCP dispatcher: classifies each request by protocol era and version, routes it to the
+//! method handlers in `mcp/`, and maps every failure to a JSON-RPC error in exactly one place
+//! (`McpError::to_error`). It knows nothing about HTTP beyond the `Outcome` it returns.
+
+pub mod lifecycle;
+pub mod prompts;
+pub mod resources;
+pub mod tools;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use futures_util::future::AbortHandle;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::config::{LogLevel, McpSettings, RateLimitSettings};
+use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
+use crate::registry::Registry;
+use crate::tool::Notifier;
+
+/// Protocol revisions this server speaks (legacy era: initialize handshake), newest first.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
+/// The revision assumed when a request carries no `MCP-Protocol-Version` header.
+pub const DEFAULT_VERSION: &str = "2025-03-26";
+/// The only revision that allowed JSON-RPC batches.
+pub const BATCH_VERSION: &str = "2025-03-26";
+
+/// Which protocol era a request belongs to. Only the legacy (handshake) era is served today;
+/// the 2026-07-28 era (per-request `_meta`, `server/discover`) gets its own variant and router
+/// beside this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    Legacy(&'static str),
+}
+
+/// Classifies the `MCP-Protocol-Version` header: `Err` carries the unsupported value.
+pub fn classify_version(header: Option<&str>) -> Result<Era, String> {
+    match header.map(str::trim) {
+        None => Ok(Era::Legacy(DEFAULT_VERSION)),
+        Some(v) => SUPPORTED_VERSIONS
+            .iter()
+            .find(|s| **s == v)
+            .map(|s| Era::Legacy(s))
+            .ok_or_else(|| v.to_string()),
+    }
+}
+
+/// Every way a request can fail. `to_error` is the one place that picks JSON-RPC codes;
+/// `InsufficientScope` and `RateLimited` are HTTP-level answers instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpError {
+    MethodNotFound(String),
+    InvalidParams(String),
+    UnknownTool(String),
+    UnknownPrompt(String),
+    ResourceNotFound(String),
+    Internal,
+    InsufficientScope(Vec<String>),
+    RateLimited(Duration),
+}
+
+impl McpError {
+    pub fn to_error(&self) -> ErrorObject {
+        match self {
+            McpError::MethodNotFound(m) => {
+                ErrorObject::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {m}"))
+            }
+            McpError::InvalidParams(why) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
+            }
+            McpError::UnknownTool(name) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Unknown tool: {name}"))
+            }
+            McpError::UnknownPrompt(name) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Unknown prompt: {name}"))
+            }
+            McpError::ResourceNotFound(uri) => {
+                ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, "Resource not found")
+                    .with_data(json!({"uri": uri}))
+            }
+            McpError::Internal => ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error"),
+            McpError::InsufficientScope(_) => {
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")
+            }
+            McpError::RateLimited(_) => {
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests")
+            }
+        }
+    }
+}
+
+/// What handling one request produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Response(Response),
+    /// HTTP 403 with an `insufficient_scope` challenge naming these scopes.
+    Forbidden(Vec<String>),
+    /// HTTP 429 with `Retry-After`.
+    RateLimited(Duration),
+}
+
+/// The per-request context the dispatcher gets from the transport.
+pub struct Call {
+    pub caller: Caller,
+    pub era: Era,
+    pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+/// Keys for state that must stay per caller: `(subject or "", request id)`.
+type InFlightKey = (String, Id);
+
+/// The MCP server: registry, settings, and the little cross-request state a stateless server
+/// keeps (per-subject log levels, in-flight requests that can be cancelled, tool-call budgets).
+pub struct Server {
+    pub registry: Arc<Registry>,
+    pub settings: McpSettings,
+    pub filter_tools_by_scope: bool,
+    tool_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    log_levels: Mutex<HashMap<String, LogLevel>>,
+    in_flight: Mutex<HashMap<InFlightKey, AbortHandle>>,
+}
+
+const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
+
+impl Server {
+    pub fn new(
+        registry: Arc<Registry>,
+        settings: McpSettings,
+        filter_tools_by_scope: bool,
+        rate: &RateLimitSettings,
+    ) -> Server {
+        let tool_limiter = rate.enabled.then(|| {
+            let per_minute = std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
+            let burst = std::num::NonZeroU32::new(rate.tool_calls_burst).expect("validated > 0");
+            Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)))
+        });
+        Server {
+            registry,
+            settings,
+            filter_tools_by_scope,
+            tool_limiter,
+            log_levels: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Drops rate-limit state of idle subjects so memory stays bounded.
+    pub fn purge_idle(&self) {
+        if let Some(l) = &self.tool_limiter {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    fn caller_key(caller: &Caller) -> String {
+        caller.subject().unwrap_or("").to_string()
+    }
+
+    pub fn log_level_for(&self, caller: &Caller) -> LogLevel {
+        self.log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Self::caller_key(caller))
+            .copied()
+            .unwrap_or(self.settings.default_log_level)
+    }
+
+    fn set_log_level(&self, caller: &Caller, level: LogLevel) {
+        let mut map = self.log_levels.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_TRACKED_LOG_LEVELS {
+            map.clear();
+        }
+        map.insert(Self::caller_key(caller), level);
+    }
+
+    /// Registers an in-flight request so `notifications/cancelled` from the same caller can stop
+    /// it. The returned guard unregisters it.
+    pub fn track(self: &Arc<Self>, caller: &Caller, id: &Id, handle: AbortHandle) -> InFlightGuard {
+        let key = (Self::caller_key(caller), id.clone());
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), handle);
+        InFlightGuard {
+            server: self.clone(),
+            key,
+        }
+    }
+
+    /// Handles a notification from the client. Nothing is ever answered.
+    pub fn notify(&self, caller: &Caller, method: &str, params: &Map<String, Value>) {
+        if method == "notifications/cancelled"
+            && let Some(id) = params.get("requestId").and_then(Id::from_value)
+        {
+            let key = (Self::caller_key(caller), id);
+            if let Some(h) = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key)
+            {
+                log::info!("request {} cancelled by the client", key.1);
+                h.abort();
+            }
+        }
+    }
+
+    /// Handles one request.
+    pub async fn handle(&self, req: Request, call: Call) -> Outcome {
+        let id = req.id.clone();
+        match self.route(req, &call).await {
+            Ok(result) => Outcome::Response(Response::success(id, result)),
+            Err(McpError::InsufficientScope(s)) => Outcome::Forbidden(s),
+            Err(McpError::RateLimited(d)) => Outcome::RateLimited(d),
+            Err(e) => Outcome::Response(Response::error(Some(id), e.to_error())),
+        }
+    }
+
+    fn has_resources(&self) -> bool {
+        !self.registry.resources.is_empty() || !self.registry.templates.is_empty()
+    }
+
+    fn has_prompts(&self) -> bool {
+        !self.registry.prompts.is_empty()
+    }
+
+    async fn route(&self, req: Request, call: &Call) -> Result<Value, McpError> {
+        let Era::Legacy(version) = call.era;
+        let p = &req.params;
+        match req.method.as_str() {
+            "initialize" => lifecycle::initialize(self, p),
+            "ping" => Ok(json!({})),
+            "logging/setLevel" => {
+                let level = p
+                    .get("level")
+                    .and_then(Value::as_str)
+                    .and_then(LogLevel::parse)
+                    .ok_or_else(|| McpError::InvalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency".into()))?;
+                self.set_log_level(&call.caller, level);
+                Ok(json!({}))
+            }
+            "tools/list" if !self.registry.tools.is_empty() => tools::list(self, p, &call.caller),
+            "tools/call" if !self.registry.tools.is_empty() => {
+                self.check_tool_budget(&call.caller)?;
+                let notifier = self.notifier(call, p);
+                tools::call(self, p, call.caller.clone(), notifier, version).await
+            }
+            "resources/list" if self.has_resources() => resources::list(self, p, &call.caller),
+            "resources/templates/list" if self.has_resources() => {
+                resources::list_templates(self, p, &call.caller)
+            }
+            "resources/read" if self.has_resources() => {
+                let notifier = self.notifier(call, p);
+                resources::read(self, p, call.caller.clone(), notifier).await
+            }
+            "resources/subscribe" | "resources/unsubscribe" if self.has_resources() => {
+                resources::subscribe(self, p, &call.caller)
+            }
+            "prompts/list" if self.has_prompts() => prompts::list(self, p, &call.caller),
+            "prompts/get" if self.has_prompts() => {
+                let notifier = self.notifier(call, p);
+                prompts::get(self, p, call.caller.clone(), notifier).await
+            }
+            "completion/complete" if self.has_prompts() || self.has_resources() => {
+                prompts::complete(self, p, &call.caller)
+            }
+            other => Err(McpError::MethodNotFound(other.to_string())),
+        }
+    }
+
+    fn notifier(&self, call: &Call, params: &Map<String, Value>) -> Notifier {
+        let Some(tx) = &call.tx else {
+            return Notifier::default();
+        };
+        let token = params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.as_i64().is_some() || t.as_u64().is_some())
+            .cloned();
+        Notifier::new(tx.clone(), token, self.log_level_for(&call.caller))
+    }
+
+    fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
+        let (Some(limiter), Some(subject)) = (&self.tool_limiter, caller.subject()) else {
+            return Ok(());
+        };
+        limiter.check_key(&subject.to_string()).map_err(|not_until| {
+            use actix_governor::governor::clock::{Clock, DefaultClock};
+            McpError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
+        })
+    }
+
+    /// The `capabilities` this server declares: only what is registered.
+    pub fn capabilities(&self) -> Value {
+        let mut caps = json!({"logging": {}});
+        if !self.registry.tools.is_empty() {
+            caps["tools"] = json!({"listChanged": false});
+        }
+        if self.has_resources() {
+            caps["resources"] = json!({"subscribe": true, "listChanged": false});
+        }
+        if self.has_prompts() {
+            caps["prompts"] = json!({"listChanged": false});
+        }
+        if self.has_prompts() || self.has_resources() {
+            caps["completions"] = json!({});
+        }
+        caps
+    }
+}
+
+/// Removes an in-flight entry when its request ends, however it ends.
+pub struct InFlightGuard {
+    server: Arc<Server>,
+    key: InFlightKey,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.server
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// Opaque pagination cursors: base64url of `o:<offset>`.
+pub mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub fn encode(offset: usize) -> String {
+        URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+    }
+
+    /// `None` for anything this server did not issue (or that points past the end).
+    pub fn decode(cursor: &str, len: usize) -> Option<usize> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        let offset: usize = text.strip_prefix("o:")?.parse().ok()?;
+        (offset > 0 && offset < len).then_some(offset)
+    }
+}
+
+/// Paginates a listing: `(items, nextCursor)`. `Err` for an invalid cursor.
+pub fn paginate<T: Clone>(
+    items: &[T],
+    params: &Map<String, Value>,
+    page_size: usize,
+) -> Result<(Vec<T>, Option<String>), McpError> {
+    let start = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => cursor::decode(c, items.len())
+            .ok_or_else(|| McpError::InvalidParams("invalid cursor".into()))?,
+        Some(_) => return Err(McpError::InvalidParams("cursor must be a string".into())),
+    };
+    let end = (start + page_size).min(items.len());
+    let next = (end < items.len()).then(|| cursor::encode(end));
+    Ok((items[start..end].to_vec(), next))
+}
+
+/// Reads a required string parameter.
+pub fn string_param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, McpError> {
+    match params.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(McpError::InvalidParams(format!("{name} must be a string"))),
+        None => Err(McpError::InvalidParams(format!("{name} is required"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_classified() {
+        assert_eq!(classify_version(None), Ok(Era::Legacy("2025-03-26")));
+        assert_eq!(classify_version(Some("2025-06-18")), Ok(Era::Legacy("2025-06-18")));
+        assert!(classify_version(Some("2024-11-05")).is_err());
+        assert!(classify_version(Some("2026-07-28")).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let items: Vec<u32> = (0..5).collect();
+        let mut p = Map::new();
+        let (page, next) = paginate(&items, &p, 2).unwrap();
+        assert_eq!(page, vec![0, 1]);
+        p.insert("cursor".into(), json!(next.unwrap()));
+        let (page, next) = paginate(&items, &p, 2).unwrap();
+        assert_eq!(page, vec![2, 3]);
+        p.insert("cursor".into(), json!(next.unwrap()));
+        let (page, next) = paginate(&items, &p, 2).unwrap();
+        assert_eq!(page, vec![4]);
+        assert!(next.is_none());
+        for bad in [json!("nope"), json!(cursor::encode(99)), json!(cursor::encode(0)), json!(3)] {
+            p.insert("cursor".into(), bad);
+            assert!(paginate(&items, &p, 2).is_err());
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `prompts/list`, `prompts/get` and `completion/complete`.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use serde_json::{Map, Value, json};
+
+use super::{McpError, Server, paginate, string_param};
+use crate::auth::Caller;
+use crate::tool::{Notifier, ToolContext};
+
+pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+    let items: Vec<Value> = server
+        .registry
+        .prompts
+        .iter()
+        .filter(|d| caller.missing_scopes(d.scopes).is_empty())
+        .map(|d| {
+            let args: Vec<Value> = d
+                .arguments
+                .iter()
+                .map(|a| json!({"name": a.name, "description": a.description, "required": a.required}))
+                .collect();
+            let mut v = json!({"name": d.name, "description": d.description, "arguments": args});
+            if let Some(t) = d.title {
+                v["title"] = json!(t);
+            }
+            v
+        })
+        .collect();
+    let (page, next) = paginate(&items, p, server.settings.page_size)?;
+    let mut result = json!({"prompts": page});
+    if let Some(n) = next {
+        result["nextCursor"] = json!(n);
+    }
+    Ok(result)
+}
+
+pub async fn get(
+    server: &Server,
+    p: &Map<String, Value>,
+    caller: Caller,
+    notifier: Notifier,
+) -> Result<Value, McpError> {
+    let name = string_param(p, "name")?;
+    let def = server
+        .registry
+        .prompts
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
+    if !caller.missing_scopes(def.scopes).is_empty() {
+        return Err(McpError::InsufficientScope(def.scopes.iter().map(|s| s.to_string()).collect()));
+    }
+    let args = match p.get("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(McpError::InvalidParams("arguments must be an object".into())),
+    };
+    for (k, v) in &args {
+        if !v.is_string() {
+            return Err(McpError::InvalidParams(format!("argument {k} must be a string")));
+        }
+    }
+    for a in def.arguments.iter().filter(|a| a.required) {
+        if !args.contains_key(a.name) {
+            return Err(McpError::InvalidParams(format!(
+                "missing required argument {} for prompt {name}",
+                a.name
+            )));
+        }
+    }
+    let ctx = ToolContext::new(caller, notifier);
+    let fut = AssertUnwindSafe((def.get)(ctx, args)).catch_unwind();
+    match tokio::time::timeout(server.settings.tool_timeout, fut).await {
+        Ok(Ok(Ok(r))) => {
+            let mut v = json!({"messages": r.messages});
+            if let Some(d) = r.description {
+                v["description"] = json!(d);
+            }
+            Ok(v)
+        }
+        Ok(Ok(Err(msg))) => Err(McpError::InvalidParams(msg)),
+        Ok(Err(_)) | Err(_) => {
+            log::error!("prompt {name} panicked or timed out");
+            Err(McpError::Internal)
+        }
+    }
+}
+
+pub fn complete(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+    let Some(Value::Object(r)) = p.get("ref") else {
+        return Err(McpError::InvalidParams("ref is required".into()));
+    };
+    let Some(Value::Object(arg)) = p.get("argument") else {
+        return Err(McpError::InvalidParams("argument is required".into()));
+    };
+    let arg_name = string_param(arg, "name")?;
+    let value = string_param(arg, "value")?;
+    let values = match string_param(r, "type")? {
+        "ref/prompt" => {
+            let name = string_param(r, "name")?;
+            let def = server
+                .registry
+                .prompts
+                .iter()
+                .find(|d| d.name == name)
+                .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
+            if !caller.missing_scopes(def.scopes).is_empty() {
+                return Err(McpError::InsufficientScope(def.scopes.iter().map(|s| s.to_string()).collect()));
+            }
+            if !def.arguments.iter().any(|a| a.name == arg_name) {
+                return Err(McpError::InvalidParams(format!("prompt {name} has no argument {arg_name}")));
+            }
+            def.complete.map(|f| f(arg_name, value)).unwrap_or_default()
+        }
+        "ref/resource" => {
+            let uri = string_param(r, "uri")?;
+            let t = server
+                .registry
+                .templates
+                .iter()
+                .find(|t| t.uri_template == uri)
+                .ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
+            if !caller.missing_scopes(t.scopes).is_empty() {
+                return Err(McpError::InsufficientScope(t.scopes.iter().map(|s| s.to_string()).collect()));
+            }
+            t.complete.map(|f| f(arg_name, value)).unwrap_or_default()
+        }
+        other => return Err(McpError::InvalidParams(format!("unknown ref type {other}"))),
+    };
+    let total = values.len();
+    let shown: Vec<String> = values.into_iter().take(100).collect();
+    Ok(json!({"completion": {"values": shown, "total": total, "hasMore": total > 100}}))
+}

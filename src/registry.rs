@@ -1,0 +1,318 @@
+//! The registry of tools, resources and prompts: collected from `inventory` once at startup,
+//! checked (names, descriptions, schemas), sorted, with every JSON Schema validator compiled once.
+
+use std::collections::{BTreeSet, HashMap};
+
+use jsonschema::{PatternOptions, Validator};
+use serde_json::{Value, json};
+
+use crate::prompt::PromptDef;
+use crate::resource::{ResourceDef, ResourceTemplateDef};
+use crate::tool::ToolDef;
+
+/// Why the registry cannot be built. Names the offending registration.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("tool {name:?}: {problem}")]
+    Tool { name: String, problem: String },
+    #[error("resource {uri:?}: {problem}")]
+    Resource { uri: String, problem: String },
+    #[error("prompt {name:?}: {problem}")]
+    Prompt { name: String, problem: String },
+}
+
+/// A checked tool with its compiled validators and its `tools/list` entry.
+pub struct Tool {
+    pub def: &'static ToolDef,
+    pub input: Validator,
+    pub output: Option<Validator>,
+    pub listing: Value,
+}
+
+pub struct Registry {
+    pub tools: Vec<Tool>,
+    tool_index: HashMap<&'static str, usize>,
+    pub resources: Vec<&'static ResourceDef>,
+    pub templates: Vec<&'static ResourceTemplateDef>,
+    pub prompts: Vec<&'static PromptDef>,
+}
+
+/// MCP tool-name rule: 1-128 characters of `A-Za-z0-9_.-`.
+pub fn valid_tool_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Compiles a schema the way every gatehouse schema is compiled: JSON Schema 2020-12 unless the
+/// schema names another dialect, `$ref` resolution never leaves the document (no network, no
+/// files), `format` is validated, and `pattern` uses a linear-time regex engine.
+pub fn compile_schema(schema: &Value) -> Result<Validator, String> {
+    if !schema.is_object() {
+        return Err("schema must be a JSON object".into());
+    }
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .offline()
+        .should_validate_formats(true)
+        .with_pattern_options(PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
+        .build(schema)
+        .map_err(|e| format!("schema does not compile: {e}"))
+}
+
+/// The first validation error of `instance`, phrased to name the failing field.
+pub fn first_error(validator: &Validator, instance: &Value) -> Option<String> {
+    validator.iter_errors(instance).next().map(|e| {
+        let path = e.instance_path().to_string();
+        if path.is_empty() {
+            e.to_string()
+        } else {
+            format!("{path}: {e}")
+        }
+    })
+}
+
+fn scopes_valid(scopes: &[&str]) -> bool {
+    scopes.iter().all(|s| crate::config::valid_scope_token(s))
+}
+
+impl Registry {
+    /// Everything registered in this binary.
+    pub fn from_inventory() -> Result<Registry, RegistryError> {
+        Registry::build(
+            inventory::iter::<ToolDef>.into_iter().collect(),
+            inventory::iter::<ResourceDef>.into_iter().collect(),
+            inventory::iter::<ResourceTemplateDef>.into_iter().collect(),
+            inventory::iter::<PromptDef>.into_iter().collect(),
+        )
+    }
+
+    pub fn build(
+        mut tool_defs: Vec<&'static ToolDef>,
+        mut resources: Vec<&'static ResourceDef>,
+        mut templates: Vec<&'static ResourceTemplateDef>,
+        mut prompts: Vec<&'static PromptDef>,
+    ) -> Result<Registry, RegistryError> {
+        // inventory's order is unspecified: sort once so every listing is deterministic.
+        tool_defs.sort_by_key(|d| d.name);
+        resources.sort_by_key(|d| d.uri);
+        templates.sort_by_key(|d| d.uri_template);
+        prompts.sort_by_key(|d| d.name);
+
+        let mut tools = Vec::with_capacity(tool_defs.len());
+        let mut tool_index = HashMap::new();
+        for def in tool_defs {
+            let err = |problem: String| RegistryError::Tool {
+                name: def.name.to_string(),
+                problem,
+            };
+            if !valid_tool_name(def.name) {
+                return Err(err("name must be 1-128 characters of A-Za-z0-9_.-".into()));
+            }
+            if tool_index.contains_key(def.name) {
+                return Err(err("registered twice (tool names must be unique)".into()));
+            }
+            if def.description.trim().is_empty() {
+                return Err(err("description must not be empty".into()));
+            }
+            if !scopes_valid(def.scopes) {
+                return Err(err("a required scope is not a valid scope token".into()));
+            }
+            let input_schema = (def.input_schema)();
+            if input_schema.get("type") != Some(&json!("object")) {
+                return Err(err("input schema root must have \"type\": \"object\"".into()));
+            }
+            let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;
+            let (output, output_schema) = match def.output_schema {
+                Some(f) => {
+                    let schema = f();
+                    if schema.get("type") != Some(&json!("object")) {
+                        return Err(err("output schema root must have \"type\": \"object\"".into()));
+                    }
+                    let v = compile_schema(&schema).map_err(|p| err(format!("output {p}")))?;
+                    (Some(v), Some(schema))
+                }
+                None => (None, None),
+            };
+            let mut listing = json!({
+                "name": def.name,
+                "description": def.description,
+                "inputSchema": input_schema,
+            });
+            if let Some(t) = def.title {
+                listing["title"] = json!(t);
+            }
+            if let Some(s) = output_schema {
+                listing["outputSchema"] = s;
+            }
+            if let Some(a) = def.annotations.to_json() {
+                listing["annotations"] = a;
+            }
+            tool_index.insert(def.name, tools.len());
+            tools.push(Tool {
+                def,
+                input,
+                output,
+                listing,
+            });
+        }
+
+        let mut uris = BTreeSet::new();
+        for r in &resources {
+            let err = |problem: &str| RegistryError::Resource {
+                uri: r.uri.to_string(),
+                problem: problem.to_string(),
+            };
+            if url::Url::parse(r.uri).is_err() {
+                return Err(err("uri must be an absolute URI"));
+            }
+            if !uris.insert(r.uri) {
+                return Err(err("registered twice (resource URIs must be unique)"));
+            }
+            if r.name.trim().is_empty() || r.description.trim().is_empty() {
+                return Err(err("name and description must not be empty"));
+            }
+            if !scopes_valid(r.scopes) {
+                return Err(err("a required scope is not a valid scope token"));
+            }
+        }
+        for t in &templates {
+            let err = |problem: &str| RegistryError::Resource {
+                uri: t.uri_template.to_string(),
+                problem: problem.to_string(),
+            };
+            if !uris.insert(t.uri_template) {
+                return Err(err("registered twice (resource URIs must be unique)"));
+            }
+            if !t.uri_template.contains('{')
+                || t.uri_template.matches('{').count() != t.uri_template.matches('}').count()
+            {
+                return Err(err("uri template needs balanced {variables}"));
+            }
+            if t.name.trim().is_empty() || t.description.trim().is_empty() {
+                return Err(err("name and description must not be empty"));
+            }
+            if !scopes_valid(t.scopes) {
+                return Err(err("a required scope is not a valid scope token"));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for p in &prompts {
+            let err = |problem: &str| RegistryError::Prompt {
+                name: p.name.to_string(),
+                problem: problem.to_string(),
+            };
+            if !valid_tool_name(p.name) {
+                return Err(err("name must be 1-128 characters of A-Za-z0-9_.-"));
+            }
+            if !names.insert(p.name) {
+                return Err(err("registered twice (prompt names must be unique)"));
+            }
+            if p.description.trim().is_empty() {
+                return Err(err("description must not be empty"));
+            }
+            let mut arg_names = BTreeSet::new();
+            for a in p.arguments {
+                if a.name.trim().is_empty() || !arg_names.insert(a.name) {
+                    return Err(err("argument names must be non-empty and unique"));
+                }
+            }
+            if !scopes_valid(p.scopes) {
+                return Err(err("a required scope is not a valid scope token"));
+            }
+        }
+        Ok(Registry {
+            tools,
+            tool_index,
+            resources,
+            templates,
+            prompts,
+        })
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tool_index.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// Every scope any registration declares (for `scopes_supported`).
+    pub fn declared_scopes(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let all = self
+            .tools
+            .iter()
+            .flat_map(|t| t.def.scopes)
+            .chain(self.resources.iter().flat_map(|r| r.scopes))
+            .chain(self.templates.iter().flat_map(|r| r.scopes))
+            .chain(self.prompts.iter().flat_map(|p| p.scopes));
+        for s in all {
+            out.insert(s.to_string());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_tool_passes_the_startup_checks() {
+        let reg = Registry::from_inventory().expect("registry builds");
+        assert!(!reg.tools.is_empty());
+        for t in &reg.tools {
+            assert!(valid_tool_name(t.def.name), "{}", t.def.name);
+            assert!(!t.def.description.trim().is_empty(), "{}", t.def.name);
+            assert_eq!(t.listing["inputSchema"]["type"], "object", "{}", t.def.name);
+        }
+        let names: Vec<_> = reg.tools.iter().map(|t| t.def.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn tool_name_rules() {
+        assert!(valid_tool_name("greet_user"));
+        assert!(valid_tool_name("a.b-c_D9"));
+        assert!(!valid_tool_name(""));
+        assert!(!valid_tool_name("has space"));
+        assert!(!valid_tool_name("comma,"));
+        assert!(!valid_tool_name(&"x".repeat(129)));
+        assert!(valid_tool_name(&"x".repeat(128)));
+    }
+
+    #[test]
+    fn schemas_never_reach_the_network_or_files() {
+        for r in ["https://example.com/s.json", "file:///etc/passwd"] {
+            let s = json!({"type":"object","properties":{"a":{"$ref": r}}});
+            assert!(compile_schema(&s).is_err(), "{r}");
+        }
+    }
+
+    #[test]
+    fn formats_are_validated() {
+        let v = compile_schema(&json!({"type":"object","properties":{"e":{"type":"string","format":"email"}}}))
+            .unwrap();
+        assert!(first_error(&v, &json!({"e":"not-an-email"})).is_some());
+        assert!(first_error(&v, &json!({"e":"a@b.example"})).is_none());
+    }
+
+    #[test]
+    fn errors_name_the_failing_field() {
+        let v = compile_schema(&json!({"type":"object","properties":{"name":{"type":"string","minLength":1}},"required":["name"]}))
+            .unwrap();
+        assert!(first_error(&v, &json!({})).unwrap().contains("name"));
+        assert!(first_error(&v, &json!({"name":""})).unwrap().contains("/name"));
+    }
+
+    #[test]
+    fn catastrophic_patterns_stay_linear() {
+        let v = compile_schema(&json!({"type":"object","properties":{"s":{"type":"string","pattern":"^(a+)+$"}}}))
+            .unwrap();
+        let start = std::time::Instant::now();
+        let input = json!({"s": format!("{}!", "a".repeat(100_000))});
+        assert!(first_error(&v, &input).is_some());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+}

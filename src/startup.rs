@@ -1,0 +1,380 @@
+//! `Application`: builds the one actix app that `main` and the tests both run. Binds the
+//! listener (port 0 works), resolves the public URLs, the issuer and its keys, and wires the
+//! middleware. Also owns graceful shutdown on SIGTERM and SIGINT.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_governor::{Governor, GovernorConfigBuilder};
+use actix_web::dev::Server as HttpServerHandle;
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+use url::Url;
+
+use crate::auth::challenge::ChallengeContext;
+use crate::auth::dev_issuer::{self, DevIssuer};
+use crate::auth::jwks::{KeyStore, RemoteOptions};
+use crate::auth::metadata::{self, DocumentInput, Metadata};
+use crate::auth::middleware::{AuthMode, AuthState, require_token};
+use crate::auth::validator::TokenValidator;
+use crate::config::{IssuerSetting, Profile, Settings, base_str};
+use crate::edge::{self, ClientIpKey, GuardSettings};
+use crate::mcp::Server;
+use crate::registry::{Registry, RegistryError};
+use crate::transport::{self, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("tool registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    DevIssuer(#[from] dev_issuer::DevIssuerError),
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: HttpServerHandle,
+    /// The public base URL (PUBLIC_URL, or http://localhost:<port> in development).
+    pub public_url: String,
+    /// The canonical MCP endpoint URL (the default token audience).
+    pub resource: String,
+    pub metadata_url: String,
+    pub audiences: Vec<String>,
+    pub dev_issuer: Option<Arc<DevIssuer>>,
+    pub keys: Arc<KeyStore>,
+    pub settings: Settings,
+}
+
+/// Public URLs derived from settings and the bound port.
+pub struct PublicUrls {
+    pub base: String,
+    pub resource: String,
+    pub metadata_url: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
+/// Resolves the public URLs the same way for the server and `gatehouse token`.
+pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, StartupError> {
+    let base = match &settings.server.public_url {
+        Some(u) => base_str(u),
+        None => format!("http://localhost:{port}"),
+    };
+    let resource = format!("{base}{}", settings.mcp.path);
+    let resource_url = Url::parse(&resource).map_err(|e| StartupError::Config(format!("resource URL {resource}: {e}")))?;
+    let issuer = match &settings.auth.issuer {
+        IssuerSetting::Development => format!("{base}{}", dev_issuer::ISSUER_PATH),
+        IssuerSetting::Remote { issuer, .. } => issuer.clone(),
+    };
+    let audiences = if settings.auth.audiences.is_empty() {
+        vec![resource.clone()]
+    } else {
+        settings.auth.audiences.clone()
+    };
+    Ok(PublicUrls {
+        metadata_url: metadata::metadata_url(&resource_url),
+        base,
+        resource,
+        issuer,
+        audiences,
+    })
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(auth: web::Data<AuthState>) -> HttpResponse {
+    if auth.keys_ready() {
+        HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((RETRY_AFTER, "5"))
+            .json(json!({"status": "starting", "detail": "waiting for the token issuer's keys"}))
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not_found"}))
+}
+
+async fn get_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("allow", "GET, HEAD"))
+        .json(json!({"error": "method_not_allowed"}))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let registry = Arc::new(Registry::from_inventory()?);
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+        let urls = public_urls(&settings, port)?;
+        let a = &settings.auth;
+
+        let (keys, dev) = match &a.issuer {
+            IssuerSetting::Development => {
+                if settings.profile == Profile::Production {
+                    return Err(StartupError::Config(
+                        "the development issuer cannot run in the production profile".into(),
+                    ));
+                }
+                let dev = Arc::new(DevIssuer::load_or_create(&a.dev_key_dir, urls.issuer.clone())?);
+                (KeyStore::new_static(dev.key_set()), Some(dev))
+            }
+            IssuerSetting::Remote { issuer, jwks_uri } => (
+                KeyStore::new_remote(RemoteOptions {
+                    issuer: issuer.clone(),
+                    jwks_uri: jwks_uri.clone(),
+                    algorithms: a.algorithms.clone(),
+                    ttl: a.jwks_ttl,
+                    cooldown: a.jwks_cooldown,
+                    timeout: a.jwks_fetch_timeout,
+                    require_https: settings.profile == Profile::Production,
+                }),
+                None,
+            ),
+        };
+        let mode = if a.enabled {
+            AuthMode::On(TokenValidator {
+                issuer: urls.issuer.clone(),
+                audiences: urls.audiences.clone(),
+                algorithms: a.algorithms.clone(),
+                leeway: a.leeway_secs,
+                require_at_jwt_typ: a.require_at_jwt_typ,
+                keys: keys.clone(),
+            })
+        } else {
+            log::warn!("auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server");
+            AuthMode::Off
+        };
+        let auth_state = web::Data::new(AuthState {
+            mode,
+            challenge: ChallengeContext {
+                resource_metadata: urls.metadata_url.clone(),
+                base_scopes: a.base_scopes.clone(),
+            },
+        });
+
+        let mut scopes: BTreeSet<String> = registry.declared_scopes();
+        scopes.extend(a.extra_scopes.iter().cloned());
+        scopes.extend(a.base_scopes.iter().cloned());
+        let doc = match &a.protected_resource_metadata {
+            Some(m) => serde_json::Value::Object(m.clone()),
+            None => metadata::build_document(DocumentInput {
+                resource: &urls.resource,
+                issuer: &urls.issuer,
+                scopes: scopes.into_iter().collect(),
+                resource_name: &a.resource_name,
+                resource_documentation: a.resource_documentation.as_deref(),
+            }),
+        };
+        let metadata = web::Data::new(Metadata { body: doc.to_string() });
+
+        let mcp = web::Data::new(Server::new(
+            registry.clone(),
+            settings.mcp.clone(),
+            a.filter_tools_by_scope,
+            &settings.rate_limit,
+        ));
+        let limits = web::Data::new(Limits {
+            max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: settings.server.body_timeout,
+            max_json_depth: settings.server.max_json_depth,
+        });
+        let guard = web::Data::new(GuardSettings {
+            allowed_hosts: settings.security.allowed_hosts.clone(),
+            allowed_origins: settings.cors.allowed_origins.clone(),
+            max_header_bytes: settings.server.max_header_bytes,
+            mcp_path: settings.mcp.path.clone(),
+        });
+        let rl = &settings.rate_limit;
+        // Built once, outside the worker factory: every worker shares this limiter.
+        let ip_limit = GovernorConfigBuilder::default()
+            .period(Duration::from_secs(60) / rl.ip_per_minute.max(1))
+            .burst_size(rl.ip_burst)
+            .key_extractor(ClientIpKey {
+                mode: settings.security.trusted_proxy,
+            })
+            .finish()
+            .ok_or_else(|| StartupError::Config("rate_limit: invalid per-IP budget".into()))?;
+        let rate_limit_on = rl.enabled;
+
+        // Background work: key set refresh, and purging idle rate-limit keys so memory stays
+        // bounded however many distinct callers come by.
+        tokio::spawn(keys.clone().run_refresher());
+        {
+            let ip_limiter = ip_limit.limiter();
+            let mcp = mcp.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    ip_limiter.retain_recent();
+                    ip_limiter.shrink_to_fit();
+                    mcp.purge_idle();
+                }
+            });
+        }
+
+        let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
+        for p in [
+            format!("/.well-known/oauth-protected-resource{}", settings.mcp.path),
+            urls.metadata_url
+                .split_once("/.well-known/")
+                .map(|(_, rest)| format!("/.well-known/{rest}"))
+                .unwrap_or_default(),
+        ] {
+            if !p.is_empty() && !prm_paths.contains(&p) {
+                prm_paths.push(p);
+            }
+        }
+        let mcp_path = settings.mcp.path.clone();
+        let cors_settings = settings.cors.clone();
+        let dev_for_app = dev.clone();
+        let s = &settings.server;
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .app_data(mcp.clone())
+                .app_data(auth_state.clone())
+                .app_data(limits.clone())
+                .app_data(metadata.clone())
+                .app_data(guard.clone())
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready));
+            for p in &prm_paths {
+                app = app.service(
+                    web::resource(p.as_str())
+                        .route(web::get().to(metadata::serve))
+                        .route(web::head().to(metadata::serve))
+                        .default_service(web::to(get_only)),
+                );
+            }
+            if let Some(dev) = &dev_for_app {
+                let jwks = dev.jwks().to_string();
+                let meta = dev.metadata().to_string();
+                let base = dev_issuer::ISSUER_PATH;
+                let serve = |body: String| {
+                    move || {
+                        let body = body.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .insert_header(("access-control-allow-origin", "*"))
+                                .body(body)
+                        }
+                    }
+                };
+                app = app
+                    .route(&format!("{base}/keys"), web::get().to(serve(jwks)))
+                    .route(
+                        &format!("{base}/.well-known/openid-configuration"),
+                        web::get().to(serve(meta.clone())),
+                    )
+                    .route(
+                        &format!("/.well-known/oauth-authorization-server{base}"),
+                        web::get().to(serve(meta)),
+                    );
+            }
+            // Effective middleware order, outermost first:
+            //   CORS -> request log (id, timing, nosniff, generic 500) -> guard (431, Host,
+            //   Origin) -> [MCP endpoint only: per-IP rate limit -> bearer auth] -> handler.
+            // (In actix the last `.wrap()` is the outermost.)
+            app.service(
+                web::resource(mcp_path.as_str())
+                    .route(web::post().to(transport::post))
+                    .default_service(web::to(transport::method_not_allowed))
+                    .wrap(from_fn(require_token))
+                    .wrap(Condition::new(rate_limit_on, Governor::new(&ip_limit))),
+            )
+            .default_service(web::to(not_found))
+            .wrap(from_fn(edge::guard))
+            .wrap(from_fn(edge::request_log))
+            .wrap(edge::cors(&cors_settings))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: format!("{}:{port}", s.host),
+            source,
+        })?
+        .workers(if s.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            s.workers
+        })
+        .keep_alive(s.keep_alive)
+        .client_request_timeout(s.client_request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .max_connections(s.max_connections)
+        .shutdown_timeout(s.shutdown_timeout.as_secs())
+        // Signals are handled in run_until_stopped: actix treats SIGINT as a forced stop, and
+        // Fly sends SIGINT by default; both must drain.
+        .disable_signals()
+        .run();
+
+        Ok(Application {
+            port,
+            server,
+            public_url: urls.base,
+            resource: urls.resource,
+            metadata_url: urls.metadata_url,
+            audiences: urls.audiences,
+            dev_issuer: dev,
+            keys,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains: no new connections, in-flight requests
+    /// finish (up to the shutdown timeout), and the process can exit 0.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            log::info!("shutdown signal received: draining in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

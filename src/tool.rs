@@ -1,0 +1,368 @@
+//! THE tool-author API: what a file in `tools/` sees. A tool is a `ToolDef` submitted with
+//! `register_tool!`; its handler gets a `ToolContext` (caller identity, progress and log
+//! notifications) and arguments already validated against its input schema.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use crate::auth::{Caller, Identity};
+pub use crate::config::LogLevel;
+
+/// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        Annotations, BoxFuture, Content, ResourceContents, ToolContext, ToolDef, ToolError,
+        ToolOutput, ToolResult, typed,
+    };
+    pub use crate::config::LogLevel;
+    pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
+    pub use crate::resource::{ResourceDef, ResourceTemplateDef};
+    pub use crate::{register_prompt, register_resource, register_resource_template, register_tool};
+    pub use serde::Deserialize;
+    pub use serde_json::{Value, json};
+}
+
+/// A boxed, sendable future: what handlers return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a tool returns: `Ok` becomes a result, `Err` a result with `isError: true`.
+pub type ToolResult = Result<ToolOutput, ToolError>;
+
+/// A tool failure reported to the model (`isError: true`), not a protocol error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError(pub String);
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ToolError(message.into())
+    }
+}
+
+impl<E: std::error::Error> From<E> for ToolError {
+    fn from(e: E) -> Self {
+        ToolError(e.to_string())
+    }
+}
+
+/// The embedded contents of a resource (text or base64 blob).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ResourceContents {
+    Text {
+        uri: String,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        text: String,
+    },
+    Blob {
+        uri: String,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        blob: String,
+    },
+}
+
+/// One content block of a tool result or prompt message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    Text {
+        text: String,
+    },
+    Image {
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    Audio {
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    ResourceLink {
+        uri: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+    },
+    Resource {
+        resource: ResourceContents,
+    },
+}
+
+impl Content {
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::Text { text: text.into() }
+    }
+}
+
+/// A successful tool result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolOutput {
+    pub content: Vec<Content>,
+    /// Structured result; required (and checked) when the tool declares an output schema.
+    pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    pub fn text(text: impl Into<String>) -> Self {
+        ToolOutput {
+            content: vec![Content::text(text)],
+            structured: None,
+        }
+    }
+
+    pub fn content(content: Vec<Content>) -> Self {
+        ToolOutput {
+            content,
+            structured: None,
+        }
+    }
+
+    /// A structured result; the same JSON is also sent as a text block.
+    pub fn structured(value: impl Serialize) -> Self {
+        ToolOutput {
+            content: Vec::new(),
+            structured: Some(serde_json::to_value(value).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+/// Behaviour hints for clients (untrusted by them; informative only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Annotations {
+    pub read_only: Option<bool>,
+    pub destructive: Option<bool>,
+    pub idempotent: Option<bool>,
+    pub open_world: Option<bool>,
+}
+
+impl Annotations {
+    pub const NONE: Annotations = Annotations {
+        read_only: None,
+        destructive: None,
+        idempotent: None,
+        open_world: None,
+    };
+
+    pub fn to_json(self) -> Option<Value> {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("readOnlyHint", self.read_only),
+            ("destructiveHint", self.destructive),
+            ("idempotentHint", self.idempotent),
+            ("openWorldHint", self.open_world),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::Bool(v));
+            }
+        }
+        (!m.is_empty()).then_some(Value::Object(m))
+    }
+}
+
+/// A tool registration. Submit one with `register_tool!(ToolDef { ..., ..ToolDef::DEFAULT })`.
+pub struct ToolDef {
+    /// 1-128 characters of `A-Za-z0-9_.-`, unique; by convention the file stem.
+    pub name: &'static str,
+    pub title: Option<&'static str>,
+    /// What the tool does, for the model. Must not be empty.
+    pub description: &'static str,
+    /// JSON Schema 2020-12 of the arguments; root `type: "object"`.
+    pub input_schema: fn() -> Value,
+    pub output_schema: Option<fn() -> Value>,
+    pub annotations: Annotations,
+    /// OAuth scopes the caller's token must carry (all of them).
+    pub scopes: &'static [&'static str],
+    /// Argument names never written to a log line.
+    pub secret_args: &'static [&'static str],
+    /// The handler; use `|ctx, args| typed(my_fn, ctx, args)` for typed arguments.
+    pub handler: fn(ToolContext, Value) -> BoxFuture<ToolResult>,
+}
+
+fn no_arguments() -> Value {
+    json!({"type": "object", "additionalProperties": false})
+}
+
+fn unimplemented_handler(_: ToolContext, _: Value) -> BoxFuture<ToolResult> {
+    Box::pin(async { Err(ToolError::new("this tool has no handler")) })
+}
+
+impl ToolDef {
+    /// Defaults for the optional fields: `..ToolDef::DEFAULT`.
+    pub const DEFAULT: ToolDef = ToolDef {
+        name: "",
+        title: None,
+        description: "",
+        input_schema: no_arguments,
+        output_schema: None,
+        annotations: Annotations::NONE,
+        scopes: &[],
+        secret_args: &[],
+        handler: unimplemented_handler,
+    };
+}
+
+inventory::collect!(ToolDef);
+
+/// Registers a tool at link time: `register_tool!(ToolDef { ... });`.
+#[macro_export]
+macro_rules! register_tool {
+    ($def:expr) => {
+        ::inventory::submit! { $def }
+    };
+}
+
+/// Adapts a handler taking typed arguments: deserializes the (schema-valid) arguments into `A`.
+pub fn typed<A, F, Fut>(f: F, ctx: ToolContext, args: Value) -> BoxFuture<ToolResult>
+where
+    A: DeserializeOwned,
+    F: FnOnce(ToolContext, A) -> Fut,
+    Fut: Future<Output = ToolResult> + Send + 'static,
+{
+    match serde_json::from_value::<A>(args) {
+        Ok(a) => Box::pin(f(ctx, a)),
+        Err(e) => {
+            let msg = format!("Invalid arguments: {e}");
+            Box::pin(async move { Err(ToolError(msg)) })
+        }
+    }
+}
+
+/// Sends notifications that belong to one request (progress, log messages). When the request has
+/// no stream the notifications are dropped.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    inner: Option<Arc<NotifierInner>>,
+}
+
+struct NotifierInner {
+    tx: UnboundedSender<String>,
+    progress_token: Option<Value>,
+    last_progress: Mutex<Option<f64>>,
+    min_level: LogLevel,
+}
+
+impl Notifier {
+    pub(crate) fn new(
+        tx: UnboundedSender<String>,
+        progress_token: Option<Value>,
+        min_level: LogLevel,
+    ) -> Self {
+        Notifier {
+            inner: Some(Arc::new(NotifierInner {
+                tx,
+                progress_token,
+                last_progress: Mutex::new(None),
+                min_level,
+            })),
+        }
+    }
+
+    fn send(&self, method: &'static str, params: Value) {
+        if let Some(inner) = &self.inner {
+            let n = crate::jsonrpc::Notification::new(method, params);
+            let _ = inner
+                .tx
+                .send(serde_json::to_string(&n).expect("notifications serialize"));
+        }
+    }
+}
+
+/// What a handler knows about its call.
+#[derive(Clone)]
+pub struct ToolContext {
+    caller: Caller,
+    notifier: Notifier,
+}
+
+impl ToolContext {
+    pub(crate) fn new(caller: Caller, notifier: Notifier) -> Self {
+        ToolContext { caller, notifier }
+    }
+
+    /// The authenticated caller; `None` only when auth is turned off (development switch).
+    pub fn identity(&self) -> Option<&Identity> {
+        match &self.caller {
+            Caller::Authenticated(id) => Some(id),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The caller's organization claim (`oid`, else `org_id`, else `xoid`).
+    pub fn organization(&self) -> Option<&str> {
+        self.identity().and_then(|i| i.organization.as_deref())
+    }
+
+    /// Reports progress when the client asked for it (`_meta.progressToken`). Values that do not
+    /// increase are dropped, as the protocol requires.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(inner) = &self.notifier.inner else {
+            return;
+        };
+        let Some(token) = &inner.progress_token else {
+            return;
+        };
+        {
+            let mut last = inner.last_progress.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|l| progress <= l) || !progress.is_finite() {
+                return;
+            }
+            *last = Some(progress);
+        }
+        let mut params = json!({"progressToken": token, "progress": progress});
+        if let Some(t) = total {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = message {
+            params["message"] = json!(m);
+        }
+        self.notifier.send("notifications/progress", params);
+    }
+
+    /// Sends a log message to the client if `level` is at or above the client's level. Never
+    /// put credentials or personal data in `data`.
+    pub fn log(&self, level: LogLevel, data: impl Serialize) {
+        let Some(inner) = &self.notifier.inner else {
+            return;
+        };
+        if level < inner.min_level {
+            return;
+        }
+        let params = json!({
+            "level": level.name(),
+            "logger": "gatehouse",
+            "data": serde_json::to_value(data).unwrap_or(Value::Null),
+        });
+        self.notifier.send("notifications/message", params);
+    }
+}
+
+/// Helpers for tool unit tests.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A context for `Some((subject, organization))`, or an anonymous one.
+    pub fn context(who: Option<(&str, Option<&str>)>) -> ToolContext {
+        let caller = match who {
+            None => Caller::Anonymous,
+            Some((sub, org)) => Caller::Authenticated(Identity {
+                issuer: "https://issuer.test".into(),
+                subject: sub.into(),
+                scopes: vec![],
+                organization: org.map(str::to_string),
+                client_id: None,
+            }),
+        };
+        ToolContext::new(caller, Notifier::default())
+    }
+}

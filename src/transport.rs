@@ -1,0 +1,441 @@
+//! Stateless Streamable HTTP: the `POST /mcp` handler. Checks `Accept`, `Content-Type`,
+//! `MCP-Protocol-Version`, body size and JSON shape, hands requests to the dispatcher, and frames
+//! the answer as `application/json`, or as `text/event-stream` when notifications come first.
+//! This is the one place that maps outcomes to HTTP statuses.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable, Aborted};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::Caller;
+use crate::auth::challenge::Refusal;
+use crate::auth::middleware::AuthState;
+use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
+use crate::mcp::{BATCH_VERSION, Call, Era, InFlightGuard, Outcome, SUPPORTED_VERSIONS, Server, classify_version};
+
+/// Request limits the transport enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub max_json_depth: usize,
+}
+
+/// A JSON-RPC error as a whole HTTP response.
+pub fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(Response::error(id, error).to_json())
+}
+
+fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    rpc_error(status, None, ErrorObject::new(ErrorCode::TRANSPORT, message))
+}
+
+/// GET, DELETE and every other method on the endpoint: no standalone stream, no sessions.
+pub async fn method_not_allowed() -> HttpResponse {
+    let mut r = transport_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
+    r.headers_mut().insert(ALLOW, actix_web::http::header::HeaderValue::from_static("POST"));
+    r
+}
+
+/// Does the `Accept` header list both `application/json` and `text/event-stream`?
+fn accepts_both(req: &HttpRequest) -> bool {
+    let mut json = false;
+    let mut sse = false;
+    for value in req.headers().get_all(ACCEPT) {
+        let Ok(v) = value.to_str() else { continue };
+        for range in v.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                let p = p.trim().to_ascii_lowercase();
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            if refused {
+                continue;
+            }
+            match media.as_str() {
+                "application/json" => json = true,
+                "text/event-stream" => sse = true,
+                _ => {}
+            }
+        }
+    }
+    json && sse
+}
+
+fn is_json_content(req: &HttpRequest) -> bool {
+    let mut values = req.headers().get_all(CONTENT_TYPE);
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    v.to_str()
+        .ok()
+        .and_then(|s| s.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// True when brackets nest deeper than `max` (strings are skipped). Runs before parsing so a
+/// deeply nested body never reaches the parser's recursion.
+pub fn too_deep(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, BodyError> {
+    let read = async {
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Broken)?;
+            if buf.len() + chunk.len() > limits.max_body_bytes {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(limits.body_timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+/// `POST /mcp`.
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    server: web::Data<Server>,
+    auth: web::Data<AuthState>,
+    limits: web::Data<Limits>,
+) -> HttpResponse {
+    if !accepts_both(&req) {
+        return transport_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Client must accept both application/json and text/event-stream",
+        );
+    }
+    if !is_json_content(&req) {
+        return transport_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: Content-Type must be application/json",
+        );
+    }
+    let header = req.headers().get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let era = match classify_version(header) {
+        Ok(era) => era,
+        Err(v) => {
+            let shown: String = v.chars().filter(|c| !c.is_control()).take(64).collect();
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(
+                    ErrorCode::TRANSPORT,
+                    format!(
+                        "Bad Request: Unsupported protocol version: {shown} (supported versions: {})",
+                        SUPPORTED_VERSIONS.join(", ")
+                    ),
+                )
+                .with_data(json!({"supported": SUPPORTED_VERSIONS, "requested": shown})),
+            );
+        }
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return too_large(&limits);
+    }
+    let body = match read_body(payload, &limits).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(&limits),
+        Err(BodyError::Timeout) => {
+            return transport_error(StatusCode::REQUEST_TIMEOUT, "Request Timeout: the body arrived too slowly");
+        }
+        Err(BodyError::Broken) => return transport_error(StatusCode::BAD_REQUEST, "Bad Request: unreadable body"),
+    };
+    if too_deep(&body, limits.max_json_depth) {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!("Invalid Request: JSON nested deeper than {} levels", limits.max_json_depth),
+            ),
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(ErrorCode::PARSE_ERROR, "Parse error: the body is not valid JSON"),
+            );
+        }
+    };
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+        log::error!("no caller on an MCP request: the auth middleware is not installed");
+        return HttpResponse::InternalServerError().json(json!({"error": "internal_error"}));
+    };
+    let server = server.into_inner();
+    match value {
+        Value::Array(items) => {
+            let Era::Legacy(version) = era;
+            if version != BATCH_VERSION {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorObject::new(
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Invalid Request: JSON-RPC batches are not supported in protocol revision {version}"),
+                    ),
+                );
+            }
+            batch(items, &server, &auth, caller, era).await
+        }
+        single => match Message::classify(single) {
+            Err(invalid) => rpc_error(StatusCode::BAD_REQUEST, invalid.id.clone(), invalid.into_error()),
+            Ok(Message::Notification { method, params }) => {
+                server.notify(&caller, &method, &params);
+                HttpResponse::Accepted().finish()
+            }
+            Ok(Message::ClientResponse) => HttpResponse::Accepted().finish(),
+            Ok(Message::Request(request)) => one_request(request, server, &auth, caller, era).await,
+        },
+    }
+}
+
+fn too_large(limits: &Limits) -> HttpResponse {
+    transport_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: the limit is {} bytes", limits.max_body_bytes),
+    )
+}
+
+/// Maps an outcome to an HTTP response (JSON framing).
+fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse {
+    match outcome {
+        Outcome::Response(r) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .body(r.to_json()),
+        Outcome::Forbidden(scopes) => Refusal::InsufficientScope(scopes).response(&auth.challenge),
+        Outcome::RateLimited(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = rpc_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(id.clone()),
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, format!("Too many tool calls; retry in {secs} s")),
+            );
+            r.headers_mut().insert(RETRY_AFTER, secs.into());
+            r
+        }
+    }
+}
+
+/// The text of an outcome sent inside an event stream (the HTTP status is already sent).
+fn outcome_event(outcome: Outcome, id: &Id) -> String {
+    match outcome {
+        Outcome::Response(r) => r.to_json(),
+        Outcome::Forbidden(_) => {
+            Response::error(Some(id.clone()), ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")).to_json()
+        }
+        Outcome::RateLimited(_) => {
+            Response::error(Some(id.clone()), ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests")).to_json()
+        }
+    }
+}
+
+type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
+
+async fn one_request(
+    request: Request,
+    server: Arc<Server>,
+    auth: &AuthState,
+    caller: Caller,
+    era: Era,
+) -> HttpResponse {
+    let id = request.id.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (abort, registration) = AbortHandle::new_pair();
+    let guard = server.track(&caller, &id, abort);
+    let srv = server.clone();
+    let call = Call {
+        caller,
+        era,
+        tx: Some(tx),
+    };
+    let mut running: Running = Box::pin(Abortable::new(async move { srv.handle(request, call).await }, registration));
+    let first = tokio::select! {
+        biased;
+        done = &mut running => {
+            drop(guard);
+            let mut queued = VecDeque::new();
+            while let Ok(n) = rx.try_recv() {
+                queued.push_back(n);
+            }
+            return match done {
+                Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
+                Ok(outcome) if queued.is_empty() => outcome_response(outcome, &id, auth),
+                Ok(outcome) => {
+                    queued.push_back(outcome_event(outcome, &id));
+                    let events = futures_util::stream::iter(queued.into_iter().map(|e| Ok(sse_event(&e))));
+                    sse_response(Box::pin(events))
+                }
+            };
+        }
+        Some(n) = rx.recv() => n,
+    };
+    let state = StreamState {
+        queue: VecDeque::from([first]),
+        running: Some(running),
+        rx,
+        id,
+        guard: Some(guard),
+    };
+    sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
+}
+
+struct StreamState {
+    queue: VecDeque<String>,
+    running: Option<Running>,
+    rx: mpsc::UnboundedReceiver<String>,
+    id: Id,
+    guard: Option<InFlightGuard>,
+}
+
+/// Yields queued notifications, then the result last; ends after the result (or silently if the
+/// request was cancelled).
+async fn next_event(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Error>, StreamState)> {
+    loop {
+        if let Some(e) = st.queue.pop_front() {
+            return Some((Ok(sse_event(&e)), st));
+        }
+        let running = st.running.as_mut()?;
+        tokio::select! {
+            biased;
+            done = running.as_mut() => {
+                st.running = None;
+                st.guard = None;
+                while let Ok(n) = st.rx.try_recv() {
+                    st.queue.push_back(n);
+                }
+                match done {
+                    Ok(outcome) => st.queue.push_back(outcome_event(outcome, &st.id)),
+                    Err(Aborted) => st.queue.clear(),
+                }
+            }
+            Some(n) = st.rx.recv() => st.queue.push_back(n),
+        }
+    }
+}
+
+fn sse_event(json: &str) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {json}\n\n"))
+}
+
+type EventStream = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
+fn sse_response(events: EventStream) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events)
+}
+
+/// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
+/// response remains.
+async fn batch(items: Vec<Value>, server: &Arc<Server>, auth: &AuthState, caller: Caller, era: Era) -> HttpResponse {
+    if items.is_empty() {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Invalid Request: empty batch"),
+        );
+    }
+    let mut responses = Vec::new();
+    for item in items {
+        match Message::classify(item) {
+            Err(invalid) => responses.push(Response::error(invalid.id.clone(), invalid.into_error())),
+            Ok(Message::Notification { method, params }) => server.notify(&caller, &method, &params),
+            Ok(Message::ClientResponse) => {}
+            Ok(Message::Request(request)) => {
+                let id = request.id.clone();
+                let call = Call {
+                    caller: caller.clone(),
+                    era,
+                    tx: None,
+                };
+                match server.handle(request, call).await {
+                    Outcome::Response(r) => responses.push(r),
+                    other => return outcome_response(other, &id, auth),
+                }
+            }
+        }
+    }
+    if responses.is_empty() {
+        return HttpResponse::Accepted().finish();
+    }
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(serde_json::to_string(&responses).expect("responses serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert!(!too_deep(br#"{"a":[[1]]}"#, 3));
+        assert!(too_deep(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!too_deep(br#"{"a":"[[[[[[[[["}"#, 2));
+        assert!(!too_deep(br#"{"a":"\"[[[[[[[["}"#, 2));
+        assert!(too_deep(&[b'['; 10_000], 64));
+    }
+}
