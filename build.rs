@@ -18,15 +18,28 @@ fn main() {
     let mut out = String::new();
     for path in entries {
         println!("cargo:rerun-if-changed={}", path.display());
-        let stem = path.file_stem().and_then(|s| s.to_str()).expect("UTF-8 file name");
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name");
         assert!(
             !stem.is_empty()
-                && stem.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && stem.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                && stem
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && stem
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             "tools/{stem}.rs: a tool file name must be a Rust module name (lower_snake_case)"
         );
         let abs = std::fs::canonicalize(&path).expect("tool file path");
-        writeln!(out, "#[path = {:?}]\npub mod {stem};", abs.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "#[path = {:?}]\npub mod {stem};",
+            abs.display().to_string()
+        )
+        .unwrap();
     }
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("tools.rs");
     std::fs::write(dest, out).expect("write OUT_DIR/tools.rs");

@@ -133,11 +133,9 @@ impl OriginPattern {
                 let lower = origin.to_ascii_lowercase();
                 match lower.strip_prefix(prefix.as_str()) {
                     Some("") => true,
-                    Some(rest) => {
-                        rest.strip_prefix(':').is_some_and(|p| {
-                            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-                        })
-                    }
+                    Some(rest) => rest.strip_prefix(':').is_some_and(|p| {
+                        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                    }),
                     None => false,
                 }
             }
@@ -164,7 +162,9 @@ fn check_origin(s: &str) -> Result<(), String> {
         return Err(format!("{s:?} is not an http(s) origin"));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{s:?} has a path; an origin is scheme://host[:port]"));
+        return Err(format!(
+            "{s:?} has a path; an origin is scheme://host[:port]"
+        ));
     }
     Ok(())
 }
@@ -248,7 +248,10 @@ pub enum IssuerSetting {
     /// The built-in development issuer (development profile only).
     Development,
     /// A real issuer; keys from `jwks_uri`, or discovered from the issuer's metadata.
-    Remote { issuer: String, jwks_uri: Option<Url> },
+    Remote {
+        issuer: String,
+        jwks_uri: Option<Url>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -453,7 +456,10 @@ const PLAIN_VARS: [(&str, &str); 17] = [
     ("SCALEKIT_ENVIRONMENT_URL", "auth.issuer"),
     ("OAUTH_JWKS_URI", "auth.jwks_uri"),
     ("EXPECTED_AUDIENCE", "auth.audiences"),
-    ("PROTECTED_RESOURCE_METADATA", "auth.protected_resource_metadata"),
+    (
+        "PROTECTED_RESOURCE_METADATA",
+        "auth.protected_resource_metadata",
+    ),
     ("SK_CLIENT_ID", "auth.client_id"),
     ("SCALEKIT_CLIENT_ID", "auth.client_id"),
     ("SK_CLIENT_SECRET", "auth.client_secret"),
@@ -545,7 +551,10 @@ impl Settings {
             }
             builder = if setting == "server.port" {
                 let port: u16 = value.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
-                    bad(var, format!("expected a port number 1-65535, got {value:?}"))
+                    bad(
+                        var,
+                        format!("expected a port number 1-65535, got {value:?}"),
+                    )
                 })?;
                 builder.set_override(setting, i64::from(port))
             } else if LIST_KEYS.contains(&setting) {
@@ -560,10 +569,7 @@ impl Settings {
             }
             .map_err(|e| bad(var, e.to_string()))?;
         }
-        let scalekit = env
-            .get("OAUTH_ISSUER")
-            .and_then(|v| non_empty(v))
-            .is_none()
+        let scalekit = env.get("OAUTH_ISSUER").and_then(|v| non_empty(v)).is_none()
             && ["SK_ENV_URL", "SCALEKIT_ENVIRONMENT_URL"]
                 .iter()
                 .any(|v| env.get(*v).and_then(|v| non_empty(v)).is_some());
@@ -590,7 +596,9 @@ impl Settings {
         // ---- server ----
         let s = raw.server;
         let public_url = match non_empty(&s.public_url) {
-            Some(u) => Some(parse_base_url(u, prod).map_err(|p| bad(&var_for("server.public_url"), p))?),
+            Some(u) => {
+                Some(parse_base_url(u, prod).map_err(|p| bad(&var_for("server.public_url"), p))?)
+            }
             None if prod => {
                 return Err(bad(
                     &var_for("server.public_url"),
@@ -600,7 +608,10 @@ impl Settings {
             None => None,
         };
         if s.host.parse::<std::net::IpAddr>().is_err() && s.host != "localhost" {
-            return Err(bad(&var_for("server.host"), format!("{:?} is not an IP address", s.host)));
+            return Err(bad(
+                &var_for("server.host"),
+                format!("{:?} is not an IP address", s.host),
+            ));
         }
         let positive = |v: u64, key: &str| -> Result<u64, ConfigError> {
             if v == 0 {
@@ -624,7 +635,10 @@ impl Settings {
                 s.client_request_timeout_ms,
                 "server.client_request_timeout_ms",
             )?),
-            body_timeout: Duration::from_millis(positive(s.body_timeout_ms, "server.body_timeout_ms")?),
+            body_timeout: Duration::from_millis(positive(
+                s.body_timeout_ms,
+                "server.body_timeout_ms",
+            )?),
             max_body_bytes: s.max_body_bytes,
             max_header_bytes: s.max_header_bytes,
             max_json_depth: s.max_json_depth,
@@ -636,14 +650,20 @@ impl Settings {
         if !m.path.starts_with('/')
             || m.path.len() < 2
             || m.path.ends_with('/')
-            || !m.path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+            || !m
+                .path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
             || m.path.starts_with("/.well-known")
             || m.path == "/health"
             || m.path == "/ready"
         {
             return Err(bad(
                 &var_for("mcp.path"),
-                format!("{:?} must be a path like /mcp (letters, digits, / - _ .; no trailing slash)", m.path),
+                format!(
+                    "{:?} must be a path like /mcp (letters, digits, / - _ .; no trailing slash)",
+                    m.path
+                ),
             ));
         }
         if m.page_size == 0 || m.page_size > 1000 {
@@ -677,18 +697,22 @@ impl Settings {
         let issuer = match non_empty(&a.issuer) {
             Some(iss) => {
                 let iss = iss.trim_end_matches('/').to_string();
-                let iss_url = parse_base_url(&iss, prod).map_err(|p| bad(&var_for("auth.issuer"), p))?;
+                let iss_url =
+                    parse_base_url(&iss, prod).map_err(|p| bad(&var_for("auth.issuer"), p))?;
                 let jwks_uri = match non_empty(&a.jwks_uri) {
-                    Some(u) => Some(
-                        parse_url(u, prod).map_err(|p| bad(&var_for("auth.jwks_uri"), p))?,
-                    ),
+                    Some(u) => {
+                        Some(parse_url(u, prod).map_err(|p| bad(&var_for("auth.jwks_uri"), p))?)
+                    }
                     None if scalekit => Some(
                         Url::parse(&format!("{}/keys", iss_url.as_str().trim_end_matches('/')))
                             .map_err(|e| bad(&var_for("auth.issuer"), e.to_string()))?,
                     ),
                     None => None,
                 };
-                IssuerSetting::Remote { issuer: iss, jwks_uri }
+                IssuerSetting::Remote {
+                    issuer: iss,
+                    jwks_uri,
+                }
             }
             None if prod => {
                 return Err(bad(
@@ -713,7 +737,9 @@ impl Settings {
                 other => {
                     return Err(bad(
                         &var_for("auth.algorithms"),
-                        format!("{other:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"),
+                        format!(
+                            "{other:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"
+                        ),
                     ));
                 }
             };
@@ -722,10 +748,16 @@ impl Settings {
             }
         }
         if algorithms.is_empty() {
-            return Err(bad(&var_for("auth.algorithms"), "must name at least one algorithm"));
+            return Err(bad(
+                &var_for("auth.algorithms"),
+                "must name at least one algorithm",
+            ));
         }
         if a.leeway_secs > 60 {
-            return Err(bad(&var_for("auth.leeway_secs"), "must be at most 60 seconds"));
+            return Err(bad(
+                &var_for("auth.leeway_secs"),
+                "must be at most 60 seconds",
+            ));
         }
         let mut audiences = Vec::new();
         for aud in &a.audiences {
@@ -768,7 +800,10 @@ impl Settings {
                     continue;
                 }
                 if !valid_scope_token(&s) {
-                    return Err(bad(&var_for(key), format!("{s:?} is not a valid scope token")));
+                    return Err(bad(
+                        &var_for(key),
+                        format!("{s:?} is not a valid scope token"),
+                    ));
                 }
                 if !out.contains(&s) {
                     out.push(s);
@@ -810,33 +845,55 @@ impl Settings {
 
         // ---- cors, security ----
         let mut allowed_origins = Vec::new();
-        for o in raw.cors.allowed_origins.iter().filter(|o| !o.trim().is_empty()) {
+        for o in raw
+            .cors
+            .allowed_origins
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+        {
             allowed_origins.push(
-                OriginPattern::parse(o.trim()).map_err(|p| bad(&var_for("cors.allowed_origins"), p))?,
+                OriginPattern::parse(o.trim())
+                    .map_err(|p| bad(&var_for("cors.allowed_origins"), p))?,
             );
         }
         let mut allowed_hosts = Vec::new();
-        for h in raw.security.allowed_hosts.iter().filter(|h| !h.trim().is_empty()) {
+        for h in raw
+            .security
+            .allowed_hosts
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+        {
             allowed_hosts.push(
-                HostPattern::parse(h.trim()).map_err(|p| bad(&var_for("security.allowed_hosts"), p))?,
+                HostPattern::parse(h.trim())
+                    .map_err(|p| bad(&var_for("security.allowed_hosts"), p))?,
             );
         }
         if allowed_hosts.is_empty() {
             match (&server.public_url, prod) {
                 (Some(u), true) => {
-                    allowed_hosts.push(HostPattern::Name(u.host_str().unwrap_or_default().to_ascii_lowercase()));
+                    allowed_hosts.push(HostPattern::Name(
+                        u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                    ));
                 }
                 _ => {
                     for h in ["localhost", "127.0.0.1", "[::1]"] {
                         allowed_hosts.push(HostPattern::Name(h.to_string()));
                     }
                     if let Some(u) = &server.public_url {
-                        allowed_hosts.push(HostPattern::Name(u.host_str().unwrap_or_default().to_ascii_lowercase()));
+                        allowed_hosts.push(HostPattern::Name(
+                            u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                        ));
                     }
                 }
             }
         }
-        let trusted_proxy = match raw.security.trusted_proxy.trim().to_ascii_lowercase().as_str() {
+        let trusted_proxy = match raw
+            .security
+            .trusted_proxy
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "" | "none" => TrustedProxy::None,
             "fly" => TrustedProxy::Fly,
             "heroku" => TrustedProxy::Heroku,
@@ -859,7 +916,12 @@ impl Settings {
         let format = match raw.log.format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(bad(&var_for("log.format"), format!("{other:?} is not text or json"))),
+            other => {
+                return Err(bad(
+                    &var_for("log.format"),
+                    format!("{other:?} is not text or json"),
+                ));
+            }
         };
         Ok(Settings {
             profile,
@@ -889,7 +951,8 @@ impl Settings {
 /// The process environment, after loading `.env` from the working directory in development
 /// (never in production; variables already set win over the file).
 pub fn process_environment() -> HashMap<String, String> {
-    let production = std::env::var("APP_ENV").is_ok_and(|v| matches!(v.trim(), "production" | "prod"));
+    let production =
+        std::env::var("APP_ENV").is_ok_and(|v| matches!(v.trim(), "production" | "prod"));
     if !production {
         let _ = dotenvy::dotenv();
     }
@@ -906,7 +969,9 @@ pub fn config_dir(env: &HashMap<String, String>) -> PathBuf {
 
 /// RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
 pub fn valid_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -955,8 +1020,10 @@ mod tests {
     }
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::load(&env, &config_dir())
     }
 
@@ -1009,12 +1076,30 @@ mod tests {
             (&[("APP_ENV", "staging")], "APP_ENV"),
             (&[("PUBLIC_URL", "not a url")], "PUBLIC_URL"),
             (&[("GATEHOUSE_MCP__PAGE_SIZE", "lots")], "mcp.page_size"),
-            (&[("GATEHOUSE_AUTH__LEEWAY_SECS", "600")], "auth.leeway_secs"),
-            (&[("GATEHOUSE_AUTH__ALGORITHMS", "HS256")], "auth.algorithms"),
+            (
+                &[("GATEHOUSE_AUTH__LEEWAY_SECS", "600")],
+                "auth.leeway_secs",
+            ),
+            (
+                &[("GATEHOUSE_AUTH__ALGORITHMS", "HS256")],
+                "auth.algorithms",
+            ),
             (&[("TRUSTED_PROXY", "cloudflare")], "TRUSTED_PROXY"),
-            (&[("PROTECTED_RESOURCE_METADATA", "{\"resource\":\"https://x\"}")], "PROTECTED_RESOURCE_METADATA"),
+            (
+                &[(
+                    "PROTECTED_RESOURCE_METADATA",
+                    "{\"resource\":\"https://x\"}",
+                )],
+                "PROTECTED_RESOURCE_METADATA",
+            ),
             (&[("APP_ENV", "production")], "PUBLIC_URL"),
-            (&[("APP_ENV", "production"), ("PUBLIC_URL", "https://a.example")], "SK_ENV_URL"),
+            (
+                &[
+                    ("APP_ENV", "production"),
+                    ("PUBLIC_URL", "https://a.example"),
+                ],
+                "SK_ENV_URL",
+            ),
             (
                 &[
                     ("APP_ENV", "production"),
@@ -1057,7 +1142,11 @@ mod tests {
         assert!(!h.matches("localhost.evil:80"));
         let v6 = HostPattern::parse("[::1]").unwrap();
         assert!(v6.matches("[::1]:9"));
-        assert!(!HostPattern::parse("a.example:443").unwrap().matches("a.example:444"));
+        assert!(
+            !HostPattern::parse("a.example:443")
+                .unwrap()
+                .matches("a.example:444")
+        );
         assert!(split_host_port("a b").is_none());
         assert!(split_host_port("a:99999").is_none());
     }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::NotUntil;
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::{KeyExtractor, SimpleKeyExtractionError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -230,7 +230,9 @@ pub async fn request_log(
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        })
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -297,13 +299,31 @@ mod tests {
     #[test]
     fn spoofed_forwarded_for_never_picks_the_bucket() {
         let r = req(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7")]);
-        assert_eq!(client_ip(&r, TrustedProxy::None), Some("10.0.0.9".parse().unwrap()));
-        assert_eq!(client_ip(&r, TrustedProxy::Heroku), Some("203.0.113.7".parse().unwrap()));
-        assert_eq!(client_ip(&r, TrustedProxy::Fly), Some("10.0.0.9".parse().unwrap()));
-        let f = req(&[("fly-client-ip", "198.51.100.4"), ("x-forwarded-for", "1.1.1.1")]);
-        assert_eq!(client_ip(&f, TrustedProxy::Fly), Some("198.51.100.4".parse().unwrap()));
+        assert_eq!(
+            client_ip(&r, TrustedProxy::None),
+            Some("10.0.0.9".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(&r, TrustedProxy::Heroku),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(&r, TrustedProxy::Fly),
+            Some("10.0.0.9".parse().unwrap())
+        );
+        let f = req(&[
+            ("fly-client-ip", "198.51.100.4"),
+            ("x-forwarded-for", "1.1.1.1"),
+        ]);
+        assert_eq!(
+            client_ip(&f, TrustedProxy::Fly),
+            Some("198.51.100.4".parse().unwrap())
+        );
         let junk = req(&[("x-forwarded-for", "1.1.1.1, junk")]);
-        assert_eq!(client_ip(&junk, TrustedProxy::Heroku), Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(
+            client_ip(&junk, TrustedProxy::Heroku),
+            Some("10.0.0.9".parse().unwrap())
+        );
     }
 
     #[test]

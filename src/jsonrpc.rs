@@ -184,7 +184,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn into_error(self) -> ErrorObject {
-        ErrorObject::new(ErrorCode::INVALID_REQUEST, format!("Invalid Request: {}", self.reason))
+        ErrorObject::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Invalid Request: {}", self.reason),
+        )
     }
 }
 
@@ -230,7 +233,9 @@ impl Message {
             return if id.is_some() && (has_result ^ has_error) {
                 Ok(Message::ClientResponse)
             } else {
-                Err(invalid("a message needs a method, or an id with result or error"))
+                Err(invalid(
+                    "a message needs a method, or an id with result or error",
+                ))
             };
         };
         if obj.contains_key("result") || obj.contains_key("error") {
@@ -255,7 +260,12 @@ mod tests {
 
     #[test]
     fn classify_request_keeps_id_exactly() {
-        for id in [json!(1), json!("abc"), json!(-7), json!(18446744073709551615u64)] {
+        for id in [
+            json!(1),
+            json!("abc"),
+            json!(-7),
+            json!(18446744073709551615u64),
+        ] {
             let m = Message::classify(json!({"jsonrpc":"2.0","id":id.clone(),"method":"ping"}));
             let Ok(Message::Request(r)) = m else {
                 panic!("not a request")
@@ -301,7 +311,10 @@ mod tests {
 
     #[test]
     fn error_response_omits_absent_id_and_data() {
-        let r = Response::error(None, ErrorObject::new(ErrorCode::PARSE_ERROR, "Parse error"));
+        let r = Response::error(
+            None,
+            ErrorObject::new(ErrorCode::PARSE_ERROR, "Parse error"),
+        );
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             json!({"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"}})

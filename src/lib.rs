@@ -2,7 +2,11 @@
 
 pub mod auth;
 pub mod config;
+#[cfg(feature = "conformance")]
+mod conformance;
 pub mod edge;
+#[cfg(feature = "test-fixtures")]
+mod fixtures;
 pub mod jsonrpc;
 pub mod logging;
 pub mod mcp;

@@ -79,7 +79,9 @@ fn serve(settings: Settings) -> ExitCode {
 
 fn token(settings: &Settings, args: &[String]) -> ExitCode {
     if settings.auth.issuer != IssuerSetting::Development {
-        eprintln!("gatehouse token: an issuer is configured (OAUTH_ISSUER / SK_ENV_URL); tokens come from it, not from the development issuer");
+        eprintln!(
+            "gatehouse token: an issuer is configured (OAUTH_ISSUER / SK_ENV_URL); tokens come from it, not from the development issuer"
+        );
         return ExitCode::from(2);
     }
     let mut sub = "dev-user".to_string();
@@ -95,13 +97,20 @@ fn token(settings: &Settings, args: &[String]) -> ExitCode {
         };
         match flag.as_str() {
             "--sub" => sub = value.clone(),
-            "--scope" => scopes.extend(value.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string)),
+            "--scope" => scopes.extend(
+                value
+                    .split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            ),
             "--org" => org = Some(value.clone()),
             "--aud" => aud.push(value.clone()),
             "--ttl" => match parse_ttl(value) {
                 Some(d) => ttl = d,
                 None => {
-                    eprintln!("gatehouse token: --ttl {value:?}: use e.g. 90s, 15m, 1h, 2d (at most 30d)");
+                    eprintln!(
+                        "gatehouse token: --ttl {value:?}: use e.g. 90s, 15m, 1h, 2d (at most 30d)"
+                    );
                     return ExitCode::from(2);
                 }
             },

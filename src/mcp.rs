@@ -66,9 +66,10 @@ pub enum McpError {
 impl McpError {
     pub fn to_error(&self) -> ErrorObject {
         match self {
-            McpError::MethodNotFound(m) => {
-                ErrorObject::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {m}"))
-            }
+            McpError::MethodNotFound(m) => ErrorObject::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("Method not found: {m}"),
+            ),
             McpError::InvalidParams(why) => {
                 ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
             }
@@ -134,9 +135,12 @@ impl Server {
         rate: &RateLimitSettings,
     ) -> Server {
         let tool_limiter = rate.enabled.then(|| {
-            let per_minute = std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
+            let per_minute =
+                std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
             let burst = std::num::NonZeroU32::new(rate.tool_calls_burst).expect("validated > 0");
-            Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)))
+            Arc::new(RateLimiter::keyed(
+                Quota::per_minute(per_minute).allow_burst(burst),
+            ))
         });
         Server {
             registry,
@@ -288,10 +292,12 @@ impl Server {
         let (Some(limiter), Some(subject)) = (&self.tool_limiter, caller.subject()) else {
             return Ok(());
         };
-        limiter.check_key(&subject.to_string()).map_err(|not_until| {
-            use actix_governor::governor::clock::{Clock, DefaultClock};
-            McpError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
-        })
+        limiter
+            .check_key(&subject.to_string())
+            .map_err(|not_until| {
+                use actix_governor::governor::clock::{Clock, DefaultClock};
+                McpError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
+            })
     }
 
     /// The `capabilities` this server declares: only what is registered.
@@ -380,7 +386,10 @@ mod tests {
     #[test]
     fn versions_are_classified() {
         assert_eq!(classify_version(None), Ok(Era::Legacy("2025-03-26")));
-        assert_eq!(classify_version(Some("2025-06-18")), Ok(Era::Legacy("2025-06-18")));
+        assert_eq!(
+            classify_version(Some("2025-06-18")),
+            Ok(Era::Legacy("2025-06-18"))
+        );
         assert!(classify_version(Some("2024-11-05")).is_err());
         assert!(classify_version(Some("2026-07-28")).is_err());
     }
@@ -398,7 +407,12 @@ mod tests {
         let (page, next) = paginate(&items, &p, 2).unwrap();
         assert_eq!(page, vec![4]);
         assert!(next.is_none());
-        for bad in [json!("nope"), json!(cursor::encode(99)), json!(cursor::encode(0)), json!(3)] {
+        for bad in [
+            json!("nope"),
+            json!(cursor::encode(99)),
+            json!(cursor::encode(0)),
+            json!(3),
+        ] {
             p.insert("cursor".into(), bad);
             assert!(paginate(&items, &p, 2).is_err());
         }

@@ -56,7 +56,11 @@ pub fn compile_schema(schema: &Value) -> Result<Validator, String> {
         .with_draft(jsonschema::Draft::Draft202012)
         .offline()
         .should_validate_formats(true)
-        .with_pattern_options(PatternOptions::regex().size_limit(1 << 20).dfa_size_limit(1 << 20))
+        .with_pattern_options(
+            PatternOptions::regex()
+                .size_limit(1 << 20)
+                .dfa_size_limit(1 << 20),
+        )
         .build(schema)
         .map_err(|e| format!("schema does not compile: {e}"))
 }
@@ -121,14 +125,18 @@ impl Registry {
             }
             let input_schema = (def.input_schema)();
             if input_schema.get("type") != Some(&json!("object")) {
-                return Err(err("input schema root must have \"type\": \"object\"".into()));
+                return Err(err(
+                    "input schema root must have \"type\": \"object\"".into()
+                ));
             }
             let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;
             let (output, output_schema) = match def.output_schema {
                 Some(f) => {
                     let schema = f();
                     if schema.get("type") != Some(&json!("object")) {
-                        return Err(err("output schema root must have \"type\": \"object\"".into()));
+                        return Err(err(
+                            "output schema root must have \"type\": \"object\"".into()
+                        ));
                     }
                     let v = compile_schema(&schema).map_err(|p| err(format!("output {p}")))?;
                     (Some(v), Some(schema))
@@ -292,8 +300,10 @@ mod tests {
 
     #[test]
     fn formats_are_validated() {
-        let v = compile_schema(&json!({"type":"object","properties":{"e":{"type":"string","format":"email"}}}))
-            .unwrap();
+        let v = compile_schema(
+            &json!({"type":"object","properties":{"e":{"type":"string","format":"email"}}}),
+        )
+        .unwrap();
         assert!(first_error(&v, &json!({"e":"not-an-email"})).is_some());
         assert!(first_error(&v, &json!({"e":"a@b.example"})).is_none());
     }
@@ -303,13 +313,19 @@ mod tests {
         let v = compile_schema(&json!({"type":"object","properties":{"name":{"type":"string","minLength":1}},"required":["name"]}))
             .unwrap();
         assert!(first_error(&v, &json!({})).unwrap().contains("name"));
-        assert!(first_error(&v, &json!({"name":""})).unwrap().contains("/name"));
+        assert!(
+            first_error(&v, &json!({"name":""}))
+                .unwrap()
+                .contains("/name")
+        );
     }
 
     #[test]
     fn catastrophic_patterns_stay_linear() {
-        let v = compile_schema(&json!({"type":"object","properties":{"s":{"type":"string","pattern":"^(a+)+$"}}}))
-            .unwrap();
+        let v = compile_schema(
+            &json!({"type":"object","properties":{"s":{"type":"string","pattern":"^(a+)+$"}}}),
+        )
+        .unwrap();
         let start = std::time::Instant::now();
         let input = json!({"s": format!("{}!", "a".repeat(100_000))});
         assert!(first_error(&v, &input).is_some());

@@ -66,9 +66,7 @@ pub fn match_template(template: &str, uri: &str) -> Option<Map<String, serde_jso
             // The variable runs up to the next literal of the template (or the end).
             let next_lit_end = rest_t.find('{').unwrap_or(rest_t.len());
             let lit = &rest_t[..next_lit_end];
-            let stop = rest_u
-                .find(['/', '?', '#'])
-                .unwrap_or(rest_u.len());
+            let stop = rest_u.find(['/', '?', '#']).unwrap_or(rest_u.len());
             let value_end = if lit.is_empty() {
                 stop
             } else {

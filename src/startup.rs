@@ -30,7 +30,10 @@ use crate::transport::{self, Limits};
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("tool registry: {0}")]
     Registry(#[from] RegistryError),
     #[error("{0}")]
@@ -70,7 +73,8 @@ pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, Startup
         None => format!("http://localhost:{port}"),
     };
     let resource = format!("{base}{}", settings.mcp.path);
-    let resource_url = Url::parse(&resource).map_err(|e| StartupError::Config(format!("resource URL {resource}: {e}")))?;
+    let resource_url = Url::parse(&resource)
+        .map_err(|e| StartupError::Config(format!("resource URL {resource}: {e}")))?;
     let issuer = match &settings.auth.issuer {
         IssuerSetting::Development => format!("{base}{}", dev_issuer::ISSUER_PATH),
         IssuerSetting::Remote { issuer, .. } => issuer.clone(),
@@ -140,7 +144,10 @@ impl Application {
                         "the development issuer cannot run in the production profile".into(),
                     ));
                 }
-                let dev = Arc::new(DevIssuer::load_or_create(&a.dev_key_dir, urls.issuer.clone())?);
+                let dev = Arc::new(DevIssuer::load_or_create(
+                    &a.dev_key_dir,
+                    urls.issuer.clone(),
+                )?);
                 (KeyStore::new_static(dev.key_set()), Some(dev))
             }
             IssuerSetting::Remote { issuer, jwks_uri } => (
@@ -166,7 +173,9 @@ impl Application {
                 keys: keys.clone(),
             })
         } else {
-            log::warn!("auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server");
+            log::warn!(
+                "auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server"
+            );
             AuthMode::Off
         };
         let auth_state = web::Data::new(AuthState {
@@ -190,7 +199,9 @@ impl Application {
                 resource_documentation: a.resource_documentation.as_deref(),
             }),
         };
-        let metadata = web::Data::new(Metadata { body: doc.to_string() });
+        let metadata = web::Data::new(Metadata {
+            body: doc.to_string(),
+        });
 
         let mcp = web::Data::new(Server::new(
             registry.clone(),
@@ -359,6 +370,12 @@ impl Application {
             log::info!("shutdown signal received: draining in-flight requests");
             handle.stop(true).await;
         });
+        self.server.await
+    }
+
+    /// Serves without touching the process's signal handlers (for tests, which run many apps in
+    /// one process).
+    pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
 }

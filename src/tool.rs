@@ -23,7 +23,9 @@ pub mod prelude {
     pub use crate::config::LogLevel;
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
     pub use crate::resource::{ResourceDef, ResourceTemplateDef};
-    pub use crate::{register_prompt, register_resource, register_resource_template, register_tool};
+    pub use crate::{
+        register_prompt, register_resource, register_resource_template, register_tool,
+    };
     pub use serde::Deserialize;
     pub use serde_json::{Value, json};
 }
@@ -312,7 +314,10 @@ impl ToolContext {
             return;
         };
         {
-            let mut last = inner.last_progress.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = inner
+                .last_progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if last.is_some_and(|l| progress <= l) || !progress.is_finite() {
                 return;
             }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{
+    ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -21,7 +23,9 @@ use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
-use crate::mcp::{BATCH_VERSION, Call, Era, InFlightGuard, Outcome, SUPPORTED_VERSIONS, Server, classify_version};
+use crate::mcp::{
+    BATCH_VERSION, Call, Era, InFlightGuard, Outcome, SUPPORTED_VERSIONS, Server, classify_version,
+};
 
 /// Request limits the transport enforces.
 #[derive(Debug, Clone)]
@@ -39,13 +43,20 @@ pub fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> Http
 }
 
 fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
-    rpc_error(status, None, ErrorObject::new(ErrorCode::TRANSPORT, message))
+    rpc_error(
+        status,
+        None,
+        ErrorObject::new(ErrorCode::TRANSPORT, message),
+    )
 }
 
 /// GET, DELETE and every other method on the endpoint: no standalone stream, no sessions.
 pub async fn method_not_allowed() -> HttpResponse {
     let mut r = transport_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
-    r.headers_mut().insert(ALLOW, actix_web::http::header::HeaderValue::from_static("POST"));
+    r.headers_mut().insert(
+        ALLOW,
+        actix_web::http::header::HeaderValue::from_static("POST"),
+    );
     r
 }
 
@@ -163,7 +174,10 @@ pub async fn post(
             "Unsupported Media Type: Content-Type must be application/json",
         );
     }
-    let header = req.headers().get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let header = req
+        .headers()
+        .get("mcp-protocol-version")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let era = match classify_version(header) {
         Ok(era) => era,
         Err(v) => {
@@ -194,9 +208,14 @@ pub async fn post(
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(&limits),
         Err(BodyError::Timeout) => {
-            return transport_error(StatusCode::REQUEST_TIMEOUT, "Request Timeout: the body arrived too slowly");
+            return transport_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout: the body arrived too slowly",
+            );
         }
-        Err(BodyError::Broken) => return transport_error(StatusCode::BAD_REQUEST, "Bad Request: unreadable body"),
+        Err(BodyError::Broken) => {
+            return transport_error(StatusCode::BAD_REQUEST, "Bad Request: unreadable body");
+        }
     };
     if too_deep(&body, limits.max_json_depth) {
         return rpc_error(
@@ -204,7 +223,10 @@ pub async fn post(
             None,
             ErrorObject::new(
                 ErrorCode::INVALID_REQUEST,
-                format!("Invalid Request: JSON nested deeper than {} levels", limits.max_json_depth),
+                format!(
+                    "Invalid Request: JSON nested deeper than {} levels",
+                    limits.max_json_depth
+                ),
             ),
         );
     }
@@ -214,7 +236,10 @@ pub async fn post(
             return rpc_error(
                 StatusCode::BAD_REQUEST,
                 None,
-                ErrorObject::new(ErrorCode::PARSE_ERROR, "Parse error: the body is not valid JSON"),
+                ErrorObject::new(
+                    ErrorCode::PARSE_ERROR,
+                    "Parse error: the body is not valid JSON",
+                ),
             );
         }
     };
@@ -232,14 +257,20 @@ pub async fn post(
                     None,
                     ErrorObject::new(
                         ErrorCode::INVALID_REQUEST,
-                        format!("Invalid Request: JSON-RPC batches are not supported in protocol revision {version}"),
+                        format!(
+                            "Invalid Request: JSON-RPC batches are not supported in protocol revision {version}"
+                        ),
                     ),
                 );
             }
             batch(items, &server, &auth, caller, era).await
         }
         single => match Message::classify(single) {
-            Err(invalid) => rpc_error(StatusCode::BAD_REQUEST, invalid.id.clone(), invalid.into_error()),
+            Err(invalid) => rpc_error(
+                StatusCode::BAD_REQUEST,
+                invalid.id.clone(),
+                invalid.into_error(),
+            ),
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &params);
                 HttpResponse::Accepted().finish()
@@ -253,7 +284,10 @@ pub async fn post(
 fn too_large(limits: &Limits) -> HttpResponse {
     transport_error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Payload Too Large: the limit is {} bytes", limits.max_body_bytes),
+        format!(
+            "Payload Too Large: the limit is {} bytes",
+            limits.max_body_bytes
+        ),
     )
 }
 
@@ -269,7 +303,10 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse
             let mut r = rpc_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(id.clone()),
-                ErrorObject::new(ErrorCode::INVALID_REQUEST, format!("Too many tool calls; retry in {secs} s")),
+                ErrorObject::new(
+                    ErrorCode::INVALID_REQUEST,
+                    format!("Too many tool calls; retry in {secs} s"),
+                ),
             );
             r.headers_mut().insert(RETRY_AFTER, secs.into());
             r
@@ -281,12 +318,16 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse
 fn outcome_event(outcome: Outcome, id: &Id) -> String {
     match outcome {
         Outcome::Response(r) => r.to_json(),
-        Outcome::Forbidden(_) => {
-            Response::error(Some(id.clone()), ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")).to_json()
-        }
-        Outcome::RateLimited(_) => {
-            Response::error(Some(id.clone()), ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests")).to_json()
-        }
+        Outcome::Forbidden(_) => Response::error(
+            Some(id.clone()),
+            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope"),
+        )
+        .to_json(),
+        Outcome::RateLimited(_) => Response::error(
+            Some(id.clone()),
+            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests"),
+        )
+        .to_json(),
     }
 }
 
@@ -309,7 +350,10 @@ async fn one_request(
         era,
         tx: Some(tx),
     };
-    let mut running: Running = Box::pin(Abortable::new(async move { srv.handle(request, call).await }, registration));
+    let mut running: Running = Box::pin(Abortable::new(
+        async move { srv.handle(request, call).await },
+        registration,
+    ));
     let first = tokio::select! {
         biased;
         done = &mut running => {
@@ -390,7 +434,13 @@ fn sse_response(events: EventStream) -> HttpResponse {
 
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
 /// response remains.
-async fn batch(items: Vec<Value>, server: &Arc<Server>, auth: &AuthState, caller: Caller, era: Era) -> HttpResponse {
+async fn batch(
+    items: Vec<Value>,
+    server: &Arc<Server>,
+    auth: &AuthState,
+    caller: Caller,
+    era: Era,
+) -> HttpResponse {
     if items.is_empty() {
         return rpc_error(
             StatusCode::BAD_REQUEST,
@@ -401,8 +451,12 @@ async fn batch(items: Vec<Value>, server: &Arc<Server>, auth: &AuthState, caller
     let mut responses = Vec::new();
     for item in items {
         match Message::classify(item) {
-            Err(invalid) => responses.push(Response::error(invalid.id.clone(), invalid.into_error())),
-            Ok(Message::Notification { method, params }) => server.notify(&caller, &method, &params),
+            Err(invalid) => {
+                responses.push(Response::error(invalid.id.clone(), invalid.into_error()))
+            }
+            Ok(Message::Notification { method, params }) => {
+                server.notify(&caller, &method, &params)
+            }
             Ok(Message::ClientResponse) => {}
             Ok(Message::Request(request)) => {
                 let id = request.id.clone();

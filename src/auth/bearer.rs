@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn parses_bearer_case_insensitively() {
-        for h in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER   abc.def.ghi"] {
+        for h in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER   abc.def.ghi",
+        ] {
             assert_eq!(
                 parse(&[h.as_bytes()]),
                 Ok(Credentials::Bearer("abc.def.ghi"))
@@ -80,7 +84,14 @@ mod tests {
 
     #[test]
     fn malformed_and_duplicate_headers_are_errors() {
-        for h in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer ===", "Bearer a,b"] {
+        for h in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearer ===",
+            "Bearer a,b",
+        ] {
             assert_eq!(parse(&[h.as_bytes()]), Err(BearerError::Malformed), "{h:?}");
         }
         assert_eq!(parse(&[b"Bearer \xff"]), Err(BearerError::Malformed));

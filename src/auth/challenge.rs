@@ -22,7 +22,8 @@ pub enum Refusal {
     KeysUnavailable,
 }
 
-pub const INVALID_TOKEN_DESCRIPTION: &str = "The access token is invalid, expired, or not meant for this server";
+pub const INVALID_TOKEN_DESCRIPTION: &str =
+    "The access token is invalid, expired, or not meant for this server";
 
 /// Quotes a value for an auth-param: escapes `\` and `"`, drops control characters.
 fn quote(value: &str) -> String {
@@ -119,7 +120,10 @@ impl Refusal {
                     ("error", "insufficient_scope"),
                     ("scope", needed.as_str()),
                     ("resource_metadata", rm),
-                    ("error_description", "The access token lacks a scope this call needs"),
+                    (
+                        "error_description",
+                        "The access token lacks a scope this call needs",
+                    ),
                 ]);
                 (
                     Some(h),

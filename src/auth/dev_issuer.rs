@@ -51,8 +51,11 @@ impl DevIssuer {
         let der = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                    .map_err(|_| err("key generation failed".into()))?;
+                let doc = EcdsaKeyPair::generate_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &SystemRandom::new(),
+                )
+                .map_err(|_| err("key generation failed".into()))?;
                 std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
                 let _ = std::fs::write(dir.join(".gitignore"), "*\n");
                 write_private(&path, doc.as_ref()).map_err(|e| err(e.to_string()))?;
@@ -63,8 +66,8 @@ impl DevIssuer {
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
             .map_err(|_| err("not a P-256 PKCS#8 key; delete it to make a new one".into()))?;
         let encoding = EncodingKey::from_ec_der(&der);
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
-            .map_err(|e| err(e.to_string()))?;
+        let mut jwk =
+            Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(|e| err(e.to_string()))?;
         let kid = jwk.thumbprint(ThumbprintHash::SHA256);
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);

@@ -27,7 +27,11 @@ pub struct KeySet {
 impl KeySet {
     /// Keys a token may be checked against: the one with its `kid`, or, for a token without
     /// `kid`, every key of the token's algorithm.
-    pub fn candidates<'a>(&'a self, kid: Option<&'a str>, alg: Algorithm) -> impl Iterator<Item = &'a Key> + 'a {
+    pub fn candidates<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'a Key> + 'a {
         self.keys.iter().filter(move |k| match kid {
             Some(kid) => k.kid.as_deref() == Some(kid),
             None => k.alg == alg,
@@ -113,7 +117,10 @@ fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<Key> {
             if s("crv")? != "Ed25519" || declared.is_some_and(|d| d != "EdDSA" && d != "Ed25519") {
                 return None;
             }
-            (Algorithm::EdDSA, DecodingKey::from_ed_components(s("x")?).ok()?)
+            (
+                Algorithm::EdDSA,
+                DecodingKey::from_ed_components(s("x")?).ok()?,
+            )
         }
         _ => return None,
     };
@@ -207,7 +214,10 @@ impl KeyStore {
     }
 
     pub fn current(&self) -> Option<Arc<KeySet>> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many key set fetches were attempted (for logs and tests).
@@ -240,7 +250,12 @@ impl KeyStore {
 
     /// Fetches the key set now. The caller holds `fetch_lock`.
     async fn fetch_now(&self) -> Result<usize, String> {
-        let Source::Remote { issuer, jwks_uri, require_https } = &self.source else {
+        let Source::Remote {
+            issuer,
+            jwks_uri,
+            require_https,
+        } = &self.source
+        else {
             return Ok(0);
         };
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
@@ -285,7 +300,9 @@ impl KeyStore {
         {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(format!("GET {url}: document larger than {MAX_DOCUMENT_BYTES} bytes"));
+                return Err(format!(
+                    "GET {url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
+                ));
             }
         }
         Ok(body)
@@ -306,8 +323,8 @@ impl KeyStore {
             let Ok(url) = Url::parse(&c) else { continue };
             match self.get(&url).await {
                 Ok(body) => {
-                    let doc: Value = serde_json::from_slice(&body)
-                        .map_err(|_| format!("{url} is not JSON"))?;
+                    let doc: Value =
+                        serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
                     let found_issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
                     if found_issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
                         return Err(format!(
@@ -318,8 +335,10 @@ impl KeyStore {
                         .get("jwks_uri")
                         .and_then(Value::as_str)
                         .ok_or_else(|| format!("{url} has no jwks_uri"))?;
-                    let jwks = Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
-                    let loopback = matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                    let jwks =
+                        Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
+                    let loopback =
+                        matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
                     if require_https && jwks.scheme() != "https" && !loopback {
                         return Err(format!("{url}: jwks_uri must use https"));
                     }
@@ -366,7 +385,12 @@ impl KeyStore {
                     .unwrap_or_else(|e| e.into_inner())
                     .map(|t| t.elapsed())
                     .unwrap_or_default();
-                tokio::time::sleep(self.ttl.saturating_sub(since).max(Duration::from_millis(50))).await;
+                tokio::time::sleep(
+                    self.ttl
+                        .saturating_sub(since)
+                        .max(Duration::from_millis(50)),
+                )
+                .await;
             } else {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -421,7 +445,11 @@ mod tests {
             {"kty":"RSA","n":strong_n,"e":"AQAB","kid":"good"},
             {"kty":"EC","crv":"secp256k1","x":"AA","y":"AA","kid":"k1"}
         ]});
-        let set = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256, Algorithm::ES256]).unwrap();
+        let set = parse_jwks(
+            doc.to_string().as_bytes(),
+            &[Algorithm::RS256, Algorithm::ES256],
+        )
+        .unwrap();
         let kids: Vec<_> = set.keys.iter().map(|k| k.kid.clone().unwrap()).collect();
         assert_eq!(kids, vec!["good"]);
         assert_eq!(set.keys[0].alg, Algorithm::RS256);
@@ -430,12 +458,23 @@ mod tests {
     #[test]
     fn algorithm_outside_the_allow_list_is_dropped() {
         let doc = json!({"keys": [{"kty":"RSA","n":b64(&[0xC5; 256]),"e":"AQAB","kid":"a","alg":"RS512"}]});
-        assert!(parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256]).unwrap().keys.is_empty());
+        assert!(
+            parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256])
+                .unwrap()
+                .keys
+                .is_empty()
+        );
     }
 
     #[test]
     fn garbage_never_panics() {
-        for body in [&b""[..], b"[]", b"{\"keys\":7}", b"{\"keys\":[1,null,{}]}", b"\xff"] {
+        for body in [
+            &b""[..],
+            b"[]",
+            b"{\"keys\":7}",
+            b"{\"keys\":[1,null,{}]}",
+            b"\xff",
+        ] {
             let _ = parse_jwks(body, &[Algorithm::RS256]);
         }
     }

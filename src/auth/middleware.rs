@@ -57,7 +57,10 @@ pub async fn require_token(
         }
         Err(refusal) => {
             let (http, _) = req.into_parts();
-            Ok(ServiceResponse::new(http, refusal.response(&state.challenge)))
+            Ok(ServiceResponse::new(
+                http,
+                refusal.response(&state.challenge),
+            ))
         }
     }
 }
@@ -75,7 +78,9 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
             return Err(Refusal::BadRequest("Send exactly one Authorization header"));
         }
         Err(BearerError::Malformed) => {
-            return Err(Refusal::BadRequest("Malformed Authorization header; expected Bearer <token>"));
+            return Err(Refusal::BadRequest(
+                "Malformed Authorization header; expected Bearer <token>",
+            ));
         }
     };
     match validator.validate(token).await {
@@ -86,7 +91,9 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
                 "token rejected: {} (path {}, peer {})",
                 r.log_reason(),
                 req.path(),
-                req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+                req.peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default()
             );
             Err(Refusal::InvalidToken)
         }

@@ -27,7 +27,10 @@ pub enum Rejection {
     KeysUnavailable,
     BadSignatureOrClaims(String),
     WrongIssuer,
-    WrongAudience { expected: Vec<String>, received: Vec<String> },
+    WrongAudience {
+        expected: Vec<String>,
+        received: Vec<String>,
+    },
     IssuedInFuture,
     BadClaimType(&'static str),
 }
@@ -51,7 +54,9 @@ impl Rejection {
                     }
                 )
             }
-            Rejection::BadSignatureOrClaims(kind) => format!("signature or claims rejected ({kind})"),
+            Rejection::BadSignatureOrClaims(kind) => {
+                format!("signature or claims rejected ({kind})")
+            }
             Rejection::BadClaimType(c) => format!("claim {c} has the wrong JSON type"),
             other => format!("{other:?}"),
         }
@@ -242,10 +247,16 @@ impl TokenValidator {
         }
         match c.get("scp") {
             None => {}
-            Some(Value::String(s)) => scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string)),
+            Some(Value::String(s)) => {
+                scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string))
+            }
             Some(Value::Array(a)) => {
                 for s in a {
-                    scopes.push(s.as_str().ok_or(Rejection::BadClaimType("scp"))?.to_string());
+                    scopes.push(
+                        s.as_str()
+                            .ok_or(Rejection::BadClaimType("scp"))?
+                            .to_string(),
+                    );
                 }
             }
             Some(_) => return Err(Rejection::BadClaimType("scp")),

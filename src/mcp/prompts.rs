@@ -50,16 +50,24 @@ pub async fn get(
         .find(|d| d.name == name)
         .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
     if !caller.missing_scopes(def.scopes).is_empty() {
-        return Err(McpError::InsufficientScope(def.scopes.iter().map(|s| s.to_string()).collect()));
+        return Err(McpError::InsufficientScope(
+            def.scopes.iter().map(|s| s.to_string()).collect(),
+        ));
     }
     let args = match p.get("arguments") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(McpError::InvalidParams("arguments must be an object".into())),
+        Some(_) => {
+            return Err(McpError::InvalidParams(
+                "arguments must be an object".into(),
+            ));
+        }
     };
     for (k, v) in &args {
         if !v.is_string() {
-            return Err(McpError::InvalidParams(format!("argument {k} must be a string")));
+            return Err(McpError::InvalidParams(format!(
+                "argument {k} must be a string"
+            )));
         }
     }
     for a in def.arguments.iter().filter(|a| a.required) {
@@ -88,7 +96,11 @@ pub async fn get(
     }
 }
 
-pub fn complete(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+pub fn complete(
+    server: &Server,
+    p: &Map<String, Value>,
+    caller: &Caller,
+) -> Result<Value, McpError> {
     let Some(Value::Object(r)) = p.get("ref") else {
         return Err(McpError::InvalidParams("ref is required".into()));
     };
@@ -107,10 +119,14 @@ pub fn complete(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Res
                 .find(|d| d.name == name)
                 .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
             if !caller.missing_scopes(def.scopes).is_empty() {
-                return Err(McpError::InsufficientScope(def.scopes.iter().map(|s| s.to_string()).collect()));
+                return Err(McpError::InsufficientScope(
+                    def.scopes.iter().map(|s| s.to_string()).collect(),
+                ));
             }
             if !def.arguments.iter().any(|a| a.name == arg_name) {
-                return Err(McpError::InvalidParams(format!("prompt {name} has no argument {arg_name}")));
+                return Err(McpError::InvalidParams(format!(
+                    "prompt {name} has no argument {arg_name}"
+                )));
             }
             def.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }
@@ -123,7 +139,9 @@ pub fn complete(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Res
                 .find(|t| t.uri_template == uri)
                 .ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
             if !caller.missing_scopes(t.scopes).is_empty() {
-                return Err(McpError::InsufficientScope(t.scopes.iter().map(|s| s.to_string()).collect()));
+                return Err(McpError::InsufficientScope(
+                    t.scopes.iter().map(|s| s.to_string()).collect(),
+                ));
             }
             t.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }

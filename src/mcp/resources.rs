@@ -15,7 +15,9 @@ fn check_scopes(caller: &Caller, scopes: &[&str]) -> Result<(), McpError> {
     if caller.missing_scopes(scopes).is_empty() {
         Ok(())
     } else {
-        Err(McpError::InsufficientScope(scopes.iter().map(|s| s.to_string()).collect()))
+        Err(McpError::InsufficientScope(
+            scopes.iter().map(|s| s.to_string()).collect(),
+        ))
     }
 }
 
@@ -44,7 +46,11 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
     Ok(result)
 }
 
-pub fn list_templates(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+pub fn list_templates(
+    server: &Server,
+    p: &Map<String, Value>,
+    caller: &Caller,
+) -> Result<Value, McpError> {
     let items: Vec<Value> = server
         .registry
         .templates
@@ -71,7 +77,9 @@ pub fn list_templates(server: &Server, p: &Map<String, Value>, caller: &Caller) 
 
 fn valid_uri(uri: &str) -> Result<(), McpError> {
     if uri.is_empty() || uri.len() > 2048 || url::Url::parse(uri).is_err() {
-        return Err(McpError::InvalidParams("uri must be an absolute URI".into()));
+        return Err(McpError::InvalidParams(
+            "uri must be an absolute URI".into(),
+        ));
     }
     Ok(())
 }
@@ -119,7 +127,11 @@ pub async fn read(
 
 /// Subscriptions are acknowledged for known resources. A stateless server has no stream to
 /// deliver `notifications/resources/updated` on, so none are sent.
-pub fn subscribe(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+pub fn subscribe(
+    server: &Server,
+    p: &Map<String, Value>,
+    caller: &Caller,
+) -> Result<Value, McpError> {
     let uri = string_param(p, "uri")?;
     valid_uri(uri)?;
     if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {

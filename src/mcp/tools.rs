@@ -55,7 +55,11 @@ pub async fn call(
     let args = match p.get("arguments") {
         None | Some(Value::Null) => json!({}),
         Some(a @ Value::Object(_)) => a.clone(),
-        Some(_) => return Err(McpError::InvalidParams("arguments must be an object".into())),
+        Some(_) => {
+            return Err(McpError::InvalidParams(
+                "arguments must be an object".into(),
+            ));
+        }
     };
     let tool = server
         .registry
@@ -67,7 +71,9 @@ pub async fn call(
         ));
     }
     if let Some(err) = first_error(&tool.input, &args) {
-        return Ok(error_result(format!("Invalid arguments for tool {name}: {err}")));
+        return Ok(error_result(format!(
+            "Invalid arguments for tool {name}: {err}"
+        )));
     }
     log::debug!("tools/call {name} arguments {}", redacted(tool, &args));
     let ctx = ToolContext::new(caller, notifier);
@@ -90,7 +96,9 @@ pub async fn call(
     };
     match outcome {
         Err(()) => {
-            log::error!("tool {name} panicked; the call was answered -32603 and the server keeps serving");
+            log::error!(
+                "tool {name} panicked; the call was answered -32603 and the server keeps serving"
+            );
             Err(McpError::Internal)
         }
         Ok(Err(ToolError(msg))) => Ok(error_result(msg)),
@@ -110,7 +118,9 @@ fn finish(tool: &Tool, output: ToolOutput) -> Result<Value, McpError> {
             return Err(McpError::Internal);
         };
         if let Some(err) = first_error(validator, s) {
-            log::error!("tool {name} returned structured content that fails its output schema: {err}");
+            log::error!(
+                "tool {name} returned structured content that fails its output schema: {err}"
+            );
             return Err(McpError::Internal);
         }
     }

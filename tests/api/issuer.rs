@@ -1,0 +1,261 @@
+//! A local OAuth issuer for the tests: real RSA and EC test keys, a JWKS and discovery document
+//! served over real HTTP, fetch counters, outage and rotation switches, and a signer that can
+//! emit any header and payload (for hostile tokens).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A signing key with its public JWK.
+pub enum TestKey {
+    Rsa {
+        kid: String,
+        pair: Arc<RsaKeyPair>,
+    },
+    Ec {
+        kid: String,
+        pair: Arc<EcdsaKeyPair>,
+    },
+}
+
+fn rsa_pair(slot: usize) -> Arc<RsaKeyPair> {
+    // RSA key generation is slow: three keys per test binary, shared.
+    static KEYS: OnceLock<Vec<Arc<RsaKeyPair>>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..3)
+            .map(|_| {
+                let kp = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).unwrap();
+                let der = kp.as_der().unwrap();
+                Arc::new(RsaKeyPair::from_pkcs8(der.as_ref()).unwrap())
+            })
+            .collect()
+    })[slot]
+        .clone()
+}
+
+impl TestKey {
+    /// RSA-2048 key number `slot` (0..3) under `kid`.
+    pub fn rsa(kid: &str, slot: usize) -> TestKey {
+        TestKey::Rsa {
+            kid: kid.into(),
+            pair: rsa_pair(slot),
+        }
+    }
+
+    pub fn ec(kid: &str) -> TestKey {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        TestKey::Ec {
+            kid: kid.into(),
+            pair: Arc::new(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap(),
+            ),
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        match self {
+            TestKey::Rsa { kid, .. } | TestKey::Ec { kid, .. } => kid,
+        }
+    }
+
+    pub fn alg(&self) -> &'static str {
+        match self {
+            TestKey::Rsa { .. } => "RS256",
+            TestKey::Ec { .. } => "ES256",
+        }
+    }
+
+    pub fn jwk(&self) -> Value {
+        match self {
+            TestKey::Rsa { kid, pair } => {
+                let c = aws_lc_rs::signature::RsaPublicKeyComponents::<Vec<u8>>::from(
+                    pair.public_key(),
+                );
+                json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            TestKey::Ec { kid, pair } => {
+                let p = pair.public_key().as_ref();
+                json!({"kty": "EC", "kid": kid, "use": "sig", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])})
+            }
+        }
+    }
+
+    /// The public key bytes (what a key-confusion attacker would use as an HMAC secret).
+    pub fn public_der(&self) -> Vec<u8> {
+        match self {
+            TestKey::Rsa { pair, .. } => pair.public_key().as_ref().to_vec(),
+            TestKey::Ec { pair, .. } => pair.public_key().as_ref().to_vec(),
+        }
+    }
+
+    /// Signs `header.payload` exactly as given.
+    pub fn sign_raw(&self, header: &Value, payload: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(payload.to_string().as_bytes())
+        );
+        let rng = SystemRandom::new();
+        let sig = match self {
+            TestKey::Rsa { pair, .. } => {
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .unwrap();
+                sig
+            }
+            TestKey::Ec { pair, .. } => {
+                pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec()
+            }
+        };
+        format!("{input}.{}", b64(&sig))
+    }
+
+    /// A standard header for this key.
+    pub fn header(&self) -> Value {
+        json!({"alg": self.alg(), "typ": "at+jwt", "kid": self.kid()})
+    }
+
+    pub fn sign(&self, payload: &Value) -> String {
+        self.sign_raw(&self.header(), payload)
+    }
+}
+
+/// HS256 over `header.payload` with `secret` (for key-confusion attacks).
+pub fn hs256(header: &Value, payload: &Value, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes())
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+struct IssuerState {
+    jwks: Mutex<Value>,
+    down: AtomicBool,
+    key_fetches: AtomicUsize,
+    discovery_fetches: AtomicUsize,
+    attacker_hits: AtomicUsize,
+    url: String,
+}
+
+/// A running issuer.
+pub struct TestIssuer {
+    pub url: String,
+    state: Arc<IssuerState>,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+impl TestIssuer {
+    /// Starts an issuer serving `keys` at `/keys`, with discovery at the usual well-known paths.
+    pub async fn start(keys: &[&TestKey]) -> TestIssuer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = Arc::new(IssuerState {
+            jwks: Mutex::new(json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})),
+            down: AtomicBool::new(false),
+            key_fetches: AtomicUsize::new(0),
+            discovery_fetches: AtomicUsize::new(0),
+            attacker_hits: AtomicUsize::new(0),
+            url: url.clone(),
+        });
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/keys", web::get().to(keys_handler))
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery),
+                )
+                .route(
+                    "/.well-known/oauth-authorization-server",
+                    web::get().to(discovery),
+                )
+                .default_service(web::to(attacker))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestIssuer {
+            url,
+            state,
+            _handle: handle,
+        }
+    }
+
+    pub fn set_keys(&self, keys: &[&TestKey]) {
+        *self.state.jwks.lock().unwrap() =
+            json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
+    }
+
+    pub fn set_jwks(&self, doc: Value) {
+        *self.state.jwks.lock().unwrap() = doc;
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn key_fetches(&self) -> usize {
+        self.state.key_fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn discovery_fetches(&self) -> usize {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Requests to any other path (jku/x5u targets and the like).
+    pub fn attacker_hits(&self) -> usize {
+        self.state.attacker_hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn keys_handler(s: web::Data<IssuerState>) -> HttpResponse {
+    s.key_fetches.fetch_add(1, Ordering::SeqCst);
+    if s.down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    HttpResponse::Ok().json(s.jwks.lock().unwrap().clone())
+}
+
+async fn discovery(s: web::Data<IssuerState>) -> HttpResponse {
+    s.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    if s.down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    HttpResponse::Ok().json(json!({"issuer": s.url, "jwks_uri": format!("{}/keys", s.url)}))
+}
+
+async fn attacker(s: web::Data<IssuerState>) -> HttpResponse {
+    s.attacker_hits.fetch_add(1, Ordering::SeqCst);
+    HttpResponse::Ok().json(json!({"keys": []}))
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary: every test starts the real app on port 0 and speaks HTTP
+//! to it (auth tests put a local issuer serving a JWKS over HTTP in front).
+
+mod auth;
+mod edge;
+mod helpers;
+mod issuer;
+mod process;
+mod surface;
+mod tools;
+mod transport;

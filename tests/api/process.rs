@@ -1,0 +1,285 @@
+//! The real binary as a process: graceful shutdown on SIGTERM and SIGINT, startup failures,
+//! the `token` command, and a scan of everything it logged for the secrets it was sent.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::ACCEPT_BOTH;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn key_dir() -> String {
+    std::env::temp_dir()
+        .join("gatehouse-test-dev-keys")
+        .display()
+        .to_string()
+}
+
+fn gatehouse(vars: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEHOUSE_AUTH__DEV_KEY_DIR", key_dir())
+        .env("GATEHOUSE_SERVER__WORKERS", "1")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+async fn wait_up(port: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the server never came up");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(start.elapsed() < within, "did not exit in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn drains_on(sig: &str) {
+    let port = free_port();
+    let mut child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":1500}}}).to_string();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let call = actix_web::rt::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    signal(&child, sig);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are refused while draining.
+    let fresh = std::net::TcpStream::connect(format!("127.0.0.1:{port}"));
+    assert!(
+        fresh.is_err(),
+        "{sig}: the listener should be closed while draining"
+    );
+    let (status, text) = call.await.unwrap();
+    assert_eq!(status, 200, "{sig}");
+    assert!(text.contains("done after 1500 ms"), "{sig}: {text}");
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(code.success(), "{sig}: exit {code:?}");
+}
+
+#[actix_web::test]
+async fn sigterm_drains_in_flight_calls_and_exits_zero() {
+    drains_on("TERM").await;
+}
+
+#[actix_web::test]
+async fn sigint_drains_too() {
+    drains_on("INT").await;
+}
+
+#[test]
+fn bad_configuration_stops_startup_naming_the_setting() {
+    for (vars, needle) in [
+        (vec![("PORT", "http")], "PORT"),
+        (vec![("APP_ENV", "staging")], "APP_ENV"),
+        (vec![("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
+        (
+            vec![
+                ("APP_ENV", "production"),
+                ("PUBLIC_URL", "https://a.example"),
+            ],
+            "development issuer",
+        ),
+        (
+            vec![("PROTECTED_RESOURCE_METADATA", "{not json")],
+            "PROTECTED_RESOURCE_METADATA",
+        ),
+        (
+            vec![
+                ("SK_CLIENT_SECRET", "do-not-print-me"),
+                ("GATEHOUSE_MCP__PAGE_SIZE", "0"),
+            ],
+            "mcp.page_size",
+        ),
+    ] {
+        let out = gatehouse(&vars).output().unwrap();
+        assert!(!out.status.success(), "{vars:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{vars:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
+        assert!(!err.contains("do-not-print-me"));
+    }
+}
+
+#[actix_web::test]
+async fn logs_of_a_full_run_hold_no_token_or_secret() {
+    let port = free_port();
+    let secret = "sk-client-secret-7f3a9d";
+    let vars = [
+        ("PORT", port.to_string()),
+        ("SK_CLIENT_SECRET", secret.to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mint = |args: &[&str]| {
+        let out = gatehouse(&vars).arg("token").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let admin = mint(&[
+        "--sub", "alice", "--scope", "admin", "--org", "acme", "--ttl", "10m",
+    ]);
+    let plain = mint(&["--sub", "bob"]);
+    let expired_like = format!("{}x", &plain[..plain.len() - 1]);
+    let mut child = gatehouse(&vars).spawn().unwrap();
+    wait_up(port).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let send = |auth: Option<String>, body: serde_json::Value| {
+        let mut rb = client
+            .post(&url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .header("cookie", "session=cookie-secret-123");
+        if let Some(a) = auth {
+            rb = rb.header("authorization", a);
+        }
+        rb.body(body.to_string()).send()
+    };
+    let call = |name: &str, args: serde_json::Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":args}});
+    let r = send(
+        Some(format!("Bearer {admin}")),
+        call("admin_action", json!({"action": "x"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = send(
+        Some(format!("Bearer {admin}")),
+        call("get_org_data", json!({})),
+    )
+    .await
+    .unwrap();
+    assert!(r.text().await.unwrap().contains("acme"));
+    let r = send(
+        Some(format!("Bearer {plain}")),
+        call("admin_action", json!({"action": "x"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = send(
+        Some(format!("Bearer {expired_like}")),
+        call("greet_user", json!({"name": "a"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = send(
+        Some("Basic dXNlcjpwYXNzd29yZC1zZWNyZXQ=".into()),
+        call("greet_user", json!({"name": "a"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = send(
+        Some(format!("Bearer {admin}")),
+        call("fixture_secret", json!({"api_key": "api-key-secret-555"})),
+    )
+    .await
+    .unwrap();
+    assert!(r.text().await.unwrap().contains("18 characters"));
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10));
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("POST /mcp 200"),
+        "access log lines are there: {log}"
+    );
+    assert!(log.contains("sub=alice"));
+    for s in [
+        admin.as_str(),
+        plain.as_str(),
+        expired_like.as_str(),
+        secret,
+        "cookie-secret-123",
+        "dXNlcjpwYXNzd29yZC1zZWNyZXQ=",
+        "api-key-secret-555",
+    ] {
+        let tail = &s[s.len().saturating_sub(24)..];
+        assert!(!log.contains(tail), "{tail} was logged");
+    }
+    // Payload segments (claims) never appear either.
+    let claims = admin.split('.').nth(1).unwrap();
+    assert!(!log.contains(&claims[..20]));
+}
+
+#[test]
+fn token_command_rejects_bad_flags() {
+    let out = gatehouse(&[])
+        .args(["token", "--ttl", "forever"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = gatehouse(&[])
+        .args(["token", "--bogus", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,357 @@
+//! Streamable HTTP and JSON-RPC framing: statuses, headers, codes and ids a client sees.
+
+use serde_json::json;
+
+use crate::helpers::{ACCEPT_BOTH, spawn_open};
+
+fn init(version: &str) -> serde_json::Value {
+    json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name":"t","version":"1"}}})
+}
+
+#[actix_web::test]
+async fn initialize_answers_the_requested_supported_version() {
+    let app = spawn_open(&[]).await;
+    for v in ["2025-03-26", "2025-06-18", "2025-11-25"] {
+        let r = app.post(None, &init(v)).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .starts_with("application/json")
+        );
+        assert!(
+            r.header("mcp-session-id").is_none(),
+            "stateless: no session id"
+        );
+        let b = r.json();
+        assert_eq!(b["id"], 1);
+        assert_eq!(b["result"]["protocolVersion"], v);
+        assert_eq!(b["result"]["serverInfo"]["name"], "gatehouse");
+        assert_eq!(
+            b["result"]["serverInfo"]["version"],
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(b["result"]["serverInfo"]["title"].is_string());
+        assert!(b["result"]["capabilities"]["tools"].is_object());
+    }
+}
+
+#[actix_web::test]
+async fn initialize_with_an_unknown_version_gets_the_latest() {
+    let app = spawn_open(&[]).await;
+    let b = app.post(None, &init("1999-01-01")).await.json();
+    assert_eq!(b["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[actix_web::test]
+async fn instructions_come_from_configuration() {
+    let app = spawn_open(&[(
+        "GATEHOUSE_MCP__INSTRUCTIONS",
+        "Use greet_user to say hello.",
+    )])
+    .await;
+    let b = app.post(None, &init("2025-11-25")).await.json();
+    assert_eq!(b["result"]["instructions"], "Use greet_user to say hello.");
+    let plain = spawn_open(&[]).await;
+    assert!(
+        plain.post(None, &init("2025-11-25")).await.json()["result"]
+            .get("instructions")
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn notifications_and_client_responses_get_202_without_body() {
+    let app = spawn_open(&[]).await;
+    for body in [
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","method":"notifications/whatever","params":{}}),
+        json!({"jsonrpc":"2.0","id":5,"result":{}}),
+        json!({"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}),
+    ] {
+        let r = app.post(None, &body).await;
+        assert_eq!(r.status, 202, "{body}");
+        assert!(r.text.is_empty());
+    }
+}
+
+#[actix_web::test]
+async fn ping_and_unknown_methods() {
+    let app = spawn_open(&[]).await;
+    let b = app
+        .post(None, &json!({"jsonrpc":"2.0","id":"p-1","method":"ping"}))
+        .await
+        .json();
+    assert_eq!(b, json!({"jsonrpc":"2.0","id":"p-1","result":{}}));
+    let b = app
+        .post(None, &json!({"jsonrpc":"2.0","id":9,"method":"no/such"}))
+        .await
+        .json();
+    assert_eq!(b["error"]["code"], -32601);
+    assert_eq!(b["id"], 9);
+}
+
+#[actix_web::test]
+async fn ids_are_echoed_exactly() {
+    let app = spawn_open(&[]).await;
+    for id in [
+        json!(0),
+        json!(-5),
+        json!("abc"),
+        json!(""),
+        json!(9007199254740993u64),
+        json!("1"),
+    ] {
+        let b = app
+            .post(None, &json!({"jsonrpc":"2.0","id":id,"method":"ping"}))
+            .await;
+        assert_eq!(b.json()["id"], id);
+        assert!(b.text.contains(&format!("\"id\":{id}")), "{}", b.text);
+    }
+}
+
+#[actix_web::test]
+async fn accept_must_list_json_and_event_stream() {
+    let app = spawn_open(&[]).await;
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
+    for accept in [
+        None,
+        Some("application/json"),
+        Some("text/event-stream"),
+        Some("*/*"),
+        Some("application/json, text/event-stream;q=0"),
+    ] {
+        let mut rb = app
+            .client
+            .post(format!("{}/mcp", app.base))
+            .header("content-type", "application/json");
+        if let Some(a) = accept {
+            rb = rb.header("accept", a);
+        }
+        let r = app.send(rb.body(body.clone())).await;
+        assert_eq!(r.status, 406, "{accept:?}");
+        assert_eq!(r.json()["error"]["code"], -32000);
+    }
+    let ok = app
+        .send(
+            app.client
+                .post(format!("{}/mcp", app.base))
+                .header("content-type", "application/json; charset=utf-8")
+                .header("accept", "text/event-stream; q=0.5, application/json")
+                .body(body),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+}
+
+#[actix_web::test]
+async fn content_type_must_be_json() {
+    let app = spawn_open(&[]).await;
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/jsonx"),
+        Some("multipart/form-data"),
+    ] {
+        let mut rb = app
+            .client
+            .post(format!("{}/mcp", app.base))
+            .header("accept", ACCEPT_BOTH);
+        if let Some(c) = ct {
+            rb = rb.header("content-type", c);
+        }
+        let r = app.send(rb.body(body.clone())).await;
+        assert_eq!(r.status, 415, "{ct:?}");
+    }
+}
+
+#[actix_web::test]
+async fn get_and_delete_get_405_with_allow_post() {
+    let app = spawn_open(&[]).await;
+    for m in [
+        reqwest::Method::GET,
+        reqwest::Method::DELETE,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+    ] {
+        let r = app
+            .send(
+                app.client
+                    .request(m.clone(), format!("{}/mcp", app.base))
+                    .header("accept", ACCEPT_BOTH),
+            )
+            .await;
+        assert_eq!(r.status, 405, "{m}");
+        assert_eq!(r.header("allow").as_deref(), Some("POST"));
+    }
+}
+
+#[actix_web::test]
+async fn get_is_405_even_without_a_token_when_auth_is_on() {
+    let app = crate::helpers::spawn_app(&[]).await;
+    let r = app
+        .send(
+            app.client
+                .get(format!("{}/mcp", app.base))
+                .header("accept", "text/event-stream"),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+#[actix_web::test]
+async fn protocol_version_header_is_checked() {
+    let app = spawn_open(&[]).await;
+    let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
+    for (v, status) in [
+        ("2025-06-18", 200),
+        ("2025-11-25", 200),
+        ("2025-03-26", 200),
+        ("2024-11-05", 400),
+        ("garbage", 400),
+        ("2026-07-28", 400),
+    ] {
+        let r = app
+            .send(
+                app.mcp(None)
+                    .header("mcp-protocol-version", v)
+                    .body(ping.clone()),
+            )
+            .await;
+        assert_eq!(r.status, status, "{v}");
+        if status == 400 {
+            assert!(
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Unsupported protocol version")
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn batches_only_for_2025_03_26() {
+    let app = spawn_open(&[]).await;
+    let batch = json!([
+        {"jsonrpc":"2.0","id":1,"method":"ping"},
+        {"jsonrpc":"2.0","method":"notifications/initialized"},
+        {"jsonrpc":"2.0","id":"b","method":"nope"},
+        {"jsonrpc":"2.0","id":null,"method":"ping"}
+    ])
+    .to_string();
+    // No header means 2025-03-26.
+    let r = app.send(app.mcp(None).body(batch.clone())).await;
+    assert_eq!(r.status, 200);
+    let arr = r.json();
+    let arr = arr.as_array().unwrap();
+    assert_eq!(arr.len(), 3, "notifications are omitted: {arr:?}");
+    assert_eq!(arr[0]["id"], 1);
+    assert_eq!(arr[1]["id"], "b");
+    assert_eq!(arr[1]["error"]["code"], -32601);
+    assert_eq!(arr[2]["error"]["code"], -32600);
+    let only_notes = json!([{"jsonrpc":"2.0","method":"notifications/initialized"}]).to_string();
+    let r = app
+        .send(
+            app.mcp(None)
+                .header("mcp-protocol-version", "2025-03-26")
+                .body(only_notes),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    for v in ["2025-06-18", "2025-11-25"] {
+        let r = app
+            .send(
+                app.mcp(None)
+                    .header("mcp-protocol-version", v)
+                    .body(batch.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["error"]["code"], -32600);
+    }
+    let r = app.send(app.mcp(None).body("[]")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32600);
+}
+
+#[actix_web::test]
+async fn invalid_json_is_a_parse_error() {
+    let app = spawn_open(&[]).await;
+    for body in ["{", "not json", "{\"jsonrpc\":\"2.0\",}", "\u{0}", ""] {
+        let r = app.send(app.mcp(None).body(body)).await;
+        assert_eq!(r.status, 400, "{body:?}");
+        let b = r.json();
+        assert_eq!(b["error"]["code"], -32700);
+        assert!(b.get("id").is_none());
+    }
+}
+
+#[actix_web::test]
+async fn json_that_is_not_a_message_is_an_invalid_request() {
+    let app = spawn_open(&[]).await;
+    for (body, id) in [
+        (json!(42), None),
+        (json!("ping"), None),
+        (json!({"foo": 1}), None),
+        (json!({"jsonrpc":"2.0","id":null,"method":"ping"}), None),
+        (json!({"jsonrpc":"2.0","id":1.5,"method":"ping"}), None),
+        (
+            json!({"jsonrpc":"1.0","id":3,"method":"ping"}),
+            Some(json!(3)),
+        ),
+        (json!({"jsonrpc":"2.0","id":4,"method":7}), Some(json!(4))),
+        (
+            json!({"jsonrpc":"2.0","id":"s","method":"ping","params":[1]}),
+            Some(json!("s")),
+        ),
+    ] {
+        let r = app.post(None, &body).await;
+        assert_eq!(r.status, 400, "{body}");
+        let b = r.json();
+        assert_eq!(b["error"]["code"], -32600, "{body}");
+        assert_eq!(b.get("id").cloned(), id, "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn oversized_bodies_get_413() {
+    let app = spawn_open(&[("GATEHOUSE_SERVER__MAX_BODY_BYTES", "2048")]).await;
+    let big = json!({"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"x".repeat(4000)}});
+    let r = app.post(None, &big).await;
+    assert_eq!(r.status, 413);
+    // Chunked, without a Content-Length, too.
+    let chunks: Vec<Result<String, std::io::Error>> =
+        vec![Ok("x".repeat(1500)), Ok("y".repeat(1500))];
+    let r = app
+        .send(
+            app.mcp(None)
+                .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                    chunks,
+                ))),
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    // The server keeps serving.
+    assert_eq!(
+        app.post(None, &json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn deeply_nested_json_is_refused() {
+    let app = spawn_open(&[]).await;
+    let body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"a\":{}{}}}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let r = app.send(app.mcp(None).body(body)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32600);
+}
