@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs the official MCP conformance suite (pinned in package.json) against gatehouse twice: with
+# auth off (development switch), and with auth on behind a loopback proxy that adds a
+# development-issuer token. Usage: conformance/run.sh  (from anywhere; builds what it needs)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+cd "$root"
+
+if [ ! -x "$here/node_modules/.bin/conformance" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --foreground-scripts)
+fi
+export PATH="$here/node_modules/.bin:$PATH"
+node --version | grep -q '^v22\.' || { echo "conformance needs Node 22 from conformance/node_modules"; exit 1; }
+
+cargo build --quiet --features conformance --bin gatehouse
+bin="$root/target/debug/gatehouse"
+keys="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$keys"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/health" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
+
+run_suite() { # label url
+  echo "=== conformance ($1): $2"
+  conformance server --url "$2" --expected-failures "$here/expected-failures.yml" -o "$here/results/$1" 2>&1 | tee "$here/results-$1.txt"
+  local rc=${PIPESTATUS[0]}
+  echo "=== conformance ($1) exit code $rc"
+  # The pending json-schema-2020-12 scenario must pass too (schema returned unaltered).
+  echo "=== conformance ($1, pending): json-schema-2020-12"
+  conformance server --url "$2" --scenario json-schema-2020-12 -o "$here/results/$1-pending" 2>&1 | tee -a "$here/results-$1.txt" | grep -E 'Passed:|failed' || true
+  local rc2=${PIPESTATUS[0]}
+  echo "=== conformance ($1, pending) exit code $rc2"
+  [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ]
+}
+
+mkdir -p "$here/results"
+common=(env GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" GATEHOUSE_RATE_LIMIT__ENABLED=false RUST_LOG=warn)
+
+# 1. Auth off.
+p1="$(free_port)"
+"${common[@]}" PORT="$p1" GATEHOUSE_AUTH__ENABLED=false "$bin" >/dev/null 2>"$here/results/server-open.log" &
+pids+=($!)
+wait_up "$p1"
+status=0
+run_suite open "http://127.0.0.1:$p1/mcp" || status=1
+
+# 2. Auth on, through the token-adding proxy.
+p2="$(free_port)"
+p3="$(free_port)"
+"${common[@]}" PORT="$p2" "$bin" >/dev/null 2>"$here/results/server-auth.log" &
+pids+=($!)
+wait_up "$p2"
+token="$("${common[@]}" PORT="$p2" "$bin" token --sub conformance --scope admin --org conformance --ttl 1h)"
+GATEHOUSE_TOKEN="$token" node "$here/auth-proxy.mjs" "$p3" "$p2" &
+pids+=($!)
+sleep 0.5
+curl -fs -o /dev/null -w '' -X POST "http://127.0.0.1:$p3/mcp" -H 'content-type: application/json' \
+  -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' \
+  || { echo "the auth proxy does not pass an authenticated ping"; exit 1; }
+run_suite auth "http://127.0.0.1:$p3/mcp" || status=1
+exit "$status"
