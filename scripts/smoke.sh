@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Smoke test for any gatehouse deployment, with curl only.
+#   scripts/smoke.sh BASE_URL [TOKEN]
+# BASE_URL is the public base (e.g. https://my-app.fly.dev); MCP_PATH overrides /mcp.
+# Without TOKEN: health, metadata, and the 401 challenge. With TOKEN: also initialize,
+# tools/list, a tools/call of greet_user, and the 403 step-up for admin_action when the token
+# lacks the admin scope. One line per check; exit 1 on any failure.
+set -u
+base="${1:-}"
+token="${2:-}"
+if [ -z "$base" ]; then
+  echo "usage: $0 BASE_URL [TOKEN]" >&2
+  exit 2
+fi
+base="${base%/}"
+path="${MCP_PATH:-/mcp}"
+endpoint="$base$path"
+passed=0
+failed=0
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { passed=$((passed + 1)); echo "ok    $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
+
+# request NAME METHOD URL [BODY] [TOKEN] -> sets $status, files $tmp/NAME.body and $tmp/NAME.head
+request() {
+  local name="$1" method="$2" url="$3" body="${4:-}" tok="${5:-}"
+  local args=(-s -o "$tmp/$name.body" -D "$tmp/$name.head" -w '%{http_code}' -X "$method" --max-time 20)
+  if [ -n "$body" ]; then
+    args+=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' --data "$body")
+  fi
+  if [ -n "$tok" ]; then
+    args+=(-H "Authorization: Bearer $tok")
+  fi
+  status="$(curl "${args[@]}" "$url" 2>/dev/null)" || status="000"
+}
+header() { grep -i "^$1:" "$tmp/$2.head" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+body_has() { grep -q -- "$1" "$tmp/$2.body"; }
+
+# 1. Health.
+request health GET "$base/health"
+if [ "$status" = 200 ] && body_has '"status":"healthy"' health; then
+  ok "GET /health: 200 healthy"
+else
+  fail "GET /health: expected 200 with status healthy, got $status"
+fi
+
+# 2. Protected resource metadata; its resource must be the endpoint.
+meta_url="$base/.well-known/oauth-protected-resource$path"
+request meta GET "$meta_url"
+resource="$(sed -n 's/.*"resource" *: *"\([^"]*\)".*/\1/p' "$tmp/meta.body" 2>/dev/null)"
+if [ "$status" != 200 ]; then
+  fail "GET $meta_url: expected 200, got $status"
+elif [ "$resource" != "$endpoint" ]; then
+  fail "metadata resource: expected \"$endpoint\", got \"$resource\" (check PUBLIC_URL; a trailing slash counts)"
+elif ! body_has '"authorization_servers"' meta; then
+  fail "metadata: expected authorization_servers, none found"
+else
+  ok "metadata: resource is $endpoint"
+fi
+
+# 3. The 401 challenge and its resource_metadata URL.
+init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"smoke","version":"1"}}}'
+request noauth POST "$endpoint" "$init"
+challenge="$(header www-authenticate noauth)"
+if [ "$status" != 401 ] || [ -z "$challenge" ]; then
+  fail "POST $path without a token: expected 401 with WWW-Authenticate, got $status${challenge:+ ($challenge)}"
+else
+  ok "POST $path without a token: 401 with WWW-Authenticate"
+  rm_url="$(echo "$challenge" | sed -n 's/.*resource_metadata="\([^"]*\)".*/\1/p')"
+  if [ -z "$rm_url" ]; then
+    fail "challenge: expected resource_metadata=\"...\", got: $challenge"
+  else
+    request rm GET "$rm_url"
+    if [ "$status" = 200 ] && body_has "\"resource\":\"$endpoint\"" rm; then
+      ok "challenge resource_metadata $rm_url answers 200"
+    else
+      fail "challenge resource_metadata $rm_url: expected 200 describing $endpoint, got $status"
+    fi
+  fi
+fi
+
+if [ -n "$token" ]; then
+  request init POST "$endpoint" "$init" "$token"
+  if [ "$status" = 200 ] && body_has '"protocolVersion"' init; then
+    ok "initialize: 200 ($(sed -n 's/.*"protocolVersion":"\([^"]*\)".*/\1/p' "$tmp/init.body"))"
+  else
+    fail "initialize with the token: expected 200 with a protocolVersion, got $status $(head -c 200 "$tmp/init.body")"
+  fi
+  request list POST "$endpoint" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' "$token"
+  if [ "$status" = 200 ] && body_has '"tools"' list; then
+    ok "tools/list: 200"
+  else
+    fail "tools/list: expected 200 with tools, got $status $(head -c 200 "$tmp/list.body")"
+  fi
+  request call POST "$endpoint" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"smoke"}}}' "$token"
+  if [ "$status" = 200 ] && body_has 'Hi smoke, welcome!' call; then
+    ok "tools/call greet_user: Hi smoke, welcome!"
+  else
+    fail "tools/call greet_user: expected 200 with \"Hi smoke, welcome!\", got $status $(head -c 200 "$tmp/call.body")"
+  fi
+  request admin POST "$endpoint" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"smoke"}}}' "$token"
+  step_up="$(header www-authenticate admin)"
+  if [ "$status" = 403 ] && echo "$step_up" | grep -q 'error="insufficient_scope"' && echo "$step_up" | grep -q 'scope="admin"'; then
+    ok "admin_action without the admin scope: 403 insufficient_scope"
+  elif [ "$status" = 200 ]; then
+    ok "admin_action: 200 (the token has the admin scope; use one without it to check the 403 step-up)"
+  else
+    fail "admin_action without the admin scope: expected 403 with insufficient_scope, got $status${step_up:+ ($step_up)}"
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
