@@ -4,7 +4,8 @@ FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 # A throwaway crate with the real manifest: compiles and caches every dependency.
-RUN mkdir -p src tools \
+RUN mkdir -p src tools tests/api \
+    && touch tests/api/main.rs \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && cargo build --release --locked \

@@ -20,7 +20,7 @@ use crate::auth::dev_issuer::{self, DevIssuer};
 use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::middleware::{AuthMode, AuthState, require_token};
-use crate::auth::validator::TokenValidator;
+use crate::auth::validator::{TokenValidator, ValidatorOptions};
 use crate::config::{IssuerSetting, Profile, Settings, base_str};
 use crate::edge::{self, ClientIpKey, GuardSettings};
 use crate::mcp::Server;
@@ -164,14 +164,14 @@ impl Application {
             ),
         };
         let mode = if a.enabled {
-            AuthMode::On(TokenValidator {
+            AuthMode::On(TokenValidator::new(ValidatorOptions {
                 issuer: urls.issuer.clone(),
                 audiences: urls.audiences.clone(),
                 algorithms: a.algorithms.clone(),
                 leeway: a.leeway_secs,
                 require_at_jwt_typ: a.require_at_jwt_typ,
                 keys: keys.clone(),
-            })
+            }))
         } else {
             log::warn!(
                 "auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server"

@@ -148,6 +148,8 @@ pub struct KeyStore {
     last_attempt: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
+    /// Bumped whenever the key set is replaced; caches of verified tokens key on it.
+    generation: AtomicU64,
     client: reqwest::Client,
     ttl: Duration,
     cooldown: Duration,
@@ -174,6 +176,7 @@ impl KeyStore {
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
+            generation: AtomicU64::new(1),
             client: reqwest::Client::new(),
             ttl: Duration::MAX,
             cooldown: Duration::MAX,
@@ -202,6 +205,7 @@ impl KeyStore {
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             client,
             ttl: o.ttl,
             cooldown: o.cooldown,
@@ -218,6 +222,11 @@ impl KeyStore {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Changes every time the key set is replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// How many key set fetches were attempted (for logs and tests).
@@ -276,6 +285,7 @@ impl KeyStore {
         }
         let n = set.keys.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
+        self.generation.fetch_add(1, Ordering::AcqRel);
         *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         log::info!("loaded {n} signing key(s) from {uri}");
         Ok(n)

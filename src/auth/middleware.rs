@@ -30,7 +30,7 @@ impl AuthState {
     pub fn keys_ready(&self) -> bool {
         match &self.mode {
             AuthMode::Off => true,
-            AuthMode::On(v) => v.keys.is_ready(),
+            AuthMode::On(v) => v.keys().is_ready(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! chosen by `kid` and bound to one algorithm, the signature, then every claim rule. The token's
 //! header never picks the algorithm, and no URL in it is ever fetched.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
@@ -63,14 +64,69 @@ impl Rejection {
     }
 }
 
-/// Checks tokens for one issuer and audience set.
-pub struct TokenValidator {
+/// What a validator checks against.
+pub struct ValidatorOptions {
     pub issuer: String,
     pub audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub leeway: u64,
     pub require_at_jwt_typ: bool,
     pub keys: Arc<KeyStore>,
+}
+
+/// Checks tokens for one issuer and audience set.
+pub struct TokenValidator {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    leeway: u64,
+    require_at_jwt_typ: bool,
+    keys: Arc<KeyStore>,
+    verified: VerifiedCache,
+}
+
+/// Tokens that passed every check, keyed by their SHA-256, so a client reusing its token does
+/// not pay for a signature check on every request (it dominates the CPU profile). An entry
+/// lives until the token's `exp` (without leeway) and at most five minutes, and only while the
+/// key set it was verified against is current: a key removed at a refresh stops validating.
+struct VerifiedCache {
+    entries: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+struct Verified {
+    identity: Identity,
+    until: u64,
+    generation: u64,
+}
+
+const CACHE_CAPACITY: usize = 10_000;
+const CACHE_MAX_AGE_SECS: u64 = 300;
+
+impl VerifiedCache {
+    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<Identity> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|v| now < v.until && v.generation == generation)
+            .map(|v| v.identity.clone())
+    }
+
+    fn put(&self, key: [u8; 32], entry: Verified, now: u64) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= CACHE_CAPACITY {
+            map.retain(|_, v| now < v.until && v.generation == entry.generation);
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(key, entry);
+    }
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 fn is_segment(s: &str) -> bool {
@@ -88,6 +144,24 @@ fn b64_json(segment: &str) -> Option<Value> {
 }
 
 impl TokenValidator {
+    pub fn new(o: ValidatorOptions) -> TokenValidator {
+        TokenValidator {
+            issuer: o.issuer,
+            audiences: o.audiences,
+            algorithms: o.algorithms,
+            leeway: o.leeway,
+            require_at_jwt_typ: o.require_at_jwt_typ,
+            keys: o.keys,
+            verified: VerifiedCache {
+                entries: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
+    }
+
     pub async fn validate(&self, token: &str) -> Result<Identity, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
@@ -96,6 +170,32 @@ impl TokenValidator {
         if parts.len() != 3 || !parts.iter().all(|p| is_segment(p)) {
             return Err(Rejection::NotCompactJws);
         }
+        let digest = token_digest(token);
+        let now = jsonwebtoken::get_current_timestamp();
+        let generation = self.keys.generation();
+        if let Some(identity) = self.verified.get(&digest, now, generation) {
+            return Ok(identity);
+        }
+        let (identity, exp) = self.verify(token, &parts).await?;
+        // Cache against the generation the token was verified with: if a refetch replaced the
+        // set meanwhile, the entry is simply never hit.
+        let until = exp.min(now + CACHE_MAX_AGE_SECS);
+        if until > now {
+            self.verified.put(
+                digest,
+                Verified {
+                    identity: identity.clone(),
+                    until,
+                    generation: self.keys.generation(),
+                },
+                now,
+            );
+        }
+        Ok(identity)
+    }
+
+    /// The full check: header, key, signature, claims. Returns the identity and `exp`.
+    async fn verify(&self, token: &str, parts: &[&str]) -> Result<(Identity, u64), Rejection> {
         // Read the header ourselves: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
         // `jku`, `x5u`, `x5c` are deliberately never looked at.
         let Some(Value::Object(header)) = b64_json(parts[0]) else {
@@ -193,7 +293,7 @@ impl TokenValidator {
 
     /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,
     /// `iat` not in the future.
-    fn check_claims(&self, claims: &Value) -> Result<Identity, Rejection> {
+    fn check_claims(&self, claims: &Value) -> Result<(Identity, u64), Rejection> {
         let Value::Object(c) = claims else {
             return Err(Rejection::BadClaimType("payload"));
         };
@@ -218,7 +318,7 @@ impl TokenValidator {
         let subject = string("sub")?
             .filter(|s| !s.is_empty())
             .ok_or(Rejection::BadClaimType("sub"))?;
-        number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
+        let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
         number("nbf")?;
         if let Some(iat) = number("iat")? {
             let now = jsonwebtoken::get_current_timestamp() as f64;
@@ -277,13 +377,14 @@ impl TokenValidator {
         if self.require_at_jwt_typ && client_id.is_none() {
             return Err(Rejection::BadClaimType("client_id"));
         }
-        Ok(Identity {
+        let identity = Identity {
             issuer: self.issuer.clone(),
             subject,
             scopes,
             organization,
             client_id,
-        })
+        };
+        Ok((identity, exp.max(0.0) as u64))
     }
 }
 

@@ -703,7 +703,7 @@ mod properties {
     use std::sync::Arc;
 
     use gatehouse::auth::jwks::{KeyStore, parse_jwks};
-    use gatehouse::auth::validator::TokenValidator;
+    use gatehouse::auth::validator::{TokenValidator, ValidatorOptions};
     use jsonwebtoken::Algorithm;
     use proptest::prelude::*;
     use serde_json::json;
@@ -713,14 +713,14 @@ mod properties {
     fn validator(key: &TestKey) -> TokenValidator {
         let doc = json!({"keys": [key.jwk()]}).to_string();
         let set = parse_jwks(doc.as_bytes(), &[Algorithm::RS256, Algorithm::ES256]).unwrap();
-        TokenValidator {
+        TokenValidator::new(ValidatorOptions {
             issuer: "https://issuer.test".into(),
             audiences: vec!["https://mcp.test/mcp".into()],
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
             leeway: 30,
             require_at_jwt_typ: false,
             keys: KeyStore::new_static(set),
-        }
+        })
     }
 
     proptest! {
@@ -757,4 +757,16 @@ mod properties {
             prop_assert!(rt.block_on(v.validate(&s)).is_err());
         }
     }
+}
+
+#[actix_web::test]
+async fn a_token_accepted_once_is_refused_after_it_expires() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__LEEWAY_SECS", "0")]).await;
+    let mut c = app.claims("alice", &[]);
+    c["exp"] = json!(now() + 2);
+    let t = app.rsa().sign(&c);
+    assert_eq!(ping(&app, &t).await.status, 200);
+    assert_eq!(ping(&app, &t).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_invalid_token(&ping(&app, &t).await, "expired after it was first accepted");
 }
