@@ -322,8 +322,8 @@ pub struct SecuritySettings {
 #[derive(Debug, Clone)]
 pub struct RateLimitSettings {
     pub enabled: bool,
-    pub ip_per_minute: u32,
-    pub ip_burst: u32,
+    pub requests_per_minute: u32,
+    pub requests_burst: u32,
     pub tool_calls_per_minute: u32,
     pub tool_calls_burst: u32,
 }
@@ -425,8 +425,8 @@ struct RawSecurity {
 #[derive(Deserialize)]
 struct RawRateLimit {
     enabled: bool,
-    ip_per_minute: u32,
-    ip_burst: u32,
+    requests_per_minute: u32,
+    requests_burst: u32,
     tool_calls_per_minute: u32,
     tool_calls_burst: u32,
 }
@@ -906,8 +906,8 @@ impl Settings {
         };
         let r = raw.rate_limit;
         for (v, key) in [
-            (r.ip_per_minute, "rate_limit.ip_per_minute"),
-            (r.ip_burst, "rate_limit.ip_burst"),
+            (r.requests_per_minute, "rate_limit.requests_per_minute"),
+            (r.requests_burst, "rate_limit.requests_burst"),
             (r.tool_calls_per_minute, "rate_limit.tool_calls_per_minute"),
             (r.tool_calls_burst, "rate_limit.tool_calls_burst"),
         ] {
@@ -938,8 +938,8 @@ impl Settings {
             },
             rate_limit: RateLimitSettings {
                 enabled: r.enabled,
-                ip_per_minute: r.ip_per_minute,
-                ip_burst: r.ip_burst,
+                requests_per_minute: r.requests_per_minute,
+                requests_burst: r.requests_burst,
                 tool_calls_per_minute: r.tool_calls_per_minute,
                 tool_calls_burst: r.tool_calls_burst,
             },

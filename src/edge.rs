@@ -18,6 +18,8 @@ use actix_web::{Error, HttpMessage, HttpResponse, HttpResponseBuilder, web};
 use serde_json::json;
 
 use crate::auth::Caller;
+use crate::auth::bearer::{self, Credentials};
+use crate::auth::middleware::{AuthMode, AuthState};
 use crate::config::{CorsSettings, HostPattern, OriginPattern, TrustedProxy};
 use crate::jsonrpc::{ErrorCode, ErrorObject};
 use crate::transport::rpc_error;
@@ -166,19 +168,42 @@ pub fn bucket(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The per-IP limiter's key: the client address as the trusted proxy reports it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIpKey {
-    pub mode: TrustedProxy,
+/// A rate-limit bucket: the verified subject of the token, or the client address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    Subject(String),
+    Ip(IpAddr),
 }
 
-impl KeyExtractor for ClientIpKey {
-    type Key = IpAddr;
+/// The request limiter's key. A request whose bearer token was already verified (and is still
+/// valid) is keyed by its subject, so users behind one NAT do not share a budget; every other
+/// request, including the first sight of any token, is keyed by the client address as the
+/// trusted proxy reports it. The client cannot pick its bucket: only verified tokens name one.
+#[derive(Clone)]
+pub struct RequestKey {
+    pub mode: TrustedProxy,
+    pub auth: web::Data<AuthState>,
+}
+
+impl KeyExtractor for RequestKey {
+    type Key = RateKey;
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
-    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
+    fn extract(&self, req: &ServiceRequest) -> Result<RateKey, Self::KeyExtractionError> {
+        if let AuthMode::On(validator) = &self.auth.mode {
+            let values: Vec<&[u8]> = req
+                .headers()
+                .get_all(header::AUTHORIZATION)
+                .map(|v| v.as_bytes())
+                .collect();
+            if let Ok(Credentials::Bearer(token)) = bearer::parse(&values)
+                && let Some(sub) = validator.verified_subject(token)
+            {
+                return Ok(RateKey::Subject(sub));
+            }
+        }
         client_ip(req, self.mode)
-            .map(bucket)
+            .map(|ip| RateKey::Ip(bucket(ip)))
             .ok_or_else(|| SimpleKeyExtractionError::new("cannot determine the client address"))
     }
 

@@ -22,7 +22,7 @@ use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::middleware::{AuthMode, AuthState, require_token};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
 use crate::config::{IssuerSetting, Profile, Settings, base_str};
-use crate::edge::{self, ClientIpKey, GuardSettings};
+use crate::edge::{self, GuardSettings, RequestKey};
 use crate::mcp::Server;
 use crate::registry::{Registry, RegistryError};
 use crate::transport::{self, Limits};
@@ -221,12 +221,14 @@ impl Application {
             mcp_path: settings.mcp.path.clone(),
         });
         let rl = &settings.rate_limit;
+        // Requests per minute on the MCP endpoint, keyed by verified subject or client IP.
         // Built once, outside the worker factory: every worker shares this limiter.
         let ip_limit = GovernorConfigBuilder::default()
-            .period(Duration::from_secs(60) / rl.ip_per_minute.max(1))
-            .burst_size(rl.ip_burst)
-            .key_extractor(ClientIpKey {
+            .period(Duration::from_secs(60) / rl.requests_per_minute.max(1))
+            .burst_size(rl.requests_burst)
+            .key_extractor(RequestKey {
                 mode: settings.security.trusted_proxy,
+                auth: auth_state.clone(),
             })
             .finish()
             .ok_or_else(|| StartupError::Config("rate_limit: invalid per-IP budget".into()))?;

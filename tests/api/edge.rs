@@ -273,8 +273,8 @@ async fn burst_statuses(
 #[actix_web::test]
 async fn spoofed_forwarded_for_cannot_choose_the_bucket() {
     let budget = [
-        ("GATEHOUSE_RATE_LIMIT__IP_BURST", "2"),
-        ("GATEHOUSE_RATE_LIMIT__IP_PER_MINUTE", "1"),
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_BURST", "2"),
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE", "1"),
     ];
     // none: the peer address; headers are ignored.
     let app = spawn_open(&[budget[0], budget[1], ("TRUSTED_PROXY", "none")]).await;
@@ -428,4 +428,31 @@ async fn health_and_ready() {
         json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})
     );
     assert_eq!(app.get("/ready").await.status, 200);
+}
+
+#[actix_web::test]
+async fn verified_subjects_get_their_own_request_budget() {
+    let app = spawn_with_issuer(&[
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_BURST", "2"),
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE", "1"),
+    ])
+    .await;
+    let alice = app.token("alice", &[]);
+    let bob = app.token("bob", &[]);
+    let mut seen = Vec::new();
+    for t in [&alice, &alice, &alice, &alice, &bob, &bob] {
+        seen.push(app.send(app.mcp(Some(t)).body(ping())).await.status);
+    }
+    // alice's first request is keyed by IP (her token is not verified yet), then by subject.
+    assert_eq!(seen, vec![200, 200, 200, 429, 200, 200]);
+    // The IP budget is spent; unauthenticated requests from it are refused before the token check.
+    let r = app.send(app.mcp(None).body(ping())).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    // A forged token naming alice gets no subject bucket: it is keyed by IP.
+    let forged = format!("{}x", &alice[..alice.len() - 1]);
+    assert_eq!(
+        app.send(app.mcp(Some(&forged)).body(ping())).await.status,
+        429
+    );
 }
