@@ -696,7 +696,13 @@ impl Settings {
         }
         let issuer = match non_empty(&a.issuer) {
             Some(iss) => {
-                let iss = iss.trim_end_matches('/').to_string();
+                // `iss` is compared exactly, so an OAUTH_ISSUER keeps its trailing slash (Auth0's
+                // issuers have one). Scalekit's never do, so SK_ENV_URL loses a stray one.
+                let iss = if scalekit {
+                    iss.trim_end_matches('/').to_string()
+                } else {
+                    iss.to_string()
+                };
                 let iss_url =
                     parse_base_url(&iss, prod).map_err(|p| bad(&var_for("auth.issuer"), p))?;
                 let jwks_uri = match non_empty(&a.jwks_uri) {
@@ -1056,6 +1062,18 @@ mod tests {
         assert_eq!(s.auth.audiences, vec!["http://localhost:3002/", "res_1"]);
         assert_eq!(s.server.port, 3002);
         assert!(!format!("{s:?}").contains("shh"));
+    }
+
+    #[test]
+    fn an_oauth_issuer_is_kept_exactly() {
+        let s = load(&[("OAUTH_ISSUER", "https://tenant.auth0.com/")]).unwrap();
+        assert_eq!(
+            s.auth.issuer,
+            IssuerSetting::Remote {
+                issuer: "https://tenant.auth0.com/".into(),
+                jwks_uri: None
+            }
+        );
     }
 
     #[test]

@@ -321,10 +321,11 @@ impl KeyStore {
     /// Finds `jwks_uri` in the issuer's OpenID or OAuth (RFC 8414) metadata.
     async fn discover(&self, issuer: &str, require_https: bool) -> Result<Url, String> {
         let base = Url::parse(issuer).map_err(|e| e.to_string())?;
+        let trimmed = issuer.trim_end_matches('/');
         let path = base.path().trim_end_matches('/');
         let origin = base.origin().ascii_serialization();
         let candidates = [
-            format!("{issuer}/.well-known/openid-configuration"),
+            format!("{trimmed}/.well-known/openid-configuration"),
             format!("{origin}/.well-known/oauth-authorization-server{path}"),
             format!("{origin}/.well-known/openid-configuration{path}"),
         ];
