@@ -63,22 +63,34 @@ pub enum McpError {
     RateLimited(Duration),
 }
 
+/// Client-supplied text echoed in an error, cut to a sane length.
+fn clip(s: &str) -> String {
+    const MAX: usize = 128;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
 impl McpError {
     pub fn to_error(&self) -> ErrorObject {
         match self {
             McpError::MethodNotFound(m) => ErrorObject::new(
                 ErrorCode::METHOD_NOT_FOUND,
-                format!("Method not found: {m}"),
+                format!("Method not found: {}", clip(m)),
             ),
             McpError::InvalidParams(why) => {
                 ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
             }
-            McpError::UnknownTool(name) => {
-                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Unknown tool: {name}"))
-            }
-            McpError::UnknownPrompt(name) => {
-                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Unknown prompt: {name}"))
-            }
+            McpError::UnknownTool(name) => ErrorObject::new(
+                ErrorCode::INVALID_PARAMS,
+                format!("Unknown tool: {}", clip(name)),
+            ),
+            McpError::UnknownPrompt(name) => ErrorObject::new(
+                ErrorCode::INVALID_PARAMS,
+                format!("Unknown prompt: {}", clip(name)),
+            ),
             McpError::ResourceNotFound(uri) => {
                 ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, "Resource not found")
                     .with_data(json!({"uri": uri}))

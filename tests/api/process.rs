@@ -283,3 +283,83 @@ fn token_command_rejects_bad_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[actix_web::test]
+async fn a_scalekit_style_env_file_is_read_and_json_logs_are_one_object_per_line() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-envfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    // The Express demo's names; the issuer is unreachable, so keys never load.
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "PORT={port}\nSK_ENV_URL=http://127.0.0.1:9\nSK_CLIENT_ID=skc_1\nSK_CLIENT_SECRET=env-file-secret-xyz\nEXPECTED_AUDIENCE=http://localhost:{port}/\nLOG_FORMAT=json\n"
+        ),
+    )
+    .unwrap();
+    let mut child = gatehouse(&[(
+        "GATEHOUSE_CONFIG_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+    )])
+    .current_dir(&dir)
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        503,
+        "keys cannot load from an unreachable issuer"
+    );
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .header(
+            "authorization",
+            format!(
+                "Bearer {}.{}.c2ln",
+                crate::issuer::b64(br#"{"alg":"RS256","kid":"k"}"#),
+                crate::issuer::b64(b"{}")
+            ),
+        )
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let meta: serde_json::Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["authorization_servers"][0], "http://127.0.0.1:9");
+    signal(&child, "TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string());
+    }
+    assert!(!log.contains("env-file-secret-xyz"));
+    let _ = std::fs::remove_dir_all(dir);
+}
