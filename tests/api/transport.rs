@@ -355,3 +355,64 @@ async fn deeply_nested_json_is_refused() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], -32600);
 }
+
+/// A small deterministic fuzz pass over the whole endpoint: mutated and random bodies never get
+/// a 5xx, always get a JSON body (or none, for 202), and ids come back intact when echoed.
+#[actix_web::test]
+async fn hostile_bodies_never_get_a_server_error() {
+    let app = spawn_open(&[]).await;
+    let seeds = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"x"}}}"#,
+        r#"{"jsonrpc":"2.0","id":"a","method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"test://template/1/data"}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"test_prompt_with_arguments","arguments":{"arg1":"a","arg2":"b"}}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"test_prompt_with_arguments"},"argument":{"name":"arg1","value":"t"}}}"#,
+    ];
+    // xorshift: deterministic, no extra crate.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let specials: &[&[u8]] = &[
+        b"\"", b"{", b"}", b"[", b"]", b":", b",", b"null", b"-1e999", b"\\u0000", b"\xff", b"1.5",
+        b"true",
+    ];
+    for round in 0..400 {
+        let seed = seeds[round % seeds.len()].as_bytes();
+        let mut body = seed.to_vec();
+        for _ in 0..(1 + next() % 4) {
+            let pos = (next() as usize) % (body.len() + 1);
+            match next() % 3 {
+                0 if pos < body.len() => {
+                    body.remove(pos);
+                }
+                1 => {
+                    let s = specials[(next() as usize) % specials.len()];
+                    body.splice(pos..pos, s.iter().copied());
+                }
+                _ if pos < body.len() => body[pos] = (next() % 256) as u8,
+                _ => {}
+            }
+        }
+        let r = app.send(app.mcp(None).body(body.clone())).await;
+        assert!(
+            r.status < 500,
+            "{} for {:?}",
+            r.status,
+            String::from_utf8_lossy(&body)
+        );
+        if r.status != 202 {
+            let ct = r.header("content-type").unwrap_or_default();
+            if ct.starts_with("application/json") {
+                let _: serde_json::Value = serde_json::from_str(&r.text)
+                    .unwrap_or_else(|_| panic!("bad JSON {:?}", r.text));
+            } else {
+                assert!(ct.starts_with("text/event-stream"), "{ct}");
+            }
+        }
+    }
+}
