@@ -63,7 +63,8 @@ fn serve(settings: Settings) -> ExitCode {
                 dev.issuer
             );
         }
-        app.run_until_stopped().await.map_err(|e| gatehouse::startup::StartupError::Config(e.to_string()))
+        app.run_until_stopped().await?;
+        Ok::<(), gatehouse::startup::StartupError>(())
     });
     match result {
         Ok(()) => {

@@ -40,6 +40,8 @@ pub enum StartupError {
     DevIssuer(#[from] dev_issuer::DevIssuerError),
     #[error("configuration error: {0}")]
     Config(String),
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
 }
 
 /// A built, bound, not yet running server.

@@ -410,28 +410,18 @@ impl KeyStore {
     }
 }
 
-/// reqwest's error text without the URL's query (none of ours carry secrets, but be sure).
+/// A short, URL-free description of a fetch error (the URL is already in the message around it).
 fn without_url(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "connection failed".into()
+    } else if e.is_redirect() {
+        "too many redirects".into()
+    } else if e.is_body() || e.is_decode() {
+        "the response body could not be read".into()
     } else {
-        e.without_url_ref().to_string()
-    }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = self.to_string();
-        if let Some(u) = self.url() {
-            s = s.replace(u.as_str(), "<url>");
-        }
-        s
+        "request failed".into()
     }
 }
 
