@@ -730,24 +730,13 @@ impl Settings {
         };
         let mut algorithms = Vec::new();
         for name in &a.algorithms {
-            let alg = match name.trim() {
-                "RS256" => Algorithm::RS256,
-                "RS384" => Algorithm::RS384,
-                "RS512" => Algorithm::RS512,
-                "PS256" => Algorithm::PS256,
-                "PS384" => Algorithm::PS384,
-                "PS512" => Algorithm::PS512,
-                "ES256" => Algorithm::ES256,
-                "ES384" => Algorithm::ES384,
-                "EdDSA" => Algorithm::EdDSA,
-                other => {
-                    return Err(bad(
-                        &var_for("auth.algorithms"),
-                        format!(
-                            "{other:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"
-                        ),
-                    ));
-                }
+            let Some(alg) = asymmetric_algorithm(name.trim()) else {
+                return Err(bad(
+                    &var_for("auth.algorithms"),
+                    format!(
+                        "{name:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"
+                    ),
+                ));
             };
             if !algorithms.contains(&alg) {
                 algorithms.push(alg);
@@ -971,6 +960,23 @@ pub fn config_dir(env: &HashMap<String, String>) -> PathBuf {
         .filter(|d| !d.trim().is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+/// The asymmetric JWS algorithm with this exact (case-sensitive) name. HMAC and `none` have no
+/// entry: they are never accepted, whatever the configuration says.
+pub fn asymmetric_algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
 }
 
 /// RFC 6749 scope-token: printable ASCII except space, `"` and `\`.

@@ -382,6 +382,32 @@ pub fn paginate<T: Clone>(
     Ok((items[start..end].to_vec(), next))
 }
 
+/// `Err(InsufficientScope)` naming every scope `required` holds, unless the caller has them all.
+pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError> {
+    if caller.missing_scopes(required).is_empty() {
+        Ok(())
+    } else {
+        Err(McpError::InsufficientScope(
+            required.iter().map(|s| s.to_string()).collect(),
+        ))
+    }
+}
+
+/// A paginated listing result: `{<key>: [page], nextCursor?}`.
+pub fn listing<T: Clone + serde::Serialize>(
+    key: &str,
+    items: &[T],
+    params: &Map<String, Value>,
+    page_size: usize,
+) -> Result<Value, McpError> {
+    let (page, next) = paginate(items, params, page_size)?;
+    let mut result = json!({ key: page });
+    if let Some(n) = next {
+        result["nextCursor"] = json!(n);
+    }
+    Ok(result)
+}
+
 /// Reads a required string parameter.
 pub fn string_param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, McpError> {
     match params.get(name) {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::Identity;
 use super::jwks::KeyStore;
+use crate::config::asymmetric_algorithm;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -217,19 +218,10 @@ impl TokenValidator {
             return Err(Rejection::CriticalHeader);
         }
         let alg = match header.get("alg") {
-            Some(Value::String(a)) => match a.as_str() {
-                "RS256" => Algorithm::RS256,
-                "RS384" => Algorithm::RS384,
-                "RS512" => Algorithm::RS512,
-                "PS256" => Algorithm::PS256,
-                "PS384" => Algorithm::PS384,
-                "PS512" => Algorithm::PS512,
-                "ES256" => Algorithm::ES256,
-                "ES384" => Algorithm::ES384,
-                "EdDSA" => Algorithm::EdDSA,
-                // none (any case), HS*, and anything unknown.
-                _ => return Err(Rejection::AlgorithmNotAllowed),
-            },
+            // none (any case), HS*, and anything unknown have no entry.
+            Some(Value::String(a)) => {
+                asymmetric_algorithm(a).ok_or(Rejection::AlgorithmNotAllowed)?
+            }
             _ => return Err(Rejection::BadHeader),
         };
         if !self.algorithms.contains(&alg) {

@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, paginate, string_param};
+use super::{McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::tool::{Notifier, ToolContext};
 
@@ -28,12 +28,7 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
             v
         })
         .collect();
-    let (page, next) = paginate(&items, p, server.settings.page_size)?;
-    let mut result = json!({"prompts": page});
-    if let Some(n) = next {
-        result["nextCursor"] = json!(n);
-    }
-    Ok(result)
+    listing("prompts", &items, p, server.settings.page_size)
 }
 
 pub async fn get(
@@ -49,11 +44,7 @@ pub async fn get(
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
-    if !caller.missing_scopes(def.scopes).is_empty() {
-        return Err(McpError::InsufficientScope(
-            def.scopes.iter().map(|s| s.to_string()).collect(),
-        ));
-    }
+    require_scopes(&caller, def.scopes)?;
     let args = match p.get("arguments") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -118,11 +109,7 @@ pub fn complete(
                 .iter()
                 .find(|d| d.name == name)
                 .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
-            if !caller.missing_scopes(def.scopes).is_empty() {
-                return Err(McpError::InsufficientScope(
-                    def.scopes.iter().map(|s| s.to_string()).collect(),
-                ));
-            }
+            require_scopes(caller, def.scopes)?;
             if !def.arguments.iter().any(|a| a.name == arg_name) {
                 return Err(McpError::InvalidParams(format!(
                     "prompt {name} has no argument {arg_name}"
@@ -138,11 +125,7 @@ pub fn complete(
                 .iter()
                 .find(|t| t.uri_template == uri)
                 .ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
-            if !caller.missing_scopes(t.scopes).is_empty() {
-                return Err(McpError::InsufficientScope(
-                    t.scopes.iter().map(|s| s.to_string()).collect(),
-                ));
-            }
+            require_scopes(caller, t.scopes)?;
             t.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }
         other => return Err(McpError::InvalidParams(format!("unknown ref type {other}"))),

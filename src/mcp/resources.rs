@@ -6,19 +6,27 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, paginate, string_param};
+use super::{McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::resource::match_template;
 use crate::tool::{Notifier, ToolContext};
 
-fn check_scopes(caller: &Caller, scopes: &[&str]) -> Result<(), McpError> {
-    if caller.missing_scopes(scopes).is_empty() {
-        Ok(())
-    } else {
-        Err(McpError::InsufficientScope(
-            scopes.iter().map(|s| s.to_string()).collect(),
-        ))
+/// A listing entry: the identifying member, then name, optional title, description, MIME type.
+fn entry(
+    id: (&str, &str),
+    name: &str,
+    title: Option<&str>,
+    description: &str,
+    mime_type: Option<&str>,
+) -> Value {
+    let mut v = json!({ id.0: id.1, "name": name, "description": description });
+    if let Some(t) = title {
+        v["title"] = json!(t);
     }
+    if let Some(m) = mime_type {
+        v["mimeType"] = json!(m);
+    }
+    v
 }
 
 pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
@@ -27,23 +35,9 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
         .resources
         .iter()
         .filter(|r| caller.missing_scopes(r.scopes).is_empty())
-        .map(|r| {
-            let mut v = json!({"uri": r.uri, "name": r.name, "description": r.description});
-            if let Some(t) = r.title {
-                v["title"] = json!(t);
-            }
-            if let Some(m) = r.mime_type {
-                v["mimeType"] = json!(m);
-            }
-            v
-        })
+        .map(|r| entry(("uri", r.uri), r.name, r.title, r.description, r.mime_type))
         .collect();
-    let (page, next) = paginate(&items, p, server.settings.page_size)?;
-    let mut result = json!({"resources": page});
-    if let Some(n) = next {
-        result["nextCursor"] = json!(n);
-    }
-    Ok(result)
+    listing("resources", &items, p, server.settings.page_size)
 }
 
 pub fn list_templates(
@@ -55,24 +49,18 @@ pub fn list_templates(
         .registry
         .templates
         .iter()
-        .filter(|r| caller.missing_scopes(r.scopes).is_empty())
-        .map(|r| {
-            let mut v = json!({"uriTemplate": r.uri_template, "name": r.name, "description": r.description});
-            if let Some(t) = r.title {
-                v["title"] = json!(t);
-            }
-            if let Some(m) = r.mime_type {
-                v["mimeType"] = json!(m);
-            }
-            v
+        .filter(|t| caller.missing_scopes(t.scopes).is_empty())
+        .map(|t| {
+            entry(
+                ("uriTemplate", t.uri_template),
+                t.name,
+                t.title,
+                t.description,
+                t.mime_type,
+            )
         })
         .collect();
-    let (page, next) = paginate(&items, p, server.settings.page_size)?;
-    let mut result = json!({"resourceTemplates": page});
-    if let Some(n) = next {
-        result["nextCursor"] = json!(n);
-    }
-    Ok(result)
+    listing("resourceTemplates", &items, p, server.settings.page_size)
 }
 
 fn valid_uri(uri: &str) -> Result<(), McpError> {
@@ -94,7 +82,7 @@ pub async fn read(
     valid_uri(uri)?;
     let ctx = ToolContext::new(caller.clone(), notifier);
     let fut = if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
-        check_scopes(&caller, r.scopes)?;
+        require_scopes(&caller, r.scopes)?;
         (r.read)(ctx)
     } else if let Some((t, vars)) = server
         .registry
@@ -102,7 +90,7 @@ pub async fn read(
         .iter()
         .find_map(|t| match_template(t.uri_template, uri).map(|v| (t, v)))
     {
-        check_scopes(&caller, t.scopes)?;
+        require_scopes(&caller, t.scopes)?;
         (t.read)(ctx, uri.to_string(), vars)
     } else {
         return Err(McpError::ResourceNotFound(uri.to_string()));
@@ -135,14 +123,14 @@ pub fn subscribe(
     let uri = string_param(p, "uri")?;
     valid_uri(uri)?;
     if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
-        check_scopes(caller, r.scopes)?;
+        require_scopes(caller, r.scopes)?;
     } else if let Some(t) = server
         .registry
         .templates
         .iter()
         .find(|t| match_template(t.uri_template, uri).is_some())
     {
-        check_scopes(caller, t.scopes)?;
+        require_scopes(caller, t.scopes)?;
     } else {
         return Err(McpError::ResourceNotFound(uri.to_string()));
     }

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, paginate, string_param};
+use super::{McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::registry::{Tool, first_error};
 use crate::tool::{Content, Notifier, ToolContext, ToolError, ToolOutput};
@@ -19,12 +19,7 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
         .filter(|t| !server.filter_tools_by_scope || caller.missing_scopes(t.def.scopes).is_empty())
         .map(|t| &t.listing)
         .collect();
-    let (page, next) = paginate(&visible, p, server.settings.page_size)?;
-    let mut result = json!({"tools": page});
-    if let Some(n) = next {
-        result["nextCursor"] = json!(n);
-    }
-    Ok(result)
+    listing("tools", &visible, p, server.settings.page_size)
 }
 
 fn error_result(text: impl Into<String>) -> Value {
@@ -65,11 +60,7 @@ pub async fn call(
         .registry
         .tool(name)
         .ok_or_else(|| McpError::UnknownTool(name.to_string()))?;
-    if !caller.missing_scopes(tool.def.scopes).is_empty() {
-        return Err(McpError::InsufficientScope(
-            tool.def.scopes.iter().map(|s| s.to_string()).collect(),
-        ));
-    }
+    require_scopes(&caller, tool.def.scopes)?;
     if let Some(err) = first_error(&tool.input, &args) {
         return Ok(error_result(format!(
             "Invalid arguments for tool {name}: {err}"
