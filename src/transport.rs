@@ -427,7 +427,7 @@ type EventStream = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, actix_w
 fn sse_response(events: EventStream) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/event-stream"))
-        .insert_header((CACHE_CONTROL, "no-cache"))
+        .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(events)
 }

@@ -53,7 +53,13 @@ pub async fn require_token(
     match caller {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
-            Ok(next.call(req).await?.map_into_boxed_body())
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            // Answers to authenticated requests hold the caller's data: never cache them.
+            res.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            Ok(res)
         }
         Err(refusal) => {
             let (http, _) = req.into_parts();

@@ -33,7 +33,9 @@ fn assert_invalid_token(r: &crate::helpers::Resp, what: &str) {
 async fn valid_rsa_and_ec_tokens_are_accepted() {
     let app = spawn_with_issuer(&[]).await;
     let rsa = app.token("alice", &[]);
-    assert_eq!(ping(&app, &rsa).await.status, 200);
+    let r = ping(&app, &rsa).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let ec = app.ec().sign(&app.claims("bob", &[]));
     assert_eq!(ping(&app, &ec).await.status, 200);
     // typ JWT and no typ are fine outside strict mode; audience as an array too.
