@@ -142,6 +142,20 @@ pub async fn spawn_settings(
     let resource = app.resource.clone();
     let metadata_url = app.metadata_url.clone();
     actix_web::rt::spawn(app.run());
+    // The server starts when its task is first polled: wait until it answers, so a test that
+    // blocks its thread (raw sockets) never races the startup.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..400 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
