@@ -9,7 +9,7 @@ use gatehouse::auth::validator::{TokenValidator, ValidatorOptions};
 use jsonwebtoken::Algorithm;
 use libfuzzer_sys::fuzz_target;
 
-// A real P-256 public key; its private half is not in this repository.
+// The P-256 public key of RFC 7515 appendix A.3 (an arbitrary fixed key).
 const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
 
 fn validator() -> &'static (TokenValidator, tokio::runtime::Runtime) {
