@@ -304,6 +304,9 @@ pub struct AuthSettings {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
     pub mcp_server_id: Option<String>,
+    /// The authorization server the metadata advertises, when it differs from the issuer
+    /// (Scalekit: `${SK_ENV_URL}/resources/${MCP_SERVER_ID}`). `None` = the issuer.
+    pub authorization_server: Option<String>,
     pub dev_key_dir: PathBuf,
 }
 
@@ -407,6 +410,7 @@ struct RawAuth {
     client_id: String,
     client_secret: String,
     mcp_server_id: String,
+    authorization_server: String,
     dev_key_dir: String,
 }
 
@@ -806,6 +810,24 @@ impl Settings {
             }
             Ok(out)
         };
+        let authorization_server = match (
+            non_empty(&a.authorization_server),
+            &issuer,
+            non_empty(&a.mcp_server_id),
+        ) {
+            (Some(u), _, _) => Some(
+                parse_url(u, prod)
+                    .map_err(|p| bad(&var_for("auth.authorization_server"), p))?
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
+            // Scalekit publishes an MCP server's authorization server per resource.
+            (None, IssuerSetting::Remote { issuer, .. }, Some(res)) if scalekit => {
+                Some(format!("{issuer}/resources/{res}"))
+            }
+            _ => None,
+        };
         let auth = AuthSettings {
             enabled: a.enabled,
             issuer,
@@ -835,6 +857,7 @@ impl Settings {
             client_id: non_empty(&a.client_id).map(str::to_string),
             client_secret: non_empty(&a.client_secret).map(|s| Secret(s.to_string())),
             mcp_server_id: non_empty(&a.mcp_server_id).map(str::to_string),
+            authorization_server,
             dev_key_dir: PathBuf::from(a.dev_key_dir),
         };
 
@@ -1068,6 +1091,37 @@ mod tests {
         assert_eq!(s.auth.audiences, vec!["http://localhost:3002/", "res_1"]);
         assert_eq!(s.server.port, 3002);
         assert!(!format!("{s:?}").contains("shh"));
+    }
+
+    #[test]
+    fn scalekit_resource_id_names_the_authorization_server() {
+        let s = load(&[
+            ("SK_ENV_URL", "https://acme.scalekit.dev"),
+            ("MCP_SERVER_ID", "res_42"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth.authorization_server.as_deref(),
+            Some("https://acme.scalekit.dev/resources/res_42")
+        );
+        let s = load(&[
+            ("OAUTH_ISSUER", "https://id.example"),
+            ("MCP_SERVER_ID", "res_42"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.authorization_server, None);
+        let s = load(&[
+            ("OAUTH_ISSUER", "https://id.example"),
+            (
+                "GATEHOUSE_AUTH__AUTHORIZATION_SERVER",
+                "https://as.example/",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth.authorization_server.as_deref(),
+            Some("https://as.example")
+        );
     }
 
     #[test]

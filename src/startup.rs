@@ -195,7 +195,7 @@ impl Application {
             Some(m) => serde_json::Value::Object(m.clone()),
             None => metadata::build_document(DocumentInput {
                 resource: &urls.resource,
-                issuer: &urls.issuer,
+                authorization_server: a.authorization_server.as_deref().unwrap_or(&urls.issuer),
                 scopes: scopes.into_iter().collect(),
                 resource_name: &a.resource_name,
                 resource_documentation: a.resource_documentation.as_deref(),

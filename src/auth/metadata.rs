@@ -21,7 +21,7 @@ pub fn metadata_url(resource: &url::Url) -> String {
 
 pub struct DocumentInput<'a> {
     pub resource: &'a str,
-    pub issuer: &'a str,
+    pub authorization_server: &'a str,
     pub scopes: Vec<String>,
     pub resource_name: &'a str,
     pub resource_documentation: Option<&'a str>,
@@ -30,7 +30,7 @@ pub struct DocumentInput<'a> {
 pub fn build_document(i: DocumentInput<'_>) -> Value {
     let mut doc = json!({
         "resource": i.resource,
-        "authorization_servers": [i.issuer],
+        "authorization_servers": [i.authorization_server],
         "scopes_supported": i.scopes,
         "bearer_methods_supported": ["header"],
     });

@@ -659,6 +659,26 @@ async fn a_scalekit_env_file_works_unchanged() {
 }
 
 #[actix_web::test]
+async fn scalekit_metadata_names_the_resource_authorization_server() {
+    let rsa = TestKey::rsa("snk_1", 2);
+    let issuer = TestIssuer::start(&[&rsa]).await;
+    let url = issuer.url.clone();
+    let s = settings(&[("SK_ENV_URL", url.as_str()), ("MCP_SERVER_ID", "res_77")]);
+    let app = spawn_settings(s, Some(issuer), Some(rsa), None).await;
+    let d = app
+        .get("/.well-known/oauth-protected-resource/mcp")
+        .await
+        .json();
+    assert_eq!(
+        d["authorization_servers"],
+        json!([format!("{url}/resources/res_77")])
+    );
+    // Tokens are still issued by the environment URL.
+    app.wait_ready().await;
+    assert_eq!(ping(&app, &app.token("usr_1", &[])).await.status, 200);
+}
+
+#[actix_web::test]
 async fn discovery_finds_the_key_set_for_a_generic_issuer() {
     let app = spawn_with_issuer(&[]).await;
     assert!(app.issuer().discovery_fetches() >= 1);
