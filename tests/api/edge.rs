@@ -361,11 +361,7 @@ async fn slow_clients_time_out_and_do_not_block_others() {
         .write_all(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"js")
         .unwrap();
     // Hundreds of idle connections that never send a byte.
-    let _idle: Vec<std::net::TcpStream> = (0..300)
-        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
-        .collect();
-    // Hundreds of idle connections that never send a byte.
-    let _idle: Vec<std::net::TcpStream> = (0..300)
+    let idle: Vec<std::net::TcpStream> = (0..300)
         .map(|_| std::net::TcpStream::connect(&addr).unwrap())
         .collect();
     // Others are served meanwhile.
