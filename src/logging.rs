@@ -1,4 +1,5 @@
-//! Log setup (env_logger): `RUST_LOG` picks levels; text or one JSON object per line.
+//! Log setup (env_logger): `RUST_LOG` picks levels; text or one JSON object per line; panics
+//! are logged like everything else.
 
 use std::io::Write;
 
@@ -20,4 +21,19 @@ pub fn init(format: LogFormat) {
         });
     }
     let _ = b.try_init();
+    // Panics (a tool's, say) go through the logger too, so JSON logs stay one object per line.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let message: String = message.chars().take(200).collect();
+        log::error!("panic at {location}: {message}");
+    }));
 }
