@@ -363,3 +363,38 @@ async fn a_scalekit_style_env_file_is_read_and_json_logs_are_one_object_per_line
     assert!(!log.contains("env-file-secret-xyz"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[actix_web::test]
+async fn the_drain_is_bounded_by_the_shutdown_timeout() {
+    let port = free_port();
+    let mut child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+        ("GATEHOUSE_SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+        ("GATEHOUSE_MCP__TOOL_TIMEOUT_SECS", "60"),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":30000}}}).to_string();
+    let _call = actix_web::rt::spawn(async move {
+        let _ = reqwest::Client::new()
+            .post(url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    signal(&child, "TERM");
+    let code = wait_exit(&mut child, Duration::from_secs(8));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "exited after {:?}",
+        start.elapsed()
+    );
+    assert!(code.success(), "{code:?}");
+}
