@@ -4,7 +4,8 @@
 # per scenario (default 10), 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null); }
+. scripts/lib.sh
+need_wrk
 cargo build --release --quiet
 (cd bench/node && [ -d node_modules ] || npm install --no-audit --no-fund >/dev/null)
 bin="$PWD/target/release/gatehouse"
@@ -16,7 +17,7 @@ genv=(env -i PATH="$PATH" PORT="$gp" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" GATEHOU
 "${genv[@]}" "$bin" >/dev/null 2>&1 &
 gpid=$!
 trap 'kill $gpid ${npid:-} 2>/dev/null; rm -rf "$keys"' EXIT
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$gp/health" >/dev/null && break; sleep 0.1; done
+wait_for "$gp"
 ISSUER="http://localhost:$gp/dev-issuer" AUDIENCE="http://localhost:$gp/mcp" PORT="$np" node bench/node/server.mjs &
 npid=$!
 sleep 1.5

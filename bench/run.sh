@@ -6,7 +6,8 @@
 #   DURATION=5 CONNECTIONS=32 bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null); }
+. scripts/lib.sh
+need_wrk
 cargo build --release --quiet
 bin="$PWD/target/release/gatehouse"
 duration="${DURATION:-10}"
@@ -17,7 +18,7 @@ env_vars=(env -i PATH="$PATH" PORT="$port" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" G
 "${env_vars[@]}" "$bin" >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$keys"' EXIT
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+wait_for "$port"
 token="$("${env_vars[@]}" "$bin" token --sub bench --scope admin --org bench --ttl 1h)"
 url="http://127.0.0.1:$port/mcp"
 

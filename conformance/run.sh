@@ -20,8 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$keys"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/health" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start"; return 1; }
+. "$root/scripts/lib.sh"
 
 run_suite() { # label url
   echo "=== conformance ($1): $2"
@@ -43,7 +42,7 @@ common=(env GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" GATEHOUSE_RATE_LIMIT__ENABLED=fa
 p1="$(free_port)"
 "${common[@]}" PORT="$p1" GATEHOUSE_AUTH__ENABLED=false "$bin" >/dev/null 2>"$here/results/server-open.log" &
 pids+=($!)
-wait_up "$p1"
+wait_for "$p1"
 status=0
 run_suite open "http://127.0.0.1:$p1/mcp" || status=1
 
@@ -52,7 +51,7 @@ p2="$(free_port)"
 p3="$(free_port)"
 "${common[@]}" PORT="$p2" "$bin" >/dev/null 2>"$here/results/server-auth.log" &
 pids+=($!)
-wait_up "$p2"
+wait_for "$p2"
 token="$("${common[@]}" PORT="$p2" "$bin" token --sub conformance --scope admin --org conformance --ttl 1h)"
 GATEHOUSE_TOKEN="$token" node "$here/auth-proxy.mjs" "$p3" "$p2" &
 pids+=($!)

@@ -10,21 +10,20 @@ keys="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$keys"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/health" >/dev/null && return 0; sleep 0.1; done; echo "nothing on port $1"; return 1; }
+. scripts/lib.sh
 
 issuer_port="$(free_port)"
 app_port="$(free_port)"
 dev=(env -i PATH="$PATH" PORT="$issuer_port" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" RUST_LOG=warn)
 "${dev[@]}" "$bin" >/dev/null 2>&1 &
 pids+=($!)
-wait_up "$issuer_port"
+wait_for "$issuer_port"
 
 env -i PATH="$PATH" APP_ENV=production PORT="$app_port" PUBLIC_URL="http://127.0.0.1:$app_port" \
   OAUTH_ISSUER="http://localhost:$issuer_port/dev-issuer" RUST_LOG=info "$bin" 2>"$keys/app.log" &
 pids+=($!)
-wait_up "$app_port"
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$app_port/ready" >/dev/null && break; sleep 0.1; done
+wait_for "$app_port"
+wait_for "$app_port" /ready
 grep -q "production profile" "$keys/app.log" || { echo "not in the production profile"; cat "$keys/app.log"; exit 1; }
 
 token="$("${dev[@]}" "$bin" token --sub smoke --scope tools --org smoke-org --aud "http://127.0.0.1:$app_port/mcp" --ttl 10m)"

@@ -19,9 +19,10 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::auth::bearer::{self, Credentials};
-use crate::auth::middleware::{AuthMode, AuthState};
+use crate::auth::middleware::{AuthMode, AuthState, PreVerified};
 use crate::config::{CorsSettings, HostPattern, OriginPattern, TrustedProxy};
 use crate::jsonrpc::{ErrorCode, ErrorObject};
+use crate::mcp::retry_after_secs;
 use crate::transport::rpc_error;
 
 /// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
@@ -190,17 +191,14 @@ impl KeyExtractor for RequestKey {
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
     fn extract(&self, req: &ServiceRequest) -> Result<RateKey, Self::KeyExtractionError> {
-        if let AuthMode::On(validator) = &self.auth.mode {
-            let values: Vec<&[u8]> = req
-                .headers()
-                .get_all(header::AUTHORIZATION)
-                .map(|v| v.as_bytes())
-                .collect();
-            if let Ok(Credentials::Bearer(token)) = bearer::parse(&values)
-                && let Some(sub) = validator.verified_subject(token)
-            {
-                return Ok(RateKey::Subject(sub));
-            }
+        if let AuthMode::On(validator) = &self.auth.mode
+            && let Ok(Credentials::Bearer(token)) = bearer::from_headers(req.headers())
+            && let Some(identity) = validator.already_verified(token)
+        {
+            let subject = identity.subject.clone();
+            // Hand the identity to the auth middleware so it does not look it up again.
+            req.extensions_mut().insert(PreVerified(identity));
+            return Ok(RateKey::Subject(subject));
         }
         client_ip(req, self.mode)
             .map(|ip| RateKey::Ip(bucket(ip)))
@@ -212,8 +210,7 @@ impl KeyExtractor for RequestKey {
         negative: &NotUntil<QuantaInstant>,
         mut response: HttpResponseBuilder,
     ) -> HttpResponse {
-        let wait = negative.wait_time_from(DefaultClock::default().now());
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let secs = retry_after_secs(negative.wait_time_from(DefaultClock::default().now()));
         response
             .insert_header((header::RETRY_AFTER, secs))
             .insert_header((header::CONTENT_TYPE, "application/json"))

@@ -63,6 +63,11 @@ pub enum McpError {
     RateLimited(Duration),
 }
 
+/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// Client-supplied text echoed in an error, cut to a sane length.
 fn clip(s: &str) -> String {
     const MAX: usize = 128;
@@ -99,9 +104,13 @@ impl McpError {
             McpError::InsufficientScope(_) => {
                 ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")
             }
-            McpError::RateLimited(_) => {
-                ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests")
-            }
+            McpError::RateLimited(wait) => ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Too many tool calls; retry in {} s",
+                    retry_after_secs(*wait)
+                ),
+            ),
         }
     }
 }

@@ -225,7 +225,7 @@ impl Application {
         let rl = &settings.rate_limit;
         // Requests per minute on the MCP endpoint, keyed by verified subject or client IP.
         // Built once, outside the worker factory: every worker shares this limiter.
-        let ip_limit = GovernorConfigBuilder::default()
+        let request_limit = GovernorConfigBuilder::default()
             .period(Duration::from_secs(60) / rl.requests_per_minute.max(1))
             .burst_size(rl.requests_burst)
             .key_extractor(RequestKey {
@@ -233,21 +233,25 @@ impl Application {
                 auth: auth_state.clone(),
             })
             .finish()
-            .ok_or_else(|| StartupError::Config("rate_limit: invalid per-IP budget".into()))?;
+            .ok_or_else(|| {
+                StartupError::Config(
+                    "rate_limit: invalid requests_per_minute / requests_burst".into(),
+                )
+            })?;
         let rate_limit_on = rl.enabled;
 
         // Background work: key set refresh, and purging idle rate-limit keys so memory stays
         // bounded however many distinct callers come by.
         tokio::spawn(keys.clone().run_refresher());
         {
-            let ip_limiter = ip_limit.limiter();
+            let request_limiter = request_limit.limiter();
             let mcp = mcp.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
                     tick.tick().await;
-                    ip_limiter.retain_recent();
-                    ip_limiter.shrink_to_fit();
+                    request_limiter.retain_recent();
+                    request_limiter.shrink_to_fit();
                     mcp.purge_idle();
                 }
             });
@@ -321,7 +325,7 @@ impl Application {
                     .route(web::post().to(transport::post))
                     .default_service(web::to(transport::method_not_allowed))
                     .wrap(from_fn(require_token))
-                    .wrap(Condition::new(rate_limit_on, Governor::new(&ip_limit))),
+                    .wrap(Condition::new(rate_limit_on, Governor::new(&request_limit))),
             )
             .default_service(web::to(not_found))
             .wrap(from_fn(edge::guard))

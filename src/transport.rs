@@ -24,7 +24,8 @@ use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
 use crate::mcp::{
-    BATCH_VERSION, Call, Era, InFlightGuard, Outcome, SUPPORTED_VERSIONS, Server, classify_version,
+    BATCH_VERSION, Call, Era, InFlightGuard, McpError, Outcome, SUPPORTED_VERSIONS, Server,
+    classify_version, retry_after_secs,
 };
 
 /// Request limits the transport enforces.
@@ -299,36 +300,27 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse
             .body(r.to_json()),
         Outcome::Forbidden(scopes) => Refusal::InsufficientScope(scopes).response(&auth.challenge),
         Outcome::RateLimited(wait) => {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let mut r = rpc_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(id.clone()),
-                ErrorObject::new(
-                    ErrorCode::INVALID_REQUEST,
-                    format!("Too many tool calls; retry in {secs} s"),
-                ),
+                McpError::RateLimited(wait).to_error(),
             );
-            r.headers_mut().insert(RETRY_AFTER, secs.into());
+            r.headers_mut()
+                .insert(RETRY_AFTER, retry_after_secs(wait).into());
             r
         }
     }
 }
 
-/// The text of an outcome sent inside an event stream (the HTTP status is already sent).
+/// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
+/// HTTP-level refusals travel as their JSON-RPC errors).
 fn outcome_event(outcome: Outcome, id: &Id) -> String {
-    match outcome {
-        Outcome::Response(r) => r.to_json(),
-        Outcome::Forbidden(_) => Response::error(
-            Some(id.clone()),
-            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope"),
-        )
-        .to_json(),
-        Outcome::RateLimited(_) => Response::error(
-            Some(id.clone()),
-            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Too many requests"),
-        )
-        .to_json(),
-    }
+    let error = match outcome {
+        Outcome::Response(r) => return r.to_json(),
+        Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
+        Outcome::RateLimited(wait) => McpError::RateLimited(wait),
+    };
+    Response::error(Some(id.clone()), error.to_error()).to_json()
 }
 
 type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;

@@ -17,6 +17,17 @@ pub enum BearerError {
     Malformed,
 }
 
+/// Reads the credentials from a request's `Authorization` header(s).
+pub fn from_headers(
+    headers: &actix_web::http::header::HeaderMap,
+) -> Result<Credentials<'_>, BearerError> {
+    let values: Vec<&[u8]> = headers
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .collect();
+    parse(&values)
+}
+
 /// Parses all `Authorization` header values of a request. The scheme is case-insensitive; the
 /// token must be an RFC 6750 `b64token` (`[A-Za-z0-9-._~+/]+=*`).
 pub fn parse<'a>(values: &[&'a [u8]]) -> Result<Credentials<'a>, BearerError> {

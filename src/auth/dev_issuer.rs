@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::jwks::{Key, KeySet};
+use super::jwks::KeySet;
 
 const KEY_FILE: &str = "dev-issuer-es256.pk8";
 
@@ -87,9 +87,7 @@ impl DevIssuer {
     /// The key set the validator trusts.
     pub fn key_set(&self) -> KeySet {
         let doc = self.jwks().to_string();
-        super::jwks::parse_jwks(doc.as_bytes(), &[Algorithm::ES256]).unwrap_or_else(|_| KeySet {
-            keys: Vec::<Key>::new(),
-        })
+        super::jwks::parse_jwks(doc.as_bytes(), &[Algorithm::ES256]).unwrap_or_default()
     }
 
     /// Authorization server metadata (RFC 8414 subset) for the development issuer.

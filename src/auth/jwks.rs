@@ -22,6 +22,9 @@ pub struct Key {
 #[derive(Default)]
 pub struct KeySet {
     pub keys: Vec<Key>,
+    /// Which load of the store this set is (1 for the first); caches of verified tokens key on
+    /// it, so a key that disappears at a refresh stops validating.
+    pub generation: u64,
 }
 
 impl KeySet {
@@ -60,7 +63,10 @@ pub fn parse_jwks(body: &[u8], allowed: &[Algorithm]) -> Result<KeySet, String> 
             keys.push(k);
         }
     }
-    Ok(KeySet { keys })
+    Ok(KeySet {
+        keys,
+        generation: 0,
+    })
 }
 
 fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<Key> {
@@ -148,8 +154,6 @@ pub struct KeyStore {
     last_attempt: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
-    /// Bumped whenever the key set is replaced; caches of verified tokens key on it.
-    generation: AtomicU64,
     client: reqwest::Client,
     ttl: Duration,
     cooldown: Duration,
@@ -167,7 +171,8 @@ pub struct RemoteOptions {
 }
 
 impl KeyStore {
-    pub fn new_static(set: KeySet) -> Arc<KeyStore> {
+    pub fn new_static(mut set: KeySet) -> Arc<KeyStore> {
+        set.generation = 1;
         Arc::new(KeyStore {
             source: Source::Static,
             algorithms: Vec::new(),
@@ -176,7 +181,6 @@ impl KeyStore {
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
-            generation: AtomicU64::new(1),
             client: reqwest::Client::new(),
             ttl: Duration::MAX,
             cooldown: Duration::MAX,
@@ -205,7 +209,6 @@ impl KeyStore {
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
             client,
             ttl: o.ttl,
             cooldown: o.cooldown,
@@ -224,9 +227,9 @@ impl KeyStore {
             .clone()
     }
 
-    /// Changes every time the key set is replaced.
+    /// The generation of the current key set (0 before the first load).
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.current().map_or(0, |s| s.generation)
     }
 
     /// How many key set fetches were attempted (for logs and tests).
@@ -279,13 +282,14 @@ impl KeyStore {
             }
         };
         let body = self.get(&uri).await?;
-        let set = parse_jwks(&body, &self.algorithms)?;
+        let mut set = parse_jwks(&body, &self.algorithms)?;
         if set.keys.is_empty() {
             return Err(format!("key set at {uri} holds no usable signature key"));
         }
         let n = set.keys.len();
+        // The caller holds fetch_lock, so generations are handed out one at a time.
+        set.generation = self.generation() + 1;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
-        self.generation.fetch_add(1, Ordering::AcqRel);
         *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         log::info!("loaded {n} signing key(s) from {uri}");
         Ok(n)

@@ -5,7 +5,6 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
@@ -20,6 +19,10 @@ pub enum AuthMode {
     Off,
     On(TokenValidator),
 }
+
+/// A caller whose token the rate limiter already found among the verified tokens of this
+/// request (see `edge::RequestKey`): the auth middleware takes it instead of looking again.
+pub struct PreVerified(pub super::Identity);
 
 pub struct AuthState {
     pub mode: AuthMode,
@@ -72,12 +75,7 @@ pub async fn require_token(
 }
 
 async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Result<Caller, Refusal> {
-    let values: Vec<&[u8]> = req
-        .headers()
-        .get_all(AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .collect();
-    let token = match bearer::parse(&values) {
+    let token = match bearer::from_headers(req.headers()) {
         Ok(Credentials::Bearer(t)) => t,
         Ok(Credentials::None) => return Err(Refusal::NoToken),
         Err(BearerError::Multiple) => {
@@ -89,6 +87,9 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
             ));
         }
     };
+    if let Some(PreVerified(identity)) = req.extensions_mut().remove::<PreVerified>() {
+        return Ok(Caller::Authenticated(identity));
+    }
     match validator.validate(token).await {
         Ok(identity) => Ok(Caller::Authenticated(identity)),
         Err(Rejection::KeysUnavailable) => Err(Refusal::KeysUnavailable),

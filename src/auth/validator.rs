@@ -163,16 +163,15 @@ impl TokenValidator {
         &self.keys
     }
 
-    /// The subject of `token` if it was already fully verified and is still valid: a cheap
-    /// lookup (no signature check) for the rate limiter's key.
-    pub fn verified_subject(&self, token: &str) -> Option<String> {
+    /// The identity of `token` if it was already fully verified and is still valid: a hash
+    /// lookup, no signature check.
+    pub fn already_verified(&self, token: &str) -> Option<Identity> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
         let now = jsonwebtoken::get_current_timestamp();
         self.verified
             .get(&token_digest(token), now, self.keys.generation())
-            .map(|i| i.subject)
     }
 
     pub async fn validate(&self, token: &str) -> Result<Identity, Rejection> {
@@ -185,30 +184,22 @@ impl TokenValidator {
         }
         let digest = token_digest(token);
         let now = jsonwebtoken::get_current_timestamp();
-        let generation = self.keys.generation();
-        if let Some(identity) = self.verified.get(&digest, now, generation) {
+        if let Some(identity) = self.verified.get(&digest, now, self.keys.generation()) {
             return Ok(identity);
         }
-        let (identity, exp) = self.verify(token, &parts).await?;
-        // Cache against the generation the token was verified with: if a refetch replaced the
-        // set meanwhile, the entry is simply never hit.
-        let until = exp.min(now + CACHE_MAX_AGE_SECS);
+        let checked = self.verify(token, &parts).await?;
+        let identity = checked.identity.clone();
+        let until = checked.until.min(now + CACHE_MAX_AGE_SECS);
         if until > now {
-            self.verified.put(
-                digest,
-                Verified {
-                    identity: identity.clone(),
-                    until,
-                    generation: self.keys.generation(),
-                },
-                now,
-            );
+            self.verified
+                .put(digest, Verified { until, ..checked }, now);
         }
         Ok(identity)
     }
 
-    /// The full check: header, key, signature, claims. Returns the identity and `exp`.
-    async fn verify(&self, token: &str, parts: &[&str]) -> Result<(Identity, u64), Rejection> {
+    /// The full check: header, key, signature, claims. Returns the identity, `exp` as `until`,
+    /// and the generation of the key set that verified the signature.
+    async fn verify(&self, token: &str, parts: &[&str]) -> Result<Verified, Rejection> {
         // Read the header ourselves: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
         // `jku`, `x5u`, `x5c` are deliberately never looked at.
         let Some(Value::Object(header)) = b64_json(parts[0]) else {
@@ -292,7 +283,12 @@ impl TokenValidator {
             }
         }
         let claims = claims.ok_or(last)?;
-        self.check_claims(&claims)
+        let (identity, exp) = self.check_claims(&claims)?;
+        Ok(Verified {
+            identity,
+            until: exp,
+            generation: set.generation,
+        })
     }
 
     /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,

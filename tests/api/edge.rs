@@ -372,7 +372,9 @@ async fn slow_clients_time_out_and_do_not_block_others() {
     for (name, mut s) in [("head", slow_head), ("body", slow_body)] {
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut buf = String::new();
-        let _ = s.read_to_string(&mut buf);
+        // The server must have closed the connection (EOF), not merely stayed silent.
+        let closed = s.read_to_string(&mut buf);
+        assert!(closed.is_ok(), "{name}: the connection was left open");
         assert!(
             buf.is_empty() || buf.starts_with("HTTP/1.1 408"),
             "{name}: {buf:?}"

@@ -185,60 +185,61 @@ async fn logs_of_a_full_run_hold_no_token_or_secret() {
     wait_up(port).await;
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let send = |auth: Option<String>, body: serde_json::Value| {
-        let mut rb = client
+    // (Authorization, tool, arguments, expected status, text the answer must hold)
+    let bearer = |t: &str| format!("Bearer {t}");
+    let calls = [
+        (
+            bearer(&admin),
+            "admin_action",
+            json!({"action": "x"}),
+            200,
+            "",
+        ),
+        (bearer(&admin), "get_org_data", json!({}), 200, "acme"),
+        (
+            bearer(&plain),
+            "admin_action",
+            json!({"action": "x"}),
+            403,
+            "",
+        ),
+        (
+            bearer(&expired_like),
+            "greet_user",
+            json!({"name": "a"}),
+            401,
+            "",
+        ),
+        (
+            "Basic dXNlcjpwYXNzd29yZC1zZWNyZXQ=".to_string(),
+            "greet_user",
+            json!({"name": "a"}),
+            401,
+            "",
+        ),
+        (
+            bearer(&admin),
+            "fixture_secret",
+            json!({"api_key": "api-key-secret-555"}),
+            200,
+            "18 characters",
+        ),
+    ];
+    for (authorization, tool, args, status, needle) in calls {
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":args}});
+        let r = client
             .post(&url)
             .header("accept", ACCEPT_BOTH)
             .header("content-type", "application/json")
-            .header("cookie", "session=cookie-secret-123");
-        if let Some(a) = auth {
-            rb = rb.header("authorization", a);
-        }
-        rb.body(body.to_string()).send()
-    };
-    let call = |name: &str, args: serde_json::Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":args}});
-    let r = send(
-        Some(format!("Bearer {admin}")),
-        call("admin_action", json!({"action": "x"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = send(
-        Some(format!("Bearer {admin}")),
-        call("get_org_data", json!({})),
-    )
-    .await
-    .unwrap();
-    assert!(r.text().await.unwrap().contains("acme"));
-    let r = send(
-        Some(format!("Bearer {plain}")),
-        call("admin_action", json!({"action": "x"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = send(
-        Some(format!("Bearer {expired_like}")),
-        call("greet_user", json!({"name": "a"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = send(
-        Some("Basic dXNlcjpwYXNzd29yZC1zZWNyZXQ=".into()),
-        call("greet_user", json!({"name": "a"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = send(
-        Some(format!("Bearer {admin}")),
-        call("fixture_secret", json!({"api_key": "api-key-secret-555"})),
-    )
-    .await
-    .unwrap();
-    assert!(r.text().await.unwrap().contains("18 characters"));
+            .header("cookie", "session=cookie-secret-123")
+            .header("authorization", authorization)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{tool}");
+        assert!(r.text().await.unwrap().contains(needle), "{tool}");
+    }
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(10));
     let mut log = String::new();
