@@ -24,15 +24,11 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Does the caller hold `scope`? A broader scope implies its narrower forms: `todo`
-    /// satisfies `todo:read`.
+    /// Does the caller hold `scope`? Scopes are opaque strings (RFC 6749 section 3.3) compared
+    /// exactly: `mcp` does not satisfy `mcp:admin`. Implications come only from
+    /// `auth.scope_implies`, applied when the identity is built.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| {
-            s == scope
-                || scope
-                    .strip_prefix(s.as_str())
-                    .is_some_and(|rest| rest.starts_with(':'))
-        })
+        self.scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -69,7 +65,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broader_scopes_imply_narrower_ones() {
+    fn scopes_match_exactly() {
         let id = Identity {
             issuer: "i".into(),
             subject: "s".into(),
@@ -77,7 +73,8 @@ mod tests {
             organization: None,
             client_id: None,
         };
-        assert!(id.has_scope("todo:read"));
+        assert!(!id.has_scope("todo:read"));
+        assert!(!id.has_scope("admin:x"));
         assert!(id.has_scope("admin"));
         assert!(!id.has_scope("todox"));
         assert!(!id.has_scope("adm"));

@@ -269,6 +269,8 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub max_json_depth: usize,
     pub max_connections: usize,
+    /// Connections one client address may hold at once (0 = half of all connections).
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +282,10 @@ pub struct McpSettings {
     pub page_size: usize,
     pub tool_timeout: Duration,
     pub default_log_level: LogLevel,
+    /// Most messages in one 2025-03-26 batch.
+    pub max_batch_items: usize,
+    /// Largest response body (JSON or a whole SSE stream) in bytes.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +300,13 @@ pub struct AuthSettings {
     pub jwks_ttl: Duration,
     pub jwks_cooldown: Duration,
     pub jwks_fetch_timeout: Duration,
+    /// Cached keys stay in force this long past their last successful fetch while fetches fail.
+    pub jwks_max_stale: Duration,
+    /// Longest accepted `exp - now` in seconds; 0 = no limit.
+    pub max_token_lifetime_secs: u64,
+    /// Scope -> the scopes it also grants, closed transitively. Empty by default: scopes are
+    /// compared exactly.
+    pub scope_implies: std::collections::BTreeMap<String, Vec<String>>,
     pub base_scopes: Vec<String>,
     pub extra_scopes: Vec<String>,
     pub filter_tools_by_scope: bool,
@@ -320,6 +333,10 @@ pub struct CorsSettings {
 pub struct SecuritySettings {
     pub allowed_hosts: Vec<HostPattern>,
     pub trusted_proxy: TrustedProxy,
+    /// `*` in ALLOWED_ORIGINS was accepted in production by `security.allow_any_origin`.
+    pub allow_any_origin: bool,
+    /// `*` in ALLOWED_HOSTS was accepted in production by `security.allow_any_host`.
+    pub allow_any_host: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -376,6 +393,7 @@ struct RawServer {
     max_header_bytes: usize,
     max_json_depth: usize,
     max_connections: usize,
+    max_connections_per_ip: usize,
 }
 
 #[derive(Deserialize)]
@@ -387,6 +405,8 @@ struct RawMcp {
     page_size: usize,
     tool_timeout_secs: u64,
     default_log_level: String,
+    max_batch_items: usize,
+    max_response_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -401,6 +421,9 @@ struct RawAuth {
     jwks_ttl_secs: u64,
     jwks_cooldown_secs: u64,
     jwks_fetch_timeout_ms: u64,
+    jwks_max_stale_secs: u64,
+    max_token_lifetime_secs: u64,
+    scope_implies: RawScopeImplies,
     base_scopes: Vec<String>,
     extra_scopes: Vec<String>,
     filter_tools_by_scope: bool,
@@ -414,6 +437,15 @@ struct RawAuth {
     dev_key_dir: String,
 }
 
+/// `auth.scope_implies`: a table in the config files (`admin = ["reports:read"]`), or in an
+/// environment variable the text `admin=reports:read reports:write; ops=deploy`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawScopeImplies {
+    Table(HashMap<String, Vec<String>>),
+    Text(String),
+}
+
 #[derive(Deserialize)]
 struct RawCors {
     allowed_origins: Vec<String>,
@@ -424,6 +456,8 @@ struct RawCors {
 struct RawSecurity {
     allowed_hosts: Vec<String>,
     trusted_proxy: String,
+    allow_any_origin: bool,
+    allow_any_host: bool,
 }
 
 #[derive(Deserialize)]
@@ -624,10 +658,57 @@ impl Settings {
                 Ok(v)
             }
         };
-        positive(s.max_body_bytes as u64, "server.max_body_bytes")?;
-        positive(s.max_header_bytes as u64, "server.max_header_bytes")?;
-        positive(s.max_json_depth as u64, "server.max_json_depth")?;
-        positive(s.max_connections as u64, "server.max_connections")?;
+        // Every number has a sane range; the message names the setting and the range.
+        let range = |v: u64, lo: u64, hi: u64, key: &str| -> Result<u64, ConfigError> {
+            if (lo..=hi).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad(
+                    &var_for(key),
+                    format!("{v} is out of range: must be from {lo} to {hi}"),
+                ))
+            }
+        };
+        range(s.workers as u64, 0, 1024, "server.workers")?;
+        range(
+            s.shutdown_timeout_secs,
+            1,
+            3600,
+            "server.shutdown_timeout_secs",
+        )?;
+        range(s.keep_alive_secs, 1, 3600, "server.keep_alive_secs")?;
+        range(
+            s.client_request_timeout_ms,
+            1,
+            600_000,
+            "server.client_request_timeout_ms",
+        )?;
+        range(s.body_timeout_ms, 1, 3_600_000, "server.body_timeout_ms")?;
+        range(
+            s.max_body_bytes as u64,
+            1,
+            256 << 20,
+            "server.max_body_bytes",
+        )?;
+        range(
+            s.max_header_bytes as u64,
+            256,
+            128 << 10,
+            "server.max_header_bytes",
+        )?;
+        range(s.max_json_depth as u64, 1, 1024, "server.max_json_depth")?;
+        range(
+            s.max_connections as u64,
+            1,
+            1_000_000,
+            "server.max_connections",
+        )?;
+        range(
+            s.max_connections_per_ip as u64,
+            0,
+            1_000_000,
+            "server.max_connections_per_ip",
+        )?;
         let server = ServerSettings {
             host: s.host,
             port: s.port,
@@ -647,6 +728,7 @@ impl Settings {
             max_header_bytes: s.max_header_bytes,
             max_json_depth: s.max_json_depth,
             max_connections: s.max_connections,
+            max_connections_per_ip: s.max_connections_per_ip,
         };
 
         // ---- mcp ----
@@ -670,9 +752,15 @@ impl Settings {
                 ),
             ));
         }
-        if m.page_size == 0 || m.page_size > 1000 {
-            return Err(bad(&var_for("mcp.page_size"), "must be between 1 and 1000"));
-        }
+        range(m.page_size as u64, 1, 1000, "mcp.page_size")?;
+        range(m.tool_timeout_secs, 1, 3600, "mcp.tool_timeout_secs")?;
+        range(m.max_batch_items as u64, 1, 1000, "mcp.max_batch_items")?;
+        range(
+            m.max_response_bytes as u64,
+            16 << 10,
+            1 << 30,
+            "mcp.max_response_bytes",
+        )?;
         let mcp = McpSettings {
             path: m.path,
             server_name: non_empty(&m.server_name)
@@ -688,6 +776,8 @@ impl Settings {
                     format!("{:?} is not one of debug, info, notice, warning, error, critical, alert, emergency", m.default_log_level),
                 )
             })?,
+            max_batch_items: m.max_batch_items,
+            max_response_bytes: m.max_response_bytes,
         };
 
         // ---- auth ----
@@ -752,12 +842,27 @@ impl Settings {
                 "must name at least one algorithm",
             ));
         }
-        if a.leeway_secs > 60 {
-            return Err(bad(
-                &var_for("auth.leeway_secs"),
-                "must be at most 60 seconds",
-            ));
-        }
+        range(a.leeway_secs, 0, 60, "auth.leeway_secs")?;
+        range(a.jwks_ttl_secs, 10, 7 * 86_400, "auth.jwks_ttl_secs")?;
+        range(a.jwks_cooldown_secs, 1, 3600, "auth.jwks_cooldown_secs")?;
+        range(
+            a.jwks_fetch_timeout_ms,
+            1,
+            60_000,
+            "auth.jwks_fetch_timeout_ms",
+        )?;
+        range(
+            a.jwks_max_stale_secs,
+            a.jwks_ttl_secs,
+            30 * 86_400,
+            "auth.jwks_max_stale_secs",
+        )?;
+        range(
+            a.max_token_lifetime_secs,
+            0,
+            366 * 86_400,
+            "auth.max_token_lifetime_secs",
+        )?;
         let mut audiences = Vec::new();
         for aud in &a.audiences {
             let aud = aud.trim();
@@ -837,10 +942,10 @@ impl Settings {
             require_at_jwt_typ: a.require_at_jwt_typ,
             jwks_ttl: Duration::from_secs(positive(a.jwks_ttl_secs, "auth.jwks_ttl_secs")?),
             jwks_cooldown: Duration::from_secs(a.jwks_cooldown_secs),
-            jwks_fetch_timeout: Duration::from_millis(positive(
-                a.jwks_fetch_timeout_ms,
-                "auth.jwks_fetch_timeout_ms",
-            )?),
+            jwks_fetch_timeout: Duration::from_millis(a.jwks_fetch_timeout_ms),
+            jwks_max_stale: Duration::from_secs(a.jwks_max_stale_secs),
+            max_token_lifetime_secs: a.max_token_lifetime_secs,
+            scope_implies: scope_implications(a.scope_implies)?,
             base_scopes: scope_list(a.base_scopes, "auth.base_scopes")?,
             extra_scopes: scope_list(a.extra_scopes, "auth.extra_scopes")?,
             filter_tools_by_scope: a.filter_tools_by_scope,
@@ -905,6 +1010,31 @@ impl Settings {
                 }
             }
         }
+        let wildcard = |on: bool, allowed: bool, list: &str, switch: &str| {
+            if prod && on && !allowed {
+                Err(bad(
+                    &var_for(list),
+                    format!(
+                        "`*` is refused in the production profile: list the exact values, or set {} = true to accept any on purpose",
+                        var_for(switch)
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        wildcard(
+            allowed_origins.contains(&OriginPattern::Any),
+            raw.security.allow_any_origin,
+            "cors.allowed_origins",
+            "security.allow_any_origin",
+        )?;
+        wildcard(
+            allowed_hosts.contains(&HostPattern::Any),
+            raw.security.allow_any_host,
+            "security.allowed_hosts",
+            "security.allow_any_host",
+        )?;
         let trusted_proxy = match raw
             .security
             .trusted_proxy
@@ -929,8 +1059,9 @@ impl Settings {
             (r.tool_calls_per_minute, "rate_limit.tool_calls_per_minute"),
             (r.tool_calls_burst, "rate_limit.tool_calls_burst"),
         ] {
-            positive(u64::from(v), key)?;
+            range(u64::from(v), 1, 1_000_000, key)?;
         }
+        range(raw.cors.max_age_secs as u64, 0, 86_400, "cors.max_age_secs")?;
         let format = match raw.log.format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -941,6 +1072,7 @@ impl Settings {
                 ));
             }
         };
+        let any_origin = allowed_origins.contains(&OriginPattern::Any);
         Ok(Settings {
             profile,
             server,
@@ -951,6 +1083,8 @@ impl Settings {
                 max_age_secs: raw.cors.max_age_secs,
             },
             security: SecuritySettings {
+                allow_any_origin: any_origin,
+                allow_any_host: allowed_hosts.contains(&HostPattern::Any),
                 allowed_hosts,
                 trusted_proxy,
             },
@@ -964,6 +1098,60 @@ impl Settings {
             log: LogSettings { format },
         })
     }
+}
+
+/// Reads `auth.scope_implies` and closes it transitively (`a` implies `b`, `b` implies `c`: `a`
+/// grants `b` and `c`).
+fn scope_implications(
+    raw: RawScopeImplies,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, ConfigError> {
+    let setting = var_for("auth.scope_implies");
+    let pairs: Vec<(String, Vec<String>)> = match raw {
+        RawScopeImplies::Table(t) => t.into_iter().collect(),
+        RawScopeImplies::Text(text) => {
+            let mut out = Vec::new();
+            for rule in text.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+                let (scope, implied) = rule.split_once('=').ok_or_else(|| {
+                    bad(
+                        &setting,
+                        format!("{rule:?} is not scope=implied scope list (e.g. admin=reports:read reports:write)"),
+                    )
+                })?;
+                out.push((
+                    scope.trim().to_string(),
+                    implied
+                        .split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                ));
+            }
+            out
+        }
+    };
+    let mut direct: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (scope, implied) in pairs {
+        for s in std::iter::once(&scope).chain(&implied) {
+            if !valid_scope_token(s) {
+                return Err(bad(&setting, format!("{s:?} is not a valid scope token")));
+            }
+        }
+        direct.entry(scope).or_default().extend(implied);
+    }
+    let mut closed = std::collections::BTreeMap::new();
+    for scope in direct.keys() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![scope.clone()];
+        while let Some(s) = todo.pop() {
+            for i in direct.get(&s).into_iter().flatten() {
+                if i != scope && seen.insert(i.clone()) {
+                    todo.push(i.clone());
+                }
+            }
+        }
+        closed.insert(scope.clone(), seen.into_iter().collect());
+    }
+    Ok(closed)
 }
 
 /// The process environment, after loading `.env` from the working directory in development
@@ -1192,6 +1380,145 @@ mod tests {
             let err = load(vars).expect_err(needle).to_string();
             assert!(err.contains(needle), "{err:?} should name {needle}");
         }
+    }
+
+    #[test]
+    fn production_refuses_wildcards_unless_meant() {
+        let prod = [
+            ("APP_ENV", "production"),
+            ("PUBLIC_URL", "https://a.example"),
+            ("OAUTH_ISSUER", "https://id.example"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = prod.to_vec();
+            v.extend_from_slice(extra);
+            load(&v)
+        };
+        let err = with(&[("ALLOWED_ORIGINS", "*")]).unwrap_err().to_string();
+        assert!(err.contains("ALLOWED_ORIGINS"), "{err}");
+        assert!(err.contains("security.allow_any_origin"), "{err}");
+        let err = with(&[("ALLOWED_HOSTS", "*")]).unwrap_err().to_string();
+        assert!(
+            err.contains("ALLOWED_HOSTS") && err.contains("allow_any_host"),
+            "{err}"
+        );
+        let s = with(&[
+            ("ALLOWED_ORIGINS", "*"),
+            ("ALLOWED_HOSTS", "*"),
+            ("GATEHOUSE_SECURITY__ALLOW_ANY_ORIGIN", "true"),
+            ("GATEHOUSE_SECURITY__ALLOW_ANY_HOST", "true"),
+        ])
+        .unwrap();
+        assert!(s.security.allow_any_origin && s.security.allow_any_host);
+        // Development keeps accepting `*` as before.
+        assert!(load(&[("ALLOWED_ORIGINS", "*")]).is_ok());
+    }
+
+    #[test]
+    fn numbers_outside_their_range_name_the_setting() {
+        for (var, value, setting) in [
+            (
+                "GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS",
+                "0",
+                "auth.jwks_cooldown_secs",
+            ),
+            ("GATEHOUSE_AUTH__JWKS_TTL_SECS", "9", "auth.jwks_ttl_secs"),
+            ("GATEHOUSE_AUTH__LEEWAY_SECS", "61", "auth.leeway_secs"),
+            (
+                "GATEHOUSE_AUTH__JWKS_FETCH_TIMEOUT_MS",
+                "0",
+                "auth.jwks_fetch_timeout_ms",
+            ),
+            (
+                "GATEHOUSE_AUTH__JWKS_MAX_STALE_SECS",
+                "60",
+                "auth.jwks_max_stale_secs",
+            ),
+            (
+                "GATEHOUSE_SERVER__BODY_TIMEOUT_MS",
+                "0",
+                "server.body_timeout_ms",
+            ),
+            (
+                "GATEHOUSE_SERVER__CLIENT_REQUEST_TIMEOUT_MS",
+                "0",
+                "server.client_request_timeout_ms",
+            ),
+            (
+                "GATEHOUSE_SERVER__KEEP_ALIVE_SECS",
+                "0",
+                "server.keep_alive_secs",
+            ),
+            (
+                "GATEHOUSE_SERVER__SHUTDOWN_TIMEOUT_SECS",
+                "0",
+                "server.shutdown_timeout_secs",
+            ),
+            (
+                "GATEHOUSE_MCP__TOOL_TIMEOUT_SECS",
+                "0",
+                "mcp.tool_timeout_secs",
+            ),
+            ("GATEHOUSE_MCP__MAX_BATCH_ITEMS", "0", "mcp.max_batch_items"),
+            (
+                "GATEHOUSE_MCP__MAX_RESPONSE_BYTES",
+                "100",
+                "mcp.max_response_bytes",
+            ),
+            (
+                "GATEHOUSE_RATE_LIMIT__REQUESTS_BURST",
+                "0",
+                "rate_limit.requests_burst",
+            ),
+            (
+                "GATEHOUSE_CORS__MAX_AGE_SECS",
+                "999999",
+                "cors.max_age_secs",
+            ),
+        ] {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(
+                err.contains(setting) && err.contains(var),
+                "{var}={value}: {err}"
+            );
+            assert!(err.contains("out of range"), "{err}");
+        }
+    }
+
+    #[test]
+    fn hardening_defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.mcp.tool_timeout, Duration::from_secs(25));
+        assert_eq!(s.mcp.max_batch_items, 20);
+        assert_eq!(s.mcp.max_response_bytes, 4 << 20);
+        assert_eq!(s.auth.jwks_max_stale, Duration::from_secs(86_400));
+        assert_eq!(s.auth.max_token_lifetime_secs, 0);
+        assert!(s.auth.scope_implies.is_empty());
+    }
+
+    #[test]
+    fn scope_implications_are_closed_transitively() {
+        let s = load(&[(
+            "GATEHOUSE_AUTH__SCOPE_IMPLIES",
+            "admin=ops reports:read; ops = deploy,ops",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.auth.scope_implies.get("admin").unwrap(),
+            &vec!["deploy".to_string(), "ops".into(), "reports:read".into()]
+        );
+        assert_eq!(
+            s.auth.scope_implies.get("ops").unwrap(),
+            &vec!["deploy".to_string()]
+        );
+        let err = load(&[("GATEHOUSE_AUTH__SCOPE_IMPLIES", "admin")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.scope_implies"), "{err}");
+        let err = load(&[("GATEHOUSE_AUTH__SCOPE_IMPLIES", "admin=a\"b")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid scope token"), "{err}");
     }
 
     #[test]

@@ -58,8 +58,6 @@ pub struct GuardSettings {
     pub allowed_hosts: Vec<HostPattern>,
     pub allowed_origins: Vec<OriginPattern>,
     pub max_header_bytes: usize,
-    /// The MCP endpoint path: the Origin check applies there.
-    pub mcp_path: String,
 }
 
 fn forbidden(message: &str) -> HttpResponse {
@@ -70,8 +68,8 @@ fn forbidden(message: &str) -> HttpResponse {
     )
 }
 
-/// Rejects oversized heads (431), unknown `Host`s (403) and, on the MCP endpoint, disallowed
-/// `Origin`s (403). Health probes skip the Host check: platforms probe by IP.
+/// Rejects oversized heads (431) and unknown `Host`s (403; the absolute-form target's authority
+/// counts as the host). Health probes skip the Host check: platforms probe by IP.
 pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -95,8 +93,6 @@ pub async fn guard(
         None
     } else if !host_allowed(&req, &s.allowed_hosts) {
         Some(forbidden("Forbidden: Host header not allowed"))
-    } else if req.path() == s.mcp_path && !origin_allowed(&req, &s.allowed_origins) {
-        Some(forbidden("Forbidden: Origin not allowed"))
     } else {
         None
     };
@@ -109,12 +105,45 @@ pub async fn guard(
     }
 }
 
+/// The Origin check (403), wrapped on the MCP endpoint's route itself: it runs for every
+/// spelling of the path the router accepts (`/mcp`, `/%6Dcp`, ...), never on a raw-path
+/// comparison of its own.
+pub async fn origin_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let allowed = &req
+        .app_data::<web::Data<GuardSettings>>()
+        .expect("GuardSettings is registered")
+        .allowed_origins;
+    if origin_allowed(&req, allowed) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let (http, _) = req.into_parts();
+    Ok(ServiceResponse::new(
+        http,
+        forbidden("Forbidden: Origin not allowed"),
+    ))
+}
+
+/// The authority a request names: the absolute-form target's (RFC 9112 section 3.2.2: the
+/// server must use it and ignore `Host`), else the one `Host` header.
 fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
     let mut hosts = req.headers().get_all(header::HOST);
-    let host = match (hosts.next(), hosts.next()) {
-        (Some(h), None) => h.to_str().ok().map(str::to_string),
-        (None, _) => req.uri().authority().map(|a| a.as_str().to_string()),
-        (Some(_), Some(_)) => return false,
+    let (first, second) = (hosts.next(), hosts.next());
+    if second.is_some() {
+        return false;
+    }
+    let host = match (req.uri().authority(), first) {
+        (Some(authority), _) => {
+            // userinfo (`user@host`) has no place in a request target.
+            if authority.as_str().contains('@') {
+                return false;
+            }
+            Some(authority.as_str().to_string())
+        }
+        (None, Some(h)) => h.to_str().ok().map(str::to_string),
+        (None, None) => None,
     };
     host.is_some_and(|h| allowed.iter().any(|p| p.matches(&h)))
 }
@@ -195,14 +224,19 @@ impl KeyExtractor for RequestKey {
             && let Ok(Credentials::Bearer(token)) = bearer::from_headers(req.headers())
             && let Some(identity) = validator.already_verified(token)
         {
-            let subject = identity.subject.clone();
-            // Hand the identity to the auth middleware so it does not look it up again.
-            req.extensions_mut().insert(PreVerified(identity));
-            return Ok(RateKey::Subject(subject));
+            let key = RateKey::Subject(identity.subject.clone());
+            // Hand the identity to the auth middleware so it does not look it up again, and the
+            // key to the transport, which charges a batch's further items to it.
+            let mut ext = req.extensions_mut();
+            ext.insert(PreVerified(identity));
+            ext.insert(key.clone());
+            return Ok(key);
         }
-        client_ip(req, self.mode)
+        let key = client_ip(req, self.mode)
             .map(|ip| RateKey::Ip(bucket(ip)))
-            .ok_or_else(|| SimpleKeyExtractionError::new("cannot determine the client address"))
+            .ok_or_else(|| SimpleKeyExtractionError::new("cannot determine the client address"))?;
+        req.extensions_mut().insert(key.clone());
+        Ok(key)
     }
 
     fn exceed_rate_limit_response(
@@ -258,6 +292,7 @@ pub async fn request_log(
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let announced_body = crate::conn::announces_body(req.headers());
     let method = req.method().to_string();
     let path: String = req.path().chars().take(200).collect();
     let mut res = next.call(req).await?.map_into_boxed_body();
@@ -273,6 +308,7 @@ pub async fn request_log(
         generic.extensions_mut().insert(GenericError);
         res = ServiceResponse::new(http, generic);
     }
+    crate::conn::close_if_body_unread(&mut res, announced_body);
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -285,7 +321,7 @@ pub async fn request_log(
         .request()
         .extensions()
         .get::<Caller>()
-        .and_then(|c| c.subject().map(str::to_string))
+        .and_then(|c| c.subject().map(log_safe))
         .unwrap_or_else(|| "-".into());
     let status = res.status().as_u16();
     let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -300,6 +336,28 @@ pub async fn request_log(
         "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
     );
     Ok(res)
+}
+
+/// A client-chosen value made safe for a one-line text log: control characters, spaces, `\\`
+/// and `"` are escaped (`\\xNN`, `\\u{..}`), and the value is cut at 128 characters, so it
+/// can never forge a line or a field.
+pub fn log_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars().take(128) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\x22"),
+            ' ' => out.push_str("\\x20"),
+            c if c.is_control() || c.is_whitespace() => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
+            c => out.push(c),
+        }
+    }
+    if value.chars().nth(128).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// Marks a 500 body as already generic.
@@ -346,6 +404,16 @@ mod tests {
             client_ip(&junk, TrustedProxy::Heroku),
             Some("10.0.0.9".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn log_safe_escapes_what_could_forge_a_field_or_line() {
+        assert_eq!(log_safe("alice"), "alice");
+        assert_eq!(
+            log_safe("a b\nstatus=200\r\t\"\\"),
+            "a\\x20b\\u{a}status=200\\u{d}\\u{9}\\x22\\\\"
+        );
+        assert_eq!(log_safe(&"x".repeat(300)).len(), 131);
     }
 
     #[test]

@@ -112,3 +112,25 @@ register_tool!(ToolDef {
     handler: |_, _| Box::pin(async { Ok(ToolOutput::text("valid")) }),
     ..ToolDef::DEFAULT
 });
+
+#[derive(Deserialize)]
+struct BigArgs {
+    bytes: usize,
+}
+
+register_tool!(ToolDef {
+    name: "fixture_big",
+    description: "Returns `bytes` characters of text (test fixture for mcp.max_response_bytes).",
+    input_schema: || json!({
+        "type": "object",
+        "properties": {"bytes": {"type": "integer", "minimum": 0, "maximum": 67108864}},
+        "required": ["bytes"],
+        "additionalProperties": false
+    }),
+    handler: |ctx, args| typed(
+        |_: ToolContext, a: BigArgs| async move { Ok(ToolOutput::text("x".repeat(a.bytes))) },
+        ctx,
+        args
+    ),
+    ..ToolDef::DEFAULT
+});

@@ -13,11 +13,15 @@ pub enum Id {
     Int(serde_json::Number),
 }
 
+/// Longest string id accepted (longer ones are refused with -32600).
+pub const MAX_ID_CHARS: usize = 256;
+
 impl Id {
-    /// Reads an id from a JSON value; `None` for null, floats, booleans, objects and arrays.
+    /// Reads an id from a JSON value; `None` for null, floats, booleans, objects, arrays and
+    /// strings longer than `MAX_ID_CHARS`.
     pub fn from_value(v: &Value) -> Option<Id> {
         match v {
-            Value::String(s) => Some(Id::Str(s.clone())),
+            Value::String(s) if s.chars().count() <= MAX_ID_CHARS => Some(Id::Str(s.clone())),
             Value::Number(n) if n.is_i64() || n.is_u64() => Some(Id::Int(n.clone())),
             _ => None,
         }
@@ -208,7 +212,7 @@ impl Message {
                 None => {
                     return Err(Invalid {
                         id: None,
-                        reason: "id must be a string or an integer",
+                        reason: "id must be a string of at most 256 characters or an integer",
                     });
                 }
             },

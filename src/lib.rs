@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
+pub mod conn;
 pub mod edge;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;

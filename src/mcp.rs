@@ -59,6 +59,8 @@ pub enum McpError {
     UnknownPrompt(String),
     ResourceNotFound(String),
     Internal,
+    /// A response over `mcp.max_response_bytes` (the limit).
+    ResponseTooLarge(usize),
     InsufficientScope(Vec<String>),
     RateLimited(Duration),
 }
@@ -101,6 +103,12 @@ impl McpError {
                     .with_data(json!({"uri": uri}))
             }
             McpError::Internal => ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error"),
+            McpError::ResponseTooLarge(limit) => ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                format!(
+                    "Response too large: it would exceed this server's limit of {limit} bytes (mcp.max_response_bytes)"
+                ),
+            ),
             McpError::InsufficientScope(_) => {
                 ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")
             }
@@ -143,7 +151,10 @@ pub struct Server {
     pub filter_tools_by_scope: bool,
     tool_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     log_levels: Mutex<HashMap<String, LogLevel>>,
-    in_flight: Mutex<HashMap<InFlightKey, AbortHandle>>,
+    /// Each entry holds every in-flight request with that key, by a serial of its own, so two
+    /// requests that share an id never unregister each other.
+    in_flight: Mutex<HashMap<InFlightKey, Vec<(u64, AbortHandle)>>>,
+    serial: std::sync::atomic::AtomicU64,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
@@ -170,6 +181,7 @@ impl Server {
             tool_limiter,
             log_levels: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            serial: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -206,13 +218,19 @@ impl Server {
     /// it. The returned guard unregisters it.
     pub fn track(self: &Arc<Self>, caller: &Caller, id: &Id, handle: AbortHandle) -> InFlightGuard {
         let key = (Self::caller_key(caller), id.clone());
+        let serial = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), handle);
+            .entry(key.clone())
+            .or_default()
+            .push((serial, handle));
         InFlightGuard {
             server: self.clone(),
             key,
+            serial,
         }
     }
 
@@ -222,14 +240,18 @@ impl Server {
             && let Some(id) = params.get("requestId").and_then(Id::from_value)
         {
             let key = (Self::caller_key(caller), id);
-            if let Some(h) = self
+            // Every in-flight request of this caller with that id: the client asked to cancel
+            // the id. Entries are removed by their own guards when the requests end.
+            if let Some(handles) = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&key)
+                .get(&key)
             {
                 log::info!("request {} cancelled by the client", key.1);
-                h.abort();
+                for (_, h) in handles {
+                    h.abort();
+                }
             }
         }
     }
@@ -344,15 +366,22 @@ impl Server {
 pub struct InFlightGuard {
     server: Arc<Server>,
     key: InFlightKey,
+    serial: u64,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.server
+        let mut map = self
+            .server
             .in_flight
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = map.get_mut(&self.key) {
+            list.retain(|(serial, _)| *serial != self.serial);
+            if list.is_empty() {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 

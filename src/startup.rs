@@ -21,7 +21,8 @@ use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::middleware::{AuthMode, AuthState, require_token};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
-use crate::config::{IssuerSetting, Profile, Settings, base_str};
+use crate::config::{IssuerSetting, Profile, Settings, TrustedProxy, base_str};
+use crate::conn::ConnectionLimiter;
 use crate::edge::{self, GuardSettings, RequestKey};
 use crate::mcp::Server;
 use crate::registry::{Registry, RegistryError};
@@ -138,6 +139,18 @@ impl Application {
             .port();
         let urls = public_urls(&settings, port)?;
         let a = &settings.auth;
+        if settings.profile == Profile::Production {
+            if settings.security.allow_any_origin {
+                log::warn!(
+                    "security.allow_any_origin: any web page may call this server from a browser (ALLOWED_ORIGINS=*)"
+                );
+            }
+            if settings.security.allow_any_host {
+                log::warn!(
+                    "security.allow_any_host: any Host header is accepted, so DNS rebinding is not blocked (ALLOWED_HOSTS=*)"
+                );
+            }
+        }
 
         let (keys, dev) = match &a.issuer {
             IssuerSetting::Development => {
@@ -161,6 +174,7 @@ impl Application {
                     cooldown: a.jwks_cooldown,
                     timeout: a.jwks_fetch_timeout,
                     require_https: settings.profile == Profile::Production,
+                    max_stale: a.jwks_max_stale,
                 }),
                 None,
             ),
@@ -173,6 +187,8 @@ impl Application {
                 leeway: a.leeway_secs,
                 require_at_jwt_typ: a.require_at_jwt_typ,
                 keys: keys.clone(),
+                max_lifetime: a.max_token_lifetime_secs,
+                scope_implies: a.scope_implies.clone(),
             }))
         } else {
             log::warn!(
@@ -220,7 +236,6 @@ impl Application {
             allowed_hosts: settings.security.allowed_hosts.clone(),
             allowed_origins: settings.cors.allowed_origins.clone(),
             max_header_bytes: settings.server.max_header_bytes,
-            mcp_path: settings.mcp.path.clone(),
         });
         let rl = &settings.rate_limit;
         // Requests per minute on the MCP endpoint, keyed by verified subject or client IP.
@@ -239,6 +254,9 @@ impl Application {
                 )
             })?;
         let rate_limit_on = rl.enabled;
+        let budget = web::Data::new(transport::RequestBudget {
+            limiter: rate_limit_on.then(|| request_limit.limiter()),
+        });
 
         // Background work: key set refresh, and purging idle rate-limit keys so memory stays
         // bounded however many distinct callers come by.
@@ -273,6 +291,17 @@ impl Application {
         let cors_settings = settings.cors.clone();
         let dev_for_app = dev.clone();
         let s = &settings.server;
+        let workers = if s.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            s.workers
+        };
+        let per_peer = match (settings.security.trusted_proxy, s.max_connections_per_ip) {
+            (TrustedProxy::None, 0) => (s.max_connections.saturating_mul(workers) / 2).max(1),
+            (TrustedProxy::None, n) => n,
+            _ => 0,
+        };
+        let connections = ConnectionLimiter::new(per_peer);
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(mcp.clone())
@@ -280,6 +309,7 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(metadata.clone())
                 .app_data(guard.clone())
+                .app_data(budget.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready));
             for p in &prm_paths {
@@ -317,31 +347,30 @@ impl Application {
                     );
             }
             // Effective middleware order, outermost first:
-            //   CORS -> request log (id, timing, nosniff, generic 500) -> guard (431, Host,
-            //   Origin) -> [MCP endpoint only: per-IP rate limit -> bearer auth] -> handler.
+            //   CORS -> request log (id, timing, nosniff, generic 500) -> guard (431, Host) ->
+            //   [MCP route only, whatever spelling of its path matched: Origin -> rate limit ->
+            //   bearer auth] -> handler.
             // (In actix the last `.wrap()` is the outermost.)
             app.service(
                 web::resource(mcp_path.as_str())
                     .route(web::post().to(transport::post))
                     .default_service(web::to(transport::method_not_allowed))
                     .wrap(from_fn(require_token))
-                    .wrap(Condition::new(rate_limit_on, Governor::new(&request_limit))),
+                    .wrap(Condition::new(rate_limit_on, Governor::new(&request_limit)))
+                    .wrap(from_fn(edge::origin_guard)),
             )
             .default_service(web::to(not_found))
             .wrap(from_fn(edge::guard))
             .wrap(from_fn(edge::request_log))
             .wrap(edge::cors(&cors_settings))
         })
+        .on_connect(move |io, data| connections.on_connect(io, data))
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: format!("{}:{port}", s.host),
             source,
         })?
-        .workers(if s.workers == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            s.workers
-        })
+        .workers(workers)
         .keep_alive(s.keep_alive)
         .client_request_timeout(s.client_request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))

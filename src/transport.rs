@@ -4,6 +4,7 @@
 //! This is the one place that maps outcomes to HTTP statuses.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,11 @@ use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+use actix_governor::governor::DefaultKeyedRateLimiter;
+use actix_governor::governor::clock::Clock;
+
+use crate::edge::RateKey;
 
 use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
@@ -162,6 +168,7 @@ pub async fn post(
     server: web::Data<Server>,
     auth: web::Data<AuthState>,
     limits: web::Data<Limits>,
+    budget: web::Data<RequestBudget>,
 ) -> HttpResponse {
     if !accepts_both(&req) {
         return transport_error(
@@ -206,7 +213,10 @@ pub async fn post(
         return too_large(&limits);
     }
     let body = match read_body(payload, &limits).await {
-        Ok(b) => b,
+        Ok(b) => {
+            req.extensions_mut().insert(crate::conn::BodyRead);
+            b
+        }
         Err(BodyError::TooLarge) => return too_large(&limits),
         Err(BodyError::Timeout) => {
             return transport_error(
@@ -227,6 +237,21 @@ pub async fn post(
                 format!(
                     "Invalid Request: JSON nested deeper than {} levels",
                     limits.max_json_depth
+                ),
+            ),
+        );
+    }
+    let max_items = server.settings.max_batch_items;
+    if let Some(n) = batch_items(&body)
+        && n > max_items
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
                 ),
             ),
         );
@@ -264,6 +289,9 @@ pub async fn post(
                     ),
                 );
             }
+            if let Some(refusal) = budget.charge_batch(&req, items.len()) {
+                return refusal;
+            }
             batch(items, &server, &auth, caller, era).await
         }
         single => match Message::classify(single) {
@@ -292,12 +320,30 @@ fn too_large(limits: &Limits) -> HttpResponse {
     )
 }
 
+/// The JSON text of a response, or of a -32603 error when the text would take the body past
+/// `limit` bytes (`used` bytes are already sent). No response ever exceeds the limit.
+fn capped(r: &Response, id: &Id, used: usize, limit: usize) -> String {
+    let text = r.to_json();
+    if used.saturating_add(text.len()) <= limit {
+        return text;
+    }
+    log::warn!(
+        "a response of {} bytes was replaced by an error: over mcp.max_response_bytes ({limit})",
+        text.len()
+    );
+    Response::error(
+        Some(id.clone()),
+        McpError::ResponseTooLarge(limit).to_error(),
+    )
+    .to_json()
+}
+
 /// Maps an outcome to an HTTP response (JSON framing).
-fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse {
+fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, limit: usize) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
-            .body(r.to_json()),
+            .body(capped(&r, id, 0, limit)),
         Outcome::Forbidden(scopes) => Refusal::InsufficientScope(scopes).response(&auth.challenge),
         Outcome::RateLimited(wait) => {
             let mut r = rpc_error(
@@ -314,9 +360,9 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState) -> HttpResponse
 
 /// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
 /// HTTP-level refusals travel as their JSON-RPC errors).
-fn outcome_event(outcome: Outcome, id: &Id) -> String {
+fn outcome_event(outcome: Outcome, id: &Id, used: usize, limit: usize) -> String {
     let error = match outcome {
-        Outcome::Response(r) => return r.to_json(),
+        Outcome::Response(r) => return capped(&r, id, used, limit),
         Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
         Outcome::RateLimited(wait) => McpError::RateLimited(wait),
     };
@@ -333,6 +379,7 @@ async fn one_request(
     era: Era,
 ) -> HttpResponse {
     let id = request.id.clone();
+    let limit = server.settings.max_response_bytes;
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let (abort, registration) = AbortHandle::new_pair();
     let guard = server.track(&caller, &id, abort);
@@ -350,24 +397,26 @@ async fn one_request(
         biased;
         done = &mut running => {
             drop(guard);
-            let mut queued = VecDeque::new();
+            let mut queued = Events::new(limit);
             while let Ok(n) = rx.try_recv() {
-                queued.push_back(n);
+                queued.notification(n);
             }
             return match done {
                 Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
-                Ok(outcome) if queued.is_empty() => outcome_response(outcome, &id, auth),
+                Ok(outcome) if queued.is_empty() => outcome_response(outcome, &id, auth, limit),
                 Ok(outcome) => {
-                    queued.push_back(outcome_event(outcome, &id));
-                    let events = futures_util::stream::iter(queued.into_iter().map(|e| Ok(sse_event(&e))));
+                    queued.result(outcome, &id);
+                    let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));
                     sse_response(Box::pin(events))
                 }
             };
         }
         Some(n) = rx.recv() => n,
     };
+    let mut events = Events::new(limit);
+    events.notification(first);
     let state = StreamState {
-        queue: VecDeque::from([first]),
+        events,
         running: Some(running),
         rx,
         id,
@@ -376,8 +425,55 @@ async fn one_request(
     sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
 }
 
+/// The events of one SSE response, framed, with the bytes they take counted: a notification
+/// that would take the stream past `mcp.max_response_bytes` is dropped, and a result that would
+/// is replaced by an error, so no stream exceeds the limit.
+struct Events {
+    queue: VecDeque<Bytes>,
+    used: usize,
+    limit: usize,
+}
+
+impl Events {
+    fn new(limit: usize) -> Events {
+        Events {
+            queue: VecDeque::new(),
+            used: 0,
+            limit,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn push(&mut self, event: Bytes) {
+        self.used += event.len();
+        self.queue.push_back(event);
+    }
+
+    fn notification(&mut self, json: String) {
+        let event = sse_event(&json);
+        // Room is kept for the result's error, whatever happens to the notifications.
+        if self.used + event.len() + RESULT_RESERVE <= self.limit {
+            self.push(event);
+        } else {
+            log::debug!("a notification was dropped: the stream is at mcp.max_response_bytes");
+        }
+    }
+
+    fn result(&mut self, outcome: Outcome, id: &Id) {
+        const FRAMING: usize = "event: message\ndata: \n\n".len();
+        let text = outcome_event(outcome, id, self.used + FRAMING, self.limit);
+        self.push(sse_event(&text));
+    }
+}
+
+/// Bytes a stream keeps free for its final result (enough for any error response).
+const RESULT_RESERVE: usize = 1024;
+
 struct StreamState {
-    queue: VecDeque<String>,
+    events: Events,
     running: Option<Running>,
     rx: mpsc::UnboundedReceiver<String>,
     id: Id,
@@ -388,8 +484,8 @@ struct StreamState {
 /// request was cancelled).
 async fn next_event(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Error>, StreamState)> {
     loop {
-        if let Some(e) = st.queue.pop_front() {
-            return Some((Ok(sse_event(&e)), st));
+        if let Some(e) = st.events.queue.pop_front() {
+            return Some((Ok(e), st));
         }
         let running = st.running.as_mut()?;
         tokio::select! {
@@ -398,14 +494,14 @@ async fn next_event(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
                 st.running = None;
                 st.guard = None;
                 while let Ok(n) = st.rx.try_recv() {
-                    st.queue.push_back(n);
+                    st.events.notification(n);
                 }
                 match done {
-                    Ok(outcome) => st.queue.push_back(outcome_event(outcome, &st.id)),
-                    Err(Aborted) => st.queue.clear(),
+                    Ok(outcome) => st.events.result(outcome, &st.id),
+                    Err(Aborted) => st.events.queue.clear(),
                 }
             }
-            Some(n) = st.rx.recv() => st.queue.push_back(n),
+            Some(n) = st.rx.recv() => st.events.notification(n),
         }
     }
 }
@@ -440,12 +536,21 @@ async fn batch(
             ErrorObject::new(ErrorCode::INVALID_REQUEST, "Invalid Request: empty batch"),
         );
     }
-    let mut responses = Vec::new();
+    let limit = server.settings.max_response_bytes;
+    // The body is `[` + the responses joined by `,` + `]`.
+    let mut body = String::from("[");
+    fn add(body: &mut String, text: &str) {
+        if body.len() > 1 {
+            body.push(',');
+        }
+        body.push_str(text);
+    }
     for item in items {
         match Message::classify(item) {
-            Err(invalid) => {
-                responses.push(Response::error(invalid.id.clone(), invalid.into_error()))
-            }
+            Err(invalid) => add(
+                &mut body,
+                &Response::error(invalid.id.clone(), invalid.into_error()).to_json(),
+            ),
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &params)
             }
@@ -458,18 +563,97 @@ async fn batch(
                     tx: None,
                 };
                 match server.handle(request, call).await {
-                    Outcome::Response(r) => responses.push(r),
-                    other => return outcome_response(other, &id, auth),
+                    // Room is kept for the closing bracket and the errors of later items.
+                    Outcome::Response(r) => {
+                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, limit);
+                        add(&mut body, &text);
+                    }
+                    other => return outcome_response(other, &id, auth, limit),
                 }
             }
         }
     }
-    if responses.is_empty() {
+    if body.len() == 1 {
         return HttpResponse::Accepted().finish();
     }
+    body.push(']');
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(serde_json::to_string(&responses).expect("responses serialize"))
+        .body(body)
+}
+
+/// The number of top-level items when `body` is a JSON array (a count of the commas at depth
+/// one, plus one; strings skipped): lets an oversized batch be refused before it is parsed.
+pub fn batch_items(body: &[u8]) -> Option<usize> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[start] != b'[' {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut items = 0usize;
+    let mut seen_value = false;
+    for &b in &body[start..] {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                seen_value = true;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > 1 {
+                    seen_value = true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => items += 1,
+            b if depth == 1 && !b.is_ascii_whitespace() => seen_value = true,
+            _ => {}
+        }
+    }
+    Some(if seen_value { items + 1 } else { items })
+}
+
+/// The request budget a batch draws on: every item beyond the first (which the rate limiter
+/// already counted) costs one more request of the caller's budget.
+pub struct RequestBudget {
+    pub limiter: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+}
+
+impl RequestBudget {
+    /// `Some(429)` when the caller's budget cannot pay for `items` messages.
+    fn charge_batch(&self, req: &HttpRequest, items: usize) -> Option<HttpResponse> {
+        let limiter = self.limiter.as_ref()?;
+        let key = req.extensions().get::<RateKey>().cloned()?;
+        let extra = NonZeroU32::new(u32::try_from(items.saturating_sub(1)).unwrap_or(u32::MAX))?;
+        let wait = match limiter.check_key_n(&key, extra) {
+            Ok(Ok(())) => return None,
+            Ok(Err(not_until)) => not_until
+                .wait_time_from(actix_governor::governor::clock::DefaultClock::default().now()),
+            // More items than the whole burst: no wait makes room, so say a minute.
+            Err(_) => Duration::from_secs(60),
+        };
+        let secs = retry_after_secs(wait);
+        let mut r = transport_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
+            ),
+        );
+        r.headers_mut().insert(RETRY_AFTER, secs.into());
+        Some(r)
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ fn validator() -> &'static (TokenValidator, tokio::runtime::Runtime) {
             leeway: 30,
             require_at_jwt_typ: false,
             keys: KeyStore::new_static(set),
+            max_lifetime: 0,
+            scope_implies: Default::default(),
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

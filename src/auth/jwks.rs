@@ -157,6 +157,8 @@ pub struct KeyStore {
     client: reqwest::Client,
     ttl: Duration,
     cooldown: Duration,
+    /// How long past their last successful fetch cached keys stay in force while fetches fail.
+    max_stale: Duration,
 }
 
 /// Settings of a remote key store.
@@ -168,6 +170,7 @@ pub struct RemoteOptions {
     pub cooldown: Duration,
     pub timeout: Duration,
     pub require_https: bool,
+    pub max_stale: Duration,
 }
 
 impl KeyStore {
@@ -184,6 +187,7 @@ impl KeyStore {
             client: reqwest::Client::new(),
             ttl: Duration::MAX,
             cooldown: Duration::MAX,
+            max_stale: Duration::MAX,
         })
     }
 
@@ -193,7 +197,9 @@ impl KeyStore {
             .connect_timeout(o.timeout)
             // Fetches are rare; no pooled connection outlives the runtime that made it.
             .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // Never follow a redirect: it could lead to another host or from https to http
+            // (around the production https rule). A 3xx is a fetch error naming the setting.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
@@ -212,22 +218,32 @@ impl KeyStore {
             client,
             ttl: o.ttl,
             cooldown: o.cooldown,
+            max_stale: o.max_stale,
         })
     }
 
-    /// Keys have been loaded at least once.
+    /// A usable key is loaded and in force: `/ready` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.current().is_some()
+        self.current().is_some_and(|s| !s.keys.is_empty())
     }
 
+    /// The key set in force: the last successfully fetched one, unless it is older than
+    /// `auth.jwks_max_stale_secs` (fetches have failed that long), in which case no key is.
     pub fn current(&self) -> Option<Arc<KeySet>> {
-        self.current
+        let set = self
+            .current
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone()?;
+        let fresh = self
+            .loaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() <= self.max_stale);
+        fresh.then_some(set)
     }
 
-    /// The generation of the current key set (0 before the first load).
+    /// The generation of the key set in force (0 when none is).
     pub fn generation(&self) -> u64 {
         self.current().map_or(0, |s| s.generation)
     }
@@ -281,21 +297,33 @@ impl KeyStore {
                 u
             }
         };
-        let body = self.get(&uri).await?;
+        let body = self.get(&uri, "auth.jwks_uri (OAUTH_JWKS_URI)").await?;
+        // A well-formed key set is authoritative: keys missing from it stop validating now, even
+        // when that leaves none. Only a failed fetch keeps the previous keys.
         let mut set = parse_jwks(&body, &self.algorithms)?;
-        if set.keys.is_empty() {
-            return Err(format!("key set at {uri} holds no usable signature key"));
-        }
         let n = set.keys.len();
         // The caller holds fetch_lock, so generations are handed out one at a time.
-        set.generation = self.generation() + 1;
+        let previous = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |s| s.generation);
+        set.generation = previous + 1;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
         *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        log::info!("loaded {n} signing key(s) from {uri}");
+        if n == 0 {
+            log::error!(
+                "the key set at {uri} holds no usable signature key (algorithms allowed: auth.algorithms): every token is refused and /ready answers 503 until it does"
+            );
+        } else {
+            log::info!("loaded {n} signing key(s) from {uri}");
+        }
         Ok(n)
     }
 
-    async fn get(&self, url: &Url) -> Result<Vec<u8>, String> {
+    /// GETs a document; `setting` names what to fix when the URL redirects.
+    async fn get(&self, url: &Url, setting: &str) -> Result<Vec<u8>, String> {
         let mut resp = self
             .client
             .get(url.clone())
@@ -303,6 +331,12 @@ impl KeyStore {
             .send()
             .await
             .map_err(|e| format!("GET {url} failed: {}", without_url(&e)))?;
+        if resp.status().is_redirection() {
+            return Err(format!(
+                "GET {url} answered {} (a redirect): gatehouse never follows redirects for keys or metadata; set {setting} to the final https URL",
+                resp.status()
+            ));
+        }
         if !resp.status().is_success() {
             return Err(format!("GET {url} answered {}", resp.status()));
         }
@@ -336,7 +370,13 @@ impl KeyStore {
         let mut last_err = String::new();
         for c in candidates {
             let Ok(url) = Url::parse(&c) else { continue };
-            match self.get(&url).await {
+            match self
+                .get(
+                    &url,
+                    "auth.issuer (OAUTH_ISSUER) or auth.jwks_uri (OAUTH_JWKS_URI)",
+                )
+                .await
+            {
                 Ok(body) => {
                     let doc: Value =
                         serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
@@ -383,8 +423,16 @@ impl KeyStore {
                 if due {
                     match self.fetch_now().await {
                         Ok(_) => true,
+                        Err(e) if self.current().is_some() => {
+                            log::warn!(
+                                "key set fetch failed; the cached keys stay in force up to auth.jwks_max_stale_secs past their last fetch (will retry): {e}"
+                            );
+                            false
+                        }
                         Err(e) => {
-                            log::warn!("key set fetch failed (will retry): {e}");
+                            log::error!(
+                                "key set fetch failed and no key is in force: protected requests get 503 (will retry): {e}"
+                            );
                             false
                         }
                     }
@@ -420,8 +468,6 @@ fn without_url(e: &reqwest::Error) -> String {
         "timed out".into()
     } else if e.is_connect() {
         "connection failed".into()
-    } else if e.is_redirect() {
-        "too many redirects".into()
     } else if e.is_body() || e.is_decode() {
         "the response body could not be read".into()
     } else {

@@ -2,7 +2,7 @@
 //! chosen by `kid` and bound to one algorithm, the signature, then every claim rule. The token's
 //! header never picks the algorithm, and no URL in it is ever fetched.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, Validation};
@@ -35,6 +35,12 @@ pub enum Rejection {
     },
     IssuedInFuture,
     BadClaimType(&'static str),
+    /// The header or the claims repeat a member name (which value counts would be ambiguous).
+    DuplicateMember,
+    /// No `kid`, and not exactly one usable key of the token's algorithm.
+    AmbiguousKey,
+    /// `exp` lies further ahead than `auth.max_token_lifetime_secs`.
+    LifetimeTooLong,
 }
 
 impl Rejection {
@@ -73,6 +79,10 @@ pub struct ValidatorOptions {
     pub leeway: u64,
     pub require_at_jwt_typ: bool,
     pub keys: Arc<KeyStore>,
+    /// `auth.max_token_lifetime_secs`; 0 = no limit.
+    pub max_lifetime: u64,
+    /// `auth.scope_implies`, already closed transitively: scope -> the scopes it also grants.
+    pub scope_implies: BTreeMap<String, Vec<String>>,
 }
 
 /// Checks tokens for one issuer and audience set.
@@ -83,8 +93,14 @@ pub struct TokenValidator {
     leeway: u64,
     require_at_jwt_typ: bool,
     keys: Arc<KeyStore>,
+    max_lifetime: u64,
+    scope_implies: BTreeMap<String, Vec<String>>,
     verified: VerifiedCache,
 }
+
+/// Largest time claim accepted: 2^53, the largest integer every JSON implementation reads
+/// exactly.
+const MAX_TIME_CLAIM: f64 = 9_007_199_254_740_992.0;
 
 /// Tokens that passed every check, keyed by their SHA-256, so a client reusing its token does
 /// not pay for a signature check on every request (it dominates the CPU profile). An entry
@@ -144,6 +160,84 @@ fn b64_json(segment: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Decodes a base64url JSON segment, refusing any object (at any depth) that repeats a member
+/// name: `Ok(None)` when the segment is not JSON, `Err` on a duplicate.
+fn b64_json_unique(segment: &str) -> Result<Option<Value>, Rejection> {
+    use base64::Engine;
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment) else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<unique::Unique>(&bytes) {
+        Ok(unique::Unique(v)) => Ok(Some(v)),
+        Err(e) if e.to_string().starts_with(unique::DUPLICATE) => Err(Rejection::DuplicateMember),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A JSON value read with one extra rule: no object repeats a member name.
+mod unique {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    pub const DUPLICATE: &str = "duplicate member";
+
+    pub struct Unique(pub Value);
+
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(V).map(Unique)
+        }
+    }
+
+    struct V;
+
+    impl<'de> Visitor<'de> for V {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+            Ok(Value::Bool(b))
+        }
+        fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+            Ok(Value::from(n))
+        }
+        fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+            Ok(Value::from(n))
+        }
+        fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+            Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+            Ok(Value::String(s.to_string()))
+        }
+        fn visit_string<E>(self, s: String) -> Result<Value, E> {
+            Ok(Value::String(s))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Unique(v)) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let Unique(v) = map.next_value()?;
+                if out.insert(key, v).is_some() {
+                    return Err(de::Error::custom(DUPLICATE));
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
 impl TokenValidator {
     pub fn new(o: ValidatorOptions) -> TokenValidator {
         TokenValidator {
@@ -153,6 +247,8 @@ impl TokenValidator {
             leeway: o.leeway,
             require_at_jwt_typ: o.require_at_jwt_typ,
             keys: o.keys,
+            max_lifetime: o.max_lifetime,
+            scope_implies: o.scope_implies,
             verified: VerifiedCache {
                 entries: Mutex::new(HashMap::new()),
             },
@@ -202,9 +298,14 @@ impl TokenValidator {
     async fn verify(&self, token: &str, parts: &[&str]) -> Result<Verified, Rejection> {
         // Read the header ourselves: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
         // `jku`, `x5u`, `x5c` are deliberately never looked at.
-        let Some(Value::Object(header)) = b64_json(parts[0]) else {
+        let Some(Value::Object(header)) = b64_json_unique(parts[0])? else {
             return Err(Rejection::BadHeader);
         };
+        // The claims are read by jsonwebtoken after the signature check; a repeated member
+        // must be refused before anything reads them.
+        if b64_json_unique(parts[1])?.is_none() {
+            return Err(Rejection::BadSignatureOrClaims("malformed".into()));
+        }
         if header.contains_key("crit") {
             return Err(Rejection::CriticalHeader);
         }
@@ -237,7 +338,16 @@ impl TokenValidator {
             _ => return Err(Rejection::WrongType),
         }
 
-        let mut set = self.keys.current().ok_or(Rejection::KeysUnavailable)?;
+        // No key in force (never loaded, or stale past auth.jwks_max_stale_secs): try a fetch,
+        // at most once per cooldown whatever the traffic.
+        let mut set = match self.keys.current() {
+            Some(set) => set,
+            None => self
+                .keys
+                .refresh_for_unknown_kid()
+                .await
+                .ok_or(Rejection::KeysUnavailable)?,
+        };
         if let Some(kid) = kid
             && !set.has_kid(kid)
         {
@@ -256,6 +366,11 @@ impl TokenValidator {
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.set_audience(&self.audiences);
 
+        // A token without `kid` names no key: it is checked only when exactly one usable key of
+        // its algorithm is loaded, so an attacker never gets to pick how many checks run.
+        if kid.is_none() && set.candidates(None, alg).nth(1).is_some() {
+            return Err(Rejection::AmbiguousKey);
+        }
         let mut last = Rejection::UnknownKey;
         let mut claims = None;
         for key in set.candidates(kid, alg) {
@@ -304,10 +419,15 @@ impl TokenValidator {
                 Some(_) => Err(Rejection::BadClaimType(name)),
             }
         };
+        // Time claims: JSON numbers from 0 to 2^53.
         let number = |name: &'static str| -> Result<Option<f64>, Rejection> {
             match c.get(name) {
                 None => Ok(None),
-                Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(Rejection::BadClaimType(name)),
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .filter(|t| (0.0..=MAX_TIME_CLAIM).contains(t))
+                    .map(Some)
+                    .ok_or(Rejection::BadClaimType(name)),
                 Some(_) => Err(Rejection::BadClaimType(name)),
             }
         };
@@ -319,6 +439,11 @@ impl TokenValidator {
             .filter(|s| !s.is_empty())
             .ok_or(Rejection::BadClaimType("sub"))?;
         let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
+        if self.max_lifetime > 0
+            && exp - jsonwebtoken::get_current_timestamp() as f64 > self.max_lifetime as f64
+        {
+            return Err(Rejection::LifetimeTooLong);
+        }
         number("nbf")?;
         if let Some(iat) = number("iat")? {
             let now = jsonwebtoken::get_current_timestamp() as f64;
@@ -361,6 +486,14 @@ impl TokenValidator {
             }
             Some(_) => return Err(Rejection::BadClaimType("scp")),
         }
+        // Scopes are opaque strings compared exactly; one implies others only by configuration.
+        let implied: Vec<String> = scopes
+            .iter()
+            .filter_map(|s| self.scope_implies.get(s))
+            .flatten()
+            .cloned()
+            .collect();
+        scopes.extend(implied);
         scopes.sort();
         scopes.dedup();
         let organization = match string("oid")? {

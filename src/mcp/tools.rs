@@ -93,8 +93,37 @@ pub async fn call(
             Err(McpError::Internal)
         }
         Ok(Err(ToolError(msg))) => Ok(error_result(msg)),
-        Ok(Ok(output)) => finish(tool, output),
+        Ok(Ok(output)) => {
+            let result = finish(tool, output)?;
+            let size = json_size(&result);
+            let limit = server.settings.max_response_bytes;
+            // Leave room for the envelope around the result.
+            if size.saturating_add(1024) > limit {
+                log::warn!("tool {name} returned {size} bytes, over mcp.max_response_bytes");
+                return Ok(error_result(format!(
+                    "Tool {name} returned a result of {size} bytes, over this server's limit of {limit} bytes per response (mcp.max_response_bytes)"
+                )));
+            }
+            Ok(result)
+        }
     }
+}
+
+/// The length of `v` as JSON text, without building the text.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 fn finish(tool: &Tool, output: ToolOutput) -> Result<Value, McpError> {

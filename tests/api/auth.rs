@@ -363,9 +363,11 @@ async fn an_unknown_kid_storm_causes_at_most_one_fetch() {
 
 #[actix_web::test]
 async fn key_rotation_is_picked_up_and_removed_keys_stop_validating() {
-    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "0")]).await;
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
     let old = app.token("alice", &[]);
     assert_eq!(ping(&app, &old).await.status, 200);
+    // Past the cooldown since the startup fetch.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // The issuer rotates: a new key, the old one gone.
     let new = TestKey::rsa("rsa-2", 1);
     app.issuer().set_keys(&[&new]);
@@ -411,13 +413,17 @@ async fn issuer_down_at_startup_gives_503_until_keys_arrive() {
 
 #[actix_web::test]
 async fn issuer_down_later_keeps_cached_keys_working() {
-    let app = spawn_with_issuer(&[
-        ("GATEHOUSE_AUTH__JWKS_TTL_SECS", "1"),
-        ("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "0"),
-    ])
-    .await;
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
     app.issuer().set_down(true);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // An unknown kid makes the store refetch; the fetch fails, the cached keys stay.
+    let stranger = TestKey::rsa("rsa-2", 1);
+    let before = app.issuer().key_fetches();
+    assert_invalid_token(
+        &ping(&app, &stranger.sign(&app.claims("alice", &[]))).await,
+        "unknown key",
+    );
+    assert!(app.issuer().key_fetches() > before, "a refetch was tried");
     let t = app.token("alice", &[]);
     assert_eq!(ping(&app, &t).await.status, 200);
     assert_eq!(app.get("/ready").await.status, 200);
@@ -447,16 +453,18 @@ async fn insufficient_scope_is_403_with_a_step_up_challenge() {
             .unwrap()
             .contains("scope=\"reports:read reports:write\"")
     );
-    // Scopes from `scope` (space-separated) and `scp` count too; a broader scope implies narrower.
+    // Scopes from `scope` (space-separated) and `scp` count too.
     let mut c = app.claims("alice", &[]);
     c["scope"] = json!("reports:read other");
     c["scp"] = json!(["reports:write"]);
     let t2 = app.rsa().sign(&c);
     let r = app.call_tool(Some(&t2), "fixture_scoped", json!({})).await;
     assert_eq!(r.json()["result"]["content"][0]["text"], "scoped ok");
+    // Scopes are opaque: a broader-looking one implies nothing (see hardening.rs for
+    // auth.scope_implies).
     let t3 = app.token("alice", &["reports"]);
     let r = app.call_tool(Some(&t3), "fixture_scoped", json!({})).await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 403);
     let admin = app.token("root", &["admin"]);
     let r = app
         .call_tool(Some(&admin), "admin_action", json!({"action": "reindex"}))
@@ -742,6 +750,8 @@ mod properties {
             leeway: 30,
             require_at_jwt_typ: false,
             keys: KeyStore::new_static(set),
+            max_lifetime: 0,
+            scope_implies: Default::default(),
         })
     }
 

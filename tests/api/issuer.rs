@@ -105,11 +105,13 @@ impl TestKey {
 
     /// Signs `header.payload` exactly as given.
     pub fn sign_raw(&self, header: &Value, payload: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(payload.to_string().as_bytes())
-        );
+        self.sign_text(&header.to_string(), &payload.to_string())
+    }
+
+    /// Signs header and payload JSON texts byte for byte (for shapes a `Value` cannot hold,
+    /// such as a repeated member name).
+    pub fn sign_text(&self, header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
         let rng = SystemRandom::new();
         let sig = match self {
             TestKey::Rsa { pair, .. } => {
@@ -188,6 +190,9 @@ impl TestIssuer {
             App::new()
                 .app_data(data.clone())
                 .route("/keys", web::get().to(keys_handler))
+                // Redirects: to the same issuer's keys, and to a path counted as an attack.
+                .route("/moved-keys", web::get().to(moved_keys))
+                .route("/moved-away", web::get().to(moved_away))
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(discovery),
@@ -245,6 +250,18 @@ async fn keys_handler(s: web::Data<IssuerState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().json(s.jwks.lock().unwrap().clone())
+}
+
+async fn moved_keys(s: web::Data<IssuerState>) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("location", format!("{}/keys", s.url)))
+        .finish()
+}
+
+async fn moved_away(s: web::Data<IssuerState>) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("location", format!("{}/elsewhere/keys", s.url)))
+        .finish()
 }
 
 async fn discovery(s: web::Data<IssuerState>) -> HttpResponse {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod edge;
+mod hardening;
 mod helpers;
 mod issuer;
 mod process;

@@ -1,0 +1,588 @@
+//! The holes hostile testing found, each reproduced as the attack and now refused: connection
+//! holding, unbounded batches, path aliases and absolute-form targets, key removal and
+//! staleness, redirects, scope prefixes, claim ambiguity, kid-less tokens, and the smaller ones.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::helpers::{
+    ACCEPT_BOTH, TestApp, log_lines, settings, spawn_open, spawn_settings, spawn_with_issuer,
+};
+use crate::issuer::{TestIssuer, TestKey, now};
+
+// ---- raw sockets ----
+
+async fn connect_from(port: u16, source: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes the connection or `limit` passes: what arrived, and when the
+/// connection ended (`None`: still open at the limit).
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, Option<Duration>) {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Err(_) => return (String::from_utf8_lossy(&got).into(), None),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&got).into(), Some(start.elapsed()));
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn head(token: Option<&str>, framing: &str) -> String {
+    let mut h = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: {ACCEPT_BOTH}\r\nContent-Type: application/json\r\n{framing}\r\n"
+    );
+    if let Some(t) = token {
+        h.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    h.push_str("\r\n");
+    h
+}
+
+/// Sends a head and the start of a body, then nothing more.
+async fn half_body(port: u16, token: Option<&str>, chunked: bool) -> TcpStream {
+    let mut s = connect_from(port, "127.0.0.1").await;
+    let (framing, start) = if chunked {
+        ("Transfer-Encoding: chunked", "5\r\n{\"jso\r\n")
+    } else {
+        ("Content-Length: 100", "{\"jso")
+    };
+    s.write_all(format!("{}{start}", head(token, framing)).as_bytes())
+        .await
+        .unwrap();
+    s
+}
+
+// ---- 1. connection holding ----
+
+#[actix_web::test]
+async fn an_early_refusal_closes_a_connection_whose_body_never_ends() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_SERVER__BODY_TIMEOUT_MS", "700")]).await;
+    let t = app.token("alice", &[]);
+    for chunked in [true, false] {
+        // No token: 401 at once, and the connection ends with it.
+        let mut s = half_body(app.port, None, chunked).await;
+        let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        assert!(text.contains("connection: close"), "{text}");
+        assert!(text.contains("www-authenticate"), "{text}");
+        let closed = closed.unwrap_or_else(|| panic!("401 left open (chunked={chunked})"));
+        assert!(closed < Duration::from_secs(2), "{closed:?}");
+        // A token: 408 after the body timeout, then closed.
+        let mut s = half_body(app.port, Some(&t), chunked).await;
+        let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        let closed = closed.unwrap_or_else(|| panic!("408 left open (chunked={chunked})"));
+        assert!(closed < Duration::from_secs(2), "{closed:?}");
+    }
+    // Other early refusals with a pending body: 406 (Accept), 415 (Content-Type).
+    for (bad, status) in [
+        ("Accept: text/html", "406"),
+        (
+            &format!("Accept: {ACCEPT_BOTH}\r\nContent-Type: text/plain") as &str,
+            "415",
+        ),
+    ] {
+        let mut s = connect_from(app.port, "127.0.0.1").await;
+        let req = format!(
+            "POST /mcp HTTP/1.1\r\nHost: localhost\r\n{bad}\r\nAuthorization: Bearer {t}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"jso\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(closed.is_some(), "{status} left the connection open");
+    }
+}
+
+#[actix_web::test]
+async fn a_fully_read_refusal_keeps_the_connection() {
+    let app = spawn_open(&[]).await;
+    let mut s = connect_from(app.port, "127.0.0.1").await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#;
+    for _ in 0..2 {
+        let req = format!(
+            "{}{body}",
+            head(None, &format!("Content-Length: {}", body.len()))
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(!text.contains("connection: close"), "{text}");
+    }
+}
+
+#[actix_web::test]
+async fn a_silent_connection_is_closed_within_the_request_timeout() {
+    let app = spawn_open(&[("GATEHOUSE_SERVER__CLIENT_REQUEST_TIMEOUT_MS", "500")]).await;
+    let mut s = connect_from(app.port, "127.0.0.1").await;
+    let (_, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(closed.expect("closed") < Duration::from_secs(3));
+}
+
+#[actix_web::test]
+async fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    let app = spawn_open(&[("GATEHOUSE_SERVER__MAX_CONNECTIONS_PER_IP", "5")]).await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect_from(app.port, "127.0.0.1").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The sixth from the same address is shut at once.
+    let mut extra = connect_from(app.port, "127.0.0.1").await;
+    let _ = extra
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(3)).await;
+    assert!(closed.is_some() && !text.contains("200 OK"), "{text}");
+    // Another client is served.
+    let mut other = connect_from(app.port, "127.0.0.2").await;
+    other
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, _) = read_until_closed(&mut other, Duration::from_secs(3)).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // Once the held connections go, the first client gets its slots back.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.get("/health").await.status, 200);
+}
+
+#[actix_web::test]
+async fn half_sent_bodies_do_not_lock_out_health_checks() {
+    let app = spawn_open(&[
+        ("GATEHOUSE_SERVER__MAX_CONNECTIONS", "25"),
+        ("GATEHOUSE_AUTH__ENABLED", "true"),
+    ])
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        held.push(half_body(app.port, None, true).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = tokio::time::timeout(Duration::from_secs(3), app.get("/health")).await;
+    assert_eq!(r.expect("health answers").status, 200);
+}
+
+// ---- 2. batches ----
+
+fn pings(n: usize) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"ping"}))
+            .collect(),
+    )
+}
+
+#[actix_web::test]
+async fn batches_are_bounded_in_items_and_counted_against_the_budget() {
+    let app = spawn_open(&[
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_BURST", "30"),
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE", "1"),
+    ])
+    .await;
+    let r = app.post(None, &pings(21)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32600);
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("mcp.max_batch_items") && msg.contains("20"),
+        "{msg}"
+    );
+    // A 1 MiB batch of 20,000 calls is refused before it is parsed.
+    let started = Instant::now();
+    let big = app.post(None, &pings(20_000)).await;
+    assert_eq!(big.status, 400);
+    assert!(big.text.len() < 1024);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // 20 items pass and cost 20 requests: with 30 in the budget (2 spent above), the next
+    // batch of 20 is over it.
+    let ok = app.post(None, &pings(20)).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json().as_array().unwrap().len(), 20);
+    let over = app.post(None, &pings(20)).await;
+    assert_eq!(over.status, 429);
+    assert!(over.header("retry-after").is_some());
+}
+
+#[actix_web::test]
+async fn batched_tool_calls_draw_on_the_tool_call_budget() {
+    let app = spawn_with_issuer(&[
+        ("GATEHOUSE_RATE_LIMIT__TOOL_CALLS_BURST", "3"),
+        ("GATEHOUSE_RATE_LIMIT__TOOL_CALLS_PER_MINUTE", "1"),
+    ])
+    .await;
+    let t = app.token("alice", &[]);
+    let calls: Vec<Value> = (0..5)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"a"}}}))
+        .collect();
+    let r = app.post(Some(&t), &Value::Array(calls)).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[actix_web::test]
+async fn no_response_exceeds_max_response_bytes() {
+    let app = spawn_open(&[("GATEHOUSE_MCP__MAX_RESPONSE_BYTES", "16384")]).await;
+    // A tool result over the limit becomes a tool error saying so.
+    let r = app
+        .call_tool(None, "fixture_big", json!({"bytes": 100_000}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.len() <= 16384);
+    let v = r.json();
+    assert_eq!(v["result"]["isError"], true);
+    let text = v["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("mcp.max_response_bytes"), "{text}");
+    // Under the limit it passes.
+    let r = app
+        .call_tool(None, "fixture_big", json!({"bytes": 1000}))
+        .await;
+    assert_eq!(
+        r.json()["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .len(),
+        1000
+    );
+    // A batch whose answers together would exceed it: later items become errors.
+    let calls: Vec<Value> = (0..4)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"fixture_big","arguments":{"bytes":6000}}}))
+        .collect();
+    let r = app.post(None, &Value::Array(calls)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.len() <= 16384, "{}", r.text.len());
+    let items = r.json();
+    assert_eq!(items.as_array().unwrap().len(), 4);
+    assert_eq!(items[3]["error"]["code"], -32603);
+}
+
+// ---- 3. path aliases and absolute-form targets ----
+
+async fn raw_exchange(port: u16, request: &str) -> String {
+    let mut s = connect_from(port, "127.0.0.1").await;
+    s.write_all(request.as_bytes()).await.unwrap();
+    read_until_closed(&mut s, Duration::from_secs(5)).await.0
+}
+
+#[actix_web::test]
+async fn every_spelling_of_the_endpoint_gets_the_origin_check() {
+    let app = spawn_with_issuer(&[]).await;
+    let t = app.token("root", &["admin"]);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"x"}}}"#;
+    for path in ["/mcp", "/%6Dcp", "/%6dcp", "/%6D%63%70"] {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\r\nAuthorization: Bearer {t}\r\nAccept: {ACCEPT_BOTH}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let text = raw_exchange(app.port, &req).await;
+        assert!(text.starts_with("HTTP/1.1 403"), "{path}: {text}");
+        assert!(!text.contains("performed"), "{path}: {text}");
+    }
+}
+
+#[actix_web::test]
+async fn an_absolute_form_target_is_checked_by_its_authority() {
+    let app = spawn_open(&[]).await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let send = |target: String, host: &str| {
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: {host}\r\nAccept: {ACCEPT_BOTH}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let text = raw_exchange(
+        app.port,
+        &send("http://evil.example/mcp".into(), "localhost"),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    let text = raw_exchange(
+        app.port,
+        &send(format!("http://localhost:{}/mcp", app.port), "evil.example"),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+// ---- 4 and 5. key removal, staleness, redirects ----
+
+async fn ping(app: &TestApp, t: &str) -> crate::helpers::Resp {
+    app.rpc(Some(t), "ping", json!({})).await
+}
+
+#[actix_web::test]
+async fn a_fetched_key_set_is_authoritative_even_when_empty() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
+    let old = app.token("alice", &[]);
+    assert_eq!(ping(&app, &old).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The issuer withdraws every key; an unknown kid makes the store refetch.
+    app.issuer().set_keys(&[]);
+    let stranger = TestKey::rsa("rsa-9", 1);
+    assert_eq!(
+        ping(&app, &stranger.sign(&app.claims("alice", &[])))
+            .await
+            .status,
+        401
+    );
+    // The old (cached) token stops at once, and the server is not ready.
+    assert_eq!(ping(&app, &old).await.status, 401);
+    assert_eq!(app.get("/ready").await.status, 503);
+    assert!(
+        log_lines()
+            .iter()
+            .any(|l| l.starts_with("ERROR") && l.contains("no usable signature key"))
+    );
+}
+
+#[actix_web::test]
+async fn a_failed_fetch_keeps_keys_only_up_to_the_stale_limit() {
+    let app = spawn_with_issuer(&[
+        ("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1"),
+        ("GATEHOUSE_AUTH__JWKS_TTL_SECS", "10"),
+        ("GATEHOUSE_AUTH__JWKS_MAX_STALE_SECS", "10"),
+    ])
+    .await;
+    let loaded = Instant::now();
+    let t = app.token("alice", &[]);
+    assert_eq!(ping(&app, &t).await.status, 200);
+    // Malformed JSON is a failed fetch: the cached keys stay.
+    app.issuer().set_jwks(json!("not a key set"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stranger = TestKey::rsa("rsa-9", 1);
+    assert_eq!(
+        ping(&app, &stranger.sign(&app.claims("a", &[])))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(ping(&app, &t).await.status, 200);
+    // Past the stale limit: 503 with Retry-After, even for the cached token.
+    app.issuer().set_down(true);
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(loaded.elapsed())).await;
+    let r = ping(&app, &t).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(app.get("/ready").await.status, 503);
+    // The issuer is back: the next request's fetch restores service.
+    let rsa = app.rsa().jwk();
+    let ec = app.ec().jwk();
+    app.issuer().set_jwks(json!({"keys": [rsa, ec]}));
+    app.issuer().set_down(false);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(ping(&app, &t).await.status, 200);
+    assert_eq!(app.get("/ready").await.status, 200);
+}
+
+#[actix_web::test]
+async fn key_set_redirects_are_never_followed() {
+    for path in ["moved-keys", "moved-away"] {
+        let rsa = TestKey::rsa("rsa-1", 0);
+        let issuer = TestIssuer::start(&[&rsa]).await;
+        let jwks = format!("{}/{path}", issuer.url);
+        let url = issuer.url.clone();
+        let app = spawn_settings(
+            settings(&[("OAUTH_ISSUER", url.as_str()), ("OAUTH_JWKS_URI", &jwks)]),
+            Some(issuer),
+            Some(rsa),
+            None,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(app.get("/ready").await.status, 503);
+        assert_eq!(
+            app.issuer().key_fetches(),
+            0,
+            "the redirect was not followed"
+        );
+        assert_eq!(app.issuer().attacker_hits(), 0);
+        let t = app.token("alice", &[]);
+        assert_eq!(ping(&app, &t).await.status, 503);
+        assert!(
+            log_lines().iter().any(|l| l.contains(&jwks)
+                && l.contains("redirect")
+                && l.contains("auth.jwks_uri"))
+        );
+    }
+}
+
+// ---- 6. scopes ----
+
+#[actix_web::test]
+async fn a_scope_implies_another_only_by_configuration() {
+    let plain = spawn_with_issuer(&[]).await;
+    for broad in ["reports", "admin"] {
+        let t = plain.token("alice", &[broad]);
+        let r = plain.call_tool(Some(&t), "fixture_scoped", json!({})).await;
+        assert_eq!(r.status, 403, "{broad} must not imply reports:read/write");
+    }
+    let app = spawn_with_issuer(&[(
+        "GATEHOUSE_AUTH__SCOPE_IMPLIES",
+        "admin=reports:read reports:write",
+    )])
+    .await;
+    let t = app.token("root", &["admin"]);
+    let r = app.call_tool(Some(&t), "fixture_scoped", json!({})).await;
+    assert_eq!(r.json()["result"]["content"][0]["text"], "scoped ok");
+    let t = app.token("alice", &["reports"]);
+    assert_eq!(
+        app.call_tool(Some(&t), "fixture_scoped", json!({}))
+            .await
+            .status,
+        403
+    );
+}
+
+// ---- 7. claim ambiguity ----
+
+#[actix_web::test]
+async fn repeated_members_and_absurd_times_are_refused() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__MAX_TOKEN_LIFETIME_SECS", "3600")]).await;
+    let claims = app.claims("alice", &["mcp:read"]);
+    let text = claims.to_string();
+    let header = app.rsa().header().to_string();
+    // Repeated claim.
+    let dup = text.replacen('{', r#"{"scope":"mcp:read","scope":"admin","#, 1);
+    let r = ping(&app, &app.rsa().sign_text(&header, &dup)).await;
+    assert_eq!(r.status, 401);
+    // Repeated member in a nested object, and in the header.
+    let nested = text.replacen('{', r#"{"ext":{"a":1,"a":2},"#, 1);
+    assert_eq!(
+        ping(&app, &app.rsa().sign_text(&header, &nested))
+            .await
+            .status,
+        401
+    );
+    let dup_header = header.replacen('{', r#"{"kid":"zzz","#, 1);
+    assert_eq!(
+        ping(&app, &app.rsa().sign_text(&dup_header, &text))
+            .await
+            .status,
+        401
+    );
+    // The same token without repetition passes.
+    assert_eq!(
+        ping(&app, &app.rsa().sign_text(&header, &text))
+            .await
+            .status,
+        200
+    );
+    // exp beyond 2^53, and beyond the configured lifetime.
+    for exp in [
+        json!(18446744073709551615u64),
+        json!(9007199254740993u64),
+        json!(now() + 7200),
+    ] {
+        let mut c = app.claims("alice", &[]);
+        c["exp"] = exp.clone();
+        assert_eq!(
+            ping(&app, &app.rsa().sign(&c)).await.status,
+            401,
+            "exp {exp}"
+        );
+    }
+    let mut c = app.claims("alice", &[]);
+    c["nbf"] = json!(1e300);
+    assert_eq!(ping(&app, &app.rsa().sign(&c)).await.status, 401);
+}
+
+// ---- 8. tokens without kid ----
+
+#[actix_web::test]
+async fn a_token_without_kid_needs_exactly_one_key_of_its_algorithm() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
+    let header = json!({"alg": "RS256", "typ": "at+jwt"});
+    let t = app.rsa().sign_raw(&header, &app.claims("alice", &[]));
+    assert_eq!(ping(&app, &t).await.status, 200, "one RS256 key: accepted");
+    // A second RSA key appears (picked up by a refetch): kid-less tokens are now ambiguous.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = TestKey::rsa("rsa-2", 1);
+    app.issuer().set_keys(&[app.rsa(), app.ec(), &second]);
+    let s = second.sign(&app.claims("bob", &[]));
+    assert_eq!(ping(&app, &s).await.status, 200);
+    let t2 = app.rsa().sign_raw(&header, &app.claims("carol", &[]));
+    assert_eq!(ping(&app, &t2).await.status, 401);
+}
+
+// ---- 10. the smaller ones ----
+
+#[actix_web::test]
+async fn long_ids_are_invalid_requests() {
+    let app = spawn_open(&[]).await;
+    let r = app
+        .post(
+            None,
+            &json!({"jsonrpc":"2.0","id":"x".repeat(257),"method":"ping"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32600);
+    let r = app
+        .post(
+            None,
+            &json!({"jsonrpc":"2.0","id":"x".repeat(256),"method":"ping"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[actix_web::test]
+async fn requests_sharing_an_id_do_not_unregister_each_other() {
+    let app = spawn_open(&[]).await;
+    let slow = app.mcp(None).body(
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":5000}}}).to_string(),
+    );
+    let started = Instant::now();
+    let call =
+        actix_web::rt::spawn(async move { slow.send().await.unwrap().text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second request with the same id finishes first...
+    let r = app
+        .post(None, &json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":10}}}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("done after 10 ms"));
+    // ...and the first can still be cancelled.
+    let c = app
+        .post(
+            None,
+            &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}),
+        )
+        .await;
+    assert_eq!(c.status, 202);
+    let body = call.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "cancelled");
+    assert!(!body.contains("result"), "{body}");
+}
+
+#[actix_web::test]
+async fn the_subject_in_access_logs_is_escaped() {
+    let app = spawn_with_issuer(&[]).await;
+    let sub = "mallory 200 x\nINFO gatehouse::access: POST /mcp 200";
+    let t = app.token(sub, &[]);
+    assert_eq!(ping(&app, &t).await.status, 200);
+    let lines = log_lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("sub=mallory"))
+        .expect("access line");
+    assert!(line.contains(r"sub=mallory\x20200\x20x\u{a}INFO"), "{line}");
+    assert!(!line.contains('\n'));
+}
