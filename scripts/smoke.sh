@@ -4,8 +4,11 @@
 # BASE_URL is the public base (e.g. https://my-app.fly.dev); MCP_PATH overrides /mcp.
 # Without TOKEN: health, metadata, and the 401 challenge. With TOKEN: also initialize,
 # tools/list, a tools/call of greet_user, and the 403 step-up for admin_action when the token
-# lacks the admin scope. One line per check; exit 1 on any failure.
+# lacks the admin scope, and the short curl form (no Accept header) of that call. ACCEPT
+# overrides the Accept header of the other POSTs (default: what MCP clients send; any form
+# that admits JSON works). One line per check; exit 1 on any failure.
 set -u
+accept="${ACCEPT:-application/json, text/event-stream}"
 base="${1:-}"
 token="${2:-}"
 if [ -z "$base" ]; then
@@ -28,7 +31,10 @@ request() {
   local name="$1" method="$2" url="$3" body="${4:-}" tok="${5:-}"
   local args=(-s -o "$tmp/$name.body" -D "$tmp/$name.head" -w '%{http_code}' -X "$method" --max-time 20)
   if [ -n "$body" ]; then
-    args+=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' --data "$body")
+    args+=(-H 'Content-Type: application/json' --data "$body")
+    if [ -n "$accept" ]; then
+      args+=(-H "Accept: $accept")
+    fi
   fi
   if [ -n "$tok" ]; then
     args+=(-H "Authorization: Bearer $tok")
@@ -99,6 +105,16 @@ if [ -n "$token" ]; then
     ok "tools/call greet_user: Hi smoke, welcome!"
   else
     fail "tools/call greet_user: expected 200 with \"Hi smoke, welcome!\", got $status $(head -c 200 "$tmp/call.body")"
+  fi
+  # The short form a curl user types: no Accept header of ours (curl sends */*).
+  saved_accept="$accept"
+  accept=""
+  request short POST "$endpoint" '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"Saif"}}}' "$token"
+  accept="$saved_accept"
+  if [ "$status" = 200 ] && body_has 'Hi Saif, welcome!' short; then
+    ok "short curl form (no Accept): tools/call greet_user answered as JSON"
+  else
+    fail "short curl form (no Accept): expected 200 with \"Hi Saif, welcome!\", got $status $(head -c 200 "$tmp/short.body")"
   fi
   request admin POST "$endpoint" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"smoke"}}}' "$token"
   step_up="$(header www-authenticate admin)"

@@ -67,32 +67,65 @@ pub async fn method_not_allowed() -> HttpResponse {
     r
 }
 
-/// Does the `Accept` header list both `application/json` and `text/event-stream`?
-fn accepts_both(req: &HttpRequest) -> bool {
-    let mut json = false;
-    let mut sse = false;
+/// How a response may be framed, from the request's `Accept` (negotiated as HTTP does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Both listed (what MCP clients send): JSON, or SSE when notifications come first.
+    Either,
+    /// JSON only (no `Accept`, `*/*`, `application/*`, `application/json`): notifications that
+    /// would need a stream are dropped.
+    JsonOnly,
+    /// `text/event-stream` without JSON: every answer is an event stream.
+    SseOnly,
+}
+
+/// Negotiates the framing; `None` when `Accept` admits neither type (406). Quality values
+/// count: a range with `q=0` refuses, and the most specific range that matches a type decides
+/// its quality (`application/json;q=0, */*` refuses JSON).
+pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
+    let mut ranges: Vec<(String, f32)> = Vec::new();
+    let mut present = false;
     for value in req.headers().get_all(ACCEPT) {
+        present = true;
         let Ok(v) = value.to_str() else { continue };
         for range in v.split(',') {
             let mut parts = range.split(';');
             let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let refused = parts.any(|p| {
-                let p = p.trim().to_ascii_lowercase();
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            if refused {
+            if media.is_empty() {
                 continue;
             }
-            match media.as_str() {
-                "application/json" => json = true,
-                "text/event-stream" => sse = true,
-                _ => {}
-            }
+            let q = parts
+                .filter_map(|p| {
+                    let p = p.trim().to_ascii_lowercase();
+                    p.strip_prefix("q=")
+                        .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                })
+                .next()
+                .unwrap_or(1.0);
+            ranges.push((media, q));
         }
     }
-    json && sse
+    if !present {
+        return Some(Framing::JsonOnly);
+    }
+    // The quality of a type: from its exact range, else `type/*`, else `*/*`; 0 if none.
+    let quality = |kind: &str| -> (f32, bool) {
+        let family = format!("{}/*", kind.split('/').next().unwrap_or(""));
+        for (candidate, explicit) in [(kind, true), (family.as_str(), false), ("*/*", false)] {
+            if let Some((_, q)) = ranges.iter().find(|(m, _)| m == candidate) {
+                return (*q, explicit);
+            }
+        }
+        (0.0, false)
+    };
+    let (json_q, _) = quality("application/json");
+    let (sse_q, sse_explicit) = quality("text/event-stream");
+    match (json_q > 0.0, sse_q > 0.0) {
+        (true, true) if sse_explicit => Some(Framing::Either),
+        (true, _) => Some(Framing::JsonOnly),
+        (false, true) => Some(Framing::SseOnly),
+        (false, false) => None,
+    }
 }
 
 fn is_json_content(req: &HttpRequest) -> bool {
@@ -170,12 +203,12 @@ pub async fn post(
     limits: web::Data<Limits>,
     budget: web::Data<RequestBudget>,
 ) -> HttpResponse {
-    if !accepts_both(&req) {
+    let Some(framing) = negotiate(&req) else {
         return transport_error(
             StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: Client must accept both application/json and text/event-stream",
+            "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
         );
-    }
+    };
     if !is_json_content(&req) {
         return transport_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -305,7 +338,9 @@ pub async fn post(
                 HttpResponse::Accepted().finish()
             }
             Ok(Message::ClientResponse) => HttpResponse::Accepted().finish(),
-            Ok(Message::Request(request)) => one_request(request, server, &auth, caller, era).await,
+            Ok(Message::Request(request)) => {
+                one_request(request, server, &auth, caller, era, framing).await
+            }
         },
     }
 }
@@ -377,18 +412,17 @@ async fn one_request(
     auth: &AuthState,
     caller: Caller,
     era: Era,
+    framing: Framing,
 ) -> HttpResponse {
     let id = request.id.clone();
     let limit = server.settings.max_response_bytes;
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // A JSON-only client gets no notifications: nothing is produced for it.
+    let tx = (framing != Framing::JsonOnly).then_some(tx);
     let (abort, registration) = AbortHandle::new_pair();
     let guard = server.track(&caller, &id, abort);
     let srv = server.clone();
-    let call = Call {
-        caller,
-        era,
-        tx: Some(tx),
-    };
+    let call = Call { caller, era, tx };
     let mut running: Running = Box::pin(Abortable::new(
         async move { srv.handle(request, call).await },
         registration,
@@ -403,7 +437,14 @@ async fn one_request(
             }
             return match done {
                 Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
-                Ok(outcome) if queued.is_empty() => outcome_response(outcome, &id, auth, limit),
+                // HTTP-level refusals (403, 429) keep their status whatever the framing.
+                Ok(outcome)
+                    if queued.is_empty()
+                        && (framing != Framing::SseOnly
+                            || !matches!(outcome, Outcome::Response(_))) =>
+                {
+                    outcome_response(outcome, &id, auth, limit)
+                }
                 Ok(outcome) => {
                     queued.result(outcome, &id);
                     let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));

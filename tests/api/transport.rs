@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{ACCEPT_BOTH, spawn_open};
+use crate::helpers::{ACCEPT_BOTH, spawn_open, spawn_with_issuer};
 
 fn init(version: &str) -> serde_json::Value {
     json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
@@ -112,16 +112,10 @@ async fn ids_are_echoed_exactly() {
 }
 
 #[actix_web::test]
-async fn accept_must_list_json_and_event_stream() {
+async fn accept_is_negotiated_as_http_does() {
     let app = spawn_open(&[]).await;
     let body = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
-    for accept in [
-        None,
-        Some("application/json"),
-        Some("text/event-stream"),
-        Some("*/*"),
-        Some("application/json, text/event-stream;q=0"),
-    ] {
+    let send = |accept: Option<&'static str>, body: String| {
         let mut rb = app
             .client
             .post(format!("{}/mcp", app.base))
@@ -129,20 +123,91 @@ async fn accept_must_list_json_and_event_stream() {
         if let Some(a) = accept {
             rb = rb.header("accept", a);
         }
-        let r = app.send(rb.body(body.clone())).await;
-        assert_eq!(r.status, 406, "{accept:?}");
-        assert_eq!(r.json()["error"]["code"], -32000);
+        rb.body(body)
+    };
+    // JSON answers: no Accept, wildcards, application/json, both.
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/*"),
+        Some("application/json"),
+        Some("application/json, text/event-stream;q=0"),
+        Some("text/event-stream; q=0.5, application/json"),
+        Some("text/html, */*;q=0.1"),
+    ] {
+        let r = app.send(send(accept, body.clone())).await;
+        assert_eq!(r.status, 200, "{accept:?}");
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .starts_with("application/json"),
+            "{accept:?}"
+        );
+        assert_eq!(r.json()["result"], json!({}), "{accept:?}");
     }
-    let ok = app
+    // text/event-stream alone (or anything but JSON): SSE, even for a plain result.
+    for accept in ["text/event-stream", "application/json;q=0, */*"] {
+        let r = app.send(send(Some(accept), body.clone())).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-type").unwrap(),
+            "text/event-stream",
+            "{accept}"
+        );
+        assert_eq!(r.events()[0]["result"], json!({}));
+    }
+    // Neither admitted: 406 naming both types.
+    for accept in [
+        "text/html",
+        "application/json;q=0",
+        "application/json;q=0, text/event-stream;q=0",
+        "image/png, text/plain",
+    ] {
+        let r = app.send(send(Some(accept), body.clone())).await;
+        assert_eq!(r.status, 406, "{accept}");
+        assert_eq!(r.json()["error"]["code"], -32000);
+        let m = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            m.contains("application/json") && m.contains("text/event-stream"),
+            "{m}"
+        );
+    }
+    // A JSON-only client asking for progress gets the result as JSON, the notifications dropped.
+    let slow = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":50},"_meta":{"progressToken":"p"}}});
+    let r = app.send(send(Some("*/*"), slow.to_string())).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(r.json()["result"]["content"][0]["text"], "done after 50 ms");
+    let r = app.send(send(Some(ACCEPT_BOTH), slow.to_string())).await;
+    assert_eq!(r.header("content-type").unwrap(), "text/event-stream");
+}
+
+#[actix_web::test]
+async fn the_seed_curl_line_works_verbatim() {
+    // curl sends `Accept: */*` unless told otherwise.
+    let app = spawn_with_issuer(&[]).await;
+    let t = app.token("saif", &[]);
+    let r = app
         .send(
             app.client
                 .post(format!("{}/mcp", app.base))
-                .header("content-type", "application/json; charset=utf-8")
-                .header("accept", "text/event-stream; q=0.5, application/json")
-                .body(body),
+                .header("authorization", format!("Bearer {t}"))
+                .header("content-type", "application/json")
+                .header("accept", "*/*")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"Saif"}}}"#),
         )
         .await;
-    assert_eq!(ok.status, 200);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json()["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Saif")
+    );
 }
 
 #[actix_web::test]
