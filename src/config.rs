@@ -124,6 +124,26 @@ pub enum OriginPattern {
     AnyPort(String),
 }
 
+impl fmt::Display for OriginPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OriginPattern::Any => f.write_str("*"),
+            OriginPattern::Exact(o) => f.write_str(o),
+            OriginPattern::AnyPort(o) => write!(f, "{o}:*"),
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Any => f.write_str("*"),
+            HostPattern::Name(n) => f.write_str(n),
+            HostPattern::NameAndPort(n, p) => write!(f, "{n}:{p}"),
+        }
+    }
+}
+
 impl OriginPattern {
     pub fn matches(&self, origin: &str) -> bool {
         match self {

@@ -5,6 +5,7 @@ pub mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
 pub mod conn;
+pub mod doctor;
 pub mod edge;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;

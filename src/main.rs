@@ -10,7 +10,10 @@ use gatehouse::startup::{Application, public_urls};
 const USAGE: &str = "usage:
   gatehouse                      run the server (APP_ENV picks the profile; see README.md)
   gatehouse token [--sub S] [--scope A]... [--org O] [--ttl 1h] [--aud URL]
-                                 mint a token from the built-in development issuer";
+                                 mint a token from the built-in development issuer
+  gatehouse doctor [--token -]   check the configuration and the issuer's keys as the server
+                                 would; with --token -, explain whether the token on standard
+                                 input would be accepted (exit 0 when all is well, 1 otherwise)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,8 +22,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let env = process_environment();
+    let doctoring = args.first().is_some_and(|a| a == "doctor");
     let settings = match Settings::load(&env, &config_dir(&env)) {
         Ok(s) => s,
+        Err(e) if doctoring => {
+            println!("FAIL: {e}");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!("gatehouse: {e}");
             return ExitCode::from(2);
@@ -30,6 +38,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None => serve(settings),
         Some("token") => token(&settings, &args[1..]),
+        Some("doctor") => doctor(&settings, &args[1..]),
         Some(other) => {
             eprintln!("gatehouse: unknown command {other:?}\n{USAGE}");
             ExitCode::from(2)
@@ -59,7 +68,7 @@ fn serve(settings: Settings) -> ExitCode {
             });
             let url = format!("http://127.0.0.1:{}{}", app.port(), app.settings.mcp.path);
             println!(
-                "\nDevelopment issuer {} is active. A token for sub=dev-user, scope=admin, org=dev-org (1 h):\n\n  export TOKEN={token}\n\nTry:\n  curl -s {url} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'\n\nMint more with: gatehouse token --sub alice --scope admin --org acme --ttl 1h\n",
+                "\nDevelopment issuer {} is active. A token for sub=dev-user, scope=admin, org=dev-org (1 h):\n\n  export TOKEN={token}\n\nTry:\n  curl -X POST {url} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"greet_user\",\"arguments\":{{\"name\":\"Saif\"}}}}}}'\n\nMint more with: gatehouse token --sub alice --scope admin --org acme --ttl 1h\n",
                 dev.issuer
             );
         }
@@ -75,6 +84,32 @@ fn serve(settings: Settings) -> ExitCode {
             eprintln!("gatehouse: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn doctor(settings: &Settings, args: &[String]) -> ExitCode {
+    let token = match args {
+        [] => None,
+        [flag, dash] if flag == "--token" && dash == "-" => {
+            let mut text = String::new();
+            if std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).is_err() {
+                eprintln!("gatehouse doctor: could not read a token from standard input");
+                return ExitCode::from(2);
+            }
+            Some(text)
+        }
+        _ => {
+            eprintln!("gatehouse doctor: expected no argument or --token -\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let report =
+        actix_web::rt::System::new().block_on(gatehouse::doctor::run(settings, token.as_deref()));
+    print!("{}", report.text);
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

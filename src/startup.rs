@@ -96,6 +96,57 @@ pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, Startup
     })
 }
 
+/// The key store the server uses (and `gatehouse doctor` checks): the development issuer's
+/// keys, or the remote issuer's key set (not fetched yet).
+pub fn key_store(
+    settings: &Settings,
+    urls: &PublicUrls,
+) -> Result<(Arc<KeyStore>, Option<Arc<DevIssuer>>), StartupError> {
+    let a = &settings.auth;
+    Ok(match &a.issuer {
+        IssuerSetting::Development => {
+            if settings.profile == Profile::Production {
+                return Err(StartupError::Config(
+                    "the development issuer cannot run in the production profile".into(),
+                ));
+            }
+            let dev = Arc::new(DevIssuer::load_or_create(
+                &a.dev_key_dir,
+                urls.issuer.clone(),
+            )?);
+            (KeyStore::new_static(dev.key_set()), Some(dev))
+        }
+        IssuerSetting::Remote { issuer, jwks_uri } => (
+            KeyStore::new_remote(RemoteOptions {
+                issuer: issuer.clone(),
+                jwks_uri: jwks_uri.clone(),
+                algorithms: a.algorithms.clone(),
+                ttl: a.jwks_ttl,
+                cooldown: a.jwks_cooldown,
+                timeout: a.jwks_fetch_timeout,
+                require_https: settings.profile == Profile::Production,
+                max_stale: a.jwks_max_stale,
+            }),
+            None,
+        ),
+    })
+}
+
+/// The token validator the server uses (and `gatehouse doctor --token` runs).
+pub fn validator(settings: &Settings, urls: &PublicUrls, keys: Arc<KeyStore>) -> TokenValidator {
+    let a = &settings.auth;
+    TokenValidator::new(ValidatorOptions {
+        issuer: urls.issuer.clone(),
+        audiences: urls.audiences.clone(),
+        algorithms: a.algorithms.clone(),
+        leeway: a.leeway_secs,
+        require_at_jwt_typ: a.require_at_jwt_typ,
+        keys,
+        max_lifetime: a.max_token_lifetime_secs,
+        scope_implies: a.scope_implies.clone(),
+    })
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -152,44 +203,9 @@ impl Application {
             }
         }
 
-        let (keys, dev) = match &a.issuer {
-            IssuerSetting::Development => {
-                if settings.profile == Profile::Production {
-                    return Err(StartupError::Config(
-                        "the development issuer cannot run in the production profile".into(),
-                    ));
-                }
-                let dev = Arc::new(DevIssuer::load_or_create(
-                    &a.dev_key_dir,
-                    urls.issuer.clone(),
-                )?);
-                (KeyStore::new_static(dev.key_set()), Some(dev))
-            }
-            IssuerSetting::Remote { issuer, jwks_uri } => (
-                KeyStore::new_remote(RemoteOptions {
-                    issuer: issuer.clone(),
-                    jwks_uri: jwks_uri.clone(),
-                    algorithms: a.algorithms.clone(),
-                    ttl: a.jwks_ttl,
-                    cooldown: a.jwks_cooldown,
-                    timeout: a.jwks_fetch_timeout,
-                    require_https: settings.profile == Profile::Production,
-                    max_stale: a.jwks_max_stale,
-                }),
-                None,
-            ),
-        };
+        let (keys, dev) = key_store(&settings, &urls)?;
         let mode = if a.enabled {
-            AuthMode::On(TokenValidator::new(ValidatorOptions {
-                issuer: urls.issuer.clone(),
-                audiences: urls.audiences.clone(),
-                algorithms: a.algorithms.clone(),
-                leeway: a.leeway_secs,
-                require_at_jwt_typ: a.require_at_jwt_typ,
-                keys: keys.clone(),
-                max_lifetime: a.max_token_lifetime_secs,
-                scope_implies: a.scope_implies.clone(),
-            }))
+            AuthMode::On(validator(&settings, &urls, keys.clone()))
         } else {
             log::warn!(
                 "auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server"

@@ -260,6 +260,23 @@ impl KeyStore {
             .is_some_and(|t| t.elapsed() < d)
     }
 
+    /// Fetches the key set now, whatever the cooldown (for `gatehouse doctor`); the error says
+    /// why the fetch failed.
+    pub async fn fetch_once(&self) -> Result<usize, String> {
+        let _guard = self.fetch_lock.lock().await;
+        self.fetch_now().await
+    }
+
+    /// The key set URL: configured, or discovered by the last fetch.
+    pub fn jwks_uri(&self) -> Option<Url> {
+        match &self.source {
+            Source::Static => None,
+            Source::Remote { jwks_uri, .. } => {
+                jwks_uri.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            }
+        }
+    }
+
     /// A token named a `kid` we do not have: refetch, unless a fetch was attempted within the
     /// cooldown. Concurrent callers share one fetch. Returns the key set to use.
     pub async fn refresh_for_unknown_kid(&self) -> Option<Arc<KeySet>> {

@@ -2,6 +2,7 @@
 //! to it (auth tests put a local issuer serving a JWKS over HTTP in front).
 
 mod auth;
+mod doctor;
 mod edge;
 mod hardening;
 mod helpers;

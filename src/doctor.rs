@@ -1,0 +1,439 @@
+//! `gatehouse doctor`: loads the configuration exactly as the server would, fetches the key set,
+//! prints what the server would serve and with which checks, warns about the usual
+//! misconfigurations, and (with `--token -`) says whether a token would be accepted and why
+//! not. Never prints a secret, a token or its signature.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use base64::Engine;
+use serde_json::Value;
+use url::Url;
+
+use crate::auth::{Caller, Identity};
+use crate::config::{IssuerSetting, Profile, Settings};
+use crate::registry::Registry;
+use crate::startup::{PublicUrls, key_store, public_urls, validator};
+
+/// What the doctor found: the report to print, and whether serving (or the token) would work.
+pub struct Report {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// Runs the checks. `token` is the token to explain, if any.
+pub async fn run(settings: &Settings, token: Option<&str>) -> Report {
+    let mut out = String::new();
+    let mut ok = true;
+    let line = |out: &mut String, name: &str, value: &str| {
+        let _ = writeln!(out, "{:<22}{value}", format!("{name}:"));
+    };
+    let urls = match public_urls(settings, settings.server.port) {
+        Ok(u) => u,
+        Err(e) => {
+            return Report {
+                text: format!("FAIL: {e}\n"),
+                ok: false,
+            };
+        }
+    };
+    line(&mut out, "profile", settings.profile.name());
+    line(
+        &mut out,
+        "public URL",
+        &match &settings.server.public_url {
+            Some(_) => urls.base.clone(),
+            None => format!("{} (development default)", urls.base),
+        },
+    );
+    line(&mut out, "MCP endpoint", &urls.resource);
+    line(
+        &mut out,
+        "metadata URLs",
+        &format!(
+            "{}, {}/.well-known/oauth-protected-resource",
+            urls.metadata_url, urls.base
+        ),
+    );
+    let issuer_kind = match &settings.auth.issuer {
+        IssuerSetting::Development => " (built-in development issuer)",
+        IssuerSetting::Remote { .. } => "",
+    };
+    line(&mut out, "issuer", &format!("{}{issuer_kind}", urls.issuer));
+    if !settings.auth.enabled {
+        line(
+            &mut out,
+            "auth",
+            "OFF (auth.enabled = false): development only",
+        );
+    }
+
+    // The key set, fetched now.
+    let (keys, _dev) = match key_store(settings, &urls) {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = writeln!(out, "FAIL: {e}");
+            return Report {
+                text: out,
+                ok: false,
+            };
+        }
+    };
+    let started = Instant::now();
+    let fetched = match &settings.auth.issuer {
+        IssuerSetting::Development => Ok(keys.current().map_or(0, |s| s.keys.len())),
+        IssuerSetting::Remote { .. } => keys.fetch_once().await,
+    };
+    let uri = match (&settings.auth.issuer, keys.jwks_uri()) {
+        (IssuerSetting::Development, _) => {
+            format!("{}{}/keys", urls.base, crate::auth::dev_issuer::ISSUER_PATH)
+        }
+        (_, Some(u)) => u.to_string(),
+        (_, None) => "(not discovered)".into(),
+    };
+    line(&mut out, "key set URL", &uri);
+    match &fetched {
+        Ok(n) => {
+            let set = keys.current();
+            let list: Vec<String> = set
+                .iter()
+                .flat_map(|s| s.keys.iter())
+                .map(|k| format!("{} {:?}", k.kid.as_deref().unwrap_or("(no kid)"), k.alg))
+                .collect();
+            line(
+                &mut out,
+                "key set",
+                &format!(
+                    "fetched in {} ms: {n} usable key(s){}{}",
+                    started.elapsed().as_millis(),
+                    if list.is_empty() { "" } else { ": " },
+                    list.join(", ")
+                ),
+            );
+            if *n == 0 {
+                ok = false;
+            }
+        }
+        Err(e) => {
+            line(&mut out, "key set", &format!("COULD NOT BE FETCHED: {e}"));
+            ok = false;
+        }
+    }
+    line(&mut out, "accepted audiences", &urls.audiences.join(", "));
+    let algs: Vec<String> = settings
+        .auth
+        .algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    line(&mut out, "algorithms", &algs.join(", "));
+    let origins: Vec<String> = settings
+        .cors
+        .allowed_origins
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    line(
+        &mut out,
+        "allowed origins",
+        &if origins.is_empty() {
+            "(none: browsers cannot call this server)".into()
+        } else {
+            origins.join(", ")
+        },
+    );
+    let hosts: Vec<String> = settings
+        .security
+        .allowed_hosts
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    line(&mut out, "allowed hosts", &hosts.join(", "));
+    line(
+        &mut out,
+        "trusted proxy",
+        &format!("{:?}", settings.security.trusted_proxy).to_ascii_lowercase(),
+    );
+    let rl = &settings.rate_limit;
+    line(
+        &mut out,
+        "rate limits",
+        &if rl.enabled {
+            format!(
+                "{}/min (burst {}) requests per client, {}/min (burst {}) tool calls per subject; per instance",
+                rl.requests_per_minute,
+                rl.requests_burst,
+                rl.tool_calls_per_minute,
+                rl.tool_calls_burst
+            )
+        } else {
+            "off".into()
+        },
+    );
+
+    for w in warnings(settings, &urls) {
+        let _ = writeln!(out, "warning: {w}");
+    }
+
+    if let Some(token) = token {
+        let (accepted, text) = explain(settings, &urls, keys, token).await;
+        out.push_str(&text);
+        ok = ok && accepted;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if ok {
+            "OK: serving would work"
+        } else {
+            "FAIL: see the lines above"
+        }
+    );
+    Report { text: out, ok }
+}
+
+/// The usual misconfigurations.
+fn warnings(settings: &Settings, urls: &PublicUrls) -> Vec<String> {
+    let mut out = Vec::new();
+    let resource = Url::parse(&urls.resource).ok();
+    for aud in &urls.audiences {
+        if *aud == urls.resource {
+            continue;
+        }
+        if let (Some(r), Ok(a)) = (&resource, Url::parse(aud)) {
+            let same_path = r.path().trim_end_matches('/') == a.path().trim_end_matches('/');
+            let hint = if a.host_str() != r.host_str() || !same_path {
+                None
+            } else if r.path() != a.path() {
+                Some("a trailing slash")
+            } else if r.scheme() != a.scheme() {
+                Some("the scheme")
+            } else if r.port_or_known_default() != a.port_or_known_default() {
+                Some("the port")
+            } else {
+                None
+            };
+            if let Some(what) = hint {
+                out.push(format!(
+                    "audience {aud:?} differs from the MCP endpoint {:?} only by {what}: tokens minted for one are refused by the other (EXPECTED_AUDIENCE must match the token's aud exactly)",
+                    urls.resource
+                ));
+            }
+        }
+    }
+    let prod = settings.profile == Profile::Production;
+    if prod && urls.issuer.starts_with("http://") {
+        out.push(format!(
+            "the issuer {:?} uses http in production (OAUTH_ISSUER / SK_ENV_URL)",
+            urls.issuer
+        ));
+    }
+    let loopback = Url::parse(&urls.base)
+        .is_ok_and(|u| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")));
+    if !urls.base.starts_with("https://") && (prod || !loopback) {
+        out.push(format!(
+            "the public URL {:?} is not https: clients and issuers expect https (PUBLIC_URL)",
+            urls.base
+        ));
+    }
+    if let Some(doc) = &settings.auth.protected_resource_metadata {
+        let r = doc.get("resource").and_then(Value::as_str).unwrap_or("");
+        if r != urls.resource {
+            out.push(format!(
+                "PROTECTED_RESOURCE_METADATA names resource {r:?}, but the MCP endpoint is {:?}: clients compare them and give up",
+                urls.resource
+            ));
+        }
+    }
+    out
+}
+
+fn segment(token: &str, i: usize) -> Option<Value> {
+    let part = token.split('.').nth(i)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Explains whether this server accepts `token`: the validator's verdict, then each claim
+/// compared with what the server expects, then who the token is and what it may call.
+async fn explain(
+    settings: &Settings,
+    urls: &PublicUrls,
+    keys: std::sync::Arc<crate::auth::jwks::KeyStore>,
+    token: &str,
+) -> (bool, String) {
+    let mut out = String::from("\ntoken check:\n");
+    let token = token.trim();
+    let verdict = validator(settings, urls, keys.clone())
+        .validate(token)
+        .await;
+    let header = segment(token, 0).unwrap_or(Value::Null);
+    let claims = segment(token, 1).unwrap_or(Value::Null);
+    if !claims.is_object() {
+        let _ = writeln!(
+            out,
+            "  not a JWT: expected three base64url parts, the first two JSON objects"
+        );
+    }
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let leeway = settings.auth.leeway_secs as i64;
+    let mut why: Vec<String> = Vec::new();
+    // Algorithm and key.
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let allowed: Vec<String> = settings
+        .auth
+        .algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    if !alg.is_empty() && !allowed.iter().any(|a| a == alg) {
+        why.push(format!(
+            "algorithm {alg:?} is not accepted (auth.algorithms: {})",
+            allowed.join(", ")
+        ));
+    }
+    if let Some(kid) = header.get("kid").and_then(Value::as_str) {
+        let known = keys.current().is_some_and(|s| s.has_kid(kid));
+        if !known {
+            why.push(format!(
+                "kid {kid:?} is not in the issuer's key set (refetched just now)"
+            ));
+        }
+    }
+    // Claims.
+    for name in ["iss", "sub", "aud", "exp"] {
+        if claims.is_object() && claims.get(name).is_none() {
+            why.push(format!("the required claim {name:?} is missing"));
+        }
+    }
+    if let Some(iss) = claims.get("iss").and_then(Value::as_str)
+        && iss != urls.issuer
+    {
+        why.push(format!(
+            "iss: expected {:?}, received {iss:?}{}",
+            urls.issuer,
+            if iss.trim_end_matches('/') == urls.issuer.trim_end_matches('/') {
+                " (they differ only by a trailing slash)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let auds = strings(claims.get("aud"));
+    if claims.get("aud").is_some() && !auds.iter().any(|a| urls.audiences.contains(a)) {
+        let slash = auds.iter().any(|a| {
+            urls.audiences
+                .iter()
+                .any(|e| e.trim_end_matches('/') == a.trim_end_matches('/'))
+        });
+        why.push(format!(
+            "aud: expected one of {:?}, received {auds:?}{}",
+            urls.audiences,
+            if slash {
+                " (they differ only by a trailing slash: make EXPECTED_AUDIENCE match the token exactly)"
+            } else {
+                " (set EXPECTED_AUDIENCE, or fix the resource URL at the issuer)"
+            }
+        ));
+    }
+    if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
+        let exp = exp as i64;
+        if exp + leeway <= now {
+            why.push(format!("expired {} s ago (exp {exp})", now - exp));
+        }
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
+        let nbf = nbf as i64;
+        if nbf - leeway > now {
+            why.push(format!("not valid for another {} s (nbf {nbf})", nbf - now));
+        }
+    }
+    match &verdict {
+        Ok(identity) => {
+            let _ = writeln!(out, "  ACCEPTED: this server would accept the token");
+            describe(&mut out, identity);
+        }
+        Err(rejection) => {
+            let _ = writeln!(out, "  REFUSED: {}", rejection.log_reason());
+            if why.is_empty() {
+                why.push(
+                    "the signature does not verify with the issuer's keys, or a claim has the wrong JSON type"
+                        .into(),
+                );
+            }
+            for w in &why {
+                let _ = writeln!(out, "  - {w}");
+            }
+            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "  (unverified) subject {sub:?}, scopes {:?}",
+                token_scopes(&claims)
+            );
+        }
+    }
+    (verdict.is_ok(), out)
+}
+
+fn token_scopes(claims: &Value) -> Vec<String> {
+    let mut s = strings(claims.get("scopes"));
+    for name in ["scope", "scp"] {
+        match claims.get(name) {
+            Some(Value::String(t)) => {
+                s.extend(t.split(' ').filter(|x| !x.is_empty()).map(String::from))
+            }
+            other => s.extend(strings(other)),
+        }
+    }
+    s
+}
+
+fn describe(out: &mut String, identity: &Identity) {
+    let _ = writeln!(out, "  subject:          {}", identity.subject);
+    let _ = writeln!(out, "  scopes:           {}", identity.scopes.join(" "));
+    let _ = writeln!(
+        out,
+        "  organization:     {}",
+        identity.organization.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "  client id:        {}",
+        identity.client_id.as_deref().unwrap_or("-")
+    );
+    let caller = Caller::Authenticated(identity.clone());
+    match Registry::from_inventory() {
+        Ok(registry) => {
+            let (may, may_not): (Vec<_>, Vec<_>) = registry
+                .tools
+                .iter()
+                .partition(|t| caller.missing_scopes(t.def.scopes).is_empty());
+            let names: Vec<&str> = may.iter().map(|t| t.def.name).collect();
+            let _ = writeln!(out, "  may call:         {}", names.join(", "));
+            for t in may_not {
+                let _ = writeln!(
+                    out,
+                    "  may not call:     {} (needs {})",
+                    t.def.name,
+                    caller.missing_scopes(t.def.scopes).join(" ")
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  tools:            registry error: {e}");
+        }
+    }
+}
