@@ -291,6 +291,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Connections one client address may hold at once (0 = half of all connections).
     pub max_connections_per_ip: usize,
+    /// Port of the separate Prometheus listener; `None` = off.
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -414,6 +416,7 @@ struct RawServer {
     max_json_depth: usize,
     max_connections: usize,
     max_connections_per_ip: usize,
+    metrics_port: u16,
 }
 
 #[derive(Deserialize)]
@@ -506,8 +509,9 @@ const LIST_KEYS: [&str; 6] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 17] = [
+const PLAIN_VARS: [(&str, &str); 18] = [
     ("PORT", "server.port"),
+    ("METRICS_PORT", "server.metrics_port"),
     ("PUBLIC_URL", "server.public_url"),
     ("OAUTH_ISSUER", "auth.issuer"),
     ("SK_ENV_URL", "auth.issuer"),
@@ -607,7 +611,7 @@ impl Settings {
             if !seen.insert(setting) {
                 continue;
             }
-            builder = if setting == "server.port" {
+            builder = if setting == "server.port" || setting == "server.metrics_port" {
                 let port: u16 = value.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
                     bad(
                         var,
@@ -723,6 +727,12 @@ impl Settings {
             1_000_000,
             "server.max_connections",
         )?;
+        if s.metrics_port != 0 && s.metrics_port == s.port {
+            return Err(bad(
+                &var_for("server.metrics_port"),
+                "must differ from the public port (PORT): metrics are never served publicly",
+            ));
+        }
         range(
             s.max_connections_per_ip as u64,
             0,
@@ -749,6 +759,7 @@ impl Settings {
             max_json_depth: s.max_json_depth,
             max_connections: s.max_connections,
             max_connections_per_ip: s.max_connections_per_ip,
+            metrics_port: (s.metrics_port != 0).then_some(s.metrics_port),
         };
 
         // ---- mcp ----

@@ -23,6 +23,7 @@ use crate::auth::middleware::{AuthMode, AuthState, PreVerified};
 use crate::config::{CorsSettings, HostPattern, OriginPattern, TrustedProxy};
 use crate::jsonrpc::{ErrorCode, ErrorObject};
 use crate::mcp::retry_after_secs;
+use crate::metrics::{GaugeGuard, METRICS, RpcLabels};
 use crate::transport::rpc_error;
 
 /// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
@@ -245,6 +246,7 @@ impl KeyExtractor for RequestKey {
         mut response: HttpResponseBuilder,
     ) -> HttpResponse {
         let secs = retry_after_secs(negative.wait_time_from(DefaultClock::default().now()));
+        METRICS.rate_limited.with_label_values(&["requests"]).inc();
         response
             .insert_header((header::RETRY_AFTER, secs))
             .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -282,6 +284,7 @@ pub async fn request_log(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let start = Instant::now();
+    let _in_flight = GaugeGuard::new(&METRICS.in_flight);
     let id = req
         .headers()
         .get("x-request-id")
@@ -324,6 +327,12 @@ pub async fn request_log(
         .and_then(|c| c.subject().map(log_safe))
         .unwrap_or_else(|| "-".into());
     let status = res.status().as_u16();
+    let labels = res.request().extensions().get::<RpcLabels>().copied();
+    let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
+    METRICS
+        .requests
+        .with_label_values(&[era, rpc_method, status_label(status)])
+        .inc();
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let level = if matches!(path.as_str(), "/health" | "/ready") {
         log::Level::Debug
@@ -358,6 +367,29 @@ pub fn log_safe(value: &str) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// The status as a static label (every status actix can send is below 600).
+fn status_label(status: u16) -> &'static str {
+    const LABELS: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+    match status {
+        200 => "200",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        406 => "406",
+        408 => "408",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        503 => "503",
+        s => LABELS[(s / 100).saturating_sub(1).min(5) as usize],
+    }
 }
 
 /// Marks a 500 body as already generic.

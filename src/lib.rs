@@ -1,5 +1,6 @@
 //! gatehouse: an authenticated MCP server. The library holds everything; `main.rs` only wires.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -12,6 +13,7 @@ mod fixtures;
 pub mod jsonrpc;
 pub mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod prompt;
 pub mod registry;
 pub mod resource;

@@ -5,18 +5,47 @@ use std::io::Write;
 
 use crate::config::LogFormat;
 
+/// Collects a record's key-value fields as JSON.
+struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let v = if let Some(n) = value.to_u64() {
+            serde_json::Value::from(n)
+        } else if let Some(f) = value.to_f64() {
+            serde_json::Value::from(f)
+        } else {
+            serde_json::Value::String(value.to_string())
+        };
+        self.0.insert(key.to_string(), v);
+        Ok(())
+    }
+}
+
 /// Installs the logger once. `RUST_LOG` wins over the default (`info`).
 pub fn init(format: LogFormat) {
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     b.target(env_logger::Target::Stderr);
     if format == LogFormat::Json {
         b.format(|buf, record| {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "ts": buf.timestamp_millis().to_string(),
                 "level": record.level().as_str(),
                 "target": record.target(),
                 "msg": record.args().to_string(),
             });
+            // Structured fields (the audit trail's) become members of the object.
+            let mut fields = Fields(serde_json::Map::new());
+            let _ = record.key_values().visit(&mut fields);
+            if let Some(obj) = line.as_object_mut() {
+                for (k, v) in fields.0 {
+                    obj.entry(k).or_insert(v);
+                }
+            }
             writeln!(buf, "{line}")
         });
     }

@@ -15,6 +15,7 @@ use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value, json};
 
+use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::config::{LogLevel, McpSettings, RateLimitSettings};
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
@@ -138,6 +139,8 @@ pub struct Call {
     pub caller: Caller,
     pub era: Era,
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
+    pub request_id: String,
 }
 
 /// Keys for state that must stay per caller: `(subject or "", request id)`.
@@ -292,25 +295,42 @@ impl Server {
             }
             "tools/list" if !self.registry.tools.is_empty() => tools::list(self, p, &call.caller),
             "tools/call" if !self.registry.tools.is_empty() => {
-                self.check_tool_budget(&call.caller)?;
-                let notifier = self.notifier(call, p);
-                tools::call(self, p, call.caller.clone(), notifier, version).await
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                let tool = self.registry.tool(name).map(|t| t.def.name);
+                let audit = Audit::start(call, "tools/call", name, tool);
+                let result = match self.check_tool_budget(&call.caller) {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let notifier = self.notifier(call, p);
+                        tools::call(self, p, call.caller.clone(), notifier, version).await
+                    }
+                };
+                audit.finish(&result);
+                result
             }
             "resources/list" if self.has_resources() => resources::list(self, p, &call.caller),
             "resources/templates/list" if self.has_resources() => {
                 resources::list_templates(self, p, &call.caller)
             }
             "resources/read" if self.has_resources() => {
+                let uri = p.get("uri").and_then(Value::as_str).unwrap_or("");
+                let audit = Audit::start(call, "resources/read", uri, None);
                 let notifier = self.notifier(call, p);
-                resources::read(self, p, call.caller.clone(), notifier).await
+                let result = resources::read(self, p, call.caller.clone(), notifier).await;
+                audit.finish(&result);
+                result
             }
             "resources/subscribe" | "resources/unsubscribe" if self.has_resources() => {
                 resources::subscribe(self, p, &call.caller)
             }
             "prompts/list" if self.has_prompts() => prompts::list(self, p, &call.caller),
             "prompts/get" if self.has_prompts() => {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                let audit = Audit::start(call, "prompts/get", name, None);
                 let notifier = self.notifier(call, p);
-                prompts::get(self, p, call.caller.clone(), notifier).await
+                let result = prompts::get(self, p, call.caller.clone(), notifier).await;
+                audit.finish(&result);
+                result
             }
             "completion/complete" if self.has_prompts() || self.has_resources() => {
                 prompts::complete(self, p, &call.caller)
@@ -339,6 +359,10 @@ impl Server {
             .check_key(&subject.to_string())
             .map_err(|not_until| {
                 use actix_governor::governor::clock::{Clock, DefaultClock};
+                crate::metrics::METRICS
+                    .rate_limited
+                    .with_label_values(&["tool_calls"])
+                    .inc();
                 McpError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
             })
     }

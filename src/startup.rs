@@ -48,6 +48,8 @@ pub enum StartupError {
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
+    /// The metrics listener's port and handle, when `server.metrics_port` is set.
+    metrics: Option<(u16, actix_web::dev::ServerHandle)>,
     server: HttpServerHandle,
     /// The public base URL (PUBLIC_URL, or http://localhost:<port> in development).
     pub public_url: String,
@@ -397,8 +399,34 @@ impl Application {
         .disable_signals()
         .run();
 
+        // The metrics listener: its own socket and server, never the public port.
+        let metrics = match s.metrics_port {
+            None => None,
+            Some(mp) => {
+                let host = if s.host == "0.0.0.0" {
+                    "[::]"
+                } else {
+                    s.host.as_str()
+                };
+                let bound = TcpListener::bind(format!("{host}:{mp}"))
+                    .or_else(|_| TcpListener::bind(format!("{}:{mp}", s.host)))
+                    .map_err(|source| StartupError::Bind {
+                        addr: format!("{host}:{mp} (server.metrics_port)"),
+                        source,
+                    })?;
+                let metrics_port = bound.local_addr().map(|a| a.port()).unwrap_or(mp);
+                let server =
+                    crate::metrics::listener(bound, keys.clone()).map_err(StartupError::Serve)?;
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                log::info!("metrics on port {metrics_port} (GET /metrics)");
+                Some((metrics_port, handle))
+            }
+        };
+
         Ok(Application {
             port,
+            metrics,
             server,
             public_url: urls.base,
             resource: urls.resource,
@@ -414,6 +442,11 @@ impl Application {
         self.port
     }
 
+    /// The bound port of the metrics listener, when it is on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
+    }
+
     /// Serves until SIGTERM or SIGINT, then drains: no new connections, in-flight requests
     /// finish (up to the shutdown timeout), and the process can exit 0.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -423,7 +456,11 @@ impl Application {
             log::info!("shutdown signal received: draining in-flight requests");
             handle.stop(true).await;
         });
-        self.server.await
+        let result = self.server.await;
+        if let Some((_, metrics)) = self.metrics {
+            metrics.stop(false).await;
+        }
+        result
     }
 
     /// Serves without touching the process's signal handlers (for tests, which run many apps in

@@ -23,7 +23,14 @@ use tokio::sync::mpsc;
 use actix_governor::governor::DefaultKeyedRateLimiter;
 use actix_governor::governor::clock::Clock;
 
-use crate::edge::RateKey;
+use crate::edge::{RateKey, RequestId};
+use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
+
+/// The era label of the request counter: the protocol revision.
+fn era_label(era: Era) -> &'static str {
+    let Era::Legacy(version) = era;
+    version
+}
 
 use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
@@ -302,6 +309,11 @@ pub async fn post(
             );
         }
     };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         log::error!("no caller on an MCP request: the auth middleware is not installed");
         return HttpResponse::InternalServerError().json(json!({"error": "internal_error"}));
@@ -325,7 +337,11 @@ pub async fn post(
             if let Some(refusal) = budget.charge_batch(&req, items.len()) {
                 return refusal;
             }
-            batch(items, &server, &auth, caller, era).await
+            req.extensions_mut().insert(RpcLabels {
+                era: era_label(era),
+                method: "batch",
+            });
+            batch(items, &server, &auth, caller, era, &request_id).await
         }
         single => match Message::classify(single) {
             Err(invalid) => rpc_error(
@@ -334,12 +350,26 @@ pub async fn post(
                 invalid.into_error(),
             ),
             Ok(Message::Notification { method, params }) => {
+                req.extensions_mut().insert(RpcLabels {
+                    era: era_label(era),
+                    method: method_label(&method),
+                });
                 server.notify(&caller, &method, &params);
                 HttpResponse::Accepted().finish()
             }
-            Ok(Message::ClientResponse) => HttpResponse::Accepted().finish(),
+            Ok(Message::ClientResponse) => {
+                req.extensions_mut().insert(RpcLabels {
+                    era: era_label(era),
+                    method: "response",
+                });
+                HttpResponse::Accepted().finish()
+            }
             Ok(Message::Request(request)) => {
-                one_request(request, server, &auth, caller, era, framing).await
+                req.extensions_mut().insert(RpcLabels {
+                    era: era_label(era),
+                    method: method_label(&request.method),
+                });
+                one_request(request, server, &auth, caller, era, framing, request_id).await
             }
         },
     }
@@ -379,7 +409,10 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, limit: usize) -
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
             .body(capped(&r, id, 0, limit)),
-        Outcome::Forbidden(scopes) => Refusal::InsufficientScope(scopes).response(&auth.challenge),
+        Outcome::Forbidden(scopes) => {
+            METRICS.auth_refusals.with_label_values(&["scope"]).inc();
+            Refusal::InsufficientScope(scopes).response(&auth.challenge)
+        }
         Outcome::RateLimited(wait) => {
             let mut r = rpc_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -413,6 +446,7 @@ async fn one_request(
     caller: Caller,
     era: Era,
     framing: Framing,
+    request_id: String,
 ) -> HttpResponse {
     let id = request.id.clone();
     let limit = server.settings.max_response_bytes;
@@ -422,7 +456,12 @@ async fn one_request(
     let (abort, registration) = AbortHandle::new_pair();
     let guard = server.track(&caller, &id, abort);
     let srv = server.clone();
-    let call = Call { caller, era, tx };
+    let call = Call {
+        caller,
+        era,
+        tx,
+        request_id,
+    };
     let mut running: Running = Box::pin(Abortable::new(
         async move { srv.handle(request, call).await },
         registration,
@@ -457,6 +496,7 @@ async fn one_request(
     let mut events = Events::new(limit);
     events.notification(first);
     let state = StreamState {
+        _open: GaugeGuard::new(&METRICS.open_streams),
         events,
         running: Some(running),
         rx,
@@ -514,6 +554,7 @@ impl Events {
 const RESULT_RESERVE: usize = 1024;
 
 struct StreamState {
+    _open: GaugeGuard,
     events: Events,
     running: Option<Running>,
     rx: mpsc::UnboundedReceiver<String>,
@@ -569,6 +610,7 @@ async fn batch(
     auth: &AuthState,
     caller: Caller,
     era: Era,
+    request_id: &str,
 ) -> HttpResponse {
     if items.is_empty() {
         return rpc_error(
@@ -602,6 +644,7 @@ async fn batch(
                     caller: caller.clone(),
                     era,
                     tx: None,
+                    request_id: request_id.to_string(),
                 };
                 match server.handle(request, call).await {
                     // Room is kept for the closing bracket and the errors of later items.
@@ -686,6 +729,7 @@ impl RequestBudget {
             Err(_) => Duration::from_secs(60),
         };
         let secs = retry_after_secs(wait);
+        METRICS.rate_limited.with_label_values(&["requests"]).inc();
         let mut r = transport_error(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

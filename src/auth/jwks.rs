@@ -293,8 +293,28 @@ impl KeyStore {
         self.current()
     }
 
-    /// Fetches the key set now. The caller holds `fetch_lock`.
+    /// How long ago the key set in force was fetched.
+    pub fn age(&self) -> Option<Duration> {
+        self.loaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|t| t.elapsed())
+    }
+
+    /// Fetches the key set now, counting the result. The caller holds `fetch_lock`.
     async fn fetch_now(&self) -> Result<usize, String> {
+        let result = self.fetch_inner().await;
+        if matches!(self.source, Source::Remote { .. }) {
+            let label = if result.is_ok() { "ok" } else { "error" };
+            crate::metrics::METRICS
+                .jwks_fetches
+                .with_label_values(&[label])
+                .inc();
+        }
+        result
+    }
+
+    async fn fetch_inner(&self) -> Result<usize, String> {
         let Source::Remote {
             issuer,
             jwks_uri,

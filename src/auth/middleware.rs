@@ -24,6 +24,9 @@ pub enum AuthMode {
 /// request (see `edge::RequestKey`): the auth middleware takes it instead of looking again.
 pub struct PreVerified(pub super::Identity);
 
+/// Why a token was refused, for the refusal counter's `reason` label.
+struct RefusalReason(&'static str);
+
 pub struct AuthState {
     pub mode: AuthMode,
     pub challenge: ChallengeContext,
@@ -65,6 +68,20 @@ pub async fn require_token(
             Ok(res)
         }
         Err(refusal) => {
+            let reason = match &refusal {
+                Refusal::NoToken => "no_token",
+                Refusal::BadRequest(_) => "malformed",
+                Refusal::KeysUnavailable => "keys_unavailable",
+                Refusal::InsufficientScope(_) => "scope",
+                Refusal::InvalidToken => req
+                    .extensions()
+                    .get::<RefusalReason>()
+                    .map_or("invalid", |r| r.0),
+            };
+            crate::metrics::METRICS
+                .auth_refusals
+                .with_label_values(&[reason])
+                .inc();
             let (http, _) = req.into_parts();
             Ok(ServiceResponse::new(
                 http,
@@ -94,6 +111,12 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
         Ok(identity) => Ok(Caller::Authenticated(identity)),
         Err(Rejection::KeysUnavailable) => Err(Refusal::KeysUnavailable),
         Err(r) => {
+            req.extensions_mut().insert(RefusalReason(match &r {
+                Rejection::WrongAudience { .. } => "audience",
+                Rejection::WrongIssuer => "issuer",
+                Rejection::BadSignatureOrClaims(kind) if kind == "expired" => "expired",
+                _ => "invalid",
+            }));
             log::info!(
                 "token rejected: {} (path {}, peer {})",
                 r.log_reason(),

@@ -27,11 +27,26 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record) {
+        // Structured fields as env_logger's text format writes them: ` key=value`.
+        struct Kv(String);
+        impl<'k> log::kv::VisitSource<'k> for Kv {
+            fn visit_pair(
+                &mut self,
+                key: log::kv::Key<'k>,
+                value: log::kv::Value<'k>,
+            ) -> Result<(), log::kv::Error> {
+                self.0.push_str(&format!(" {key}={value}"));
+                Ok(())
+            }
+        }
+        let mut kv = Kv(String::new());
+        let _ = record.key_values().visit(&mut kv);
         captured().lock().unwrap().push(format!(
-            "{} {}: {}",
+            "{} {}: {}{}",
             record.level(),
             record.target(),
-            record.args()
+            record.args(),
+            kv.0
         ));
     }
     fn flush(&self) {}

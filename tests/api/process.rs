@@ -254,6 +254,16 @@ async fn logs_of_a_full_run_hold_no_token_or_secret() {
         "access log lines are there: {log}"
     );
     assert!(log.contains("sub=alice"));
+    // The audit trail: one line per tool call, never its arguments.
+    assert!(
+        log.lines().any(|l| l.contains("gatehouse::audit")
+            && l.contains("subject=alice")
+            && l.contains("name=get_org_data")
+            && l.contains("organization=acme")
+            && l.contains("outcome=ok")),
+        "{log}"
+    );
+    assert!(log.contains("name=admin_action outcome=refused:insufficient_scope"));
     for s in [
         admin.as_str(),
         plain.as_str(),
@@ -269,6 +279,59 @@ async fn logs_of_a_full_run_hold_no_token_or_secret() {
     // Payload segments (claims) never appear either.
     let claims = admin.split('.').nth(1).unwrap();
     assert!(!log.contains(&claims[..20]));
+}
+
+#[actix_web::test]
+async fn audit_lines_are_structured_in_json_logs() {
+    let port = free_port();
+    let vars = [
+        ("PORT", port.to_string()),
+        ("LOG_FORMAT", "json".to_string()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = gatehouse(&vars)
+        .args(["token", "--sub", "jo", "--org", "acme"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut child = gatehouse(&vars).spawn().unwrap();
+    wait_up(port).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "json-audit-1")
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"Saif"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10));
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let audit: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["target"] == "gatehouse::audit")
+        .unwrap_or_else(|| panic!("no JSON audit line in {log}"));
+    assert_eq!(audit["request_id"], "json-audit-1");
+    assert_eq!(audit["subject"], "jo");
+    assert_eq!(audit["organization"], "acme");
+    assert_eq!(audit["era"], "2025-03-26");
+    assert_eq!(audit["method"], "tools/call");
+    assert_eq!(audit["name"], "greet_user");
+    assert_eq!(audit["outcome"], "ok");
+    assert!(audit["duration_ms"].is_number() && audit["time"].is_number());
+    assert!(
+        !audit.to_string().contains("Saif"),
+        "arguments never reach the audit line"
+    );
 }
 
 #[test]

@@ -1,0 +1,116 @@
+//! The audit trail: one line (log target `gatehouse::audit`, structured fields in JSON logs)
+//! for every tool call, prompt get and resource read, with who, what, the outcome and the
+//! duration; and the tool-call metrics recorded at the same point. Never arguments or results.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::edge::log_safe;
+use crate::mcp::{Call, Era, McpError};
+use crate::metrics::METRICS;
+
+/// One audited operation, from its start. Dropped without `finish` (the client cancelled or
+/// went away), it records `cancelled`.
+pub struct Audit<'a> {
+    call: &'a Call,
+    method: &'static str,
+    /// The tool or prompt name, or the resource URI, as the client sent it.
+    name: String,
+    /// The tool's registered name, for metric labels (`None` for prompts and resources).
+    tool: Option<&'static str>,
+    start: Instant,
+    done: bool,
+}
+
+impl<'a> Audit<'a> {
+    pub fn start(
+        call: &'a Call,
+        method: &'static str,
+        name: &str,
+        tool: Option<&'static str>,
+    ) -> Audit<'a> {
+        Audit {
+            call,
+            method,
+            name: name.to_string(),
+            tool,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Records the outcome of `result`.
+    pub fn finish(mut self, result: &Result<Value, McpError>) {
+        self.done = true;
+        let (outcome, reason) = match result {
+            Ok(v) if v.get("isError") == Some(&Value::Bool(true)) => ("tool_error", None),
+            Ok(_) => ("ok", None),
+            Err(McpError::InsufficientScope(_)) => ("refused", Some("insufficient_scope")),
+            Err(McpError::RateLimited(_)) => ("refused", Some("rate_limited")),
+            Err(McpError::UnknownTool(_) | McpError::UnknownPrompt(_)) => {
+                ("refused", Some("unknown_name"))
+            }
+            Err(McpError::ResourceNotFound(_)) => ("refused", Some("not_found")),
+            Err(McpError::InvalidParams(_)) => ("refused", Some("invalid_params")),
+            Err(McpError::MethodNotFound(_)) => ("refused", Some("method_not_found")),
+            Err(McpError::Internal | McpError::ResponseTooLarge(_)) => ("error", Some("internal")),
+        };
+        self.record(outcome, reason);
+    }
+
+    fn record(&self, outcome: &'static str, reason: Option<&'static str>) {
+        let secs = self.start.elapsed().as_secs_f64();
+        if self.method == "tools/call" {
+            let tool = self.tool.unwrap_or("unknown");
+            METRICS.tool_calls.with_label_values(&[tool, outcome]).inc();
+            if self.tool.is_some() {
+                METRICS
+                    .tool_seconds
+                    .with_label_values(&[tool])
+                    .observe(secs);
+            }
+        }
+        let outcome = match reason {
+            Some(r) => format!("{outcome}:{r}"),
+            None => outcome.to_string(),
+        };
+        let (subject, organization, client_id) = match &self.call.caller {
+            Caller::Authenticated(id) => (
+                log_safe(&id.subject),
+                id.organization.as_deref().map_or("-".into(), log_safe),
+                id.client_id.as_deref().map_or("-".into(), log_safe),
+            ),
+            Caller::Anonymous => ("-".into(), "-".into(), "-".into()),
+        };
+        let Era::Legacy(era) = self.call.era;
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let name = log_safe(&self.name);
+        let duration_ms = (secs * 1000.0 * 10.0).round() / 10.0;
+        log::info!(
+            target: "gatehouse::audit",
+            time = time,
+            request_id = self.call.request_id.as_str(),
+            subject = subject.as_str(),
+            organization = organization.as_str(),
+            client_id = client_id.as_str(),
+            era = era,
+            method = self.method,
+            name = name.as_str(),
+            outcome = outcome.as_str(),
+            duration_ms = duration_ms;
+            "audit"
+        );
+    }
+}
+
+impl Drop for Audit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record("cancelled", None);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Prometheus metrics: the one registry, the metrics gatehouse records, and the separate
+//! listener that serves them (`METRICS_PORT`, off by default, never the public port). Every
+//! label value is bounded: eras and methods from fixed lists, tool names from the registry,
+//! reasons from enums; never subjects or raw paths.
+
+use std::net::TcpListener;
+use std::sync::{Arc, LazyLock};
+
+use actix_web::dev::Server as HttpServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::auth::jwks::KeyStore;
+
+/// Every metric gatehouse records.
+pub struct Metrics {
+    registry: Registry,
+    /// MCP endpoint requests by protocol era (revision or `-`), JSON-RPC method and status.
+    pub requests: IntCounterVec,
+    /// Tool calls by tool and outcome (`ok`, `tool_error`, `error`, `refused`, `cancelled`).
+    pub tool_calls: IntCounterVec,
+    /// Tool call latency by tool.
+    pub tool_seconds: HistogramVec,
+    /// Authentication and authorization refusals by reason.
+    pub auth_refusals: IntCounterVec,
+    /// Key set fetches by result (`ok`, `error`).
+    pub jwks_fetches: IntCounterVec,
+    /// Seconds since the key set in force was fetched (set at scrape time).
+    pub jwks_age: IntGauge,
+    /// Usable keys in force (set at scrape time).
+    pub jwks_keys: IntGauge,
+    /// Rate-limit refusals by budget (`requests`, `tool_calls`).
+    pub rate_limited: IntCounterVec,
+    /// Requests being handled now.
+    pub in_flight: IntGauge,
+    /// SSE response streams open now.
+    pub open_streams: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registers once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("metric definition");
+    r.register(Box::new(g.clone()))
+        .expect("metric registers once");
+    g
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let r = Registry::new();
+    let tool_seconds = HistogramVec::new(
+        HistogramOpts::new("gatehouse_tool_call_duration_seconds", "Tool call latency").buckets(
+            vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+            ],
+        ),
+        &["tool"],
+    )
+    .expect("metric definition");
+    r.register(Box::new(tool_seconds.clone()))
+        .expect("metric registers once");
+    Metrics {
+        requests: counter(
+            &r,
+            "gatehouse_requests_total",
+            "MCP endpoint requests by protocol era, JSON-RPC method and HTTP status",
+            &["era", "method", "status"],
+        ),
+        tool_calls: counter(
+            &r,
+            "gatehouse_tool_calls_total",
+            "Tool calls by tool and outcome",
+            &["tool", "outcome"],
+        ),
+        tool_seconds,
+        auth_refusals: counter(
+            &r,
+            "gatehouse_auth_refusals_total",
+            "Requests refused by authentication or authorization, by reason",
+            &["reason"],
+        ),
+        jwks_fetches: counter(
+            &r,
+            "gatehouse_jwks_fetches_total",
+            "Key set fetches by result",
+            &["result"],
+        ),
+        jwks_age: gauge(
+            &r,
+            "gatehouse_jwks_age_seconds",
+            "Seconds since the key set in force was fetched",
+        ),
+        jwks_keys: gauge(&r, "gatehouse_jwks_keys", "Usable keys in force"),
+        rate_limited: counter(
+            &r,
+            "gatehouse_rate_limited_total",
+            "Requests refused by a rate budget",
+            &["budget"],
+        ),
+        in_flight: gauge(&r, "gatehouse_in_flight_requests", "Requests being handled"),
+        open_streams: gauge(&r, "gatehouse_open_streams", "Open SSE response streams"),
+        registry: r,
+    }
+});
+
+/// JSON-RPC methods counted by name; anything else is `other`.
+const METHODS: [&str; 17] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "batch",
+    "response",
+];
+
+/// The bounded label for a method name.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// What the transport learned about an MCP request, for the request counter.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcLabels {
+    pub era: &'static str,
+    pub method: &'static str,
+}
+
+/// Counts a gauge up while alive.
+pub struct GaugeGuard(&'static IntGauge);
+
+impl GaugeGuard {
+    pub fn new(g: &'static IntGauge) -> GaugeGuard {
+        g.inc();
+        GaugeGuard(g)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The text exposition of every metric.
+pub fn render(keys: &KeyStore) -> String {
+    let m = &*METRICS;
+    match keys.current() {
+        Some(set) => {
+            m.jwks_keys.set(set.keys.len() as i64);
+            m.jwks_age.set(keys.age().map_or(0, |a| a.as_secs() as i64));
+        }
+        None => m.jwks_keys.set(0),
+    }
+    let mut out = Vec::new();
+    let _ = TextEncoder::new().encode(&m.registry.gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+async fn serve(keys: web::Data<Arc<KeyStore>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(render(&keys))
+}
+
+/// Starts the metrics listener: only `GET /metrics`, nothing else of the app.
+pub fn listener(listener: TcpListener, keys: Arc<KeyStore>) -> std::io::Result<HttpServerHandle> {
+    let keys = web::Data::new(keys);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(keys.clone())
+            .route("/metrics", web::get().to(serve))
+            .default_service(web::to(HttpResponse::NotFound))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
