@@ -347,9 +347,9 @@ pub async fn request_log(
     Ok(res)
 }
 
-/// A client-chosen value made safe for a one-line text log: control characters, spaces, `\\`
-/// and `"` are escaped (`\\xNN`, `\\u{..}`), and the value is cut at 128 characters, so it
-/// can never forge a line or a field.
+/// A client-chosen value made safe for a one-line text log: control characters, spaces, the
+/// backslash and `"` are escaped (`\x20`, `\u{a}`, ...), and the value is cut at 128
+/// characters, so it can never forge a line or a field.
 pub fn log_safe(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars().take(128) {

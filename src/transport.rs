@@ -9,6 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_governor::governor::DefaultKeyedRateLimiter;
+use actix_governor::governor::clock::Clock;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
     ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
@@ -20,10 +22,15 @@ use futures_util::future::{AbortHandle, Abortable, Aborted};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use actix_governor::governor::DefaultKeyedRateLimiter;
-use actix_governor::governor::clock::Clock;
-
+use crate::auth::Caller;
+use crate::auth::challenge::Refusal;
+use crate::auth::middleware::AuthState;
 use crate::edge::{RateKey, RequestId};
+use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
+use crate::mcp::{
+    BATCH_VERSION, Call, Era, InFlightGuard, McpError, Outcome, SUPPORTED_VERSIONS, Server,
+    classify_version, retry_after_secs,
+};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
 
 /// The era label of the request counter: the protocol revision.
@@ -31,15 +38,6 @@ fn era_label(era: Era) -> &'static str {
     let Era::Legacy(version) = era;
     version
 }
-
-use crate::auth::Caller;
-use crate::auth::challenge::Refusal;
-use crate::auth::middleware::AuthState;
-use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
-use crate::mcp::{
-    BATCH_VERSION, Call, Era, InFlightGuard, McpError, Outcome, SUPPORTED_VERSIONS, Server,
-    classify_version, retry_after_secs,
-};
 
 /// Request limits the transport enforces.
 #[derive(Debug, Clone)]
@@ -112,7 +110,8 @@ pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
             ranges.push((media, q));
         }
     }
-    if !present {
+    // No Accept (or an empty one) accepts anything: JSON.
+    if !present || ranges.is_empty() {
         return Some(Framing::JsonOnly);
     }
     // The quality of a type: from its exact range, else `type/*`, else `*/*`; 0 if none.
@@ -281,18 +280,24 @@ pub async fn post(
             ),
         );
     }
+    // An oversized batch is refused before it is parsed, whatever the revision.
     let max_items = server.settings.max_batch_items;
     if let Some(n) = batch_items(&body)
         && n > max_items
     {
+        let Era::Legacy(version) = era;
         return rpc_error(
             StatusCode::BAD_REQUEST,
             None,
             ErrorObject::new(
                 ErrorCode::INVALID_REQUEST,
-                format!(
-                    "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
-                ),
+                if version == BATCH_VERSION {
+                    format!(
+                        "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
+                    )
+                } else {
+                    batches_unsupported(version)
+                },
             ),
         );
     }
@@ -326,12 +331,7 @@ pub async fn post(
                 return rpc_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    ErrorObject::new(
-                        ErrorCode::INVALID_REQUEST,
-                        format!(
-                            "Invalid Request: JSON-RPC batches are not supported in protocol revision {version}"
-                        ),
-                    ),
+                    ErrorObject::new(ErrorCode::INVALID_REQUEST, batches_unsupported(version)),
                 );
             }
             if let Some(refusal) = budget.charge_batch(&req, items.len()) {
@@ -373,6 +373,10 @@ pub async fn post(
             }
         },
     }
+}
+
+fn batches_unsupported(version: &str) -> String {
+    format!("Invalid Request: JSON-RPC batches are not supported in protocol revision {version}")
 }
 
 fn too_large(limits: &Limits) -> HttpResponse {
