@@ -72,6 +72,10 @@ impl<'a> Audit<'a> {
                     .observe(secs);
             }
         }
+        // The line is built only when it will be written.
+        if !log::log_enabled!(target: "gatehouse::audit", log::Level::Info) {
+            return;
+        }
         let outcome = match reason {
             Some(r) => format!("{outcome}:{r}"),
             None => outcome.to_string(),

@@ -296,8 +296,6 @@ pub async fn request_log(
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
     let announced_body = crate::conn::announces_body(req.headers());
-    let method = req.method().to_string();
-    let path: String = req.path().chars().take(200).collect();
     let mut res = next.call(req).await?.map_into_boxed_body();
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR
         && res.response().extensions().get::<GenericError>().is_none()
@@ -320,30 +318,35 @@ pub async fn request_log(
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
-    let subject = res
-        .request()
-        .extensions()
-        .get::<Caller>()
-        .and_then(|c| c.subject().map(log_safe))
-        .unwrap_or_else(|| "-".into());
     let status = res.status().as_u16();
-    let labels = res.request().extensions().get::<RpcLabels>().copied();
+    let req = res.request();
+    let labels = req.extensions().get::<RpcLabels>().copied();
     let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
     METRICS
         .requests
         .with_label_values(&[era, rpc_method, status_label(status)])
         .inc();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    let level = if matches!(path.as_str(), "/health" | "/ready") {
+    let level = if matches!(req.path(), "/health" | "/ready") {
         log::Level::Debug
     } else {
         log::Level::Info
     };
-    log::log!(
-        target: "gatehouse::access",
-        level,
-        "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
-    );
+    // The line is built only when it will be written.
+    if log::log_enabled!(target: "gatehouse::access", level) {
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let subject = req
+            .extensions()
+            .get::<Caller>()
+            .and_then(|c| c.subject().map(log_safe))
+            .unwrap_or_else(|| "-".into());
+        let method = req.method();
+        let path: String = req.path().chars().take(200).collect();
+        log::log!(
+            target: "gatehouse::access",
+            level,
+            "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
+        );
+    }
     Ok(res)
 }
 

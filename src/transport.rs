@@ -88,45 +88,56 @@ pub enum Framing {
 /// count: a range with `q=0` refuses, and the most specific range that matches a type decides
 /// its quality (`application/json;q=0, */*` refuses JSON).
 pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
-    let mut ranges: Vec<(String, f32)> = Vec::new();
+    // (quality, how specific: 3 exact, 2 `type/*`, 1 `*/*`) of the best-matching range so far.
+    let mut json: Option<(f32, u8)> = None;
+    let mut sse: Option<(f32, u8)> = None;
     let mut present = false;
     for value in req.headers().get_all(ACCEPT) {
-        present = true;
         let Ok(v) = value.to_str() else { continue };
         for range in v.split(',') {
             let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = parts.next().unwrap_or("").trim();
             if media.is_empty() {
                 continue;
             }
+            present = true;
             let q = parts
                 .filter_map(|p| {
-                    let p = p.trim().to_ascii_lowercase();
-                    p.strip_prefix("q=")
-                        .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                    let p = p.trim();
+                    let (name, value) = p.split_once('=')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("q")
+                        .then(|| value.trim().parse::<f32>().unwrap_or(0.0))
                 })
                 .next()
                 .unwrap_or(1.0);
-            ranges.push((media, q));
+            let is = |s: &str| media.eq_ignore_ascii_case(s);
+            let note = |slot: &mut Option<(f32, u8)>, specificity: u8| {
+                if slot.is_none_or(|(_, s)| specificity > s) {
+                    *slot = Some((q, specificity));
+                }
+            };
+            if is("application/json") {
+                note(&mut json, 3);
+            } else if is("text/event-stream") {
+                note(&mut sse, 3);
+            } else if is("application/*") {
+                note(&mut json, 2);
+            } else if is("text/*") {
+                note(&mut sse, 2);
+            } else if is("*/*") {
+                note(&mut json, 1);
+                note(&mut sse, 1);
+            }
         }
     }
     // No Accept (or an empty one) accepts anything: JSON.
-    if !present || ranges.is_empty() {
+    if !present {
         return Some(Framing::JsonOnly);
     }
-    // The quality of a type: from its exact range, else `type/*`, else `*/*`; 0 if none.
-    let quality = |kind: &str| -> (f32, bool) {
-        let family = format!("{}/*", kind.split('/').next().unwrap_or(""));
-        for (candidate, explicit) in [(kind, true), (family.as_str(), false), ("*/*", false)] {
-            if let Some((_, q)) = ranges.iter().find(|(m, _)| m == candidate) {
-                return (*q, explicit);
-            }
-        }
-        (0.0, false)
-    };
-    let (json_q, _) = quality("application/json");
-    let (sse_q, sse_explicit) = quality("text/event-stream");
-    match (json_q > 0.0, sse_q > 0.0) {
+    let json_ok = json.is_some_and(|(q, _)| q > 0.0);
+    let (sse_ok, sse_explicit) = sse.map_or((false, false), |(q, s)| (q > 0.0, s == 3));
+    match (json_ok, sse_ok) {
         (true, true) if sse_explicit => Some(Framing::Either),
         (true, _) => Some(Framing::JsonOnly),
         (false, true) => Some(Framing::SseOnly),
