@@ -156,10 +156,9 @@ fn is_json_content(req: &HttpRequest) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// True when brackets nest deeper than `max` (strings are skipped). Runs before parsing so a
-/// deeply nested body never reaches the parser's recursion.
-pub fn too_deep(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
+/// Calls `f` with every byte of `body` that lies outside JSON strings, and with the `"` that
+/// opens each string; stops when `f` returns false. Both pre-parse checks walk the body with it.
+fn outside_strings(body: &[u8], mut f: impl FnMut(u8) -> bool) {
     let mut in_string = false;
     let mut escaped = false;
     for &b in body {
@@ -173,19 +172,30 @@ pub fn too_deep(body: &[u8], max: usize) -> bool {
             }
             continue;
         }
+        in_string = b == b'"';
+        if !f(b) {
+            return;
+        }
+    }
+}
+
+/// True when brackets nest deeper than `max` (strings are skipped). Runs before parsing so a
+/// deeply nested body never reaches the parser's recursion.
+pub fn too_deep(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut deep = false;
+    outside_strings(body, |b| {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
-                if depth > max {
-                    return true;
-                }
+                deep = depth > max;
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-    }
-    false
+        !deep
+    });
+    deep
 }
 
 enum BodyError {
@@ -689,39 +699,22 @@ pub fn batch_items(body: &[u8]) -> Option<usize> {
         return None;
     }
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut items = 0usize;
+    let mut commas = 0usize;
     let mut seen_value = false;
-    for &b in &body[start..] {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    outside_strings(&body[start..], |b| {
         match b {
-            b'"' => {
-                in_string = true;
-                seen_value = true;
-            }
             b'[' | b'{' => {
                 depth += 1;
-                if depth > 1 {
-                    seen_value = true;
-                }
+                seen_value |= depth > 1;
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
-            b',' if depth == 1 => items += 1,
+            b',' if depth == 1 => commas += 1,
             b if depth == 1 && !b.is_ascii_whitespace() => seen_value = true,
             _ => {}
         }
-    }
-    Some(if seen_value { items + 1 } else { items })
+        true
+    });
+    Some(if seen_value { commas + 1 } else { commas })
 }
 
 /// The request budget a batch draws on: every item beyond the first (which the rate limiter
@@ -767,5 +760,14 @@ mod tests {
         assert!(!too_deep(br#"{"a":"[[[[[[[[["}"#, 2));
         assert!(!too_deep(br#"{"a":"\"[[[[[[[["}"#, 2));
         assert!(too_deep(&[b'['; 10_000], 64));
+    }
+
+    #[test]
+    fn batch_items_counts_top_level_members_only() {
+        assert_eq!(batch_items(br#"{"a":[1,2]}"#), None);
+        assert_eq!(batch_items(b"[]"), Some(0));
+        assert_eq!(batch_items(b" [1]"), Some(1));
+        assert_eq!(batch_items(br#"[{"a":[1,2,3]},"x,y",[4,5]]"#), Some(3));
+        assert_eq!(batch_items(br#"["\",\"", 2]"#), Some(2));
     }
 }

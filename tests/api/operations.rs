@@ -3,16 +3,8 @@
 
 use serde_json::json;
 
-use crate::helpers::{log_lines, spawn_with_issuer};
+use crate::helpers::{free_port, log_lines, spawn_with_issuer};
 use crate::issuer::{TestIssuer, TestKey};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The value of the sample whose line holds every fragment, if any.
 fn sample(text: &str, name: &str, fragments: &[&str]) -> Option<f64> {

@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::ACCEPT_BOTH;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{ACCEPT_BOTH, free_port};
 
 fn key_dir() -> String {
     std::env::temp_dir()
@@ -54,6 +46,20 @@ async fn wait_up(port: u16) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the server never came up");
+}
+
+/// SIGTERM, a clean exit, and everything the process wrote to standard error.
+fn stop_and_read_log(child: &mut Child) -> String {
+    signal(child, "TERM");
+    assert!(wait_exit(child, Duration::from_secs(10)).success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -240,15 +246,7 @@ async fn logs_of_a_full_run_hold_no_token_or_secret() {
         assert_eq!(r.status(), status, "{tool}");
         assert!(r.text().await.unwrap().contains(needle), "{tool}");
     }
-    signal(&child, "TERM");
-    wait_exit(&mut child, Duration::from_secs(10));
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = stop_and_read_log(&mut child);
     assert!(
         log.contains("POST /mcp 200"),
         "access log lines are there: {log}"
@@ -306,15 +304,7 @@ async fn audit_lines_are_structured_in_json_logs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    signal(&child, "TERM");
-    wait_exit(&mut child, Duration::from_secs(10));
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = stop_and_read_log(&mut child);
     let audit: serde_json::Value = log
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -409,15 +399,7 @@ async fn a_scalekit_style_env_file_is_read_and_json_logs_are_one_object_per_line
         .await
         .unwrap();
     assert_eq!(meta["authorization_servers"][0], "http://127.0.0.1:9");
-    signal(&child, "TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = stop_and_read_log(&mut child);
     assert!(!log.is_empty());
     for line in log.lines() {
         let v: serde_json::Value =
