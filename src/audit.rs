@@ -17,7 +17,7 @@ pub struct Audit<'a> {
     call: &'a Call,
     method: &'static str,
     /// The tool or prompt name, or the resource URI, as the client sent it.
-    name: String,
+    name: &'a str,
     /// The tool's registered name, for metric labels (`None` for prompts and resources).
     tool: Option<&'static str>,
     start: Instant,
@@ -28,13 +28,13 @@ impl<'a> Audit<'a> {
     pub fn start(
         call: &'a Call,
         method: &'static str,
-        name: &str,
+        name: &'a str,
         tool: Option<&'static str>,
     ) -> Audit<'a> {
         Audit {
             call,
             method,
-            name: name.to_string(),
+            name,
             tool,
             start: Instant::now(),
             done: false,
@@ -92,7 +92,7 @@ impl<'a> Audit<'a> {
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let name = log_safe(&self.name);
+        let name = log_safe(self.name);
         let duration_ms = (secs * 1000.0 * 10.0).round() / 10.0;
         log::info!(
             target: "gatehouse::audit",

@@ -675,13 +675,6 @@ impl Settings {
                 format!("{:?} is not an IP address", s.host),
             ));
         }
-        let positive = |v: u64, key: &str| -> Result<u64, ConfigError> {
-            if v == 0 {
-                Err(bad(&var_for(key), "must be greater than 0"))
-            } else {
-                Ok(v)
-            }
-        };
         // Every number has a sane range; the message names the setting and the range.
         let range = |v: u64, lo: u64, hi: u64, key: &str| -> Result<u64, ConfigError> {
             if (lo..=hi).contains(&v) {
@@ -745,15 +738,9 @@ impl Settings {
             public_url,
             workers: s.workers,
             shutdown_timeout: Duration::from_secs(s.shutdown_timeout_secs),
-            keep_alive: Duration::from_secs(positive(s.keep_alive_secs, "server.keep_alive_secs")?),
-            client_request_timeout: Duration::from_millis(positive(
-                s.client_request_timeout_ms,
-                "server.client_request_timeout_ms",
-            )?),
-            body_timeout: Duration::from_millis(positive(
-                s.body_timeout_ms,
-                "server.body_timeout_ms",
-            )?),
+            keep_alive: Duration::from_secs(s.keep_alive_secs),
+            client_request_timeout: Duration::from_millis(s.client_request_timeout_ms),
+            body_timeout: Duration::from_millis(s.body_timeout_ms),
             max_body_bytes: s.max_body_bytes,
             max_header_bytes: s.max_header_bytes,
             max_json_depth: s.max_json_depth,
@@ -800,7 +787,7 @@ impl Settings {
             server_title: m.server_title,
             instructions: non_empty(&m.instructions).map(str::to_string),
             page_size: m.page_size,
-            tool_timeout: Duration::from_secs(positive(m.tool_timeout_secs, "mcp.tool_timeout_secs")?),
+            tool_timeout: Duration::from_secs(m.tool_timeout_secs),
             default_log_level: LogLevel::parse(&m.default_log_level).ok_or_else(|| {
                 bad(
                     &var_for("mcp.default_log_level"),
@@ -971,7 +958,7 @@ impl Settings {
             algorithms,
             leeway_secs: a.leeway_secs,
             require_at_jwt_typ: a.require_at_jwt_typ,
-            jwks_ttl: Duration::from_secs(positive(a.jwks_ttl_secs, "auth.jwks_ttl_secs")?),
+            jwks_ttl: Duration::from_secs(a.jwks_ttl_secs),
             jwks_cooldown: Duration::from_secs(a.jwks_cooldown_secs),
             jwks_fetch_timeout: Duration::from_millis(a.jwks_fetch_timeout_ms),
             jwks_max_stale: Duration::from_secs(a.jwks_max_stale_secs),

@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use base64::Engine;
 use serde_json::Value;
 use url::Url;
 
+use crate::auth::validator::{b64_json, claimed_scopes, string_list};
 use crate::auth::{Caller, Identity};
 use crate::config::{IssuerSetting, Profile, Settings};
 use crate::registry::Registry;
@@ -249,22 +249,7 @@ fn warnings(settings: &Settings, urls: &PublicUrls) -> Vec<String> {
 }
 
 fn segment(token: &str, i: usize) -> Option<Value> {
-    let part = token.split('.').nth(i)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
+    b64_json(token.split('.').nth(i)?)
 }
 
 /// Explains whether this server accepts `token`: the validator's verdict, then each claim
@@ -332,7 +317,7 @@ async fn explain(
             }
         ));
     }
-    let auds = strings(claims.get("aud"));
+    let auds = string_list(claims.get("aud"));
     if claims.get("aud").is_some() && !auds.iter().any(|a| urls.audiences.contains(a)) {
         let slash = auds.iter().any(|a| {
             urls.audiences
@@ -389,16 +374,10 @@ async fn explain(
 }
 
 fn token_scopes(claims: &Value) -> Vec<String> {
-    let mut s = strings(claims.get("scopes"));
-    for name in ["scope", "scp"] {
-        match claims.get(name) {
-            Some(Value::String(t)) => {
-                s.extend(t.split(' ').filter(|x| !x.is_empty()).map(String::from))
-            }
-            other => s.extend(strings(other)),
-        }
-    }
-    s
+    claims
+        .as_object()
+        .and_then(|c| claimed_scopes(c).ok())
+        .unwrap_or_default()
 }
 
 fn describe(out: &mut String, identity: &Identity) {

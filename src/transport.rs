@@ -410,30 +410,59 @@ fn too_large(limits: &Limits) -> HttpResponse {
     )
 }
 
-/// The JSON text of a response, or of a -32603 error when the text would take the body past
-/// `limit` bytes (`used` bytes are already sent). No response ever exceeds the limit.
-fn capped(r: &Response, id: &Id, used: usize, limit: usize) -> String {
+/// The response size limit (`mcp.max_response_bytes`) and whether the request was a tool call,
+/// whose own oversized result becomes a tool error rather than a protocol error.
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    limit: usize,
+    tool_call: bool,
+}
+
+impl Cap {
+    fn new(limit: usize, request: &Request) -> Cap {
+        Cap {
+            limit,
+            tool_call: request.method == "tools/call",
+        }
+    }
+}
+
+/// The JSON text of a response, or a replacement when the text would take the body past the
+/// limit (`used` bytes are already sent): a tool result that is too large on its own becomes a
+/// tool error saying so; anything else a -32603 error. No response ever exceeds the limit.
+fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
     let text = r.to_json();
-    if used.saturating_add(text.len()) <= limit {
+    if used.saturating_add(text.len()) <= cap.limit {
         return text;
     }
+    let limit = cap.limit;
     log::warn!(
         "a response of {} bytes was replaced by an error: over mcp.max_response_bytes ({limit})",
         text.len()
     );
-    Response::error(
-        Some(id.clone()),
-        McpError::ResponseTooLarge(limit).to_error(),
-    )
-    .to_json()
+    let too_large_alone = text.len().saturating_add(RESULT_RESERVE) > limit;
+    let replacement = match r {
+        Response::Success { .. } if cap.tool_call && too_large_alone => Response::success(
+            id.clone(),
+            crate::mcp::tools::error_result(format!(
+                "The tool returned a result of {} bytes, over this server's limit of {limit} bytes per response (mcp.max_response_bytes)",
+                text.len()
+            )),
+        ),
+        _ => Response::error(
+            Some(id.clone()),
+            McpError::ResponseTooLarge(limit).to_error(),
+        ),
+    };
+    replacement.to_json()
 }
 
 /// Maps an outcome to an HTTP response (JSON framing).
-fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, limit: usize) -> HttpResponse {
+fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, cap: Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
-            .body(capped(&r, id, 0, limit)),
+            .body(capped(&r, id, 0, cap)),
         Outcome::Forbidden(scopes) => {
             METRICS.auth_refusals.with_label_values(&["scope"]).inc();
             Refusal::InsufficientScope(scopes).response(&auth.challenge)
@@ -453,9 +482,9 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, limit: usize) -
 
 /// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
 /// HTTP-level refusals travel as their JSON-RPC errors).
-fn outcome_event(outcome: Outcome, id: &Id, used: usize, limit: usize) -> String {
+fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: Cap) -> String {
     let error = match outcome {
-        Outcome::Response(r) => return capped(&r, id, used, limit),
+        Outcome::Response(r) => return capped(&r, id, used, cap),
         Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
         Outcome::RateLimited(wait) => McpError::RateLimited(wait),
     };
@@ -474,7 +503,7 @@ async fn one_request(
     request_id: String,
 ) -> HttpResponse {
     let id = request.id.clone();
-    let limit = server.settings.max_response_bytes;
+    let cap = Cap::new(server.settings.max_response_bytes, &request);
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     // A JSON-only client gets no notifications: nothing is produced for it.
     let tx = (framing != Framing::JsonOnly).then_some(tx);
@@ -495,7 +524,7 @@ async fn one_request(
         biased;
         done = &mut running => {
             drop(guard);
-            let mut queued = Events::new(limit);
+            let mut queued = Events::new(cap);
             while let Ok(n) = rx.try_recv() {
                 queued.notification(n);
             }
@@ -507,7 +536,7 @@ async fn one_request(
                         && (framing != Framing::SseOnly
                             || !matches!(outcome, Outcome::Response(_))) =>
                 {
-                    outcome_response(outcome, &id, auth, limit)
+                    outcome_response(outcome, &id, auth, cap)
                 }
                 Ok(outcome) => {
                     queued.result(outcome, &id);
@@ -518,7 +547,7 @@ async fn one_request(
         }
         Some(n) = rx.recv() => n,
     };
-    let mut events = Events::new(limit);
+    let mut events = Events::new(cap);
     events.notification(first);
     let state = StreamState {
         _open: GaugeGuard::new(&METRICS.open_streams),
@@ -537,15 +566,15 @@ async fn one_request(
 struct Events {
     queue: VecDeque<Bytes>,
     used: usize,
-    limit: usize,
+    cap: Cap,
 }
 
 impl Events {
-    fn new(limit: usize) -> Events {
+    fn new(cap: Cap) -> Events {
         Events {
             queue: VecDeque::new(),
             used: 0,
-            limit,
+            cap,
         }
     }
 
@@ -561,7 +590,7 @@ impl Events {
     fn notification(&mut self, json: String) {
         let event = sse_event(&json);
         // Room is kept for the result's error, whatever happens to the notifications.
-        if self.used + event.len() + RESULT_RESERVE <= self.limit {
+        if self.used + event.len() + RESULT_RESERVE <= self.cap.limit {
             self.push(event);
         } else {
             log::debug!("a notification was dropped: the stream is at mcp.max_response_bytes");
@@ -570,7 +599,7 @@ impl Events {
 
     fn result(&mut self, outcome: Outcome, id: &Id) {
         const FRAMING: usize = "event: message\ndata: \n\n".len();
-        let text = outcome_event(outcome, id, self.used + FRAMING, self.limit);
+        let text = outcome_event(outcome, id, self.used + FRAMING, self.cap);
         self.push(sse_event(&text));
     }
 }
@@ -665,6 +694,7 @@ async fn batch(
             Ok(Message::ClientResponse) => {}
             Ok(Message::Request(request)) => {
                 let id = request.id.clone();
+                let cap = Cap::new(limit, &request);
                 let call = Call {
                     caller: caller.clone(),
                     era,
@@ -674,10 +704,10 @@ async fn batch(
                 match server.handle(request, call).await {
                     // Room is kept for the closing bracket and the errors of later items.
                     Outcome::Response(r) => {
-                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, limit);
+                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, cap);
                         add(&mut body, &text);
                     }
-                    other => return outcome_response(other, &id, auth, limit),
+                    other => return outcome_response(other, &id, auth, cap),
                 }
             }
         }

@@ -149,8 +149,8 @@ enum Source {
 pub struct KeyStore {
     source: Source,
     algorithms: Vec<Algorithm>,
-    current: RwLock<Option<Arc<KeySet>>>,
-    loaded_at: Mutex<Option<Instant>>,
+    /// The last successfully fetched key set and when it was fetched, under one lock.
+    current: RwLock<Option<(Arc<KeySet>, Instant)>>,
     last_attempt: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
@@ -179,8 +179,7 @@ impl KeyStore {
         Arc::new(KeyStore {
             source: Source::Static,
             algorithms: Vec::new(),
-            current: RwLock::new(Some(Arc::new(set))),
-            loaded_at: Mutex::new(Some(Instant::now())),
+            current: RwLock::new(Some((Arc::new(set), Instant::now()))),
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
@@ -211,7 +210,6 @@ impl KeyStore {
             },
             algorithms: o.algorithms,
             current: RwLock::new(None),
-            loaded_at: Mutex::new(None),
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
@@ -230,17 +228,17 @@ impl KeyStore {
     /// The key set in force: the last successfully fetched one, unless it is older than
     /// `auth.jwks_max_stale_secs` (fetches have failed that long), in which case no key is.
     pub fn current(&self) -> Option<Arc<KeySet>> {
-        let set = self
-            .current
+        self.loaded()
+            .filter(|(_, at)| at.elapsed() <= self.max_stale)
+            .map(|(set, _)| set)
+    }
+
+    /// The last successfully fetched set and its fetch time, stale or not.
+    fn loaded(&self) -> Option<(Arc<KeySet>, Instant)> {
+        self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let fresh = self
-            .loaded_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| t.elapsed() <= self.max_stale);
-        fresh.then_some(set)
+            .clone()
     }
 
     /// The generation of the key set in force (0 when none is).
@@ -295,10 +293,7 @@ impl KeyStore {
 
     /// How long ago the key set in force was fetched.
     pub fn age(&self) -> Option<Duration> {
-        self.loaded_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(|t| t.elapsed())
+        self.loaded().map(|(_, at)| at.elapsed())
     }
 
     /// Fetches the key set now, counting the result. The caller holds `fetch_lock`.
@@ -340,15 +335,9 @@ impl KeyStore {
         let mut set = parse_jwks(&body, &self.algorithms)?;
         let n = set.keys.len();
         // The caller holds fetch_lock, so generations are handed out one at a time.
-        let previous = self
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, |s| s.generation);
-        set.generation = previous + 1;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(set));
-        *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        set.generation = self.loaded().map_or(0, |(s, _)| s.generation) + 1;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Arc::new(set), Instant::now()));
         if n == 0 {
             log::error!(
                 "the key set at {uri} holds no usable signature key (algorithms allowed: auth.algorithms): every token is refused and /ready answers 503 until it does"
@@ -452,11 +441,7 @@ impl KeyStore {
         loop {
             let loaded = {
                 let _guard = self.fetch_lock.lock().await;
-                let due = self
-                    .loaded_at
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_none_or(|t| t.elapsed() >= self.ttl);
+                let due = self.age().is_none_or(|age| age >= self.ttl);
                 if due {
                     match self.fetch_now().await {
                         Ok(_) => true,
@@ -479,12 +464,7 @@ impl KeyStore {
             };
             if loaded {
                 backoff = Duration::from_millis(250);
-                let since = self
-                    .loaded_at
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .map(|t| t.elapsed())
-                    .unwrap_or_default();
+                let since = self.age().unwrap_or_default();
                 tokio::time::sleep(
                     self.ttl
                         .saturating_sub(since)

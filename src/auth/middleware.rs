@@ -24,9 +24,6 @@ pub enum AuthMode {
 /// request (see `edge::RequestKey`): the auth middleware takes it instead of looking again.
 pub struct PreVerified(pub super::Identity);
 
-/// Why a token was refused, for the refusal counter's `reason` label.
-struct RefusalReason(&'static str);
-
 pub struct AuthState {
     pub mode: AuthMode,
     pub challenge: ChallengeContext,
@@ -67,17 +64,7 @@ pub async fn require_token(
             );
             Ok(res)
         }
-        Err(refusal) => {
-            let reason = match &refusal {
-                Refusal::NoToken => "no_token",
-                Refusal::BadRequest(_) => "malformed",
-                Refusal::KeysUnavailable => "keys_unavailable",
-                Refusal::InsufficientScope(_) => "scope",
-                Refusal::InvalidToken => req
-                    .extensions()
-                    .get::<RefusalReason>()
-                    .map_or("invalid", |r| r.0),
-            };
+        Err((refusal, reason)) => {
             crate::metrics::METRICS
                 .auth_refusals
                 .with_label_values(&[reason])
@@ -91,17 +78,18 @@ pub async fn require_token(
     }
 }
 
-async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Result<Caller, Refusal> {
+/// The caller, or the refusal with its label for the refusal counter.
+async fn authenticate(
+    req: &ServiceRequest,
+    validator: &TokenValidator,
+) -> Result<Caller, (Refusal, &'static str)> {
+    let malformed = |why| Err((Refusal::BadRequest(why), "malformed"));
     let token = match bearer::from_headers(req.headers()) {
         Ok(Credentials::Bearer(t)) => t,
-        Ok(Credentials::None) => return Err(Refusal::NoToken),
-        Err(BearerError::Multiple) => {
-            return Err(Refusal::BadRequest("Send exactly one Authorization header"));
-        }
+        Ok(Credentials::None) => return Err((Refusal::NoToken, "no_token")),
+        Err(BearerError::Multiple) => return malformed("Send exactly one Authorization header"),
         Err(BearerError::Malformed) => {
-            return Err(Refusal::BadRequest(
-                "Malformed Authorization header; expected Bearer <token>",
-            ));
+            return malformed("Malformed Authorization header; expected Bearer <token>");
         }
     };
     if let Some(PreVerified(identity)) = req.extensions_mut().remove::<PreVerified>() {
@@ -109,14 +97,8 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
     }
     match validator.validate(token).await {
         Ok(identity) => Ok(Caller::Authenticated(identity)),
-        Err(Rejection::KeysUnavailable) => Err(Refusal::KeysUnavailable),
+        Err(Rejection::KeysUnavailable) => Err((Refusal::KeysUnavailable, "keys_unavailable")),
         Err(r) => {
-            req.extensions_mut().insert(RefusalReason(match &r {
-                Rejection::WrongAudience { .. } => "audience",
-                Rejection::WrongIssuer => "issuer",
-                Rejection::BadSignatureOrClaims(kind) if kind == "expired" => "expired",
-                _ => "invalid",
-            }));
             log::info!(
                 "token rejected: {} (path {}, peer {})",
                 r.log_reason(),
@@ -125,7 +107,7 @@ async fn authenticate(req: &ServiceRequest, validator: &TokenValidator) -> Resul
                     .map(|a| a.ip().to_string())
                     .unwrap_or_default()
             );
-            Err(Refusal::InvalidToken)
+            Err((Refusal::InvalidToken, r.metric_label()))
         }
     }
 }

@@ -44,6 +44,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The refusal counter's `reason` label: the causes an operator acts on, else `invalid`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Rejection::WrongAudience { .. } => "audience",
+            Rejection::WrongIssuer => "issuer",
+            Rejection::BadSignatureOrClaims(kind) if kind == "expired" => "expired",
+            Rejection::KeysUnavailable => "keys_unavailable",
+            _ => "invalid",
+        }
+    }
+
     /// A short reason for logs. Holds no token material.
     pub fn log_reason(&self) -> String {
         match self {
@@ -152,7 +163,8 @@ fn is_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn b64_json(segment: &str) -> Option<Value> {
+/// The JSON of a base64url token segment, read without any check (for reporting only).
+pub fn b64_json(segment: &str) -> Option<Value> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(segment)
@@ -456,36 +468,7 @@ impl TokenValidator {
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
             _ => return Err(Rejection::BadClaimType("aud")),
         }
-        let mut scopes: Vec<String> = Vec::new();
-        match c.get("scopes") {
-            None => {}
-            Some(Value::Array(a)) => {
-                for s in a {
-                    let s = s.as_str().ok_or(Rejection::BadClaimType("scopes"))?;
-                    scopes.push(s.to_string());
-                }
-            }
-            Some(_) => return Err(Rejection::BadClaimType("scopes")),
-        }
-        if let Some(s) = string("scope")? {
-            scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
-        }
-        match c.get("scp") {
-            None => {}
-            Some(Value::String(s)) => {
-                scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string))
-            }
-            Some(Value::Array(a)) => {
-                for s in a {
-                    scopes.push(
-                        s.as_str()
-                            .ok_or(Rejection::BadClaimType("scp"))?
-                            .to_string(),
-                    );
-                }
-            }
-            Some(_) => return Err(Rejection::BadClaimType("scp")),
-        }
+        let mut scopes = claimed_scopes(c)?;
         // Scopes are opaque strings compared exactly; one implies others only by configuration.
         let implied: Vec<String> = scopes
             .iter()
@@ -521,17 +504,44 @@ impl TokenValidator {
     }
 }
 
-/// The `aud` values of a payload segment, for the audience-mismatch log line only.
-fn audiences_of(payload: &str) -> Vec<String> {
-    match b64_json(payload).and_then(|p| p.get("aud").cloned()) {
-        Some(Value::String(s)) => vec![s],
+/// The scopes a claim set grants: `scopes` (array), `scope` (space-separated) and `scp`
+/// (either form), in that order, before any configured implication.
+pub fn claimed_scopes(c: &serde_json::Map<String, Value>) -> Result<Vec<String>, Rejection> {
+    let mut scopes = Vec::new();
+    for name in ["scopes", "scope", "scp"] {
+        match (name, c.get(name)) {
+            (_, None) => {}
+            ("scopes" | "scp", Some(Value::Array(a))) => {
+                for s in a {
+                    scopes.push(s.as_str().ok_or(Rejection::BadClaimType(name))?.to_string());
+                }
+            }
+            ("scope" | "scp", Some(Value::String(s))) => {
+                scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string))
+            }
+            (_, Some(_)) => return Err(Rejection::BadClaimType(name)),
+        }
+    }
+    Ok(scopes)
+}
+
+/// A claim that is a string or an array of strings, as a list (other members are skipped).
+pub fn string_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
-            .take(10)
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The `aud` values of a payload segment, for the audience-mismatch log line only.
+fn audiences_of(payload: &str) -> Vec<String> {
+    let mut auds = string_list(b64_json(payload).as_ref().and_then(|p| p.get("aud")));
+    auds.truncate(10);
+    auds
 }
 
 fn kind_name(kind: &jsonwebtoken::errors::ErrorKind) -> String {

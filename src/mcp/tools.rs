@@ -22,7 +22,8 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
     listing("tools", &visible, p, server.settings.page_size)
 }
 
-fn error_result(text: impl Into<String>) -> Value {
+/// A tool result with `isError: true` and this text.
+pub fn error_result(text: impl Into<String>) -> Value {
     json!({"content": [Content::text(text)], "isError": true})
 }
 
@@ -93,37 +94,9 @@ pub async fn call(
             Err(McpError::Internal)
         }
         Ok(Err(ToolError(msg))) => Ok(error_result(msg)),
-        Ok(Ok(output)) => {
-            let result = finish(tool, output)?;
-            let size = json_size(&result);
-            let limit = server.settings.max_response_bytes;
-            // Leave room for the envelope around the result.
-            if size.saturating_add(1024) > limit {
-                log::warn!("tool {name} returned {size} bytes, over mcp.max_response_bytes");
-                return Ok(error_result(format!(
-                    "Tool {name} returned a result of {size} bytes, over this server's limit of {limit} bytes per response (mcp.max_response_bytes)"
-                )));
-            }
-            Ok(result)
-        }
+        // Its size is checked where it is serialized (transport::capped).
+        Ok(Ok(output)) => finish(tool, output),
     }
-}
-
-/// The length of `v` as JSON text, without building the text.
-fn json_size(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, v);
-    c.0
 }
 
 fn finish(tool: &Tool, output: ToolOutput) -> Result<Value, McpError> {
