@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the official MCP conformance suite (pinned in package.json) against gatehouse twice: with
-# auth off (development switch), and with auth on behind a loopback proxy that adds a
-# development-issuer token. Usage: conformance/run.sh  (from anywhere; builds what it needs)
+# Runs the official MCP conformance suites (pinned in package.json) against gatehouse, with auth
+# off (development switch) and with auth on behind a loopback proxy that adds a
+# development-issuer token: 0.1.16 for the 2025 revisions, and 0.2.0-alpha.12 with
+# `--requirements 2026-07-28` for the stateless revision (plus its pending header and schema
+# scenarios, which must pass too). Usage: conformance/run.sh  (from anywhere; builds what it needs)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -32,7 +34,27 @@ run_suite() { # label url
   conformance server --url "$2" --scenario json-schema-2020-12 -o "$here/results/$1-pending" 2>&1 | tee -a "$here/results-$1.txt" | grep -E 'Passed:|failed' || true
   local rc2=${PIPESTATUS[0]}
   echo "=== conformance ($1, pending) exit code $rc2"
-  [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ]
+  [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] || return 1
+  run_modern "$@"
+}
+
+# The 2026-07-28 suite (0.2.0-alpha.12, installed under the alias conformance-next: its `conformance`
+# command would clash with 0.1.16's, so it is run through node).
+next_suite="$here/node_modules/conformance-next/dist/index.js"
+run_modern() { # label url
+  echo "=== conformance 2026-07-28 ($1): $2"
+  node "$next_suite" server --url "$2" --requirements 2026-07-28 \
+    --expected-failures "$here/expected-failures-2026-07-28.yml" -o "$here/results/$1-2026" 2>&1 \
+    | tee "$here/results-$1-2026.txt" | grep -vE '^\s+at ' | tail -40
+  local rc=${PIPESTATUS[0]} s
+  echo "=== conformance 2026-07-28 ($1) exit code $rc"
+  for s in json-schema-2020-12 http-header-validation http-custom-header-server-validation; do
+    echo "=== conformance 2026-07-28 ($1, pending): $s"
+    node "$next_suite" server --url "$2" --scenario "$s" --spec-version 2026-07-28 \
+      -o "$here/results/$1-2026-pending" 2>&1 | tee -a "$here/results-$1-2026.txt" | grep -E 'Passed:|failed' || true
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "=== pending scenario $s failed"; rc=1; }
+  done
+  [ "$rc" -eq 0 ]
 }
 
 mkdir -p "$here/results"

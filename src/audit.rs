@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::edge::log_safe;
-use crate::mcp::{Call, Era, McpError};
+use crate::mcp::{Call, McpError};
 use crate::metrics::METRICS;
 
 /// One audited operation, from its start. Dropped without `finish` (the client cancelled or
@@ -52,8 +52,15 @@ impl<'a> Audit<'a> {
             Err(McpError::UnknownTool(_) | McpError::UnknownPrompt(_)) => {
                 ("refused", Some("unknown_name"))
             }
-            Err(McpError::ResourceNotFound(_)) => ("refused", Some("not_found")),
-            Err(McpError::InvalidParams(_)) => ("refused", Some("invalid_params")),
+            Err(McpError::ResourceNotFound(_) | McpError::UnknownResource(_)) => {
+                ("refused", Some("not_found"))
+            }
+            Err(McpError::InvalidParams(_) | McpError::InvalidEnvelope(_)) => {
+                ("refused", Some("invalid_params"))
+            }
+            Err(McpError::HeaderMismatch(_)) => ("refused", Some("header_mismatch")),
+            Err(McpError::MissingCapabilities(_)) => ("refused", Some("missing_client_capability")),
+            Err(McpError::UnsupportedVersion(_)) => ("refused", Some("unsupported_version")),
             Err(McpError::MethodNotFound(_)) => ("refused", Some("method_not_found")),
             Err(McpError::Internal | McpError::ResponseTooLarge(_)) => ("error", Some("internal")),
         };
@@ -88,7 +95,7 @@ impl<'a> Audit<'a> {
             ),
             Caller::Anonymous => ("-".into(), "-".into(), "-".into()),
         };
-        let Era::Legacy(era) = self.call.era;
+        let era = self.call.era.version();
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

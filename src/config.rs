@@ -308,6 +308,12 @@ pub struct McpSettings {
     pub max_batch_items: usize,
     /// Largest response body (JSON or a whole SSE stream) in bytes.
     pub max_response_bytes: usize,
+    /// 2026-07-28 caching hint (`ttlMs`) on listings and `server/discover`.
+    pub list_ttl_ms: u64,
+    /// 2026-07-28 caching hint (`ttlMs`) on `resources/read`.
+    pub read_ttl_ms: u64,
+    /// Open `subscriptions/listen` streams allowed per subject (per instance).
+    pub max_listen_streams: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -430,6 +436,9 @@ struct RawMcp {
     default_log_level: String,
     max_batch_items: usize,
     max_response_bytes: usize,
+    list_ttl_ms: u64,
+    read_ttl_ms: u64,
+    max_listen_streams: usize,
 }
 
 #[derive(Deserialize)]
@@ -779,6 +788,15 @@ impl Settings {
             1 << 30,
             "mcp.max_response_bytes",
         )?;
+        // A day at most: longer hints outlive any deploy.
+        range(m.list_ttl_ms, 0, 86_400_000, "mcp.list_ttl_ms")?;
+        range(m.read_ttl_ms, 0, 86_400_000, "mcp.read_ttl_ms")?;
+        range(
+            m.max_listen_streams as u64,
+            1,
+            1000,
+            "mcp.max_listen_streams",
+        )?;
         let mcp = McpSettings {
             path: m.path,
             server_name: non_empty(&m.server_name)
@@ -796,6 +814,9 @@ impl Settings {
             })?,
             max_batch_items: m.max_batch_items,
             max_response_bytes: m.max_response_bytes,
+            list_ttl_ms: m.list_ttl_ms,
+            read_ttl_ms: m.read_ttl_ms,
+            max_listen_streams: m.max_listen_streams,
         };
 
         // ---- auth ----

@@ -121,20 +121,31 @@ register_tool!(ToolDef {
 
 register_tool!(ToolDef {
     name: "json_schema_2020_12_tool",
-    description: "Declares a JSON Schema 2020-12 input schema with $defs and $ref (conformance fixture).",
+    description: "Declares a JSON Schema 2020-12 input schema with $defs, $anchor, $ref, allOf/anyOf and if/then/else (conformance fixture).",
     input_schema: || json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "$defs": {
             "address": {
+                "$anchor": "addressDef",
                 "type": "object",
                 "properties": {"street": {"type": "string"}, "city": {"type": "string"}}
             }
         },
         "properties": {
             "name": {"type": "string"},
-            "address": {"$ref": "#/$defs/address"}
+            "address": {"$ref": "#/$defs/address"},
+            "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+            "phone": {"type": "string"},
+            "email": {"type": "string"}
         },
+        "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+        "if": {
+            "properties": {"contactMethod": {"const": "phone"}},
+            "required": ["contactMethod"]
+        },
+        "then": {"required": ["phone"]},
+        "else": {"required": ["email"]},
         "additionalProperties": false
     }),
     handler: |_, args| Box::pin(async move { Ok(ToolOutput::text(format!("Received: {args}"))) }),
@@ -331,4 +342,78 @@ register_prompt!(PromptDef {
         })
     }),
     complete: None,
+});
+
+// --- The 2026-07-28 suite's fixtures.
+
+register_tool!(ToolDef {
+    name: "test_missing_capability",
+    description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
+    client_capabilities: &["sampling"],
+    handler: |_, _| Box::pin(async { Ok(ToolOutput::text("The client declared sampling.")) }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_streaming_elicitation",
+    description: "Needs the client's elicitation capability and streams progress, never a request (conformance fixture).",
+    client_capabilities: &["elicitation"],
+    handler: |ctx, _| Box::pin(async move {
+        ctx.progress(1.0, Some(2.0), Some("working"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.progress(2.0, Some(2.0), Some("done"));
+        Ok(ToolOutput::text(
+            "Streamed without asking the client anything.",
+        ))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_logging_tool",
+    description: "Logs at info; the client hears it only when its _meta asks for a log level (conformance fixture).",
+    handler: |ctx, _| Box::pin(async move {
+        ctx.log(LogLevel::Info, "test_logging_tool ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(ToolOutput::text("Logged at info."))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_trigger_tool_change",
+    description: "Announces a tool list change to subscriptions/listen streams (conformance fixture).",
+    handler: |ctx, _| Box::pin(async move {
+        ctx.publish(Change::ToolsListChanged);
+        Ok(ToolOutput::text("Tool list change announced."))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_trigger_prompt_change",
+    description: "Announces a prompt list change to subscriptions/listen streams (conformance fixture).",
+    handler: |ctx, _| Box::pin(async move {
+        ctx.publish(Change::PromptsListChanged);
+        Ok(ToolOutput::text("Prompt list change announced."))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_header_param",
+    description: "Echoes a region its client mirrors into the Mcp-Param-Region header (conformance fixture).",
+    input_schema: || json!({
+        "type": "object",
+        "properties": {
+            "region": {"type": "string", "description": "Where to run.", "x-mcp-header": "Region"}
+        },
+        "required": ["region"],
+        "additionalProperties": false
+    }),
+    handler: |_, args| Box::pin(async move {
+        let region = args["region"].as_str().unwrap_or_default().to_string();
+        Ok(ToolOutput::text(format!("region {region}")))
+    }),
+    ..ToolDef::DEFAULT
 });

@@ -74,6 +74,12 @@ impl ErrorCode {
     /// Implementation-defined transport error (the code the official SDKs use for HTTP-level
     /// refusals such as a bad `Origin`).
     pub const TRANSPORT: ErrorCode = ErrorCode(-32000);
+    /// 2026-07-28: a header disagrees with the body, or a required one is missing.
+    pub const HEADER_MISMATCH: ErrorCode = ErrorCode(-32020);
+    /// 2026-07-28: the request needs a client capability its `_meta` does not declare.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: ErrorCode = ErrorCode(-32021);
+    /// The requested protocol revision is not served.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: ErrorCode = ErrorCode(-32022);
 }
 
 /// The error member of an error response.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
@@ -10,6 +11,7 @@ pub mod doctor;
 pub mod edge;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
+pub mod header_params;
 pub mod jsonrpc;
 pub mod logging;
 pub mod mcp;

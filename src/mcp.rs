@@ -3,6 +3,8 @@
 //! (`McpError::to_error`). It knows nothing about HTTP beyond the `Outcome` it returns.
 
 pub mod lifecycle;
+pub mod listen;
+pub mod modern;
 pub mod prompts;
 pub mod resources;
 pub mod tools;
@@ -17,36 +19,50 @@ use serde_json::{Map, Value, json};
 
 use crate::audit::Audit;
 use crate::auth::Caller;
+use crate::changes::Changes;
 use crate::config::{LogLevel, McpSettings, RateLimitSettings};
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
 use crate::registry::Registry;
 use crate::tool::Notifier;
 
-/// Protocol revisions this server speaks (legacy era: initialize handshake), newest first.
+/// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
+/// The stateless revision: no handshake, every request carries its own `_meta`.
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// Every revision served, newest first (`server/discover`'s `supportedVersions`).
+pub const ALL_VERSIONS: [&str; 4] = [MODERN_VERSION, "2025-11-25", "2025-06-18", "2025-03-26"];
 /// The revision assumed when a request carries no `MCP-Protocol-Version` header.
 pub const DEFAULT_VERSION: &str = "2025-03-26";
 /// The only revision that allowed JSON-RPC batches.
 pub const BATCH_VERSION: &str = "2025-03-26";
 
-/// Which protocol era a request belongs to. Only the legacy (handshake) era is served today;
-/// the 2026-07-28 era (per-request `_meta`, `server/discover`) gets its own variant and router
-/// beside this one.
+/// Which protocol era a request belongs to: a 2025 revision (handshake, capabilities known only
+/// to `initialize`), or 2026-07-28 (stateless, a validated `_meta` on every request). Decided
+/// per request by `modern::classify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {
     Legacy(&'static str),
+    Modern,
 }
 
-/// Classifies the `MCP-Protocol-Version` header: `Err` carries the unsupported value.
-pub fn classify_version(header: Option<&str>) -> Result<Era, String> {
-    match header.map(str::trim) {
-        None => Ok(Era::Legacy(DEFAULT_VERSION)),
-        Some(v) => SUPPORTED_VERSIONS
+impl Era {
+    pub fn version(self) -> &'static str {
+        match self {
+            Era::Legacy(v) => v,
+            Era::Modern => MODERN_VERSION,
+        }
+    }
+
+    /// Whether the revision is one of ours at all: `None` for an unknown string.
+    pub fn from_version(v: &str) -> Option<Era> {
+        if v == MODERN_VERSION {
+            return Some(Era::Modern);
+        }
+        SUPPORTED_VERSIONS
             .iter()
             .find(|s| **s == v)
             .map(|s| Era::Legacy(s))
-            .ok_or_else(|| v.to_string()),
     }
 }
 
@@ -64,6 +80,23 @@ pub enum McpError {
     ResponseTooLarge(usize),
     InsufficientScope(Vec<String>),
     RateLimited(Duration),
+    /// 2026-07-28: a required `_meta` member is missing or malformed (400, -32602).
+    InvalidEnvelope(String),
+    /// A header disagrees with the body, or a required one is missing (400, -32020).
+    HeaderMismatch(String),
+    /// The client's `clientCapabilities` lack these, which the request needs (400, -32021).
+    MissingCapabilities(Vec<String>),
+    /// The requested revision is not one this server speaks (400, -32022).
+    UnsupportedVersion(String),
+    /// 2026-07-28's answer for an unknown resource: -32602 with `data.uri`.
+    UnknownResource(String),
+}
+
+/// How a pre-dispatch refusal of the 2026-07-28 revision travels over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    BadRequest,
+    NotFound,
 }
 
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
@@ -120,6 +153,66 @@ impl McpError {
                     retry_after_secs(*wait)
                 ),
             ),
+            McpError::InvalidEnvelope(why) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
+            }
+            McpError::HeaderMismatch(why) => ErrorObject::new(
+                ErrorCode::HEADER_MISMATCH,
+                format!("Header mismatch: {why}"),
+            ),
+            McpError::MissingCapabilities(caps) => {
+                let required: Map<String, Value> =
+                    caps.iter().map(|c| (c.clone(), json!({}))).collect();
+                ErrorObject::new(
+                    ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                    format!(
+                        "Missing required client capability: {} (declare it in _meta io.modelcontextprotocol/clientCapabilities)",
+                        caps.join(", ")
+                    ),
+                )
+                .with_data(json!({ "requiredCapabilities": required }))
+            }
+            McpError::UnsupportedVersion(requested) => {
+                let shown = clip(
+                    &requested
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .collect::<String>(),
+                );
+                ErrorObject::new(
+                    ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+                    format!(
+                        "Unsupported protocol version: {shown} (supported versions: {})",
+                        ALL_VERSIONS.join(", ")
+                    ),
+                )
+                .with_data(json!({"supported": ALL_VERSIONS, "requested": shown}))
+            }
+            McpError::UnknownResource(uri) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, "Resource not found")
+                    .with_data(json!({"uri": uri}))
+            }
+        }
+    }
+
+    /// The error as the request's era words it (2026-07-28 reports an unknown resource as
+    /// invalid params, never -32002).
+    pub fn for_era(self, era: Era) -> McpError {
+        match (self, era) {
+            (McpError::ResourceNotFound(uri), Era::Modern) => McpError::UnknownResource(uri),
+            (e, _) => e,
+        }
+    }
+
+    /// The HTTP answer a 2026-07-28 refusal gets, when it is not an in-band (200) error.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            McpError::MethodNotFound(_) => Some(Rejection::NotFound),
+            McpError::InvalidEnvelope(_)
+            | McpError::HeaderMismatch(_)
+            | McpError::MissingCapabilities(_)
+            | McpError::UnsupportedVersion(_) => Some(Rejection::BadRequest),
+            _ => None,
         }
     }
 }
@@ -128,6 +221,8 @@ impl McpError {
 #[derive(Debug)]
 pub enum Outcome {
     Response(Response),
+    /// An error response with an HTTP status of its own (2026-07-28 pre-dispatch refusals).
+    Rejected(Response, Rejection),
     /// HTTP 403 with an `insufficient_scope` challenge naming these scopes.
     Forbidden(Vec<String>),
     /// HTTP 429 with `Retry-After`.
@@ -138,6 +233,11 @@ pub enum Outcome {
 pub struct Call {
     pub caller: Caller,
     pub era: Era,
+    /// The validated `_meta` envelope of a 2026-07-28 request.
+    pub meta: Option<modern::RequestMeta>,
+    /// `Mcp-Param-*` headers (lower-case name after the prefix, decoded value; `None` when the
+    /// value's encoding is invalid) of a 2026-07-28 request.
+    pub param_headers: Vec<(String, Option<String>)>,
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
     pub request_id: String,
@@ -158,6 +258,13 @@ pub struct Server {
     /// requests that share an id never unregister each other.
     in_flight: Mutex<HashMap<InFlightKey, Vec<(u64, AbortHandle)>>>,
     serial: std::sync::atomic::AtomicU64,
+    /// List-change and resource-update announcements, and the shutdown signal of listen streams.
+    pub changes: Arc<Changes>,
+    /// Open `subscriptions/listen` streams per subject.
+    listeners: Mutex<HashMap<String, usize>>,
+    /// Whether each listing is the same for every caller (no item of its kind is scope-filtered):
+    /// such listings are `cacheScope: "public"`.
+    public: modern::PublicListings,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
@@ -177,6 +284,7 @@ impl Server {
                 Quota::per_minute(per_minute).allow_burst(burst),
             ))
         });
+        let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
         Server {
             registry,
             settings,
@@ -185,6 +293,9 @@ impl Server {
             log_levels: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             serial: std::sync::atomic::AtomicU64::new(0),
+            changes: Arc::new(Changes::default()),
+            listeners: Mutex::new(HashMap::new()),
+            public,
         }
     }
 
@@ -262,12 +373,66 @@ impl Server {
     /// Handles one request.
     pub async fn handle(&self, req: Request, call: Call) -> Outcome {
         let id = req.id.clone();
-        match self.route(req, &call).await {
-            Ok(result) => Outcome::Response(Response::success(id, result)),
+        let method = req.method.clone();
+        let routed = match call.era {
+            Era::Legacy(_) => self.route(req, &call).await,
+            Era::Modern if !modern::serves(&method) => {
+                Err(McpError::MethodNotFound(method.clone()))
+            }
+            Era::Modern if method == "server/discover" => Ok(modern::discover(self)),
+            Era::Modern => self.route(req, &call).await,
+        };
+        match routed {
+            Ok(mut result) => {
+                if call.era == Era::Modern {
+                    modern::complete(self, &method, &call.caller, &mut result);
+                }
+                Outcome::Response(Response::success(id, result))
+            }
             Err(McpError::InsufficientScope(s)) => Outcome::Forbidden(s),
             Err(McpError::RateLimited(d)) => Outcome::RateLimited(d),
-            Err(e) => Outcome::Response(Response::error(Some(id), e.to_error())),
+            Err(e) => Self::refusal(call.era, Some(id), e),
         }
+    }
+
+    /// An error as the outcome its era gives it: in 2026-07-28, pre-dispatch refusals carry an
+    /// HTTP status of their own; everything else rides a 200.
+    pub fn refusal(era: Era, id: Option<Id>, e: McpError) -> Outcome {
+        let e = e.for_era(era);
+        let response = Response::error(id, e.to_error());
+        match (era, e.rejection()) {
+            (Era::Modern, Some(r)) => Outcome::Rejected(response, r),
+            _ => Outcome::Response(response),
+        }
+    }
+
+    /// Counts an open listen stream against its subject's share; `None` when the share
+    /// (`mcp.max_listen_streams`) is used up. The guard gives the slot back.
+    pub fn open_listener(self: &Arc<Self>, caller: &Caller) -> Option<ListenerGuard> {
+        let key = Self::caller_key(caller);
+        let mut map = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let open = map.entry(key.clone()).or_default();
+        if *open >= self.settings.max_listen_streams {
+            return None;
+        }
+        *open += 1;
+        Some(ListenerGuard {
+            server: self.clone(),
+            key,
+        })
+    }
+
+    /// `{name, version, title?}`: who this server is.
+    pub fn server_info(&self) -> Value {
+        let s = &self.settings;
+        let mut info = json!({
+            "name": s.server_name,
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        if !s.server_title.is_empty() {
+            info["title"] = json!(s.server_title);
+        }
+        info
     }
 
     fn has_resources(&self) -> bool {
@@ -279,7 +444,6 @@ impl Server {
     }
 
     async fn route(&self, req: Request, call: &Call) -> Result<Value, McpError> {
-        let Era::Legacy(version) = call.era;
         let p = &req.params;
         match req.method.as_str() {
             "initialize" => lifecycle::initialize(self, p),
@@ -300,10 +464,7 @@ impl Server {
                 let audit = Audit::start(call, "tools/call", name, tool);
                 let result = match self.check_tool_budget(&call.caller) {
                     Err(e) => Err(e),
-                    Ok(()) => {
-                        let notifier = self.notifier(call, p);
-                        tools::call(self, p, call.caller.clone(), notifier, version).await
-                    }
+                    Ok(()) => tools::call(self, p, call).await,
                 };
                 audit.finish(&result);
                 result
@@ -348,7 +509,12 @@ impl Server {
             .and_then(|m| m.get("progressToken"))
             .filter(|t| t.is_string() || t.as_i64().is_some() || t.as_u64().is_some())
             .cloned();
-        Notifier::new(tx.clone(), token, self.log_level_for(&call.caller))
+        // 2026-07-28: log messages only when this request's `_meta` asks for a level.
+        let level = match &call.meta {
+            Some(meta) => meta.log_level,
+            None => Some(self.log_level_for(&call.caller)),
+        };
+        Notifier::new(tx.clone(), token, level)
     }
 
     fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
@@ -367,22 +533,47 @@ impl Server {
             })
     }
 
-    /// The `capabilities` this server declares: only what is registered.
-    pub fn capabilities(&self) -> Value {
+    /// The `capabilities` this server declares: only what is registered. Change notifications
+    /// are delivered only in 2026-07-28 (on `subscriptions/listen`); a 2025 client has no stream
+    /// to receive them, so it is told there are none.
+    pub fn capabilities(&self, era: Era) -> Value {
+        let streams = era == Era::Modern;
         let mut caps = json!({"logging": {}});
         if !self.registry.tools.is_empty() {
-            caps["tools"] = json!({"listChanged": false});
+            caps["tools"] = json!({"listChanged": streams});
         }
         if self.has_resources() {
-            caps["resources"] = json!({"subscribe": true, "listChanged": false});
+            caps["resources"] = json!({"subscribe": true, "listChanged": streams});
         }
         if self.has_prompts() {
-            caps["prompts"] = json!({"listChanged": false});
+            caps["prompts"] = json!({"listChanged": streams});
         }
         if self.has_prompts() || self.has_resources() {
             caps["completions"] = json!({});
         }
         caps
+    }
+}
+
+/// Gives a listen stream's slot back when the stream ends, however it ends.
+pub struct ListenerGuard {
+    server: Arc<Server>,
+    key: String,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        let mut map = self
+            .server
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = map.get_mut(&self.key) {
+            *open -= 1;
+            if *open == 0 {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -484,14 +675,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_are_classified() {
-        assert_eq!(classify_version(None), Ok(Era::Legacy("2025-03-26")));
+    fn versions_are_known() {
         assert_eq!(
-            classify_version(Some("2025-06-18")),
-            Ok(Era::Legacy("2025-06-18"))
+            Era::from_version("2025-06-18"),
+            Some(Era::Legacy("2025-06-18"))
         );
-        assert!(classify_version(Some("2024-11-05")).is_err());
-        assert!(classify_version(Some("2026-07-28")).is_err());
+        assert_eq!(Era::from_version("2026-07-28"), Some(Era::Modern));
+        assert_eq!(Era::from_version("2024-11-05"), None);
+        assert_eq!(Era::Modern.version(), "2026-07-28");
     }
 
     #[test]

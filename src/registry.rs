@@ -27,6 +27,8 @@ pub struct Tool {
     pub input: Validator,
     pub output: Option<Validator>,
     pub listing: Value,
+    /// Parameters mirrored into `Mcp-Param-*` headers (`x-mcp-header`).
+    pub header_params: Vec<crate::header_params::HeaderParam>,
 }
 
 pub struct Registry {
@@ -130,6 +132,18 @@ impl Registry {
                 ));
             }
             let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;
+            let header_params = crate::header_params::scan(&input_schema)
+                .map_err(|p| err(format!("input schema: {p}")))?;
+            if def
+                .client_capabilities
+                .iter()
+                .any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            {
+                return Err(err(
+                    "client_capabilities names capabilities like \"sampling\" or \"elicitation\""
+                        .into(),
+                ));
+            }
             let (output, output_schema) = match def.output_schema {
                 Some(f) => {
                     let schema = f();
@@ -163,6 +177,7 @@ impl Registry {
                 input,
                 output,
                 listing,
+                header_params,
             });
         }
 

@@ -60,6 +60,8 @@ pub struct Application {
     pub dev_issuer: Option<Arc<DevIssuer>>,
     pub keys: Arc<KeyStore>,
     pub settings: Settings,
+    /// Announcements to `subscriptions/listen` streams, and their shutdown signal.
+    pub changes: Arc<crate::changes::Changes>,
 }
 
 /// Public URLs derived from settings and the bound port.
@@ -338,6 +340,7 @@ impl Application {
             _ => 0,
         };
         let connections = ConnectionLimiter::new(per_peer);
+        let changes = mcp.changes.clone();
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(mcp.clone())
@@ -443,6 +446,7 @@ impl Application {
         };
 
         Ok(Application {
+            changes,
             port,
             metrics,
             server,
@@ -469,9 +473,12 @@ impl Application {
     /// finish (up to the shutdown timeout), and the process can exit 0.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let changes = self.changes.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             log::info!("shutdown signal received: draining in-flight requests");
+            // Listen streams never end by themselves: tell them to close with their result.
+            changes.close();
             handle.stop(true).await;
         });
         let result = self.server.await;

@@ -12,12 +12,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::auth::{Caller, Identity};
+pub use crate::changes::Change;
+use crate::changes::Changes;
 pub use crate::config::LogLevel;
 
 /// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        Annotations, BoxFuture, Content, ResourceContents, ToolContext, ToolDef, ToolError,
+        Annotations, BoxFuture, Change, Content, ResourceContents, ToolContext, ToolDef, ToolError,
         ToolOutput, ToolResult, typed,
     };
     pub use crate::config::LogLevel;
@@ -186,6 +188,11 @@ pub struct ToolDef {
     pub scopes: &'static [&'static str],
     /// Argument names never written to a log line.
     pub secret_args: &'static [&'static str],
+    /// Client capabilities the tool cannot work without (e.g. `"sampling"`). A 2026-07-28
+    /// request whose `_meta` does not declare them all is refused with -32021 before the tool
+    /// runs. (2025 clients declare capabilities only at `initialize`, which a stateless server
+    /// does not keep, so they are not checked there.)
+    pub client_capabilities: &'static [&'static str],
     /// The handler; use `|ctx, args| typed(my_fn, ctx, args)` for typed arguments.
     pub handler: fn(ToolContext, Value) -> BoxFuture<ToolResult>,
 }
@@ -209,6 +216,7 @@ impl ToolDef {
         annotations: Annotations::NONE,
         scopes: &[],
         secret_args: &[],
+        client_capabilities: &[],
         handler: unimplemented_handler,
     };
 }
@@ -250,14 +258,15 @@ struct NotifierInner {
     tx: UnboundedSender<String>,
     progress_token: Option<Value>,
     last_progress: Mutex<Option<f64>>,
-    min_level: LogLevel,
+    /// `None`: no log messages at all (a 2026-07-28 request that asked for none).
+    min_level: Option<LogLevel>,
 }
 
 impl Notifier {
     pub(crate) fn new(
         tx: UnboundedSender<String>,
         progress_token: Option<Value>,
-        min_level: LogLevel,
+        min_level: Option<LogLevel>,
     ) -> Self {
         Notifier {
             inner: Some(Arc::new(NotifierInner {
@@ -284,11 +293,30 @@ impl Notifier {
 pub struct ToolContext {
     caller: Caller,
     notifier: Notifier,
+    changes: Option<Arc<Changes>>,
 }
 
 impl ToolContext {
     pub(crate) fn new(caller: Caller, notifier: Notifier) -> Self {
-        ToolContext { caller, notifier }
+        ToolContext {
+            caller,
+            notifier,
+            changes: None,
+        }
+    }
+
+    pub(crate) fn with_changes(mut self, changes: Arc<Changes>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Announces that a list changed or a resource was updated. Every 2026-07-28
+    /// `subscriptions/listen` stream on this instance that follows it is told; 2025 clients have
+    /// no stream to be told on.
+    pub fn publish(&self, change: Change) {
+        if let Some(c) = &self.changes {
+            c.publish(change);
+        }
     }
 
     /// The authenticated caller; `None` only when auth is turned off (development switch).
@@ -339,7 +367,7 @@ impl ToolContext {
         let Some(inner) = &self.notifier.inner else {
             return;
         };
-        if level < inner.min_level {
+        if inner.min_level.is_none_or(|min| level < min) {
             return;
         }
         let params = json!({

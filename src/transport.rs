@@ -1,9 +1,13 @@
 //! Stateless Streamable HTTP: the `POST /mcp` handler. Checks `Accept`, `Content-Type`,
 //! `MCP-Protocol-Version`, body size and JSON shape, hands requests to the dispatcher, and frames
 //! the answer as `application/json`, or as `text/event-stream` when notifications come first.
-//! This is the one place that maps outcomes to HTTP statuses.
+//! This is the one place that maps outcomes to HTTP statuses. Both protocol eras arrive here;
+//! `mcp::modern::classify` decides each message's era, and 2026-07-28 requests have their
+//! envelope and standard headers (`headers`) checked before they reach the dispatcher.
 
-use std::collections::VecDeque;
+mod headers;
+mod sse;
+
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,14 +16,12 @@ use std::time::Duration;
 use actix_governor::governor::DefaultKeyedRateLimiter;
 use actix_governor::governor::clock::Clock;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{
-    ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
-};
+use actix_web::http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::auth::Caller;
@@ -27,17 +29,12 @@ use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
 use crate::edge::{RateKey, RequestId};
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
+use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::{
-    BATCH_VERSION, Call, Era, InFlightGuard, McpError, Outcome, SUPPORTED_VERSIONS, Server,
-    classify_version, retry_after_secs,
+    BATCH_VERSION, Call, Era, McpError, Outcome, Rejection, Server, listen, retry_after_secs,
 };
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
-
-/// The era label of the request counter: the protocol revision.
-fn era_label(era: Era) -> &'static str {
-    let Era::Legacy(version) = era;
-    version
-}
+use sse::{Events, StreamState, next_event, sse_response};
 
 /// Request limits the transport enforces.
 #[derive(Debug, Clone)]
@@ -49,9 +46,13 @@ pub struct Limits {
 
 /// A JSON-RPC error as a whole HTTP response.
 pub fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> HttpResponse {
+    rpc_response(status, &Response::error(id, error))
+}
+
+fn rpc_response(status: StatusCode, r: &Response) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(Response::error(id, error).to_json())
+        .body(r.to_json())
 }
 
 fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -242,28 +243,13 @@ pub async fn post(
             "Unsupported Media Type: Content-Type must be application/json",
         );
     }
-    let header = req
+    // The era is decided once the body is read (the body's `_meta` may claim one), so that a
+    // refusal can echo the request's id.
+    let version_header = req
         .headers()
         .get("mcp-protocol-version")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let era = match classify_version(header) {
-        Ok(era) => era,
-        Err(v) => {
-            let shown: String = v.chars().filter(|c| !c.is_control()).take(64).collect();
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                ErrorObject::new(
-                    ErrorCode::TRANSPORT,
-                    format!(
-                        "Bad Request: Unsupported protocol version: {shown} (supported versions: {})",
-                        SUPPORTED_VERSIONS.join(", ")
-                    ),
-                )
-                .with_data(json!({"supported": SUPPORTED_VERSIONS, "requested": shown})),
-            );
-        }
-    };
+    let header_era = || modern::classify(version_header, &Map::new());
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -306,20 +292,17 @@ pub async fn post(
     if let Some(n) = batch_items(&body)
         && n > max_items
     {
-        let Era::Legacy(version) = era;
+        let message = match header_era() {
+            Err(e) => return refused(None, e),
+            Ok(Era::Legacy(BATCH_VERSION)) => format!(
+                "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
+            ),
+            Ok(era) => batches_unsupported(era),
+        };
         return rpc_error(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                if version == BATCH_VERSION {
-                    format!(
-                        "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
-                    )
-                } else {
-                    batches_unsupported(version)
-                },
-            ),
+            ErrorObject::new(ErrorCode::INVALID_REQUEST, message),
         );
     }
     let value: Value = match serde_json::from_slice(&body) {
@@ -347,19 +330,22 @@ pub async fn post(
     let server = server.into_inner();
     match value {
         Value::Array(items) => {
-            let Era::Legacy(version) = era;
-            if version != BATCH_VERSION {
+            let era = match header_era() {
+                Ok(era) => era,
+                Err(e) => return refused(None, e),
+            };
+            if era != Era::Legacy(BATCH_VERSION) {
                 return rpc_error(
                     StatusCode::BAD_REQUEST,
                     None,
-                    ErrorObject::new(ErrorCode::INVALID_REQUEST, batches_unsupported(version)),
+                    ErrorObject::new(ErrorCode::INVALID_REQUEST, batches_unsupported(era)),
                 );
             }
             if let Some(refusal) = budget.charge_batch(&req, items.len()) {
                 return refusal;
             }
             req.extensions_mut().insert(RpcLabels {
-                era: era_label(era),
+                era: era.version(),
                 method: "batch",
             });
             batch(items, &server, &auth, caller, era, &request_id).await
@@ -371,34 +357,134 @@ pub async fn post(
                 invalid.into_error(),
             ),
             Ok(Message::Notification { method, params }) => {
+                let era = match modern::classify(version_header, &params) {
+                    Ok(era) => era,
+                    Err(e) => return refused(None, e),
+                };
                 req.extensions_mut().insert(RpcLabels {
-                    era: era_label(era),
+                    era: era.version(),
                     method: method_label(&method),
                 });
-                server.notify(&caller, &method, &params);
+                // 2026-07-28 defines no client notifications over HTTP (closing a stream
+                // cancels): they are accepted and ignored.
+                if era != Era::Modern {
+                    server.notify(&caller, &method, &params);
+                }
                 HttpResponse::Accepted().finish()
             }
             Ok(Message::ClientResponse) => {
                 req.extensions_mut().insert(RpcLabels {
-                    era: era_label(era),
+                    era: header_era().map_or("unknown", Era::version),
                     method: "response",
                 });
                 HttpResponse::Accepted().finish()
             }
             Ok(Message::Request(request)) => {
+                let id = Some(request.id.clone());
+                let era = match modern::classify(version_header, &request.params) {
+                    Ok(era) => era,
+                    Err(e) => return refused(id, e),
+                };
                 req.extensions_mut().insert(RpcLabels {
-                    era: era_label(era),
+                    era: era.version(),
                     method: method_label(&request.method),
                 });
-                one_request(request, server, &auth, caller, era, framing, request_id).await
+                let mut call = Call {
+                    caller,
+                    era,
+                    meta: None,
+                    param_headers: Vec::new(),
+                    tx: None,
+                    request_id,
+                };
+                if era == Era::Modern {
+                    // The envelope, then the standard headers, before anything is dispatched.
+                    let meta = RequestMeta::from_params(&request.params)
+                        .and_then(|meta| headers::check(&req, &request).map(|()| meta));
+                    match meta {
+                        Ok(meta) => call.meta = Some(meta),
+                        Err(e) => return refused(id, e),
+                    }
+                    if request.method == "tools/call" {
+                        call.param_headers = headers::params(&req);
+                    }
+                    if request.method == "subscriptions/listen" {
+                        return subscribe(request, server, &call, framing, &auth);
+                    }
+                }
+                one_request(request, server, &auth, call, framing).await
             }
         },
     }
 }
 
-fn batches_unsupported(version: &str) -> String {
-    format!("Invalid Request: JSON-RPC batches are not supported in protocol revision {version}")
+/// A refusal made before dispatch (era, envelope, headers): always 400.
+fn refused(id: Option<Id>, e: McpError) -> HttpResponse {
+    rpc_error(StatusCode::BAD_REQUEST, id, e.to_error())
 }
+
+fn batches_unsupported(era: Era) -> String {
+    format!(
+        "Invalid Request: JSON-RPC batches are not supported in protocol revision {}",
+        era.version()
+    )
+}
+
+/// `subscriptions/listen` (2026-07-28): a stream of announcements, not one answer.
+fn subscribe(
+    request: Request,
+    server: Arc<Server>,
+    call: &Call,
+    framing: Framing,
+    auth: &AuthState,
+) -> HttpResponse {
+    let id = request.id;
+    let cap = Cap {
+        limit: server.settings.max_response_bytes,
+        tool_call: false,
+    };
+    if framing == Framing::JsonOnly {
+        return transport_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
+        );
+    }
+    let filter = match listen::agree(&server, &request.params, &call.caller) {
+        Ok(f) => f,
+        Err(e) => {
+            return outcome_response(
+                Server::refusal(Era::Modern, Some(id.clone()), e),
+                &id,
+                auth,
+                cap,
+            );
+        }
+    };
+    let Some(slot) = server.open_listener(&call.caller) else {
+        METRICS
+            .rate_limited
+            .with_label_values(&["listen_streams"])
+            .inc();
+        let mut r = rpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(id),
+            ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Too many open subscriptions/listen streams: at most {} per caller (mcp.max_listen_streams); close one first",
+                    server.settings.max_listen_streams
+                ),
+            ),
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, LISTEN_RETRY_SECS.into());
+        return r;
+    };
+    sse::listen(server, id, filter, slot)
+}
+
+/// `Retry-After` of a refused listen stream: streams end only when clients close them.
+const LISTEN_RETRY_SECS: u64 = 5;
 
 fn too_large(limits: &Limits) -> HttpResponse {
     transport_error(
@@ -457,12 +543,22 @@ fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
     replacement.to_json()
 }
 
+/// Bytes a stream keeps free for its final result (enough for any error response).
+const RESULT_RESERVE: usize = 1024;
+
 /// Maps an outcome to an HTTP response (JSON framing).
 fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, cap: Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
             .body(capped(&r, id, 0, cap)),
+        Outcome::Rejected(r, rejection) => rpc_response(
+            match rejection {
+                Rejection::BadRequest => StatusCode::BAD_REQUEST,
+                Rejection::NotFound => StatusCode::NOT_FOUND,
+            },
+            &r,
+        ),
         Outcome::Forbidden(scopes) => {
             METRICS.auth_refusals.with_label_values(&["scope"]).inc();
             Refusal::InsufficientScope(scopes).response(&auth.challenge)
@@ -484,38 +580,30 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, cap: Cap) -> Ht
 /// HTTP-level refusals travel as their JSON-RPC errors).
 fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: Cap) -> String {
     let error = match outcome {
-        Outcome::Response(r) => return capped(&r, id, used, cap),
+        Outcome::Response(r) | Outcome::Rejected(r, _) => return capped(&r, id, used, cap),
         Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
         Outcome::RateLimited(wait) => McpError::RateLimited(wait),
     };
     Response::error(Some(id.clone()), error.to_error()).to_json()
 }
 
-type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
+pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
 
 async fn one_request(
     request: Request,
     server: Arc<Server>,
     auth: &AuthState,
-    caller: Caller,
-    era: Era,
+    mut call: Call,
     framing: Framing,
-    request_id: String,
 ) -> HttpResponse {
     let id = request.id.clone();
     let cap = Cap::new(server.settings.max_response_bytes, &request);
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     // A JSON-only client gets no notifications: nothing is produced for it.
-    let tx = (framing != Framing::JsonOnly).then_some(tx);
+    call.tx = (framing != Framing::JsonOnly).then_some(tx);
     let (abort, registration) = AbortHandle::new_pair();
-    let guard = server.track(&caller, &id, abort);
+    let guard = server.track(&call.caller, &id, abort);
     let srv = server.clone();
-    let call = Call {
-        caller,
-        era,
-        tx,
-        request_id,
-    };
     let mut running: Running = Box::pin(Abortable::new(
         async move { srv.handle(request, call).await },
         registration,
@@ -560,102 +648,6 @@ async fn one_request(
     sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
 }
 
-/// The events of one SSE response, framed, with the bytes they take counted: a notification
-/// that would take the stream past `mcp.max_response_bytes` is dropped, and a result that would
-/// is replaced by an error, so no stream exceeds the limit.
-struct Events {
-    queue: VecDeque<Bytes>,
-    used: usize,
-    cap: Cap,
-}
-
-impl Events {
-    fn new(cap: Cap) -> Events {
-        Events {
-            queue: VecDeque::new(),
-            used: 0,
-            cap,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    fn push(&mut self, event: Bytes) {
-        self.used += event.len();
-        self.queue.push_back(event);
-    }
-
-    fn notification(&mut self, json: String) {
-        let event = sse_event(&json);
-        // Room is kept for the result's error, whatever happens to the notifications.
-        if self.used + event.len() + RESULT_RESERVE <= self.cap.limit {
-            self.push(event);
-        } else {
-            log::debug!("a notification was dropped: the stream is at mcp.max_response_bytes");
-        }
-    }
-
-    fn result(&mut self, outcome: Outcome, id: &Id) {
-        const FRAMING: usize = "event: message\ndata: \n\n".len();
-        let text = outcome_event(outcome, id, self.used + FRAMING, self.cap);
-        self.push(sse_event(&text));
-    }
-}
-
-/// Bytes a stream keeps free for its final result (enough for any error response).
-const RESULT_RESERVE: usize = 1024;
-
-struct StreamState {
-    _open: GaugeGuard,
-    events: Events,
-    running: Option<Running>,
-    rx: mpsc::UnboundedReceiver<String>,
-    id: Id,
-    guard: Option<InFlightGuard>,
-}
-
-/// Yields queued notifications, then the result last; ends after the result (or silently if the
-/// request was cancelled).
-async fn next_event(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Error>, StreamState)> {
-    loop {
-        if let Some(e) = st.events.queue.pop_front() {
-            return Some((Ok(e), st));
-        }
-        let running = st.running.as_mut()?;
-        tokio::select! {
-            biased;
-            done = running.as_mut() => {
-                st.running = None;
-                st.guard = None;
-                while let Ok(n) = st.rx.try_recv() {
-                    st.events.notification(n);
-                }
-                match done {
-                    Ok(outcome) => st.events.result(outcome, &st.id),
-                    Err(Aborted) => st.events.queue.clear(),
-                }
-            }
-            Some(n) = st.rx.recv() => st.events.notification(n),
-        }
-    }
-}
-
-fn sse_event(json: &str) -> Bytes {
-    Bytes::from(format!("event: message\ndata: {json}\n\n"))
-}
-
-type EventStream = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::Error>>>>;
-
-fn sse_response(events: EventStream) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/event-stream"))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(events)
-}
-
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
 /// response remains.
 async fn batch(
@@ -698,6 +690,8 @@ async fn batch(
                 let call = Call {
                     caller: caller.clone(),
                     era,
+                    meta: None,
+                    param_headers: Vec::new(),
                     tx: None,
                     request_id: request_id.to_string(),
                 };

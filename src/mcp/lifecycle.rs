@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{McpError, SUPPORTED_VERSIONS, Server, string_param};
+use super::{Era, McpError, SUPPORTED_VERSIONS, Server, string_param};
 
 pub fn initialize(server: &Server, p: &Map<String, Value>) -> Result<Value, McpError> {
     let requested = string_param(p, "protocolVersion")?;
@@ -13,20 +13,12 @@ pub fn initialize(server: &Server, p: &Map<String, Value>) -> Result<Value, McpE
         .find(|v| **v == requested)
         .copied()
         .unwrap_or(super::LATEST_VERSION);
-    let s = &server.settings;
-    let mut info = json!({
-        "name": s.server_name,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    if !s.server_title.is_empty() {
-        info["title"] = json!(s.server_title);
-    }
     let mut result = json!({
         "protocolVersion": version,
-        "capabilities": server.capabilities(),
-        "serverInfo": info,
+        "capabilities": server.capabilities(Era::Legacy(version)),
+        "serverInfo": server.server_info(),
     });
-    if let Some(i) = &s.instructions {
+    if let Some(i) = &server.settings.instructions {
         result["instructions"] = json!(i);
     }
     Ok(result)

@@ -69,7 +69,7 @@ pub async fn get(
             )));
         }
     }
-    let ctx = ToolContext::new(caller, notifier);
+    let ctx = ToolContext::new(caller, notifier).with_changes(server.changes.clone());
     let fut = AssertUnwindSafe((def.get)(ctx, args)).catch_unwind();
     match tokio::time::timeout(server.settings.tool_timeout, fut).await {
         Ok(Ok(Ok(r))) => {

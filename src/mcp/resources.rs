@@ -63,7 +63,7 @@ pub fn list_templates(
     listing("resourceTemplates", &items, p, server.settings.page_size)
 }
 
-fn valid_uri(uri: &str) -> Result<(), McpError> {
+pub fn valid_uri(uri: &str) -> Result<(), McpError> {
     if uri.is_empty() || uri.len() > 2048 || url::Url::parse(uri).is_err() {
         return Err(McpError::InvalidParams(
             "uri must be an absolute URI".into(),
@@ -80,7 +80,7 @@ pub async fn read(
 ) -> Result<Value, McpError> {
     let uri = string_param(p, "uri")?;
     valid_uri(uri)?;
-    let ctx = ToolContext::new(caller.clone(), notifier);
+    let ctx = ToolContext::new(caller.clone(), notifier).with_changes(server.changes.clone());
     let fut = if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
         require_scopes(&caller, r.scopes)?;
         (r.read)(ctx)
@@ -113,8 +113,22 @@ pub async fn read(
     }
 }
 
-/// Subscriptions are acknowledged for known resources. A stateless server has no stream to
-/// deliver `notifications/resources/updated` on, so none are sent.
+/// The scopes a known resource (or a URI its template matches) needs; `None` for unknown URIs.
+pub fn scopes_for<'a>(server: &'a Server, uri: &str) -> Option<&'a [&'static str]> {
+    if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
+        return Some(r.scopes);
+    }
+    server
+        .registry
+        .templates
+        .iter()
+        .find(|t| match_template(t.uri_template, uri).is_some())
+        .map(|t| t.scopes)
+}
+
+/// 2025 revisions: subscriptions are acknowledged for known resources. Those clients have no
+/// stream to receive `notifications/resources/updated` on (no sessions), so none are sent to
+/// them; 2026-07-28 clients subscribe on `subscriptions/listen` instead.
 pub fn subscribe(
     server: &Server,
     p: &Map<String, Value>,
@@ -122,17 +136,8 @@ pub fn subscribe(
 ) -> Result<Value, McpError> {
     let uri = string_param(p, "uri")?;
     valid_uri(uri)?;
-    if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
-        require_scopes(caller, r.scopes)?;
-    } else if let Some(t) = server
-        .registry
-        .templates
-        .iter()
-        .find(|t| match_template(t.uri_template, uri).is_some())
-    {
-        require_scopes(caller, t.scopes)?;
-    } else {
-        return Err(McpError::ResourceNotFound(uri.to_string()));
-    }
+    let scopes =
+        scopes_for(server, uri).ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
+    require_scopes(caller, scopes)?;
     Ok(json!({}))
 }

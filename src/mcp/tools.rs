@@ -6,10 +6,10 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, listing, require_scopes, string_param};
+use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::registry::{Tool, first_error};
-use crate::tool::{Content, Notifier, ToolContext, ToolError, ToolOutput};
+use crate::tool::{Content, ToolContext, ToolError, ToolOutput};
 
 pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
     let visible: Vec<&Value> = server
@@ -40,13 +40,7 @@ fn redacted(tool: &Tool, args: &Value) -> Value {
     args
 }
 
-pub async fn call(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: Caller,
-    notifier: Notifier,
-    _version: &str,
-) -> Result<Value, McpError> {
+pub async fn call(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
     let name = string_param(p, "name")?;
     let args = match p.get("arguments") {
         None | Some(Value::Null) => json!({}),
@@ -61,6 +55,14 @@ pub async fn call(
         .registry
         .tool(name)
         .ok_or_else(|| McpError::UnknownTool(name.to_string()))?;
+    // 2026-07-28 checks that come before the tool runs: mirrored headers, then the client
+    // capabilities the tool needs.
+    if let Some(meta) = &call.meta {
+        crate::header_params::check(&tool.header_params, &args, &call.param_headers)
+            .map_err(McpError::HeaderMismatch)?;
+        meta.require(tool.def.client_capabilities)?;
+    }
+    let caller = call.caller.clone();
     require_scopes(&caller, tool.def.scopes)?;
     if let Some(err) = first_error(&tool.input, &args) {
         return Ok(error_result(format!(
@@ -68,7 +70,8 @@ pub async fn call(
         )));
     }
     log::debug!("tools/call {name} arguments {}", redacted(tool, &args));
-    let ctx = ToolContext::new(caller, notifier);
+    let notifier = server.notifier(call, p);
+    let ctx = ToolContext::new(caller, notifier).with_changes(server.changes.clone());
     let handler = tool.def.handler;
     let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
         Ok(fut) => {

@@ -270,13 +270,14 @@ async fn get_is_405_even_without_a_token_when_auth_is_on() {
 async fn protocol_version_header_is_checked() {
     let app = spawn_open(&[]).await;
     let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
-    for (v, status) in [
-        ("2025-06-18", 200),
-        ("2025-11-25", 200),
-        ("2025-03-26", 200),
-        ("2024-11-05", 400),
-        ("garbage", 400),
-        ("2026-07-28", 400),
+    for (v, status, code) in [
+        ("2025-06-18", 200, None),
+        ("2025-11-25", 200, None),
+        ("2025-03-26", 200, None),
+        ("2024-11-05", 400, Some(-32022)),
+        ("garbage", 400, Some(-32022)),
+        // The stateless revision needs its _meta envelope, which a 2025 ping lacks.
+        ("2026-07-28", 400, Some(-32602)),
     ] {
         let r = app
             .send(
@@ -286,13 +287,20 @@ async fn protocol_version_header_is_checked() {
             )
             .await;
         assert_eq!(r.status, status, "{v}");
-        if status == 400 {
-            assert!(
-                r.json()["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("Unsupported protocol version")
-            );
+        if let Some(code) = code {
+            let body = r.json();
+            assert_eq!(body["error"]["code"], code, "{v}");
+            // The id could be read, so it is echoed.
+            assert_eq!(body["id"], 1, "{v}");
+            if code == -32022 {
+                assert_eq!(body["error"]["data"]["requested"], v);
+                assert!(
+                    body["error"]["data"]["supported"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&json!("2026-07-28"))
+                );
+            }
         }
     }
 }

@@ -1,0 +1,164 @@
+//! `subscriptions/listen` (2026-07-28): which announcements a stream agreed to carry, and the
+//! messages that travel on it. The stream itself belongs to the transport.
+
+use serde_json::{Map, Value, json};
+
+use super::modern::SUBSCRIPTION_ID_KEY;
+use super::resources::{scopes_for, valid_uri};
+use super::{McpError, Server};
+use crate::auth::Caller;
+use crate::changes::Change;
+use crate::jsonrpc::{Id, Notification, Response};
+
+/// Most resource URIs one stream may subscribe to.
+pub const MAX_SUBSCRIBED_URIS: usize = 100;
+
+/// The subset of the requested notifications the server agreed to send on one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+    /// Resources whose updates the stream carries: known URIs the caller may read.
+    pub uris: Vec<String>,
+}
+
+fn flag(filter: &Map<String, Value>, name: &str) -> Result<bool, McpError> {
+    match filter.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(McpError::InvalidParams(format!(
+            "notifications.{name} must be a boolean"
+        ))),
+    }
+}
+
+/// Reads the requested filter and narrows it to what this server has and the caller may see:
+/// list kinds nothing is registered for, unknown resources and resources the caller's scopes
+/// do not reach are left out (the acknowledgement says what remains).
+pub fn agree(
+    server: &Server,
+    params: &Map<String, Value>,
+    caller: &Caller,
+) -> Result<Filter, McpError> {
+    let Some(Value::Object(asked)) = params.get("notifications") else {
+        return Err(McpError::InvalidParams(
+            "notifications must be an object naming the notifications to receive".into(),
+        ));
+    };
+    let registry = &server.registry;
+    let mut filter = Filter {
+        tools: flag(asked, "toolsListChanged")? && !registry.tools.is_empty(),
+        prompts: flag(asked, "promptsListChanged")? && !registry.prompts.is_empty(),
+        resources: flag(asked, "resourcesListChanged")?
+            && !(registry.resources.is_empty() && registry.templates.is_empty()),
+        uris: Vec::new(),
+    };
+    match asked.get("resourceSubscriptions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(uris)) if uris.len() <= MAX_SUBSCRIBED_URIS => {
+            for uri in uris {
+                let Value::String(uri) = uri else {
+                    return Err(McpError::InvalidParams(
+                        "notifications.resourceSubscriptions must hold URI strings".into(),
+                    ));
+                };
+                valid_uri(uri)?;
+                let readable = scopes_for(server, uri)
+                    .is_some_and(|scopes| caller.missing_scopes(scopes).is_empty());
+                if readable && !filter.uris.contains(uri) {
+                    filter.uris.push(uri.clone());
+                }
+            }
+        }
+        Some(_) => {
+            return Err(McpError::InvalidParams(format!(
+                "notifications.resourceSubscriptions must be an array of at most {MAX_SUBSCRIBED_URIS} URIs"
+            )));
+        }
+    }
+    Ok(filter)
+}
+
+impl Filter {
+    pub fn to_json(&self) -> Value {
+        let mut v = Map::new();
+        for (name, on) in [
+            ("toolsListChanged", self.tools),
+            ("promptsListChanged", self.prompts),
+            ("resourcesListChanged", self.resources),
+        ] {
+            if on {
+                v.insert(name.into(), json!(true));
+            }
+        }
+        if !self.uris.is_empty() {
+            v.insert("resourceSubscriptions".into(), json!(self.uris));
+        }
+        Value::Object(v)
+    }
+
+    pub fn wants(&self, change: &Change) -> bool {
+        match change {
+            Change::ToolsListChanged => self.tools,
+            Change::PromptsListChanged => self.prompts,
+            Change::ResourcesListChanged => self.resources,
+            Change::ResourceUpdated(uri) => self.uris.contains(uri),
+        }
+    }
+
+    /// What a stream that fell behind is told: every list it follows changed, every resource it
+    /// follows was updated (the client re-reads; nothing is silently lost).
+    pub fn everything(&self) -> Vec<Change> {
+        let mut all = Vec::new();
+        if self.tools {
+            all.push(Change::ToolsListChanged);
+        }
+        if self.prompts {
+            all.push(Change::PromptsListChanged);
+        }
+        if self.resources {
+            all.push(Change::ResourcesListChanged);
+        }
+        all.extend(self.uris.iter().cloned().map(Change::ResourceUpdated));
+        all
+    }
+}
+
+fn tagged(id: &Id, mut params: Map<String, Value>) -> Value {
+    params.insert("_meta".into(), json!({ SUBSCRIPTION_ID_KEY: id }));
+    Value::Object(params)
+}
+
+/// The first message of every stream: what it will carry.
+pub fn acknowledged(id: &Id, filter: &Filter) -> String {
+    let mut params = Map::new();
+    params.insert("notifications".into(), filter.to_json());
+    let n = Notification::new(
+        "notifications/subscriptions/acknowledged",
+        tagged(id, params),
+    );
+    serde_json::to_string(&n).expect("notifications serialize")
+}
+
+/// One announcement, tagged with the stream's subscription id.
+pub fn announcement(id: &Id, change: &Change) -> String {
+    let mut params = Map::new();
+    if let Change::ResourceUpdated(uri) = change {
+        params.insert("uri".into(), json!(uri));
+    }
+    let n = Notification::new(change.method(), tagged(id, params));
+    serde_json::to_string(&n).expect("notifications serialize")
+}
+
+/// The listen request's result: sent only when the server ends the stream (shutdown, size).
+pub fn closed(server: &Server, id: &Id) -> String {
+    let result = json!({
+        "resultType": "complete",
+        "_meta": {
+            SUBSCRIPTION_ID_KEY: id,
+            super::modern::SERVER_INFO_KEY: server.server_info(),
+        },
+    });
+    Response::success(id.clone(), result).to_json()
+}

@@ -1,0 +1,280 @@
+//! The rules of the 2026-07-28 revision that are not one method: which era a message belongs
+//! to, the per-request `_meta` envelope, `server/discover`, and what every result carries
+//! (`resultType`, server info, caching hints).
+
+use serde_json::{Map, Value, json};
+
+use super::{ALL_VERSIONS, DEFAULT_VERSION, Era, McpError, Server};
+use crate::auth::Caller;
+use crate::config::LogLevel;
+use crate::registry::Registry;
+
+pub const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
+pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// Decides the era of one message. The body decides (a `_meta` naming a protocol version claims
+/// that revision); the `MCP-Protocol-Version` header must agree with it, and decides alone when
+/// the body makes no claim (absent header: 2025-03-26, as the 2025 revisions say).
+pub fn classify(header: Option<&str>, params: &Map<String, Value>) -> Result<Era, McpError> {
+    let header = header.map(str::trim);
+    let claim = params
+        .get("_meta")
+        .and_then(Value::as_object)
+        .and_then(|m| m.get(PROTOCOL_VERSION_KEY));
+    match claim {
+        None => match header {
+            None => Ok(Era::Legacy(DEFAULT_VERSION)),
+            Some(h) => Era::from_version(h).ok_or_else(|| McpError::UnsupportedVersion(h.into())),
+        },
+        Some(Value::String(claimed)) => {
+            if let Some(h) = header
+                && h != claimed
+            {
+                return Err(McpError::HeaderMismatch(format!(
+                    "the MCP-Protocol-Version header ({}) does not match _meta {PROTOCOL_VERSION_KEY} ({})",
+                    shown(h),
+                    shown(claimed)
+                )));
+            }
+            match Era::from_version(claimed) {
+                None => Err(McpError::UnsupportedVersion(claimed.clone())),
+                Some(Era::Modern) if header.is_none() => Err(McpError::HeaderMismatch(
+                    "the MCP-Protocol-Version header is required".into(),
+                )),
+                Some(era) => Ok(era),
+            }
+        }
+        Some(_) => Err(McpError::InvalidEnvelope(format!(
+            "_meta {PROTOCOL_VERSION_KEY} must be a string"
+        ))),
+    }
+}
+
+/// Client-supplied text for an error message: printable, at most 64 characters.
+fn shown(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// The validated `_meta` of a 2026-07-28 request: what the client declares for this request
+/// alone (nothing carries over between requests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestMeta {
+    pub capabilities: Map<String, Value>,
+    /// `None`: the client asked for no log messages.
+    pub log_level: Option<LogLevel>,
+}
+
+impl RequestMeta {
+    pub fn from_params(params: &Map<String, Value>) -> Result<RequestMeta, McpError> {
+        let required = || {
+            McpError::InvalidEnvelope(format!(
+                "protocol revision 2026-07-28 requires params._meta with {PROTOCOL_VERSION_KEY} and {CLIENT_CAPABILITIES_KEY}"
+            ))
+        };
+        let meta = params
+            .get("_meta")
+            .and_then(Value::as_object)
+            .ok_or_else(required)?;
+        if !meta.get(PROTOCOL_VERSION_KEY).is_some_and(Value::is_string) {
+            return Err(required());
+        }
+        let capabilities = match meta.get(CLIENT_CAPABILITIES_KEY) {
+            Some(Value::Object(c)) => c.clone(),
+            Some(_) => {
+                return Err(McpError::InvalidEnvelope(format!(
+                    "_meta {CLIENT_CAPABILITIES_KEY} must be an object"
+                )));
+            }
+            None => return Err(required()),
+        };
+        let log_level = match meta.get(LOG_LEVEL_KEY) {
+            None => None,
+            Some(v) => Some(v.as_str().and_then(LogLevel::parse).ok_or_else(|| {
+                McpError::InvalidEnvelope(format!(
+                    "_meta {LOG_LEVEL_KEY} must be one of debug, info, notice, warning, error, critical, alert, emergency"
+                ))
+            })?),
+        };
+        Ok(RequestMeta {
+            capabilities,
+            log_level,
+        })
+    }
+
+    /// `Err(-32021)` naming `needed` when any of it is undeclared.
+    pub fn require(&self, needed: &[&str]) -> Result<(), McpError> {
+        if needed.iter().all(|c| self.capabilities.contains_key(*c)) {
+            return Ok(());
+        }
+        Err(McpError::MissingCapabilities(
+            needed.iter().map(|c| c.to_string()).collect(),
+        ))
+    }
+}
+
+/// The methods of the 2026-07-28 revision this server can serve (each still only when its
+/// capability is declared). Everything else, the removed 2025 methods included, is -32601.
+pub fn serves(method: &str) -> bool {
+    matches!(
+        method,
+        "server/discover"
+            | "subscriptions/listen"
+            | "tools/list"
+            | "tools/call"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "prompts/list"
+            | "prompts/get"
+            | "completion/complete"
+    )
+}
+
+/// The request member `Mcp-Name` mirrors, for the methods that have one.
+pub fn name_member(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// Which listings are the same for every caller: no registered item of that kind is filtered
+/// by scope. Only those may be cached across authorization contexts (`cacheScope: "public"`).
+#[derive(Debug, Clone, Copy)]
+pub struct PublicListings {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+    templates: bool,
+}
+
+impl PublicListings {
+    pub fn of(registry: &Registry, filter_tools_by_scope: bool) -> PublicListings {
+        PublicListings {
+            tools: !filter_tools_by_scope || registry.tools.iter().all(|t| t.def.scopes.is_empty()),
+            prompts: registry.prompts.iter().all(|p| p.scopes.is_empty()),
+            resources: registry.resources.iter().all(|r| r.scopes.is_empty()),
+            templates: registry.templates.iter().all(|t| t.scopes.is_empty()),
+        }
+    }
+}
+
+/// `server/discover`: the revisions served, the capabilities, the instructions.
+pub fn discover(server: &Server) -> Value {
+    let mut result = json!({
+        "supportedVersions": ALL_VERSIONS,
+        "capabilities": server.capabilities(Era::Modern),
+        "ttlMs": server.settings.list_ttl_ms,
+        // The same answer for every caller.
+        "cacheScope": "public",
+    });
+    if let Some(i) = &server.settings.instructions {
+        result["instructions"] = json!(i);
+    }
+    result
+}
+
+/// Adds what every 2026-07-28 result carries: `resultType`, the server's identity in `_meta`,
+/// and the caching hints of the cacheable methods.
+pub fn complete(server: &Server, method: &str, _caller: &Caller, result: &mut Value) {
+    let Value::Object(r) = result else { return };
+    r.entry("resultType").or_insert_with(|| json!("complete"));
+    let meta = r.entry("_meta").or_insert_with(|| json!({}));
+    if let Value::Object(m) = meta {
+        m.insert(SERVER_INFO_KEY.into(), server.server_info());
+    }
+    let p = server.public;
+    let (ttl, public) = match method {
+        "tools/list" => (server.settings.list_ttl_ms, p.tools),
+        "prompts/list" => (server.settings.list_ttl_ms, p.prompts),
+        "resources/list" => (server.settings.list_ttl_ms, p.resources),
+        "resources/templates/list" => (server.settings.list_ttl_ms, p.templates),
+        // A read runs the resource's handler, which may answer each caller differently.
+        "resources/read" => (server.settings.read_ttl_ms, false),
+        _ => return,
+    };
+    r.insert("ttlMs".into(), json!(ttl));
+    r.insert(
+        "cacheScope".into(),
+        json!(if public { "public" } else { "private" }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn the_body_claims_the_era_and_the_header_must_agree() {
+        let modern = params(json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28"}}));
+        assert_eq!(classify(Some(" 2026-07-28 "), &modern), Ok(Era::Modern));
+        assert!(matches!(
+            classify(Some("2025-11-25"), &modern),
+            Err(McpError::HeaderMismatch(_))
+        ));
+        assert!(matches!(
+            classify(None, &modern),
+            Err(McpError::HeaderMismatch(_))
+        ));
+        let odd = params(json!({"_meta": {PROTOCOL_VERSION_KEY: "v999.0.0"}}));
+        assert_eq!(
+            classify(Some("v999.0.0"), &odd),
+            Err(McpError::UnsupportedVersion("v999.0.0".into()))
+        );
+        assert!(matches!(
+            classify(Some("2026-07-28"), &odd),
+            Err(McpError::HeaderMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn without_a_claim_the_header_decides() {
+        let none = Map::new();
+        assert_eq!(classify(None, &none), Ok(Era::Legacy("2025-03-26")));
+        assert_eq!(
+            classify(Some("2025-06-18"), &none),
+            Ok(Era::Legacy("2025-06-18"))
+        );
+        assert_eq!(classify(Some("2026-07-28"), &none), Ok(Era::Modern));
+        assert_eq!(
+            classify(Some("2024-11-05"), &none),
+            Err(McpError::UnsupportedVersion("2024-11-05".into()))
+        );
+    }
+
+    #[test]
+    fn the_envelope_needs_version_and_capabilities() {
+        let ok = params(json!({"_meta": {
+            PROTOCOL_VERSION_KEY: "2026-07-28",
+            CLIENT_CAPABILITIES_KEY: {"sampling": {}},
+            LOG_LEVEL_KEY: "warning"
+        }}));
+        let meta = RequestMeta::from_params(&ok).unwrap();
+        assert_eq!(meta.log_level, Some(LogLevel::Warning));
+        assert!(meta.require(&["sampling"]).is_ok());
+        assert_eq!(
+            meta.require(&["elicitation"]),
+            Err(McpError::MissingCapabilities(vec!["elicitation".into()]))
+        );
+        for bad in [
+            json!({}),
+            json!({"_meta": {CLIENT_CAPABILITIES_KEY: {}}}),
+            json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28"}}),
+            json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28", CLIENT_CAPABILITIES_KEY: []}}),
+            json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28", CLIENT_CAPABILITIES_KEY: {}, LOG_LEVEL_KEY: "loud"}}),
+        ] {
+            assert!(matches!(
+                RequestMeta::from_params(&params(bad)),
+                Err(McpError::InvalidEnvelope(_))
+            ));
+        }
+    }
+}

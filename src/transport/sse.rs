@@ -1,0 +1,232 @@
+//! Server-sent event streams: the response stream of one request (notifications, then the
+//! result last) and the long-lived `subscriptions/listen` stream of the 2026-07-28 revision.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::Bytes;
+use futures_util::future::Aborted;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::{Cap, RESULT_RESERVE, Running, outcome_event};
+use crate::changes::Change;
+use crate::jsonrpc::Id;
+use crate::mcp::listen::{self, Filter};
+use crate::mcp::{InFlightGuard, ListenerGuard, Outcome, Server};
+use crate::metrics::{GaugeGuard, METRICS};
+
+/// The events of one SSE response, framed, with the bytes they take counted: a notification
+/// that would take the stream past `mcp.max_response_bytes` is dropped, and a result that would
+/// is replaced by an error, so no stream exceeds the limit.
+pub(super) struct Events {
+    pub(super) queue: VecDeque<Bytes>,
+    used: usize,
+    cap: Cap,
+}
+
+impl Events {
+    pub(super) fn new(cap: Cap) -> Events {
+        Events {
+            queue: VecDeque::new(),
+            used: 0,
+            cap,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn push(&mut self, event: Bytes) {
+        self.used += event.len();
+        self.queue.push_back(event);
+    }
+
+    pub(super) fn notification(&mut self, json: String) {
+        let event = sse_event(&json);
+        // Room is kept for the result's error, whatever happens to the notifications.
+        if self.used + event.len() + RESULT_RESERVE <= self.cap.limit {
+            self.push(event);
+        } else {
+            log::debug!("a notification was dropped: the stream is at mcp.max_response_bytes");
+        }
+    }
+
+    pub(super) fn result(&mut self, outcome: Outcome, id: &Id) {
+        const FRAMING: usize = "event: message\ndata: \n\n".len();
+        let text = outcome_event(outcome, id, self.used + FRAMING, self.cap);
+        self.push(sse_event(&text));
+    }
+}
+
+pub(super) struct StreamState {
+    pub(super) _open: GaugeGuard,
+    pub(super) events: Events,
+    pub(super) running: Option<Running>,
+    pub(super) rx: mpsc::UnboundedReceiver<String>,
+    pub(super) id: Id,
+    pub(super) guard: Option<InFlightGuard>,
+}
+
+/// Yields queued notifications, then the result last; ends after the result (or silently if the
+/// request was cancelled).
+pub(super) async fn next_event(
+    mut st: StreamState,
+) -> Option<(Result<Bytes, actix_web::Error>, StreamState)> {
+    loop {
+        if let Some(e) = st.events.queue.pop_front() {
+            return Some((Ok(e), st));
+        }
+        let running = st.running.as_mut()?;
+        tokio::select! {
+            biased;
+            done = running.as_mut() => {
+                st.running = None;
+                st.guard = None;
+                while let Ok(n) = st.rx.try_recv() {
+                    st.events.notification(n);
+                }
+                match done {
+                    Ok(outcome) => st.events.result(outcome, &st.id),
+                    Err(Aborted) => st.events.queue.clear(),
+                }
+            }
+            Some(n) = st.rx.recv() => st.events.notification(n),
+        }
+    }
+}
+
+fn sse_event(json: &str) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {json}\n\n"))
+}
+
+pub(super) type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
+pub(super) fn sse_response(events: EventStream) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events)
+}
+
+/// How often an idle listen stream sends a comment line, so proxies and platform routers (which
+/// close connections idle for about a minute) keep it open.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+struct ListenState {
+    _open: GaugeGuard,
+    _slot: ListenerGuard,
+    server: Arc<Server>,
+    id: Id,
+    filter: Filter,
+    changes: broadcast::Receiver<Change>,
+    closing: watch::Receiver<bool>,
+    keepalive: tokio::time::Interval,
+    queue: VecDeque<Bytes>,
+    used: usize,
+    done: bool,
+}
+
+impl ListenState {
+    fn push(&mut self, json: &str) {
+        let event = sse_event(json);
+        // A stream that would pass mcp.max_response_bytes ends with its result instead; the
+        // client opens a new one.
+        if self.used + event.len() + RESULT_RESERVE > self.server.settings.max_response_bytes {
+            self.finish();
+            return;
+        }
+        self.used += event.len();
+        self.queue.push_back(event);
+    }
+
+    /// Queues the listen request's result: the stream ends gracefully after it.
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.queue
+                .push_back(sse_event(&listen::closed(&self.server, &self.id)));
+        }
+    }
+
+    fn announce(&mut self, change: &Change) {
+        if self.filter.wants(change) {
+            let text = listen::announcement(&self.id, change);
+            self.push(&text);
+        }
+    }
+}
+
+/// The `subscriptions/listen` stream: the acknowledgement first, then every announcement the
+/// filter agreed to, tagged with the subscription id; it ends with the request's result when the
+/// server shuts down (or the stream reaches `mcp.max_response_bytes`), and silently when the
+/// client goes away.
+pub(super) fn listen(
+    server: Arc<Server>,
+    id: Id,
+    filter: Filter,
+    slot: ListenerGuard,
+) -> HttpResponse {
+    let changes = server.changes.subscribe();
+    let closing = server.changes.closing();
+    let mut st = ListenState {
+        _open: GaugeGuard::new(&METRICS.open_streams),
+        _slot: slot,
+        changes,
+        closing,
+        keepalive: tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE),
+        queue: VecDeque::new(),
+        used: 0,
+        done: false,
+        id,
+        filter,
+        server,
+    };
+    let ack = listen::acknowledged(&st.id, &st.filter);
+    st.push(&ack);
+    sse_response(Box::pin(futures_util::stream::unfold(
+        st,
+        next_listen_event,
+    )))
+}
+
+async fn next_listen_event(
+    mut st: ListenState,
+) -> Option<(Result<Bytes, actix_web::Error>, ListenState)> {
+    loop {
+        if let Some(e) = st.queue.pop_front() {
+            return Some((Ok(e), st));
+        }
+        if st.done {
+            return None;
+        }
+        enum Next {
+            Close,
+            Change(Result<Change, broadcast::error::RecvError>),
+            Tick,
+        }
+        let next = tokio::select! {
+            biased;
+            _ = st.closing.wait_for(|closing| *closing) => Next::Close,
+            change = st.changes.recv() => Next::Change(change),
+            _ = st.keepalive.tick() => Next::Tick,
+        };
+        match next {
+            Next::Close | Next::Change(Err(broadcast::error::RecvError::Closed)) => st.finish(),
+            Next::Change(Ok(c)) => st.announce(&c),
+            // Fell behind: say that everything it follows changed, so nothing is lost.
+            Next::Change(Err(broadcast::error::RecvError::Lagged(_))) => {
+                for c in st.filter.everything() {
+                    st.announce(&c);
+                }
+            }
+            Next::Tick => st.queue.push_back(Bytes::from_static(b": keepalive\n\n")),
+        }
+    }
+}
