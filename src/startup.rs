@@ -413,6 +413,10 @@ impl Application {
         .keep_alive(s.keep_alive)
         .client_request_timeout(s.client_request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
+        // A client that closes its side has gone: end its response (and stop the work behind it)
+        // instead of streaming into the void. 2026-07-28 makes a closed stream a cancellation,
+        // and a listen stream's slot must come back when its client leaves.
+        .h1_allow_half_closed(false)
         .max_connections(s.max_connections)
         .shutdown_timeout(s.shutdown_timeout.as_secs())
         // Signals are handled in run_until_stopped: actix treats SIGINT as a forced stop, and

@@ -7,6 +7,7 @@ mod edge;
 mod hardening;
 mod helpers;
 mod issuer;
+mod modern;
 mod operations;
 mod process;
 mod surface;

@@ -444,3 +444,59 @@ async fn the_drain_is_bounded_by_the_shutdown_timeout() {
     );
     assert!(code.success(), "{code:?}");
 }
+
+#[actix_web::test]
+async fn listen_streams_end_with_their_result_on_shutdown() {
+    let port = free_port();
+    let mut child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let body = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": meta}});
+    let mut resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("notifications/subscriptions/acknowledged"));
+    signal(&child, "TERM");
+    // The stream ends by itself (well inside the shutdown timeout) with the listen result.
+    let mut rest = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            rest.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stream did not end: {rest}");
+    let last: serde_json::Value = serde_json::from_str(
+        rest.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .last()
+            .expect("a final event"),
+    )
+    .unwrap();
+    assert_eq!(last["id"], "listen-1");
+    assert_eq!(last["result"]["resultType"], "complete");
+    assert_eq!(
+        last["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(code.success(), "exit {code:?}");
+}

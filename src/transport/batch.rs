@@ -1,0 +1,163 @@
+//! JSON-RPC batches (protocol revision 2025-03-26 only): the pre-parse item count that lets an
+//! oversized batch be refused unread, the request budget every item draws on, and answering the
+//! items in order.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_governor::governor::DefaultKeyedRateLimiter;
+use actix_governor::governor::clock::Clock;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::{
+    Cap, RESULT_RESERVE, capped, outcome_response, outside_strings, rpc_error, transport_error,
+};
+use crate::auth::Caller;
+use crate::auth::middleware::AuthState;
+use crate::edge::RateKey;
+use crate::jsonrpc::{ErrorCode, ErrorObject, Message, Response};
+use crate::mcp::{Call, Era, Outcome, Server, retry_after_secs};
+use crate::metrics::METRICS;
+
+/// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
+/// response remains.
+pub(super) async fn batch(
+    items: Vec<Value>,
+    server: &Arc<Server>,
+    auth: &AuthState,
+    caller: Caller,
+    era: Era,
+    request_id: &str,
+) -> HttpResponse {
+    if items.is_empty() {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Invalid Request: empty batch"),
+        );
+    }
+    let limit = server.settings.max_response_bytes;
+    // The body is `[` + the responses joined by `,` + `]`.
+    let mut body = String::from("[");
+    fn add(body: &mut String, text: &str) {
+        if body.len() > 1 {
+            body.push(',');
+        }
+        body.push_str(text);
+    }
+    for item in items {
+        match Message::classify(item) {
+            Err(invalid) => add(
+                &mut body,
+                &Response::error(invalid.id.clone(), invalid.into_error()).to_json(),
+            ),
+            Ok(Message::Notification { method, params }) => {
+                server.notify(&caller, &method, &params)
+            }
+            Ok(Message::ClientResponse) => {}
+            Ok(Message::Request(request)) => {
+                let id = request.id.clone();
+                let cap = Cap::new(limit, &request);
+                let call = Call {
+                    caller: caller.clone(),
+                    era,
+                    meta: None,
+                    param_headers: Vec::new(),
+                    tx: None,
+                    request_id: request_id.to_string(),
+                };
+                match server.handle(request, call).await {
+                    // Room is kept for the closing bracket and the errors of later items.
+                    Outcome::Response(r) => {
+                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, cap);
+                        add(&mut body, &text);
+                    }
+                    other => return outcome_response(other, &id, auth, cap),
+                }
+            }
+        }
+    }
+    if body.len() == 1 {
+        return HttpResponse::Accepted().finish();
+    }
+    body.push(']');
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .body(body)
+}
+
+/// The number of top-level items when `body` is a JSON array (a count of the commas at depth
+/// one, plus one; strings skipped): lets an oversized batch be refused before it is parsed.
+pub fn batch_items(body: &[u8]) -> Option<usize> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[start] != b'[' {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut commas = 0usize;
+    let mut seen_value = false;
+    outside_strings(&body[start..], |b| {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                seen_value |= depth > 1;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => commas += 1,
+            b if depth == 1 && !b.is_ascii_whitespace() => seen_value = true,
+            _ => {}
+        }
+        true
+    });
+    Some(if seen_value { commas + 1 } else { commas })
+}
+
+/// The request budget a batch draws on: every item beyond the first (which the rate limiter
+/// already counted) costs one more request of the caller's budget.
+pub struct RequestBudget {
+    pub limiter: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+}
+
+impl RequestBudget {
+    /// `Some(429)` when the caller's budget cannot pay for `items` messages.
+    pub(super) fn charge_batch(&self, req: &HttpRequest, items: usize) -> Option<HttpResponse> {
+        let limiter = self.limiter.as_ref()?;
+        let key = req.extensions().get::<RateKey>().cloned()?;
+        let extra = NonZeroU32::new(u32::try_from(items.saturating_sub(1)).unwrap_or(u32::MAX))?;
+        let wait = match limiter.check_key_n(&key, extra) {
+            Ok(Ok(())) => return None,
+            Ok(Err(not_until)) => not_until
+                .wait_time_from(actix_governor::governor::clock::DefaultClock::default().now()),
+            // More items than the whole burst: no wait makes room, so say a minute.
+            Err(_) => Duration::from_secs(60),
+        };
+        let secs = retry_after_secs(wait);
+        METRICS.rate_limited.with_label_values(&["requests"]).inc();
+        let mut r = transport_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
+            ),
+        );
+        r.headers_mut().insert(RETRY_AFTER, secs.into());
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_items_counts_top_level_members_only() {
+        assert_eq!(batch_items(br#"{"a":[1,2]}"#), None);
+        assert_eq!(batch_items(b"[]"), Some(0));
+        assert_eq!(batch_items(b" [1]"), Some(1));
+        assert_eq!(batch_items(br#"[{"a":[1,2,3]},"x,y",[4,5]]"#), Some(3));
+        assert_eq!(batch_items(br#"["\",\"", 2]"#), Some(2));
+    }
+}
