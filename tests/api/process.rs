@@ -487,7 +487,7 @@ async fn listen_streams_end_with_their_result_on_shutdown() {
     let last: serde_json::Value = serde_json::from_str(
         rest.lines()
             .filter_map(|l| l.strip_prefix("data: "))
-            .last()
+            .next_back()
             .expect("a final event"),
     )
     .unwrap();
