@@ -4,7 +4,8 @@
 # BASE_URL is the public base (e.g. https://my-app.fly.dev); MCP_PATH overrides /mcp.
 # Without TOKEN: health, metadata, and the 401 challenge. With TOKEN: also initialize,
 # tools/list, a tools/call of greet_user, and the 403 step-up for admin_action when the token
-# lacks the admin scope, and the short curl form (no Accept header) of that call. ACCEPT
+# lacks the admin scope, the short curl form (no Accept header) of that call, and protocol
+# revision 2026-07-28 (server/discover and a tools/call with its _meta and headers). ACCEPT
 # overrides the Accept header of the other POSTs (default: what MCP clients send; any form
 # that admits JSON works). One line per check; exit 1 on any failure.
 set -u
@@ -20,6 +21,7 @@ path="${MCP_PATH:-/mcp}"
 endpoint="$base$path"
 passed=0
 failed=0
+extra=()
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -39,6 +41,7 @@ request() {
   if [ -n "$tok" ]; then
     args+=(-H "Authorization: Bearer $tok")
   fi
+  args+=("${extra[@]}")
   status="$(curl "${args[@]}" "$url" 2>/dev/null)" || status="000"
 }
 header() { grep -i "^$1:" "$tmp/$2.head" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
@@ -115,6 +118,23 @@ if [ -n "$token" ]; then
     ok "short curl form (no Accept): tools/call greet_user answered as JSON"
   else
     fail "short curl form (no Accept): expected 200 with \"Hi Saif, welcome!\", got $status $(head -c 200 "$tmp/short.body")"
+  fi
+  # Protocol revision 2026-07-28: no handshake; _meta and the standard headers on each request.
+  meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+  extra=(-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover')
+  request discover POST "$endpoint" "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"server/discover\",\"params\":{$meta}}" "$token"
+  if [ "$status" = 200 ] && body_has '"supportedVersions":\["2026-07-28"' discover; then
+    ok "2026-07-28 server/discover: 200"
+  else
+    fail "2026-07-28 server/discover: expected 200 listing 2026-07-28, got $status $(head -c 200 "$tmp/discover.body")"
+  fi
+  extra=(-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: greet_user')
+  request modern POST "$endpoint" "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"greet_user\",\"arguments\":{\"name\":\"modern\"},$meta}}" "$token"
+  extra=()
+  if [ "$status" = 200 ] && body_has 'Hi modern, welcome!' modern && body_has '"resultType":"complete"' modern; then
+    ok "2026-07-28 tools/call greet_user: complete"
+  else
+    fail "2026-07-28 tools/call greet_user: expected 200 with resultType complete, got $status $(head -c 200 "$tmp/modern.body")"
   fi
   request admin POST "$endpoint" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"smoke"}}}' "$token"
   step_up="$(header www-authenticate admin)"
