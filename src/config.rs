@@ -293,6 +293,9 @@ pub struct ServerSettings {
     pub max_connections_per_ip: usize,
     /// Port of the separate Prometheus listener; `None` = off.
     pub metrics_port: Option<u16>,
+    /// This instance's name in the ids of questions it waits on (FLY_MACHINE_ID on Fly.io, so a
+    /// stray answer can be replayed to it; random otherwise).
+    pub instance_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -314,6 +317,13 @@ pub struct McpSettings {
     pub read_ttl_ms: u64,
     /// Open `subscriptions/listen` streams allowed per subject (per instance).
     pub max_listen_streams: usize,
+    /// Key material sealing 2026-07-28 `requestState` (MCP_STATE_KEY, at least 32 bytes; held
+    /// as standard base64).
+    pub state_key: Option<Secret>,
+    /// The previous key, still accepted when opening state (rotation).
+    pub state_key_previous: Option<Secret>,
+    /// How long an `input_required` exchange may take, from the first question.
+    pub state_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -423,6 +433,7 @@ struct RawServer {
     max_connections: usize,
     max_connections_per_ip: usize,
     metrics_port: u16,
+    instance_id: String,
 }
 
 #[derive(Deserialize)]
@@ -439,6 +450,9 @@ struct RawMcp {
     list_ttl_ms: u64,
     read_ttl_ms: u64,
     max_listen_streams: usize,
+    state_key: String,
+    state_key_previous: String,
+    state_ttl_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -518,7 +532,10 @@ const LIST_KEYS: [&str; 6] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 18] = [
+const PLAIN_VARS: [(&str, &str); 21] = [
+    ("MCP_STATE_KEY", "mcp.state_key"),
+    ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
+    ("FLY_MACHINE_ID", "server.instance_id"),
     ("PORT", "server.port"),
     ("METRICS_PORT", "server.metrics_port"),
     ("PUBLIC_URL", "server.public_url"),
@@ -541,6 +558,40 @@ const PLAIN_VARS: [(&str, &str); 18] = [
     ("TRUSTED_PROXY", "security.trusted_proxy"),
     ("LOG_FORMAT", "log.format"),
 ];
+
+/// Base64 key material of at least 32 bytes (standard or URL-safe alphabet, padding optional),
+/// kept as standard base64; `None` when unset. Errors never show the value.
+fn key_material(raw: &str, setting: &str) -> Result<Option<Secret>, ConfigError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let Some(v) = non_empty(raw) else {
+        return Ok(None);
+    };
+    let trimmed = v.trim().trim_end_matches('=');
+    let bytes = STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
+        .map_err(|_| {
+            bad(
+                &var_for(setting),
+                "must be base64 key material (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+    if bytes.len() < 32 {
+        return Err(bad(
+            &var_for(setting),
+            format!("must decode to at least 32 bytes, not {}", bytes.len()),
+        ));
+    }
+    Ok(Some(Secret(STANDARD.encode(bytes))))
+}
+
+/// A random instance name for question ids when the platform gives none.
+fn random_instance_id() -> String {
+    let mut b = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut b).expect("the system random source works");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
 
 /// The variable name a user would set for a setting, for error messages.
 fn var_for(setting: &str) -> String {
@@ -756,6 +807,23 @@ impl Settings {
             max_connections: s.max_connections,
             max_connections_per_ip: s.max_connections_per_ip,
             metrics_port: (s.metrics_port != 0).then_some(s.metrics_port),
+            instance_id: match non_empty(&s.instance_id) {
+                Some(id)
+                    if id.len() <= 64
+                        && id
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    id.to_string()
+                }
+                Some(_) => {
+                    return Err(bad(
+                        &var_for("server.instance_id"),
+                        "must be 1-64 letters, digits, - or _",
+                    ));
+                }
+                None => random_instance_id(),
+            },
         };
 
         // ---- mcp ----
@@ -797,6 +865,9 @@ impl Settings {
             1000,
             "mcp.max_listen_streams",
         )?;
+        range(m.state_ttl_secs, 10, 86_400, "mcp.state_ttl_secs")?;
+        let state_key = key_material(&m.state_key, "mcp.state_key")?;
+        let state_key_previous = key_material(&m.state_key_previous, "mcp.state_key_previous")?;
         let mcp = McpSettings {
             path: m.path,
             server_name: non_empty(&m.server_name)
@@ -817,6 +888,9 @@ impl Settings {
             list_ttl_ms: m.list_ttl_ms,
             read_ttl_ms: m.read_ttl_ms,
             max_listen_streams: m.max_listen_streams,
+            state_key,
+            state_key_previous,
+            state_ttl: Duration::from_secs(m.state_ttl_secs),
         };
 
         // ---- auth ----

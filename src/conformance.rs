@@ -166,6 +166,7 @@ register_resource!(ResourceDef {
             text: "This is the content of the static text resource.".into(),
         }])
     }),
+    asks: false,
 });
 
 register_resource!(ResourceDef {
@@ -182,6 +183,7 @@ register_resource!(ResourceDef {
             blob: RED_PIXEL_PNG.into(),
         }])
     }),
+    asks: false,
 });
 
 register_resource!(ResourceDef {
@@ -198,6 +200,7 @@ register_resource!(ResourceDef {
             text: "Watched resource content".into(),
         }])
     }),
+    asks: false,
 });
 
 register_resource_template!(ResourceTemplateDef {
@@ -221,6 +224,7 @@ register_resource_template!(ResourceTemplateDef {
         }])
     }),
     complete: None,
+    asks: false,
 });
 
 fn user_text(text: impl Into<String>) -> PromptMessage {
@@ -243,6 +247,7 @@ register_prompt!(PromptDef {
         })
     }),
     complete: None,
+    asks: false,
 });
 
 register_prompt!(PromptDef {
@@ -285,6 +290,7 @@ register_prompt!(PromptDef {
             .map(|v| v.to_string())
             .collect()
     }),
+    asks: false,
 });
 
 register_prompt!(PromptDef {
@@ -321,6 +327,7 @@ register_prompt!(PromptDef {
         })
     }),
     complete: None,
+    asks: false,
 });
 
 register_prompt!(PromptDef {
@@ -342,6 +349,7 @@ register_prompt!(PromptDef {
         })
     }),
     complete: None,
+    asks: false,
 });
 
 // --- The 2026-07-28 suite's fixtures.
@@ -350,21 +358,33 @@ register_tool!(ToolDef {
     name: "test_missing_capability",
     description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
     client_capabilities: &["sampling"],
-    handler: |_, _| Box::pin(async { Ok(ToolOutput::text("The client declared sampling.")) }),
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let reply = ctx.sample_text("reply", "Say hello", 20).await?;
+        Ok(ToolOutput::text(format!(
+            "The client declared sampling: {reply}"
+        )))
+    }),
     ..ToolDef::DEFAULT
 });
 
 register_tool!(ToolDef {
     name: "test_streaming_elicitation",
-    description: "Needs the client's elicitation capability and streams progress, never a request (conformance fixture).",
+    description: "Streams progress, then asks the user through the revision's own way (conformance fixture).",
     client_capabilities: &["elicitation"],
+    asks: true,
     handler: |ctx, _| Box::pin(async move {
         ctx.progress(1.0, Some(2.0), Some("working"));
         tokio::time::sleep(Duration::from_millis(20)).await;
+        // 2026-07-28: this question ends the run with input_required, never a request on the
+        // stream.
+        let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}});
+        let answer = ctx.elicit("go_on", "Go on?", schema).await?;
         ctx.progress(2.0, Some(2.0), Some("done"));
-        Ok(ToolOutput::text(
-            "Streamed without asking the client anything.",
-        ))
+        Ok(ToolOutput::text(format!(
+            "Streamed, then asked: {}",
+            outcome(&answer)
+        )))
     }),
     ..ToolDef::DEFAULT
 });
@@ -416,4 +436,315 @@ register_tool!(ToolDef {
         Ok(ToolOutput::text(format!("region {region}")))
     }),
     ..ToolDef::DEFAULT
+});
+
+// --- Tools that ask (2025 revisions: requests on the call's stream; 2026-07-28: input_required).
+
+fn name_schema(field: &str) -> Value {
+    json!({"type": "object", "properties": {field: {"type": "string"}}, "required": [field]})
+}
+
+/// The text of an elicitation outcome, as the 2025 fixtures report it.
+fn outcome(e: &Elicitation) -> String {
+    match e {
+        Elicitation::Accept(c) => format!("action=accept, content={}", Value::Object(c.clone())),
+        Elicitation::Decline => "action=decline".into(),
+        Elicitation::Cancel => "action=cancel".into(),
+    }
+}
+
+fn field(e: &Elicitation, name: &str) -> String {
+    match e {
+        Elicitation::Accept(c) => c
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PromptArgs {
+    prompt: String,
+}
+
+register_tool!(ToolDef {
+    name: "test_sampling",
+    description: "Asks the client's model to answer a prompt (conformance fixture).",
+    input_schema: || json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}),
+    asks: true,
+    handler: |ctx, args| typed(
+        |ctx: ToolContext, a: PromptArgs| async move {
+            let reply = ctx.sample_text("reply", &a.prompt, 100).await?;
+            Ok(ToolOutput::text(format!("LLM response: {reply}")))
+        },
+        ctx,
+        args
+    ),
+    ..ToolDef::DEFAULT
+});
+
+#[derive(Deserialize)]
+struct MessageArgs {
+    message: String,
+}
+
+register_tool!(ToolDef {
+    name: "test_elicitation",
+    description: "Asks the user for a username and an email (conformance fixture).",
+    input_schema: || json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
+    asks: true,
+    handler: |ctx, args| typed(
+        |ctx: ToolContext, a: MessageArgs| async move {
+            let schema = json!({
+                "type": "object",
+                "properties": {"username": {"type": "string"}, "email": {"type": "string"}},
+                "required": ["username", "email"]
+            });
+            let answer = ctx.elicit("user", &a.message, schema).await?;
+            Ok(ToolOutput::text(format!(
+                "User response: {}",
+                outcome(&answer)
+            )))
+        },
+        ctx,
+        args
+    ),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_elicitation_sep1034_defaults",
+    description: "Asks for a form whose fields carry defaults (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "default": "John Doe"},
+                "age": {"type": "integer", "default": 30},
+                "score": {"type": "number", "default": 95.5},
+                "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+                "verified": {"type": "boolean", "default": true}
+            }
+        });
+        let answer = ctx
+            .elicit(
+                "defaults",
+                "Please review and update the form fields with defaults",
+                schema,
+            )
+            .await?;
+        Ok(ToolOutput::text(format!(
+            "Elicitation completed: {}",
+            outcome(&answer)
+        )))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_elicitation_sep1330_enums",
+    description: "Asks for a form with every enum style (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                "titledSingle": {"type": "string", "oneOf": [
+                    {"const": "value1", "title": "First Option"},
+                    {"const": "value2", "title": "Second Option"},
+                    {"const": "value3", "title": "Third Option"}
+                ]},
+                "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"]},
+                "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                "titledMulti": {"type": "array", "items": {"anyOf": [
+                    {"const": "value1", "title": "First Choice"},
+                    {"const": "value2", "title": "Second Choice"},
+                    {"const": "value3", "title": "Third Choice"}
+                ]}}
+            }
+        });
+        let answer = ctx
+            .elicit("enums", "Please choose from the options", schema)
+            .await?;
+        Ok(ToolOutput::text(format!(
+            "Elicitation completed: {}",
+            outcome(&answer)
+        )))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_elicitation",
+    description: "Asks the user's name, then greets them (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let answer = ctx
+            .elicit("user_name", "What is your name?", name_schema("name"))
+            .await?;
+        Ok(ToolOutput::text(format!(
+            "Hello, {}!",
+            field(&answer, "name")
+        )))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_sampling",
+    description: "Asks the client's model a question (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let reply = ctx
+            .sample_text("capital_question", "What is the capital of France?", 100)
+            .await?;
+        Ok(ToolOutput::text(format!("The model says: {reply}")))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_list_roots",
+    description: "Asks for the client's roots (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let roots = ctx.roots("client_roots").await?;
+        let uris: Vec<&str> = roots.iter().map(|r| r.uri.as_str()).collect();
+        Ok(ToolOutput::text(format!("Roots: {}", uris.join(", "))))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_request_state",
+    description: "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
+        ctx.elicit("confirm", "Please confirm", schema).await?;
+        // Reaching this point in a second round means the requestState was opened and matched.
+        Ok(ToolOutput::text(
+            "state-ok: the request state came back intact",
+        ))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_tampered_state",
+    description: "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
+        ctx.elicit("confirm", "Please confirm", schema).await?;
+        Ok(ToolOutput::text("confirmed"))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_multiple_inputs",
+    description: "Asks the user, the model and the client's roots at once (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let answers = ctx
+            .ask(vec![
+                (
+                    "user_name",
+                    Question::elicit("What is your name?", name_schema("name")),
+                ),
+                ("greeting", Question::sample_text("Generate a greeting", 50)),
+                ("client_roots", Question::Roots),
+            ])
+            .await?;
+        let name = match &answers[0] {
+            Answer::Elicitation(e) => field(e, "name"),
+            _ => String::new(),
+        };
+        let greeting = answers[1].text().unwrap_or_default();
+        Ok(ToolOutput::text(format!(
+            "{greeting} {name} (all three answers received)"
+        )))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_multi_round",
+    description: "Asks two questions, one after the other (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        let name = ctx
+            .elicit("step1", "Step 1: What is your name?", name_schema("name"))
+            .await?;
+        let color = ctx
+            .elicit(
+                "step2",
+                "Step 2: What is your favorite color?",
+                name_schema("color"),
+            )
+            .await?;
+        Ok(ToolOutput::text(format!(
+            "{} likes {}",
+            field(&name, "name"),
+            field(&color, "color")
+        )))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_tool!(ToolDef {
+    name: "test_input_required_result_capabilities",
+    description: "Asks only through what the client declared (conformance fixture).",
+    asks: true,
+    handler: |ctx, _| Box::pin(async move {
+        if ctx.client_supports("elicitation") != Some(false) {
+            let answer = ctx
+                .elicit("user_name", "What is your name?", name_schema("name"))
+                .await?;
+            return Ok(ToolOutput::text(format!(
+                "Hello, {}!",
+                field(&answer, "name")
+            )));
+        }
+        if ctx.client_supports("sampling") != Some(false) {
+            let reply = ctx
+                .sample_text("greeting", "Generate a greeting", 50)
+                .await?;
+            return Ok(ToolOutput::text(reply));
+        }
+        Ok(ToolOutput::text(
+            "The client can answer nothing; done without asking.",
+        ))
+    }),
+    ..ToolDef::DEFAULT
+});
+
+register_prompt!(PromptDef {
+    name: "test_input_required_result_prompt",
+    title: Some("A prompt that asks"),
+    description: "Asks the user for context before building its message (conformance fixture).",
+    arguments: &[],
+    scopes: &[],
+    get: |ctx, _| Box::pin(async move {
+        let answer = ctx
+            .elicit(
+                "user_context",
+                "What context should the prompt use?",
+                name_schema("context"),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(PromptResult {
+            description: Some("A prompt built from the user's context".into()),
+            messages: vec![user_text(format!("Context: {}", field(&answer, "context")))],
+        })
+    }),
+    complete: None,
+    asks: true,
 });

@@ -164,6 +164,30 @@ impl Notification {
     }
 }
 
+/// A request the server sends the client (2025 revisions: a question on a response stream).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutgoingRequest {
+    pub jsonrpc: Version2,
+    pub id: Id,
+    pub method: &'static str,
+    pub params: Value,
+}
+
+impl OutgoingRequest {
+    pub fn new(id: Id, method: &'static str, params: Value) -> Self {
+        OutgoingRequest {
+            jsonrpc: Version2,
+            id,
+            method,
+            params,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("requests always serialize")
+    }
+}
+
 /// A request the client sent: it has an id and expects exactly one response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -180,9 +204,11 @@ pub enum Message {
         method: String,
         params: Map<String, Value>,
     },
-    /// A response to a server-to-client request. A stateless server never sends such requests,
-    /// so these are acknowledged and dropped.
-    ClientResponse,
+    /// The client's answer to a request the server sent: its `result`, or its `error` object.
+    ClientResponse {
+        id: Id,
+        outcome: Result<Value, Value>,
+    },
 }
 
 /// Why a JSON value is not a JSON-RPC message. `id` is the request's id when it could be read.
@@ -238,14 +264,18 @@ impl Message {
         };
         let Some(method) = method else {
             // No method: a response to a server-to-client request.
-            let has_result = obj.contains_key("result");
-            let has_error = obj.contains_key("error");
-            return if id.is_some() && (has_result ^ has_error) {
-                Ok(Message::ClientResponse)
-            } else {
-                Err(invalid(
-                    "a message needs a method, or an id with result or error",
-                ))
+            let result = obj.remove("result");
+            let error = obj.remove("error");
+            return match (id, result, error) {
+                (Some(id), Some(r), None) => Ok(Message::ClientResponse { id, outcome: Ok(r) }),
+                (Some(id), None, Some(e)) if e.is_object() => Ok(Message::ClientResponse {
+                    id,
+                    outcome: Err(e),
+                }),
+                (id, ..) => Err(Invalid {
+                    id,
+                    reason: "a message needs a method, or an id with result or error",
+                }),
             };
         };
         if obj.contains_key("result") || obj.contains_key("error") {
@@ -315,7 +345,10 @@ mod tests {
         ));
         assert_eq!(
             Message::classify(json!({"jsonrpc":"2.0","id":3,"result":{}})),
-            Ok(Message::ClientResponse)
+            Ok(Message::ClientResponse {
+                id: Id::Int(3.into()),
+                outcome: Ok(json!({}))
+            })
         );
     }
 

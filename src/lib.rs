@@ -1,5 +1,6 @@
 //! gatehouse: an authenticated MCP server. The library holds everything; `main.rs` only wires.
 
+pub mod ask;
 pub mod audit;
 pub mod auth;
 pub mod changes;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod prompt;
 pub mod registry;
 pub mod resource;
+pub mod seal;
 pub mod startup;
 pub mod tool;
 pub mod tools;

@@ -2,6 +2,7 @@
 //! method handlers in `mcp/`, and maps every failure to a JSON-RPC error in exactly one place
 //! (`McpError::to_error`). It knows nothing about HTTP beyond the `Outcome` it returns.
 
+pub mod asking;
 pub mod lifecycle;
 pub mod listen;
 pub mod modern;
@@ -17,12 +18,14 @@ use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value, json};
 
+use crate::ask::Pending;
 use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::changes::Changes;
 use crate::config::{LogLevel, McpSettings, RateLimitSettings};
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
 use crate::registry::Registry;
+use crate::seal::Seal;
 use crate::tool::Notifier;
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
@@ -265,6 +268,10 @@ pub struct Server {
     /// Whether each listing is the same for every caller (no item of its kind is scope-filtered):
     /// such listings are `cacheScope: "public"`.
     public: modern::PublicListings,
+    /// Questions asked on 2025 response streams, waiting for the client's POSTed answer.
+    pub pending: Arc<Pending>,
+    /// Seals 2026-07-28 `requestState`.
+    seal: Seal,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
@@ -275,6 +282,8 @@ impl Server {
         settings: McpSettings,
         filter_tools_by_scope: bool,
         rate: &RateLimitSettings,
+        seal: Seal,
+        instance_id: String,
     ) -> Server {
         let tool_limiter = rate.enabled.then(|| {
             let per_minute =
@@ -296,6 +305,8 @@ impl Server {
             changes: Arc::new(Changes::default()),
             listeners: Mutex::new(HashMap::new()),
             public,
+            pending: Arc::new(Pending::new(instance_id)),
+            seal,
         }
     }
 
@@ -476,8 +487,7 @@ impl Server {
             "resources/read" if self.has_resources() => {
                 let uri = p.get("uri").and_then(Value::as_str).unwrap_or("");
                 let audit = Audit::start(call, "resources/read", uri, None);
-                let notifier = self.notifier(call, p);
-                let result = resources::read(self, p, call.caller.clone(), notifier).await;
+                let result = resources::read(self, p, call).await;
                 audit.finish(&result);
                 result
             }
@@ -488,8 +498,7 @@ impl Server {
             "prompts/get" if self.has_prompts() => {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or("");
                 let audit = Audit::start(call, "prompts/get", name, None);
-                let notifier = self.notifier(call, p);
-                let result = prompts::get(self, p, call.caller.clone(), notifier).await;
+                let result = prompts::get(self, p, call).await;
                 audit.finish(&result);
                 result
             }

@@ -48,6 +48,8 @@ pub struct PromptDef {
     pub get: PromptHandler,
     /// Completion values for an argument, given its partial value.
     pub complete: Option<fn(&str, &str) -> Vec<String>>,
+    /// The handler may ask the client (see `ToolDef::asks`).
+    pub asks: bool,
 }
 
 inventory::collect!(PromptDef);

@@ -84,6 +84,34 @@ fn scopes_valid(scopes: &[&str]) -> bool {
 }
 
 impl Registry {
+    /// The first registration that may ask the client (`asks: true`), named for a message.
+    pub fn first_asker(&self) -> Option<String> {
+        let tool = self
+            .tools
+            .iter()
+            .find(|t| t.def.asks)
+            .map(|t| format!("tool {}", t.def.name));
+        let prompt = || {
+            self.prompts
+                .iter()
+                .find(|p| p.asks)
+                .map(|p| format!("prompt {}", p.name))
+        };
+        let resource = || {
+            self.resources
+                .iter()
+                .find(|r| r.asks)
+                .map(|r| format!("resource {}", r.uri))
+        };
+        let template = || {
+            self.templates
+                .iter()
+                .find(|t| t.asks)
+                .map(|t| format!("resource template {}", t.uri_template))
+        };
+        tool.or_else(prompt).or_else(resource).or_else(template)
+    }
+
     /// Everything registered in this binary.
     pub fn from_inventory() -> Result<Registry, RegistryError> {
         Registry::build(

@@ -18,6 +18,8 @@ pub struct ResourceDef {
     /// Scopes the caller needs to list or read it.
     pub scopes: &'static [&'static str],
     pub read: fn(ToolContext) -> BoxFuture<ReadResult>,
+    /// The reader may ask the client (see `ToolDef::asks`).
+    pub asks: bool,
 }
 
 inventory::collect!(ResourceDef);
@@ -34,6 +36,8 @@ pub struct ResourceTemplateDef {
     pub read: fn(ToolContext, String, Map<String, serde_json::Value>) -> BoxFuture<ReadResult>,
     /// Completion values for a variable, given its partial value.
     pub complete: Option<fn(&str, &str) -> Vec<String>>,
+    /// The reader may ask the client (see `ToolDef::asks`).
+    pub asks: bool,
 }
 
 inventory::collect!(ResourceTemplateDef);

@@ -26,6 +26,7 @@ use crate::conn::ConnectionLimiter;
 use crate::edge::{self, GuardSettings, RequestKey};
 use crate::mcp::Server;
 use crate::registry::{Registry, RegistryError};
+use crate::seal::Seal;
 use crate::transport::{self, Limits};
 
 #[derive(Debug, thiserror::Error)]
@@ -258,11 +259,14 @@ impl Application {
             body: doc.to_string(),
         });
 
+        let seal = state_seal(&settings, &registry)?;
         let mcp = web::Data::new(Server::new(
             registry.clone(),
             settings.mcp.clone(),
             a.filter_tools_by_scope,
             &settings.rate_limit,
+            seal,
+            settings.server.instance_id.clone(),
         ));
         let limits = web::Data::new(Limits {
             max_body_bytes: settings.server.max_body_bytes,
@@ -496,6 +500,38 @@ impl Application {
     /// one process).
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The key that seals 2026-07-28 `requestState`: MCP_STATE_KEY (and the previous one during a
+/// rotation). Production insists on it when a registered handler may ask, since every instance
+/// must open what another sealed; otherwise a key is generated for this process.
+fn state_seal(settings: &Settings, registry: &Registry) -> Result<Seal, StartupError> {
+    use base64::Engine;
+    let decode = |s: &crate::config::Secret| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.expose())
+            .expect("validated base64")
+    };
+    let m = &settings.mcp;
+    match (&m.state_key, registry.first_asker()) {
+        (Some(key), _) => Ok(Seal::new(
+            &decode(key),
+            m.state_key_previous.as_ref().map(decode).as_deref(),
+        )),
+        (None, Some(asker)) if settings.profile == Profile::Production => {
+            Err(StartupError::Config(format!(
+                "MCP_STATE_KEY (mcp.state_key): required in production because {asker} asks the client; set the same base64 key of at least 32 bytes on every instance (`openssl rand -base64 32`)"
+            )))
+        }
+        (None, asker) => {
+            if let Some(asker) = asker {
+                log::info!(
+                    "{asker} may ask the client: requestState is sealed with a key generated for this process (set MCP_STATE_KEY to share one across instances)"
+                );
+            }
+            Ok(Seal::random())
+        }
     }
 }
 

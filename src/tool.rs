@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::ask::Asker;
+pub use crate::ask::{Answer, AskError, Elicitation, Question, Root};
 pub use crate::auth::{Caller, Identity};
 pub use crate::changes::Change;
 use crate::changes::Changes;
@@ -19,8 +21,8 @@ pub use crate::config::LogLevel;
 /// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        Annotations, BoxFuture, Change, Content, ResourceContents, ToolContext, ToolDef, ToolError,
-        ToolOutput, ToolResult, typed,
+        Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, Question,
+        ResourceContents, Root, ToolContext, ToolDef, ToolError, ToolOutput, ToolResult, typed,
     };
     pub use crate::config::LogLevel;
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
@@ -193,6 +195,9 @@ pub struct ToolDef {
     /// runs. (2025 clients declare capabilities only at `initialize`, which a stateless server
     /// does not keep, so they are not checked there.)
     pub client_capabilities: &'static [&'static str],
+    /// The handler may ask the client (`ctx.elicit`, `ctx.sample`, `ctx.roots`, `ctx.ask`).
+    /// Declared so production can insist on a shared `requestState` key (MCP_STATE_KEY).
+    pub asks: bool,
     /// The handler; use `|ctx, args| typed(my_fn, ctx, args)` for typed arguments.
     pub handler: fn(ToolContext, Value) -> BoxFuture<ToolResult>,
 }
@@ -217,6 +222,7 @@ impl ToolDef {
         scopes: &[],
         secret_args: &[],
         client_capabilities: &[],
+        asks: false,
         handler: unimplemented_handler,
     };
 }
@@ -294,6 +300,7 @@ pub struct ToolContext {
     caller: Caller,
     notifier: Notifier,
     changes: Option<Arc<Changes>>,
+    asker: Asker,
 }
 
 impl ToolContext {
@@ -302,7 +309,100 @@ impl ToolContext {
             caller,
             notifier,
             changes: None,
+            asker: Asker::Cannot(crate::ask::NOT_DECLARED),
         }
+    }
+
+    pub(crate) fn with_asker(mut self, asker: Asker) -> Self {
+        self.asker = asker;
+        self
+    }
+
+    /// Asks the client several questions at once, each under a key of the handler's choosing
+    /// (stable across runs: in 2026-07-28 the handler runs again with the answers, and a
+    /// question whose key has an answer gets it at once). Answers come back in order.
+    ///
+    /// In 2025 revisions the questions travel on the call's event stream and this waits for the
+    /// answers (bounded by the tool timeout). In 2026-07-28 an unanswered question stops the
+    /// handler here and the client is asked through an `input_required` result; it never
+    /// returns in that run. A question the request's `clientCapabilities` do not cover refuses
+    /// the request with -32021: check `client_supports` first to do without.
+    pub async fn ask(&self, questions: Vec<(&str, Question)>) -> Result<Vec<Answer>, AskError> {
+        let questions = questions
+            .into_iter()
+            .map(|(k, q)| (k.to_string(), q))
+            .collect();
+        self.asker.ask(questions).await
+    }
+
+    /// Asks the user to fill in a form described by `schema` (a flat object of primitives).
+    pub async fn elicit(
+        &self,
+        key: &str,
+        message: &str,
+        schema: Value,
+    ) -> Result<Elicitation, AskError> {
+        match self.ask_one(key, Question::elicit(message, schema)).await? {
+            Answer::Elicitation(e) => Ok(e),
+            _ => unreachable!("an elicitation is answered by an elicitation"),
+        }
+    }
+
+    /// Sends the user to `url` (2025-11-25 and later; clients declaring `elicitation.url`).
+    pub async fn elicit_url(
+        &self,
+        key: &str,
+        message: &str,
+        url: &str,
+    ) -> Result<Elicitation, AskError> {
+        let q = Question::ElicitUrl {
+            message: message.into(),
+            url: url.into(),
+        };
+        match self.ask_one(key, q).await? {
+            Answer::Elicitation(e) => Ok(e),
+            _ => unreachable!("an elicitation is answered by an elicitation"),
+        }
+    }
+
+    /// Has the client's model answer `params` (`sampling/createMessage`); returns its result.
+    pub async fn sample(&self, key: &str, params: Value) -> Result<Answer, AskError> {
+        self.ask_one(key, Question::Sample(params)).await
+    }
+
+    /// Has the client's model answer one user message; returns the text of its answer.
+    pub async fn sample_text(
+        &self,
+        key: &str,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<String, AskError> {
+        let answer = self
+            .ask_one(key, Question::sample_text(prompt, max_tokens))
+            .await?;
+        answer
+            .text()
+            .ok_or_else(|| AskError::Failed("the model's answer holds no text".into()))
+    }
+
+    /// The client's workspace roots.
+    pub async fn roots(&self, key: &str) -> Result<Vec<Root>, AskError> {
+        match self.ask_one(key, Question::Roots).await? {
+            Answer::Roots(r) => Ok(r),
+            _ => unreachable!("roots are answered by roots"),
+        }
+    }
+
+    async fn ask_one(&self, key: &str, q: Question) -> Result<Answer, AskError> {
+        let mut answers = self.ask(vec![(key, q)]).await?;
+        Ok(answers.remove(0))
+    }
+
+    /// Whether the client declared `capability` (`"elicitation"`, `"sampling"`, `"roots"`) for
+    /// this request; `None` when the revision does not say (2025 clients declare capabilities
+    /// only at `initialize`, which a stateless server does not keep).
+    pub fn client_supports(&self, capability: &str) -> Option<bool> {
+        self.asker.client_supports(capability)
     }
 
     pub(crate) fn with_changes(mut self, changes: Arc<Changes>) -> Self {

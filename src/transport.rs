@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{
+    ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -22,6 +24,7 @@ use futures_util::future::{AbortHandle, Abortable, Aborted};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
@@ -372,12 +375,16 @@ pub async fn post(
                 }
                 HttpResponse::Accepted().finish()
             }
-            Ok(Message::ClientResponse) => {
+            Ok(Message::ClientResponse { id, outcome }) => {
+                let era = match header_era() {
+                    Ok(era) => era,
+                    Err(e) => return refused(None, e),
+                };
                 req.extensions_mut().insert(RpcLabels {
-                    era: header_era().map_or("unknown", Era::version),
+                    era: era.version(),
                     method: "response",
                 });
-                HttpResponse::Accepted().finish()
+                answer(&req, &server, &caller, era, &id, outcome)
             }
             Ok(Message::Request(request)) => {
                 let id = Some(request.id.clone());
@@ -415,6 +422,64 @@ pub async fn post(
                 one_request(request, server, &auth, call, framing).await
             }
         },
+    }
+}
+
+/// A client's answer to a question a handler asked on a 2025 response stream: delivered to the
+/// waiting handler (202), replayed by Fly's proxy to the instance that waits (421 with
+/// `fly-replay`), or refused (400) when no question of this caller waits under that id.
+fn answer(
+    req: &HttpRequest,
+    server: &Server,
+    caller: &Caller,
+    era: Era,
+    id: &Id,
+    outcome: Result<Value, Value>,
+) -> HttpResponse {
+    if era == Era::Modern {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                "Invalid Request: in protocol revision 2026-07-28 answers travel in the retried request's inputResponses, never as a response",
+            ),
+        );
+    }
+    let subject = caller.subject().unwrap_or("");
+    let unknown = || {
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                "Invalid Request: no question of this caller is waiting for an answer with this id",
+            ),
+        )
+    };
+    match server.pending.answer(subject, id, outcome) {
+        Answered::Delivered => HttpResponse::Accepted().finish(),
+        Answered::Unknown => unknown(),
+        // Already replayed once: the instance named does not wait for it either.
+        Answered::Elsewhere(_) if req.headers().contains_key("fly-replay-src") => unknown(),
+        Answered::Elsewhere(instance) => {
+            log::debug!("an answer for instance {instance} is replayed to it");
+            let mut r = rpc_error(
+                StatusCode::MISDIRECTED_REQUEST,
+                None,
+                ErrorObject::new(
+                    ErrorCode::TRANSPORT,
+                    format!(
+                        "Misdirected Request: another instance ({instance}) is waiting for this answer; on Fly.io the proxy replays it there"
+                    ),
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("instance={instance}")) {
+                r.headers_mut()
+                    .insert(HeaderName::from_static("fly-replay"), v);
+            }
+            r
+        }
     }
 }
 

@@ -1,13 +1,11 @@
 //! `prompts/list`, `prompts/get` and `completion/complete`.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, listing, require_scopes, string_param};
+use super::asking::{Asking, Ran};
+use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
-use crate::tool::{Notifier, ToolContext};
+use crate::tool::ToolContext;
 
 pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
     let items: Vec<Value> = server
@@ -31,12 +29,8 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
     listing("prompts", &items, p, server.settings.page_size)
 }
 
-pub async fn get(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: Caller,
-    notifier: Notifier,
-) -> Result<Value, McpError> {
+pub async fn get(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
+    let caller = call.caller.clone();
     let name = string_param(p, "name")?;
     let def = server
         .registry
@@ -69,18 +63,24 @@ pub async fn get(
             )));
         }
     }
-    let ctx = ToolContext::new(caller, notifier).with_changes(server.changes.clone());
-    let fut = AssertUnwindSafe((def.get)(ctx, args)).catch_unwind();
-    match tokio::time::timeout(server.settings.tool_timeout, fut).await {
-        Ok(Ok(Ok(r))) => {
+    let asking = Asking::prepare(server, call, p, "prompts/get", name, &json!(args), def.asks)?;
+    let ctx = ToolContext::new(caller, server.notifier(call, p))
+        .with_changes(server.changes.clone())
+        .with_asker(asking.asker.clone());
+    match asking
+        .run(|| (def.get)(ctx, args), server.settings.tool_timeout)
+        .await
+    {
+        Ran::Done(Ok(r)) => {
             let mut v = json!({"messages": r.messages});
             if let Some(d) = r.description {
                 v["description"] = json!(d);
             }
             Ok(v)
         }
-        Ok(Ok(Err(msg))) => Err(McpError::InvalidParams(msg)),
-        Ok(Err(_)) | Err(_) => {
+        Ran::Done(Err(msg)) => Err(McpError::InvalidParams(msg)),
+        Ran::Interrupted(why) => asking.interrupted(server, why),
+        Ran::Panicked | Ran::TimedOut => {
             log::error!("prompt {name} panicked or timed out");
             Err(McpError::Internal)
         }

@@ -1,15 +1,13 @@
 //! `resources/list`, `resources/templates/list`, `resources/read`, `resources/subscribe` and
 //! `resources/unsubscribe`.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
-use super::{McpError, Server, listing, require_scopes, string_param};
+use super::asking::{Asking, Ran};
+use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::resource::match_template;
-use crate::tool::{Notifier, ToolContext};
+use crate::tool::ToolContext;
 
 /// A listing entry: the identifying member, then name, optional title, description, MIME type.
 fn entry(
@@ -72,42 +70,53 @@ pub fn valid_uri(uri: &str) -> Result<(), McpError> {
     Ok(())
 }
 
-pub async fn read(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: Caller,
-    notifier: Notifier,
-) -> Result<Value, McpError> {
+pub async fn read(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
     let uri = string_param(p, "uri")?;
     valid_uri(uri)?;
-    let ctx = ToolContext::new(caller.clone(), notifier).with_changes(server.changes.clone());
-    let fut = if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
-        require_scopes(&caller, r.scopes)?;
-        (r.read)(ctx)
+    let caller = &call.caller;
+    // The reader, before anything runs: scopes checked, template variables matched.
+    enum Reader {
+        Direct(&'static crate::resource::ResourceDef),
+        Template(
+            &'static crate::resource::ResourceTemplateDef,
+            Map<String, Value>,
+        ),
+    }
+    let reader = if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
+        require_scopes(caller, r.scopes)?;
+        Reader::Direct(r)
     } else if let Some((t, vars)) = server
         .registry
         .templates
         .iter()
-        .find_map(|t| match_template(t.uri_template, uri).map(|v| (t, v)))
+        .find_map(|t| match_template(t.uri_template, uri).map(|v| (*t, v)))
     {
-        require_scopes(&caller, t.scopes)?;
-        (t.read)(ctx, uri.to_string(), vars)
+        require_scopes(caller, t.scopes)?;
+        Reader::Template(t, vars)
     } else {
         return Err(McpError::ResourceNotFound(uri.to_string()));
     };
-    let guarded = AssertUnwindSafe(fut).catch_unwind();
-    match tokio::time::timeout(server.settings.tool_timeout, guarded).await {
-        Ok(Ok(Ok(contents))) => Ok(json!({"contents": contents})),
-        Ok(Ok(Err(msg))) => {
+    let asks = match &reader {
+        Reader::Direct(r) => r.asks,
+        Reader::Template(t, _) => t.asks,
+    };
+    let asking = Asking::prepare(server, call, p, "resources/read", uri, &Value::Null, asks)?;
+    let ctx = ToolContext::new(caller.clone(), server.notifier(call, p))
+        .with_changes(server.changes.clone())
+        .with_asker(asking.asker.clone());
+    let start = || match reader {
+        Reader::Direct(r) => (r.read)(ctx),
+        Reader::Template(t, vars) => (t.read)(ctx, uri.to_string(), vars),
+    };
+    match asking.run(start, server.settings.tool_timeout).await {
+        Ran::Done(Ok(contents)) => Ok(json!({"contents": contents})),
+        Ran::Done(Err(msg)) => {
             log::warn!("resource {uri} could not be read: {msg}");
             Err(McpError::ResourceNotFound(uri.to_string()))
         }
-        Ok(Err(_)) => {
-            log::error!("resource reader for {uri} panicked");
-            Err(McpError::Internal)
-        }
-        Err(_) => {
-            log::error!("resource reader for {uri} timed out");
+        Ran::Interrupted(why) => asking.interrupted(server, why),
+        Ran::Panicked | Ran::TimedOut => {
+            log::error!("resource reader for {uri} panicked or timed out");
             Err(McpError::Internal)
         }
     }

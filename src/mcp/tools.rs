@@ -1,11 +1,9 @@
 //! `tools/list` and `tools/call`: scope filtering, pagination, argument validation, timeouts,
 //! panic containment, and output-schema checks.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
+use super::asking::{Asking, Ran};
 use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
 use crate::registry::{Tool, first_error};
@@ -70,35 +68,28 @@ pub async fn call(server: &Server, p: &Map<String, Value>, call: &Call) -> Resul
         )));
     }
     log::debug!("tools/call {name} arguments {}", redacted(tool, &args));
-    let notifier = server.notifier(call, p);
-    let ctx = ToolContext::new(caller, notifier).with_changes(server.changes.clone());
+    let asking = Asking::prepare(server, call, p, "tools/call", name, &args, tool.def.asks)?;
+    let ctx = ToolContext::new(caller, server.notifier(call, p))
+        .with_changes(server.changes.clone())
+        .with_asker(asking.asker.clone());
     let handler = tool.def.handler;
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
-        Ok(fut) => {
-            let guarded = AssertUnwindSafe(fut).catch_unwind();
-            match tokio::time::timeout(server.settings.tool_timeout, guarded).await {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(_)) => Err(()),
-                Err(_) => {
-                    return Ok(error_result(format!(
-                        "Tool {name} timed out after {} s",
-                        server.settings.tool_timeout.as_secs()
-                    )));
-                }
-            }
-        }
-        Err(_) => Err(()),
-    };
-    match outcome {
-        Err(()) => {
+    match asking
+        .run(|| handler(ctx, args), server.settings.tool_timeout)
+        .await
+    {
+        Ran::Done(Ok(output)) => finish(tool, output),
+        Ran::Done(Err(ToolError(msg))) => Ok(error_result(msg)),
+        Ran::Interrupted(why) => asking.interrupted(server, why),
+        Ran::TimedOut => Ok(error_result(format!(
+            "Tool {name} timed out after {} s",
+            server.settings.tool_timeout.as_secs()
+        ))),
+        Ran::Panicked => {
             log::error!(
                 "tool {name} panicked; the call was answered -32603 and the server keeps serving"
             );
             Err(McpError::Internal)
         }
-        Ok(Err(ToolError(msg))) => Ok(error_result(msg)),
-        // Its size is checked where it is serialized (transport::capped).
-        Ok(Ok(output)) => finish(tool, output),
     }
 }
 

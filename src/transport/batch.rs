@@ -58,7 +58,13 @@ pub(super) async fn batch(
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &params)
             }
-            Ok(Message::ClientResponse) => {}
+            // An answer inside a batch can only be delivered here (a batch has no stream, so no
+            // question of this request waits; one of an earlier request may).
+            Ok(Message::ClientResponse { id, outcome }) => {
+                let _ = server
+                    .pending
+                    .answer(caller.subject().unwrap_or(""), &id, outcome);
+            }
             Ok(Message::Request(request)) => {
                 let id = request.id.clone();
                 let cap = Cap::new(limit, &request);

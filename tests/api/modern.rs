@@ -428,10 +428,13 @@ async fn a_tool_needing_an_undeclared_capability_is_refused() {
     );
     assert_eq!(body["id"], 7);
     let r = send(&app, None, "tools/call", params(json!({"sampling": {}}))).await;
+    // Declared: the tool runs, and asks the model through an input_required result.
     assert_eq!(r.status, 200, "{}", r.text);
+    let result = &r.json()["result"];
+    assert_eq!(result["resultType"], "input_required", "{}", r.text);
     assert_eq!(
-        r.json()["result"]["content"][0]["text"],
-        "The client declared sampling."
+        result["inputRequests"]["reply"]["method"],
+        "sampling/createMessage"
     );
 }
 

@@ -62,17 +62,24 @@ async fn instructions_come_from_configuration() {
 }
 
 #[actix_web::test]
-async fn notifications_and_client_responses_get_202_without_body() {
+async fn notifications_get_202_and_stray_answers_400() {
     let app = spawn_open(&[]).await;
     for body in [
         json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
         json!({"jsonrpc":"2.0","method":"notifications/whatever","params":{}}),
-        json!({"jsonrpc":"2.0","id":5,"result":{}}),
-        json!({"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}),
     ] {
         let r = app.post(None, &body).await;
         assert_eq!(r.status, 202, "{body}");
         assert!(r.text.is_empty());
+    }
+    // Answers to questions nobody asked never reach anything.
+    for body in [
+        json!({"jsonrpc":"2.0","id":5,"result":{}}),
+        json!({"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}),
+    ] {
+        let r = app.post(None, &body).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.json()["error"]["code"], -32600);
     }
 }
 
