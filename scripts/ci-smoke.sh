@@ -19,8 +19,11 @@ dev=(env -i PATH="$PATH" PORT="$issuer_port" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys"
 pids+=($!)
 wait_for "$issuer_port"
 
+# A tool that asks the client (admin_action) makes production insist on a shared sealing key.
+state_key="$(head -c 32 /dev/urandom | base64)"
 env -i PATH="$PATH" APP_ENV=production PORT="$app_port" PUBLIC_URL="http://127.0.0.1:$app_port" \
-  OAUTH_ISSUER="http://localhost:$issuer_port/dev-issuer" RUST_LOG=info "$bin" 2>"$keys/app.log" &
+  OAUTH_ISSUER="http://localhost:$issuer_port/dev-issuer" MCP_STATE_KEY="$state_key" RUST_LOG=info \
+  "$bin" 2>"$keys/app.log" &
 pids+=($!)
 wait_for "$app_port"
 wait_for "$app_port" /ready

@@ -136,7 +136,12 @@ if [ -n "$token" ]; then
   else
     fail "2026-07-28 tools/call greet_user: expected 200 with resultType complete, got $status $(head -c 200 "$tmp/modern.body")"
   fi
+  # JSON only: with an event stream admin_action would ask the user to confirm, and curl cannot
+  # answer.
+  saved_accept="$accept"
+  accept="application/json"
   request admin POST "$endpoint" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"smoke"}}}' "$token"
+  accept="$saved_accept"
   step_up="$(header www-authenticate admin)"
   if [ "$status" = 403 ] && echo "$step_up" | grep -q 'error="insufficient_scope"' && echo "$step_up" | grep -q 'scope="admin"'; then
     ok "admin_action without the admin scope: 403 insufficient_scope"

@@ -865,7 +865,7 @@ impl Settings {
             1000,
             "mcp.max_listen_streams",
         )?;
-        range(m.state_ttl_secs, 10, 86_400, "mcp.state_ttl_secs")?;
+        range(m.state_ttl_secs, 1, 86_400, "mcp.state_ttl_secs")?;
         let state_key = key_material(&m.state_key, "mcp.state_key")?;
         let state_key_previous = key_material(&m.state_key_previous, "mcp.state_key_previous")?;
         let mcp = McpSettings {

@@ -320,3 +320,44 @@ pub async fn spawn_open(vars: &[(&str, &str)]) -> TestApp {
     all.extend_from_slice(vars);
     spawn_app(&all).await
 }
+
+/// Reads an SSE response as it arrives: one JSON-RPC message at a time.
+pub struct SseStream {
+    pub resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseStream {
+    pub fn new(resp: reqwest::Response) -> SseStream {
+        SseStream {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.resp.status().as_u16()
+    }
+
+    /// The next message within `wait`; `None` when the stream ends or stays silent.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let event: String = self.buf.drain(..end + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
+                if data.is_empty() {
+                    continue; // a comment (keep-alive)
+                }
+                return Some(serde_json::from_str(&data.join("\n")).unwrap());
+            }
+            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts the real app on port 0 and speaks HTTP
 //! to it (auth tests put a local issuer serving a JWKS over HTTP in front).
 
+mod asking;
 mod auth;
 mod doctor;
 mod edge;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_open, spawn_with_issuer};
+use crate::helpers::{SseStream, TestApp, spawn_open, spawn_with_issuer};
 
 const V: &str = "2026-07-28";
 
 /// A conforming `_meta` with these client capabilities.
-fn meta(caps: Value) -> Value {
+pub fn meta(caps: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": V,
         "io.modelcontextprotocol/clientInfo": {"name": "gatehouse-tests", "version": "1"},
@@ -21,7 +21,7 @@ fn meta(caps: Value) -> Value {
 }
 
 /// `params` with the conforming `_meta` added (unless it brings its own).
-fn with_meta(mut params: Value) -> Value {
+pub fn with_meta(mut params: Value) -> Value {
     if params.get("_meta").is_none() {
         params["_meta"] = meta(json!({}));
     }
@@ -29,7 +29,7 @@ fn with_meta(mut params: Value) -> Value {
 }
 
 /// A 2026-07-28 request with every standard header, built for further changes.
-fn modern(
+pub fn modern(
     app: &TestApp,
     token: Option<&str>,
     id: Value,
@@ -51,7 +51,7 @@ fn modern(
     rb.body(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
 }
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     token: Option<&str>,
     method: &str,
@@ -542,19 +542,9 @@ async fn batches_are_not_part_of_the_revision() {
     assert_error(&r, 400, -32600);
 }
 
-/// Reads an SSE response incrementally: the JSON-RPC messages seen within `wait`.
-struct Stream {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Stream {
-    async fn open(
-        app: &TestApp,
-        token: Option<&str>,
-        id: Value,
-        filter: Value,
-    ) -> reqwest::Response {
+/// Opens a `subscriptions/listen` stream with this filter.
+async fn listen(app: &TestApp, token: Option<&str>, id: Value, filter: Value) -> SseStream {
+    SseStream::new(
         modern(
             app,
             token,
@@ -564,35 +554,14 @@ impl Stream {
         )
         .send()
         .await
-        .unwrap()
-    }
-
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let event: String = self.buf.drain(..end + 2).collect();
-                let data: Vec<&str> = event
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data: "))
-                    .collect();
-                if data.is_empty() {
-                    continue; // a comment (keep-alive)
-                }
-                return Some(serde_json::from_str(&data.join("\n")).unwrap());
-            }
-            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
-                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
-            }
-        }
-    }
+        .unwrap(),
+    )
 }
 
 #[actix_web::test]
 async fn listen_streams_acknowledge_then_deliver_what_they_asked_for() {
     let app = spawn_open(&[]).await;
-    let resp = Stream::open(
+    let mut stream = listen(
         &app,
         None,
         json!("sub-1"),
@@ -602,12 +571,8 @@ async fn listen_streams_acknowledge_then_deliver_what_they_asked_for() {
         }),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut stream = Stream {
-        resp,
-        buf: String::new(),
-    };
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.resp.headers()["content-type"], "text/event-stream");
     let ack = stream
         .next(Duration::from_secs(5))
         .await
@@ -651,16 +616,16 @@ async fn listen_streams_acknowledge_then_deliver_what_they_asked_for() {
 #[actix_web::test]
 async fn listen_streams_are_bounded_per_subject_and_need_an_event_stream() {
     let app = spawn_open(&[("GATEHOUSE_MCP__MAX_LISTEN_STREAMS", "1")]).await;
-    let first = Stream::open(&app, None, json!(1), json!({"toolsListChanged": true})).await;
+    let first = listen(&app, None, json!(1), json!({"toolsListChanged": true})).await;
     assert_eq!(first.status(), 200);
-    let second = Stream::open(&app, None, json!(2), json!({"toolsListChanged": true})).await;
+    let second = listen(&app, None, json!(2), json!({"toolsListChanged": true})).await;
     assert_eq!(second.status(), 429);
-    assert_eq!(second.headers()["retry-after"], "5");
+    assert_eq!(second.resp.headers()["retry-after"], "5");
     drop(first);
     let mut reopened = 0;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let again = Stream::open(&app, None, json!(3), json!({"toolsListChanged": true})).await;
+        let again = listen(&app, None, json!(3), json!({"toolsListChanged": true})).await;
         if again.status() == 200 {
             reopened += 1;
             break;

@@ -154,6 +154,21 @@ fn bad_configuration_stops_startup_naming_the_setting() {
             ],
             "mcp.page_size",
         ),
+        // admin_action asks the user to confirm: production needs a shared sealing key.
+        (
+            vec![
+                ("APP_ENV", "production"),
+                ("PUBLIC_URL", "https://a.example"),
+                ("OAUTH_ISSUER", "https://issuer.example"),
+                ("OAUTH_JWKS_URI", "https://issuer.example/keys"),
+            ],
+            "MCP_STATE_KEY",
+        ),
+        (vec![("MCP_STATE_KEY", "do-not-print-me")], "MCP_STATE_KEY"),
+        (
+            vec![("MCP_STATE_KEY_PREVIOUS", "c2hvcnQ=")],
+            "MCP_STATE_KEY_PREVIOUS",
+        ),
     ] {
         let out = gatehouse(&vars).output().unwrap();
         assert!(!out.status.success(), "{vars:?}");
