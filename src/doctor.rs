@@ -171,6 +171,35 @@ pub async fn run(settings: &Settings, token: Option<&str>) -> Report {
         },
     );
 
+    line(
+        &mut out,
+        "protocol revisions",
+        &crate::mcp::ALL_VERSIONS.join(", "),
+    );
+    let asker = crate::registry::Registry::from_inventory()
+        .ok()
+        .and_then(|r| r.first_asker());
+    let m = &settings.mcp;
+    let state = match (&m.state_key, &asker) {
+        (Some(_), _) => format!(
+            "MCP_STATE_KEY set{}",
+            if m.state_key_previous.is_some() {
+                ", previous key accepted too"
+            } else {
+                ""
+            }
+        ),
+        (None, Some(a)) if settings.profile == crate::config::Profile::Production => {
+            ok = false;
+            format!("MISSING: {a} asks the client, so production needs MCP_STATE_KEY")
+        }
+        (None, Some(a)) => format!(
+            "generated per process ({a} asks the client; set MCP_STATE_KEY so instances share it)"
+        ),
+        (None, None) => "not needed (no handler asks the client)".into(),
+    };
+    line(&mut out, "requestState key", &state);
+
     for w in warnings(settings, &urls) {
         let _ = writeln!(out, "warning: {w}");
     }
