@@ -49,6 +49,7 @@ impl<'a> Audit<'a> {
             Ok(_) => ("ok", None),
             Err(McpError::InsufficientScope(_)) => ("refused", Some("insufficient_scope")),
             Err(McpError::RateLimited(_)) => ("refused", Some("rate_limited")),
+            Err(McpError::StoreDown) => ("refused", Some("store_down")),
             Err(McpError::UnknownTool(_) | McpError::UnknownPrompt(_)) => {
                 ("refused", Some("unknown_name"))
             }

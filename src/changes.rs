@@ -3,7 +3,9 @@
 //! `subscriptions/listen` stream on this instance that asked for it hears about it. Also carries
 //! the shutdown signal those long-lived streams end on.
 
-use tokio::sync::{broadcast, watch};
+use std::sync::OnceLock;
+
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// One announcement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,8 @@ const BACKLOG: usize = 256;
 pub struct Changes {
     tx: broadcast::Sender<Change>,
     closing: watch::Sender<bool>,
+    /// Where this instance's announcements also go, to reach other instances (`shared`).
+    relay: OnceLock<mpsc::UnboundedSender<Change>>,
 }
 
 impl Default for Changes {
@@ -41,15 +45,30 @@ impl Default for Changes {
         Changes {
             tx: broadcast::channel(BACKLOG).0,
             closing: watch::channel(false).0,
+            relay: OnceLock::new(),
         }
     }
 }
 
 impl Changes {
-    /// Announces a change to every current listener (none is fine).
+    /// Announces a change to every current listener (none is fine), on this instance and,
+    /// with a shared store, on every other.
     pub fn publish(&self, change: Change) {
         log::debug!("change announced: {}", change.method());
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(change.clone());
+        }
+        self.deliver(change);
+    }
+
+    /// Hands a change to this instance's listeners only (one relayed from another instance).
+    pub fn deliver(&self, change: Change) {
         let _ = self.tx.send(change);
+    }
+
+    /// Also sends every announcement made here to `relay` (set once, at startup).
+    pub fn relay_to(&self, relay: mpsc::UnboundedSender<Change>) {
+        let _ = self.relay.set(relay);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

@@ -384,6 +384,24 @@ pub struct RateLimitSettings {
     pub requests_burst: u32,
     pub tool_calls_per_minute: u32,
     pub tool_calls_burst: u32,
+    /// A shared store for the budgets (and list-change announcements): REDIS_URL.
+    pub redis_url: Option<Secret>,
+    /// How long a request waits for the shared store before the fallback applies.
+    pub redis_timeout: Duration,
+    /// What happens while the shared store does not answer.
+    pub redis_down: RedisDown,
+    /// Accept a `rediss://` server certificate without verifying it (Heroku Key-Value Store
+    /// presents a self-signed one).
+    pub redis_insecure_tls: bool,
+}
+
+/// What the budgets do while the shared store does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisDown {
+    /// Each instance applies its own budgets (the default).
+    Local,
+    /// Requests are refused with 503 until the store answers again.
+    Refuse,
 }
 
 #[derive(Debug, Clone)]
@@ -513,6 +531,10 @@ struct RawRateLimit {
     requests_burst: u32,
     tool_calls_per_minute: u32,
     tool_calls_burst: u32,
+    redis_url: String,
+    redis_timeout_ms: u64,
+    redis_down: String,
+    redis_insecure_tls: bool,
 }
 
 #[derive(Deserialize)]
@@ -532,7 +554,8 @@ const LIST_KEYS: [&str; 6] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 21] = [
+const PLAIN_VARS: [(&str, &str); 22] = [
+    ("REDIS_URL", "rate_limit.redis_url"),
     ("MCP_STATE_KEY", "mcp.state_key"),
     ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
     ("FLY_MACHINE_ID", "server.instance_id"),
@@ -1174,6 +1197,40 @@ impl Settings {
         ] {
             range(u64::from(v), 1, 1_000_000, key)?;
         }
+        range(r.redis_timeout_ms, 1, 10_000, "rate_limit.redis_timeout_ms")?;
+        let redis_down = match r.redis_down.trim() {
+            "local" => RedisDown::Local,
+            "refuse" => RedisDown::Refuse,
+            other => {
+                return Err(bad(
+                    &var_for("rate_limit.redis_down"),
+                    format!("{other:?} is not local or refuse"),
+                ));
+            }
+        };
+        let redis_url = match non_empty(&r.redis_url) {
+            None => None,
+            // Checked without echoing the value: it usually holds a password.
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => {
+                match url::Url::parse(u) {
+                    Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
+                        Some(Secret(u.to_string()))
+                    }
+                    _ => {
+                        return Err(bad(
+                            &var_for("rate_limit.redis_url"),
+                            "is not a valid redis:// or rediss:// URL (value not shown)",
+                        ));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(bad(
+                    &var_for("rate_limit.redis_url"),
+                    "must start with redis:// or rediss:// (value not shown)",
+                ));
+            }
+        };
         range(raw.cors.max_age_secs as u64, 0, 86_400, "cors.max_age_secs")?;
         let format = match raw.log.format.trim() {
             "text" => LogFormat::Text,
@@ -1207,6 +1264,10 @@ impl Settings {
                 requests_burst: r.requests_burst,
                 tool_calls_per_minute: r.tool_calls_per_minute,
                 tool_calls_burst: r.tool_calls_burst,
+                redis_url,
+                redis_timeout: Duration::from_millis(r.redis_timeout_ms),
+                redis_down,
+                redis_insecure_tls: r.redis_insecure_tls,
             },
             log: LogSettings { format },
         })

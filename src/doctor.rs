@@ -171,6 +171,40 @@ pub async fn run(settings: &Settings, token: Option<&str>) -> Report {
         },
     );
 
+    let store = match &rl.redis_url {
+        None => "none: budgets and list changes are per instance (set REDIS_URL to share them)"
+            .to_string(),
+        Some(url) => match crate::shared::SharedStore::new(
+            url.expose(),
+            rl.redis_timeout,
+            rl.redis_insecure_tls,
+        ) {
+            Err(e) => {
+                ok = false;
+                format!("REDIS_URL cannot be used: {e}")
+            }
+            Ok(store) => match store.ping().await {
+                Ok(()) => format!(
+                    "{} answers: budgets and list changes are shared",
+                    store.location
+                ),
+                Err(e) => {
+                    if rl.redis_down == crate::config::RedisDown::Refuse {
+                        ok = false;
+                    }
+                    format!(
+                        "{} DOES NOT ANSWER ({e}): budgets would {}",
+                        store.location,
+                        match rl.redis_down {
+                            crate::config::RedisDown::Local => "fall back to each instance's own",
+                            crate::config::RedisDown::Refuse => "refuse requests (503)",
+                        }
+                    )
+                }
+            },
+        },
+    };
+    line(&mut out, "shared store", &store);
     line(
         &mut out,
         "protocol revisions",

@@ -206,6 +206,16 @@ pub enum RateKey {
     Ip(IpAddr),
 }
 
+/// The bucket's name in a shared store.
+impl std::fmt::Display for RateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RateKey::Subject(s) => write!(f, "sub:{s}"),
+            RateKey::Ip(ip) => write!(f, "ip:{ip}"),
+        }
+    }
+}
+
 /// The request limiter's key. A request whose bearer token was already verified (and is still
 /// valid) is keyed by its subject, so users behind one NAT do not share a budget; every other
 /// request, including the first sight of any token, is keyed by the client address as the
@@ -243,20 +253,67 @@ impl KeyExtractor for RequestKey {
     fn exceed_rate_limit_response(
         &self,
         negative: &NotUntil<QuantaInstant>,
-        mut response: HttpResponseBuilder,
+        _response: HttpResponseBuilder,
     ) -> HttpResponse {
-        let secs = retry_after_secs(negative.wait_time_from(DefaultClock::default().now()));
-        METRICS.rate_limited.with_label_values(&["requests"]).inc();
-        response
-            .insert_header((header::RETRY_AFTER, secs))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(
-                json!({
-                    "jsonrpc": "2.0",
-                    "error": {"code": -32000, "message": format!("Too many requests; retry in {secs} s")}
-                })
-                .to_string(),
-            )
+        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// 429 for a request over its budget, whichever store keeps it.
+pub fn too_many_requests(wait: std::time::Duration) -> HttpResponse {
+    let secs = retry_after_secs(wait);
+    METRICS.rate_limited.with_label_values(&["requests"]).inc();
+    let mut r = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        ErrorObject::new(
+            ErrorCode::TRANSPORT,
+            format!("Too many requests; retry in {secs} s"),
+        ),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    r
+}
+
+/// 503 while the shared budget store does not answer and `rate_limit.redis_down = "refuse"`.
+pub fn store_down() -> HttpResponse {
+    let mut r = rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        ErrorObject::new(
+            ErrorCode::TRANSPORT,
+            "Service Unavailable: the shared rate-limit store does not answer; retry shortly",
+        ),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, 1.into());
+    r
+}
+
+/// The request budget kept in the shared store (REDIS_URL): the same key as actix-governor's
+/// middleware uses without one, the same 429.
+pub async fn shared_rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let keyer = req
+        .app_data::<web::Data<RequestKey>>()
+        .expect("RequestKey is registered")
+        .clone();
+    let budget = req
+        .app_data::<web::Data<crate::budget::Budget<RateKey>>>()
+        .expect("the request budget is registered")
+        .clone();
+    let refusal = match keyer.extract(&req) {
+        Err(_) => Some(too_many_requests(std::time::Duration::from_secs(1))),
+        Ok(key) => match budget.take(&key, 1).await {
+            Ok(()) => None,
+            Err(crate::budget::Refused::Wait(wait)) => Some(too_many_requests(wait)),
+            Err(crate::budget::Refused::StoreDown) => Some(store_down()),
+        },
+    };
+    match refusal {
+        Some(r) => Ok(req.into_response(r).map_into_boxed_body()),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
     }
 }
 

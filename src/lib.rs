@@ -3,6 +3,7 @@
 pub mod ask;
 pub mod audit;
 pub mod auth;
+pub mod budget;
 pub mod changes;
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -21,6 +22,7 @@ pub mod prompt;
 pub mod registry;
 pub mod resource;
 pub mod seal;
+pub mod shared;
 pub mod startup;
 pub mod tool;
 pub mod tools;

@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use actix_governor::governor::{Quota, RateLimiter};
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value, json};
 
 use crate::ask::Pending;
 use crate::audit::Audit;
 use crate::auth::Caller;
+use crate::budget::{self, Budget};
 use crate::changes::Changes;
 use crate::config::{LogLevel, McpSettings, RateLimitSettings};
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
@@ -83,6 +84,8 @@ pub enum McpError {
     ResponseTooLarge(usize),
     InsufficientScope(Vec<String>),
     RateLimited(Duration),
+    /// The shared budget store does not answer and `rate_limit.redis_down = "refuse"` (503).
+    StoreDown,
     /// 2026-07-28: a required `_meta` member is missing or malformed (400, -32602).
     InvalidEnvelope(String),
     /// A header disagrees with the body, or a required one is missing (400, -32020).
@@ -155,6 +158,10 @@ impl McpError {
                     "Too many tool calls; retry in {} s",
                     retry_after_secs(*wait)
                 ),
+            ),
+            McpError::StoreDown => ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                "Service unavailable: the shared rate-limit store does not answer; retry shortly",
             ),
             McpError::InvalidEnvelope(why) => {
                 ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
@@ -230,6 +237,8 @@ pub enum Outcome {
     Forbidden(Vec<String>),
     /// HTTP 429 with `Retry-After`.
     RateLimited(Duration),
+    /// HTTP 503 with `Retry-After`: the shared budget store does not answer.
+    StoreDown,
 }
 
 /// The per-request context the dispatcher gets from the transport.
@@ -255,7 +264,7 @@ pub struct Server {
     pub registry: Arc<Registry>,
     pub settings: McpSettings,
     pub filter_tools_by_scope: bool,
-    tool_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    tool_budget: Option<Budget<String>>,
     log_levels: Mutex<HashMap<String, LogLevel>>,
     /// Each entry holds every in-flight request with that key, by a serial of its own, so two
     /// requests that share an id never unregister each other.
@@ -282,23 +291,31 @@ impl Server {
         settings: McpSettings,
         filter_tools_by_scope: bool,
         rate: &RateLimitSettings,
+        shared: Option<Arc<budget::Shared>>,
         seal: Seal,
         instance_id: String,
     ) -> Server {
-        let tool_limiter = rate.enabled.then(|| {
+        let tool_budget = rate.enabled.then(|| {
             let per_minute =
                 std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
             let burst = std::num::NonZeroU32::new(rate.tool_calls_burst).expect("validated > 0");
-            Arc::new(RateLimiter::keyed(
+            let local = Arc::new(RateLimiter::keyed(
                 Quota::per_minute(per_minute).allow_burst(burst),
-            ))
+            ));
+            Budget::new(
+                "tool_calls",
+                rate.tool_calls_per_minute,
+                rate.tool_calls_burst,
+                local,
+                shared,
+            )
         });
         let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
         Server {
             registry,
             settings,
             filter_tools_by_scope,
-            tool_limiter,
+            tool_budget,
             log_levels: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             serial: std::sync::atomic::AtomicU64::new(0),
@@ -312,9 +329,8 @@ impl Server {
 
     /// Drops rate-limit state of idle subjects so memory stays bounded.
     pub fn purge_idle(&self) {
-        if let Some(l) = &self.tool_limiter {
-            l.retain_recent();
-            l.shrink_to_fit();
+        if let Some(b) = &self.tool_budget {
+            b.purge_idle();
         }
     }
 
@@ -402,6 +418,7 @@ impl Server {
             }
             Err(McpError::InsufficientScope(s)) => Outcome::Forbidden(s),
             Err(McpError::RateLimited(d)) => Outcome::RateLimited(d),
+            Err(McpError::StoreDown) => Outcome::StoreDown,
             Err(e) => Self::refusal(call.era, Some(id), e),
         }
     }
@@ -473,7 +490,7 @@ impl Server {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or("");
                 let tool = self.registry.tool(name).map(|t| t.def.name);
                 let audit = Audit::start(call, "tools/call", name, tool);
-                let result = match self.check_tool_budget(&call.caller) {
+                let result = match self.check_tool_budget(&call.caller).await {
                     Err(e) => Err(e),
                     Ok(()) => tools::call(self, p, call).await,
                 };
@@ -526,19 +543,22 @@ impl Server {
         Notifier::new(tx.clone(), token, level)
     }
 
-    fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
-        let (Some(limiter), Some(subject)) = (&self.tool_limiter, caller.subject()) else {
+    async fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
+        let (Some(budget), Some(subject)) = (&self.tool_budget, caller.subject()) else {
             return Ok(());
         };
-        limiter
-            .check_key(&subject.to_string())
-            .map_err(|not_until| {
-                use actix_governor::governor::clock::{Clock, DefaultClock};
+        budget
+            .take(&subject.to_string(), 1)
+            .await
+            .map_err(|refused| {
                 crate::metrics::METRICS
                     .rate_limited
                     .with_label_values(&["tool_calls"])
                     .inc();
-                McpError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
+                match refused {
+                    budget::Refused::Wait(wait) => McpError::RateLimited(wait),
+                    budget::Refused::StoreDown => McpError::StoreDown,
+                }
             })
     }
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, LazyLock};
 use actix_web::dev::Server as HttpServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::auth::jwks::KeyStore;
@@ -37,6 +38,10 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// SSE response streams open now.
     pub open_streams: IntGauge,
+    /// 1 while the shared store (REDIS_URL) answers, 0 while budgets fall back.
+    pub shared_store_up: IntGauge,
+    /// Budget checks the shared store did not answer in time.
+    pub shared_store_fallbacks: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -107,6 +112,21 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ),
         in_flight: gauge(&r, "gatehouse_in_flight_requests", "Requests being handled"),
         open_streams: gauge(&r, "gatehouse_open_streams", "Open SSE response streams"),
+        shared_store_up: gauge(
+            &r,
+            "gatehouse_shared_store_up",
+            "1 while the shared store answers (0 while budgets fall back; 0 without one)",
+        ),
+        shared_store_fallbacks: {
+            let c = IntCounter::new(
+                "gatehouse_shared_store_fallbacks_total",
+                "Budget checks the shared store did not answer in time",
+            )
+            .expect("metric definition");
+            r.register(Box::new(c.clone()))
+                .expect("metric registers once");
+            c
+        },
         registry: r,
     }
 });

@@ -21,12 +21,14 @@ use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::middleware::{AuthMode, AuthState, require_token};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
-use crate::config::{IssuerSetting, Profile, Settings, TrustedProxy, base_str};
+use crate::budget::{self, Budget};
+use crate::config::{IssuerSetting, Profile, RedisDown, Settings, TrustedProxy, base_str};
 use crate::conn::ConnectionLimiter;
 use crate::edge::{self, GuardSettings, RequestKey};
 use crate::mcp::Server;
 use crate::registry::{Registry, RegistryError};
 use crate::seal::Seal;
+use crate::shared::SharedStore;
 use crate::transport::{self, Limits};
 
 #[derive(Debug, thiserror::Error)]
@@ -175,11 +177,29 @@ async fn health() -> HttpResponse {
         .json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn ready(auth: web::Data<AuthState>) -> HttpResponse {
+/// The shared store, if any, for `/ready`.
+struct StoreState(Option<Arc<budget::Shared>>);
+
+async fn ready(auth: web::Data<AuthState>, store: web::Data<StoreState>) -> HttpResponse {
+    let shared = store.0.as_ref().map(|s| (s.store.is_up(), s.when_down));
+    if let Some((false, RedisDown::Refuse)) = shared {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((RETRY_AFTER, "1"))
+            .json(json!({"status": "unavailable", "shared_store": "down", "detail": "the shared rate-limit store does not answer (rate_limit.redis_down = refuse)"}));
+    }
     if auth.keys_ready() {
+        let mut body = json!({"status": "ready"});
+        if let Some((up, _)) = shared {
+            body["shared_store"] = json!(if up {
+                "up"
+            } else {
+                "down: budgets are per instance until it answers"
+            });
+        }
         HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "no-store"))
-            .json(json!({"status": "ready"}))
+            .json(body)
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header((CACHE_CONTROL, "no-store"))
@@ -260,14 +280,20 @@ impl Application {
         });
 
         let seal = state_seal(&settings, &registry)?;
+        let shared = shared_store(&settings)?;
         let mcp = web::Data::new(Server::new(
             registry.clone(),
             settings.mcp.clone(),
             a.filter_tools_by_scope,
             &settings.rate_limit,
+            shared.clone(),
             seal,
             settings.server.instance_id.clone(),
         ));
+        if let Some(s) = &shared {
+            s.store
+                .relay(&mcp.changes, settings.server.instance_id.clone());
+        }
         let limits = web::Data::new(Limits {
             max_body_bytes: settings.server.max_body_bytes,
             body_timeout: settings.server.body_timeout,
@@ -279,15 +305,16 @@ impl Application {
             max_header_bytes: settings.server.max_header_bytes,
         });
         let rl = &settings.rate_limit;
+        let request_key = RequestKey {
+            mode: settings.security.trusted_proxy,
+            auth: auth_state.clone(),
+        };
         // Requests per minute on the MCP endpoint, keyed by verified subject or client IP.
         // Built once, outside the worker factory: every worker shares this limiter.
         let request_limit = GovernorConfigBuilder::default()
             .period(Duration::from_secs(60) / rl.requests_per_minute.max(1))
             .burst_size(rl.requests_burst)
-            .key_extractor(RequestKey {
-                mode: settings.security.trusted_proxy,
-                auth: auth_state.clone(),
-            })
+            .key_extractor(request_key.clone())
             .finish()
             .ok_or_else(|| {
                 StartupError::Config(
@@ -295,9 +322,21 @@ impl Application {
                 )
             })?;
         let rate_limit_on = rl.enabled;
+        // Without a shared store actix-governor's middleware keeps the request budget; with one,
+        // `edge::shared_rate_limit` keeps it there, with the same limiter as its fallback.
+        let request_budget = web::Data::new(Budget::new(
+            "requests",
+            rl.requests_per_minute,
+            rl.requests_burst,
+            request_limit.limiter(),
+            shared.clone(),
+        ));
+        let shared_on = rate_limit_on && shared.is_some();
         let budget = web::Data::new(transport::RequestBudget {
-            limiter: rate_limit_on.then(|| request_limit.limiter()),
+            budget: rate_limit_on.then(|| request_budget.clone().into_inner()),
         });
+        let request_key = web::Data::new(request_key);
+        let store_state = web::Data::new(StoreState(shared.clone()));
 
         // Background work: key set refresh, and purging idle rate-limit keys so memory stays
         // bounded however many distinct callers come by.
@@ -353,6 +392,9 @@ impl Application {
                 .app_data(metadata.clone())
                 .app_data(guard.clone())
                 .app_data(budget.clone())
+                .app_data(request_budget.clone())
+                .app_data(request_key.clone())
+                .app_data(store_state.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready));
             for p in &prm_paths {
@@ -399,7 +441,11 @@ impl Application {
                     .route(web::post().to(transport::post))
                     .default_service(web::to(transport::method_not_allowed))
                     .wrap(from_fn(require_token))
-                    .wrap(Condition::new(rate_limit_on, Governor::new(&request_limit)))
+                    .wrap(Condition::new(
+                        rate_limit_on && !shared_on,
+                        Governor::new(&request_limit),
+                    ))
+                    .wrap(Condition::new(shared_on, from_fn(edge::shared_rate_limit)))
                     .wrap(from_fn(edge::origin_guard)),
             )
             .default_service(web::to(not_found))
@@ -501,6 +547,34 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The shared store (REDIS_URL), connected lazily: one that is down at startup is reported, and
+/// the budgets fall back until it answers.
+fn shared_store(settings: &Settings) -> Result<Option<Arc<budget::Shared>>, StartupError> {
+    let rl = &settings.rate_limit;
+    let Some(url) = &rl.redis_url else {
+        return Ok(None);
+    };
+    let store = SharedStore::new(url.expose(), rl.redis_timeout, rl.redis_insecure_tls)
+        .map_err(|e| StartupError::Config(format!("REDIS_URL (rate_limit.redis_url): {e}")))?;
+    let probe = store.clone();
+    tokio::spawn(async move {
+        match probe.ping().await {
+            Ok(()) => log::info!(
+                "shared store {}: budgets and list changes are shared by every instance",
+                probe.location
+            ),
+            Err(e) => log::warn!(
+                "shared store {} does not answer yet ({e}): budgets fall back until it does",
+                probe.location
+            ),
+        }
+    });
+    Ok(Some(Arc::new(budget::Shared {
+        store,
+        when_down: rl.redis_down,
+    })))
 }
 
 /// The key that seals 2026-07-28 `requestState`: MCP_STATE_KEY (and the previous one during a

@@ -344,7 +344,7 @@ pub async fn post(
                     ErrorObject::new(ErrorCode::INVALID_REQUEST, batches_unsupported(era)),
                 );
             }
-            if let Some(refusal) = budget.charge_batch(&req, items.len()) {
+            if let Some(refusal) = budget.charge_batch(&req, items.len()).await {
                 return refusal;
             }
             req.extensions_mut().insert(RpcLabels {
@@ -638,6 +638,15 @@ fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, cap: Cap) -> Ht
                 .insert(RETRY_AFTER, retry_after_secs(wait).into());
             r
         }
+        Outcome::StoreDown => {
+            let mut r = rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(id.clone()),
+                McpError::StoreDown.to_error(),
+            );
+            r.headers_mut().insert(RETRY_AFTER, 1.into());
+            r
+        }
     }
 }
 
@@ -648,6 +657,7 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: Cap) -> String {
         Outcome::Response(r) | Outcome::Rejected(r, _) => return capped(&r, id, used, cap),
         Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
         Outcome::RateLimited(wait) => McpError::RateLimited(wait),
+        Outcome::StoreDown => McpError::StoreDown,
     };
     Response::error(Some(id.clone()), error.to_error()).to_json()
 }

@@ -2,22 +2,18 @@
 //! oversized batch be refused unread, the request budget every item draws on, and answering the
 //! items in order.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
-
-use actix_governor::governor::DefaultKeyedRateLimiter;
-use actix_governor::governor::clock::Clock;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::{
     Cap, RESULT_RESERVE, capped, outcome_response, outside_strings, rpc_error, transport_error,
 };
 use crate::auth::Caller;
 use crate::auth::middleware::AuthState;
+use crate::budget::{Budget, Refused};
 use crate::edge::RateKey;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Message, Response};
 use crate::mcp::{Call, Era, Outcome, Server, retry_after_secs};
@@ -125,21 +121,24 @@ pub fn batch_items(body: &[u8]) -> Option<usize> {
 /// The request budget a batch draws on: every item beyond the first (which the rate limiter
 /// already counted) costs one more request of the caller's budget.
 pub struct RequestBudget {
-    pub limiter: Option<Arc<DefaultKeyedRateLimiter<RateKey>>>,
+    pub budget: Option<Arc<Budget<RateKey>>>,
 }
 
 impl RequestBudget {
-    /// `Some(429)` when the caller's budget cannot pay for `items` messages.
-    pub(super) fn charge_batch(&self, req: &HttpRequest, items: usize) -> Option<HttpResponse> {
-        let limiter = self.limiter.as_ref()?;
+    /// `Some(429)` when the caller's budget cannot pay for `items` messages (`Some(503)` when
+    /// the shared store does not answer and the policy is to refuse).
+    pub(super) async fn charge_batch(
+        &self,
+        req: &HttpRequest,
+        items: usize,
+    ) -> Option<HttpResponse> {
+        let budget = self.budget.as_ref()?;
         let key = req.extensions().get::<RateKey>().cloned()?;
-        let extra = NonZeroU32::new(u32::try_from(items.saturating_sub(1)).unwrap_or(u32::MAX))?;
-        let wait = match limiter.check_key_n(&key, extra) {
-            Ok(Ok(())) => return None,
-            Ok(Err(not_until)) => not_until
-                .wait_time_from(actix_governor::governor::clock::DefaultClock::default().now()),
-            // More items than the whole burst: no wait makes room, so say a minute.
-            Err(_) => Duration::from_secs(60),
+        let extra = u32::try_from(items.saturating_sub(1)).unwrap_or(u32::MAX);
+        let wait = match budget.take(&key, extra).await {
+            Ok(()) => return None,
+            Err(Refused::Wait(wait)) => wait,
+            Err(Refused::StoreDown) => return Some(crate::edge::store_down()),
         };
         let secs = retry_after_secs(wait);
         METRICS.rate_limited.with_label_values(&["requests"]).inc();

@@ -11,6 +11,7 @@ mod issuer;
 mod modern;
 mod operations;
 mod process;
+mod scale;
 mod surface;
 mod tools;
 mod transport;

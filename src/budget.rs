@@ -1,0 +1,103 @@
+//! Rate budgets: the per-client request budget and the per-subject tool-call budget. Kept in this
+//! instance's memory (governor, the engine of actix-governor), or, with a shared store
+//! (REDIS_URL), kept there so they hold across every instance, with this instance's memory as
+//! the fallback while the store does not answer (or a refusal, per `rate_limit.redis_down`).
+
+use std::fmt::Display;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_governor::governor::DefaultKeyedRateLimiter;
+use actix_governor::governor::clock::{Clock, DefaultClock};
+
+use crate::config::RedisDown;
+use crate::shared::SharedStore;
+
+/// Why a budget said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Over budget: this long until enough cells are free.
+    Wait(Duration),
+    /// The shared store does not answer and the policy is to refuse.
+    StoreDown,
+}
+
+/// The shared half of a budget.
+pub struct Shared {
+    pub store: Arc<SharedStore>,
+    pub when_down: RedisDown,
+}
+
+/// One budget: `per_minute` cells refilled evenly, at most `burst` at once, per key.
+pub struct Budget<K: Hash + Eq + Clone> {
+    name: &'static str,
+    interval_ms: u64,
+    burst: u32,
+    local: Arc<DefaultKeyedRateLimiter<K>>,
+    shared: Option<Arc<Shared>>,
+}
+
+impl<K: Hash + Eq + Clone + Display> Budget<K> {
+    /// `local` is the in-memory limiter with the same quota (the one actix-governor's
+    /// middleware uses, for the request budget).
+    pub fn new(
+        name: &'static str,
+        per_minute: u32,
+        burst: u32,
+        local: Arc<DefaultKeyedRateLimiter<K>>,
+        shared: Option<Arc<Shared>>,
+    ) -> Budget<K> {
+        Budget {
+            name,
+            interval_ms: (60_000 / u64::from(per_minute.max(1))).max(1),
+            burst,
+            local,
+            shared,
+        }
+    }
+
+    /// Whether the budget is kept in a shared store.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Takes `n` cells for `key`.
+    pub async fn take(&self, key: &K, n: u32) -> Result<(), Refused> {
+        if let Some(shared) = &self.shared {
+            match shared
+                .store
+                .take(self.name, &key.to_string(), self.interval_ms, self.burst, n)
+                .await
+            {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(Refused::Wait(wait)),
+                Err(_) if shared.when_down == RedisDown::Refuse => return Err(Refused::StoreDown),
+                Err(_) => {}
+            }
+        }
+        self.take_local(key, n)
+    }
+
+    /// Takes `n` cells from this instance's memory only.
+    pub fn take_local(&self, key: &K, n: u32) -> Result<(), Refused> {
+        let Some(n) = NonZeroU32::new(n) else {
+            return Ok(());
+        };
+        match self.local.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Refused::Wait(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            )),
+            // More cells than the whole burst: no wait makes room; say a minute.
+            Err(_) => Err(Refused::Wait(Duration::from_secs(60))),
+        }
+    }
+
+    /// Drops idle keys of the in-memory limiter so memory stays bounded.
+    pub fn purge_idle(&self) {
+        self.local.retain_recent();
+        self.local.shrink_to_fit();
+    }
+}

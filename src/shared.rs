@@ -1,0 +1,297 @@
+//! The store several instances share, when REDIS_URL names one: rate budgets kept as GCRA
+//! timestamps (one atomic script call per check, on a multiplexed connection that reconnects by
+//! itself), and list-change announcements relayed between instances over pub/sub. A store that
+//! does not answer within `rate_limit.redis_timeout_ms` is treated as down for a second at a
+//! time; whoever checks a budget then falls back (see `budget`), and nobody waits longer.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::changes::{Change, Changes};
+use crate::metrics::METRICS;
+
+/// GCRA: the key holds the theoretical arrival time (ms, Redis clock). `n` cells are allowed
+/// when `tat + n * interval - burst * interval <= now`; the answer is 0 (allowed) or the wait
+/// in milliseconds until they would be.
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + n * interval
+local allow_at = new_tat - burst * interval
+if allow_at > now then return allow_at - now end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
+return 0
+"#;
+
+/// The channel list changes travel on between instances.
+const CHANNEL: &str = "gatehouse:changes";
+/// How long the store is left alone after it failed to answer.
+const DOWN_FOR: Duration = Duration::from_secs(1);
+
+pub struct SharedStore {
+    client: redis::Client,
+    conn: ConnectionManager,
+    script: redis::Script,
+    timeout: Duration,
+    /// Where the store is, without credentials, for log lines.
+    pub location: String,
+    up: AtomicBool,
+    down_until: Mutex<Option<Instant>>,
+}
+
+/// A store that could not be used for this check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+impl SharedStore {
+    /// Connects lazily: a store that is down at startup does not stop the server.
+    /// `insecure_tls` accepts a `rediss://` certificate without verifying it.
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        insecure_tls: bool,
+    ) -> Result<Arc<SharedStore>, String> {
+        let target = if insecure_tls && url.starts_with("rediss://") && !url.contains('#') {
+            format!("{url}#insecure")
+        } else {
+            url.to_string()
+        };
+        let client = redis::Client::open(target.as_str()).map_err(|e| format!("{e}"))?;
+        let location = url::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}://{}:{}",
+                    u.scheme(),
+                    u.host_str().unwrap_or("?"),
+                    u.port().unwrap_or(6379)
+                )
+            })
+            .unwrap_or_else(|| "redis".into());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| format!("{e}"))?;
+        METRICS.shared_store_up.set(1);
+        Ok(Arc::new(SharedStore {
+            client,
+            conn,
+            script: redis::Script::new(GCRA),
+            timeout,
+            location,
+            up: AtomicBool::new(true),
+            down_until: Mutex::new(None),
+        }))
+    }
+
+    /// Takes `n` cells of the budget `name` for `key` (`interval_ms` per cell, `burst` at most
+    /// at once): `Ok(None)` allowed, `Ok(Some(wait))` refused, `Err` when the store did not
+    /// answer in time (or is resting after it did not).
+    pub async fn take(
+        &self,
+        name: &str,
+        key: &str,
+        interval_ms: u64,
+        burst: u32,
+        n: u32,
+    ) -> Result<Option<Duration>, Unavailable> {
+        if self
+            .down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(Unavailable);
+        }
+        let redis_key = format!("gatehouse:rl:{name}:{}", digest(key));
+        let mut conn = self.conn.clone();
+        let call = async {
+            self.script
+                .key(redis_key)
+                .arg(interval_ms)
+                .arg(burst)
+                .arg(n)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(wait_ms)) => {
+                self.mark_up();
+                Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64)))
+            }
+            Ok(Err(e)) => {
+                self.mark_down(&format!("{e}"));
+                Err(Unavailable)
+            }
+            Err(_) => {
+                self.mark_down(&format!("no answer within {} ms", self.timeout.as_millis()));
+                Err(Unavailable)
+            }
+        }
+    }
+
+    fn mark_up(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            log::info!(
+                "shared store {} answers again: budgets are shared again",
+                self.location
+            );
+            METRICS.shared_store_up.set(1);
+        }
+    }
+
+    fn mark_down(&self, why: &str) {
+        *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + DOWN_FOR);
+        METRICS.shared_store_fallbacks.inc();
+        // Logged once per outage.
+        if self.up.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "shared store {} unavailable ({why}): budgets fall back until it answers",
+                self.location
+            );
+            METRICS.shared_store_up.set(0);
+        }
+    }
+
+    /// Whether the store answered the last time it was asked.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Asks the store to answer now (for `doctor` and startup): `Err` says why not.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let ping = async { redis::cmd("PING").query_async::<String>(&mut conn).await };
+        match tokio::time::timeout(self.timeout.max(Duration::from_secs(2)), ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("{e}")),
+            Err(_) => Err("no answer".into()),
+        }
+    }
+
+    /// Relays list-change announcements between instances: this instance's go out on the
+    /// channel (tagged with `origin`), the others' come in and reach local listen streams only,
+    /// so each stream hears every change once. Reconnects by itself.
+    pub fn relay(self: &Arc<Self>, changes: &Arc<Changes>, origin: String) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
+        changes.relay_to(tx);
+        let store = self.clone();
+        let from = origin.clone();
+        tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                let text = serde_json::to_string(&Wire {
+                    origin: from.clone(),
+                    change: change.into(),
+                })
+                .expect("announcements serialize");
+                let mut conn = store.conn.clone();
+                let publish = async {
+                    redis::cmd("PUBLISH")
+                        .arg(CHANNEL)
+                        .arg(text)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                };
+                if !matches!(
+                    tokio::time::timeout(store.timeout * 10, publish).await,
+                    Ok(Ok(_))
+                ) {
+                    log::debug!("a list change was not relayed to other instances");
+                }
+            }
+        });
+        let store = self.clone();
+        let changes = changes.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if pubsub.subscribe(CHANNEL).await.is_ok() {
+                            let mut messages = pubsub.on_message();
+                            while let Some(msg) = messages.next().await {
+                                let Ok(payload) = msg.get_payload::<String>() else {
+                                    continue;
+                                };
+                                if let Ok(w) = serde_json::from_str::<Wire>(&payload)
+                                    && w.origin != origin
+                                    && let Some(c) = w.change.into_change()
+                                {
+                                    changes.deliver(c);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => log::debug!("list-change relay cannot subscribe: {e}"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+fn digest(key: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An announcement on the channel.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    origin: String,
+    change: WireChange,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireChange {
+    Tools,
+    Prompts,
+    Resources,
+    Updated {
+        uri: String,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+impl From<Change> for WireChange {
+    fn from(c: Change) -> Self {
+        match c {
+            Change::ToolsListChanged => WireChange::Tools,
+            Change::PromptsListChanged => WireChange::Prompts,
+            Change::ResourcesListChanged => WireChange::Resources,
+            Change::ResourceUpdated(uri) => WireChange::Updated { uri },
+        }
+    }
+}
+
+impl WireChange {
+    fn into_change(self) -> Option<Change> {
+        Some(match self {
+            WireChange::Tools => Change::ToolsListChanged,
+            WireChange::Prompts => Change::PromptsListChanged,
+            WireChange::Resources => Change::ResourcesListChanged,
+            WireChange::Updated { uri } => Change::ResourceUpdated(uri),
+            WireChange::Unknown => return None,
+        })
+    }
+}
