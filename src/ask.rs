@@ -352,7 +352,10 @@ impl Pending {
             None => {
                 let mut parts = id.splitn(3, ':');
                 match (parts.next(), parts.next()) {
-                    (Some(ID_PREFIX), Some(instance)) if instance != self.instance => {
+                    // Only a name an instance could have: it goes into a routing header.
+                    (Some(ID_PREFIX), Some(instance))
+                        if instance != self.instance && valid_instance(instance) =>
+                    {
                         Answered::Elsewhere(instance.to_string())
                     }
                     _ => Answered::Unknown,
@@ -360,6 +363,14 @@ impl Pending {
             }
         }
     }
+}
+
+/// An instance name as configuration allows it (`server.instance_id`): 1-64 of `A-Za-z0-9_-`.
+fn valid_instance(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Forgets a question when its asker stops waiting, however it stops.
@@ -614,6 +625,14 @@ mod tests {
             pending.answer("alice", &Id::Str("gh-ask:b2:xyz".into()), Ok(json!({}))),
             Answered::Elsewhere("b2".into())
         );
+        // A crafted name never reaches the routing header.
+        for crafted in ["gh-ask:b2,app=other:x", "gh-ask:b2 x:y", "gh-ask::x"] {
+            assert_eq!(
+                pending.answer("alice", &Id::Str(crafted.into()), Ok(json!({}))),
+                Answered::Unknown,
+                "{crafted}"
+            );
+        }
         assert_eq!(
             pending.answer("alice", &Id::Str("other".into()), Ok(json!({}))),
             Answered::Unknown

@@ -250,6 +250,17 @@ async fn an_answer_reaching_another_instance_is_replayed_to_the_one_waiting() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.header("fly-replay").is_none());
+    // An id crafted to steer the proxy elsewhere (another app) is refused, never echoed.
+    let r = b
+        .send(
+            b.mcp(None).body(
+                json!({"jsonrpc": "2.0", "id": "gh-ask:machine-a,app=other:x", "result": {}})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("fly-replay").is_none());
 }
 
 /// One 2026-07-28 round: the result member of the response.
