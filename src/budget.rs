@@ -13,7 +13,7 @@ use actix_governor::governor::DefaultKeyedRateLimiter;
 use actix_governor::governor::clock::{Clock, DefaultClock};
 
 use crate::config::RedisDown;
-use crate::shared::SharedStore;
+use crate::shared::{Check, SharedStore};
 
 /// Why a budget said no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,18 +66,56 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
     /// Takes `n` cells for `key`.
     pub async fn take(&self, key: &K, n: u32) -> Result<(), Refused> {
         if let Some(shared) = &self.shared {
-            match shared
-                .store
-                .take(self.name, &key.to_string(), self.interval_ms, self.burst, n)
-                .await
-            {
+            match shared.store.take(&[self.check(key, n)]).await {
                 Ok(None) => return Ok(()),
-                Ok(Some(wait)) => return Err(Refused::Wait(wait)),
+                Ok(Some((_, wait))) => return Err(Refused::Wait(wait)),
                 Err(_) if shared.when_down == RedisDown::Refuse => return Err(Refused::StoreDown),
                 Err(_) => {}
             }
         }
         self.take_local(key, n)
+    }
+
+    /// This budget's part of a shared check.
+    fn check(&self, key: &K, cells: u32) -> Check {
+        Check {
+            name: self.name,
+            key: key.to_string(),
+            interval_ms: self.interval_ms,
+            burst: self.burst,
+            cells,
+        }
+    }
+
+    /// Takes `n` cells for `key` here and `other_n` of `other` for `other_key`, in one round
+    /// trip when both are shared (all or nothing). `Err((0, _))`: this budget refused;
+    /// `Err((1, _))`: the other did.
+    pub async fn take_with<L: Hash + Eq + Clone + Display>(
+        &self,
+        key: &K,
+        n: u32,
+        other: &Budget<L>,
+        other_key: &L,
+        other_n: u32,
+    ) -> Result<(), (usize, Refused)> {
+        if let Some(shared) = &self.shared
+            && other.shared.is_some()
+        {
+            let checks = [self.check(key, n), other.check(other_key, other_n)];
+            match shared.store.take(&checks).await {
+                Ok(None) => return Ok(()),
+                Ok(Some((i, wait))) => return Err((i, Refused::Wait(wait))),
+                Err(_) if shared.when_down == RedisDown::Refuse => {
+                    return Err((0, Refused::StoreDown));
+                }
+                Err(_) => {}
+            }
+        } else {
+            self.take(key, n).await.map_err(|r| (0, r))?;
+            return other.take(other_key, other_n).await.map_err(|r| (1, r));
+        }
+        self.take_local(key, n).map_err(|r| (0, r))?;
+        other.take_local(other_key, other_n).map_err(|r| (1, r))
     }
 
     /// Takes `n` cells from this instance's memory only.

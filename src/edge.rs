@@ -289,8 +289,16 @@ pub fn store_down() -> HttpResponse {
     r
 }
 
+/// Marks a request whose request-budget charge the transport makes once the body is parsed
+/// (verified subjects only), so a tool call pays for both budgets in one round trip.
+#[derive(Debug, Clone, Copy)]
+pub struct DeferredCharge;
+
 /// The request budget kept in the shared store (REDIS_URL): the same key as actix-governor's
-/// middleware uses without one, the same 429.
+/// middleware uses without one, the same 429. Requests of a verified subject are charged by the
+/// transport instead (`DeferredCharge`), together with the tool-call budget when they call a
+/// tool: one round trip per request. Everyone else (keyed by address) is charged here, before
+/// the token is looked at.
 pub async fn shared_rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -305,6 +313,10 @@ pub async fn shared_rate_limit(
         .clone();
     let refusal = match keyer.extract(&req) {
         Err(_) => Some(too_many_requests(std::time::Duration::from_secs(1))),
+        Ok(RateKey::Subject(_)) => {
+            req.extensions_mut().insert(DeferredCharge);
+            None
+        }
         Ok(key) => match budget.take(&key, 1).await {
             Ok(()) => None,
             Err(crate::budget::Refused::Wait(wait)) => Some(too_many_requests(wait)),

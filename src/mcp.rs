@@ -253,6 +253,8 @@ pub struct Call {
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
     pub request_id: String,
+    /// The tool-call budget was already charged (with the request budget, in one round trip).
+    pub tool_budget_charged: bool,
 }
 
 /// Keys for state that must stay per caller: `(subject or "", request id)`.
@@ -490,7 +492,12 @@ impl Server {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or("");
                 let tool = self.registry.tool(name).map(|t| t.def.name);
                 let audit = Audit::start(call, "tools/call", name, tool);
-                let result = match self.check_tool_budget(&call.caller).await {
+                let checked = if call.tool_budget_charged {
+                    Ok(())
+                } else {
+                    self.check_tool_budget(&call.caller).await
+                };
+                let result = match checked {
                     Err(e) => Err(e),
                     Ok(()) => tools::call(self, p, call).await,
                 };
@@ -543,6 +550,23 @@ impl Server {
         Notifier::new(tx.clone(), token, level)
     }
 
+    /// The per-subject tool-call budget, when rate limits are on.
+    pub fn tool_budget(&self) -> Option<&Budget<String>> {
+        self.tool_budget.as_ref()
+    }
+
+    /// The refusal of the tool-call budget.
+    pub fn tool_budget_refusal(refused: budget::Refused) -> McpError {
+        crate::metrics::METRICS
+            .rate_limited
+            .with_label_values(&["tool_calls"])
+            .inc();
+        match refused {
+            budget::Refused::Wait(wait) => McpError::RateLimited(wait),
+            budget::Refused::StoreDown => McpError::StoreDown,
+        }
+    }
+
     async fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
         let (Some(budget), Some(subject)) = (&self.tool_budget, caller.subject()) else {
             return Ok(());
@@ -550,16 +574,7 @@ impl Server {
         budget
             .take(&subject.to_string(), 1)
             .await
-            .map_err(|refused| {
-                crate::metrics::METRICS
-                    .rate_limited
-                    .with_label_values(&["tool_calls"])
-                    .inc();
-                match refused {
-                    budget::Refused::Wait(wait) => McpError::RateLimited(wait),
-                    budget::Refused::StoreDown => McpError::StoreDown,
-                }
-            })
+            .map_err(Self::tool_budget_refusal)
     }
 
     /// The `capabilities` this server declares: only what is registered. Change notifications

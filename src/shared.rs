@@ -17,23 +17,40 @@ use tokio::sync::mpsc;
 use crate::changes::{Change, Changes};
 use crate::metrics::METRICS;
 
-/// GCRA: the key holds the theoretical arrival time (ms, Redis clock). `n` cells are allowed
-/// when `tat + n * interval - burst * interval <= now`; the answer is 0 (allowed) or the wait
-/// in milliseconds until they would be.
+/// GCRA over one or more budgets at once: each key holds its theoretical arrival time (ms,
+/// Redis clock); budget i (ARGV interval, burst, cells) allows its cells when
+/// `tat + cells * interval - burst * interval <= now`. All are taken, or none: the answer is
+/// `{0, 0}`, or `{i, wait_ms}` for the first budget that refuses.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + n * interval
-local allow_at = new_tat - burst * interval
-if allow_at > now then return allow_at - now end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + 1000)
-return 0
+local next = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[3 * i - 2])
+  local burst = tonumber(ARGV[3 * i - 1])
+  local cells = tonumber(ARGV[3 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + cells * interval
+  local allow_at = new_tat - burst * interval
+  if allow_at > now then return {i, allow_at - now} end
+  next[i] = new_tat
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], next[i], 'PX', next[i] - now + 1000)
+end
+return {0, 0}
 "#;
+
+/// One budget's part of a check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub key: String,
+    pub interval_ms: u64,
+    pub burst: u32,
+    pub cells: u32,
+}
 
 /// The channel list changes travel on between instances.
 const CHANNEL: &str = "gatehouse:changes";
@@ -99,17 +116,10 @@ impl SharedStore {
         }))
     }
 
-    /// Takes `n` cells of the budget `name` for `key` (`interval_ms` per cell, `burst` at most
-    /// at once): `Ok(None)` allowed, `Ok(Some(wait))` refused, `Err` when the store did not
+    /// Takes the cells of every check at once, in one round trip: `Ok(None)` allowed,
+    /// `Ok(Some((i, wait)))` refused by check `i` (nothing taken), `Err` when the store did not
     /// answer in time (or is resting after it did not).
-    pub async fn take(
-        &self,
-        name: &str,
-        key: &str,
-        interval_ms: u64,
-        burst: u32,
-        n: u32,
-    ) -> Result<Option<Duration>, Unavailable> {
+    pub async fn take(&self, checks: &[Check]) -> Result<Option<(usize, Duration)>, Unavailable> {
         if self
             .down_until
             .lock()
@@ -118,21 +128,25 @@ impl SharedStore {
         {
             return Err(Unavailable);
         }
-        let redis_key = format!("gatehouse:rl:{name}:{}", digest(key));
+        let mut invocation = self.script.prepare_invoke();
+        for c in checks {
+            invocation
+                .key(format!("gatehouse:rl:{}:{}", c.name, digest(&c.key)))
+                .arg(c.interval_ms)
+                .arg(c.burst)
+                .arg(c.cells);
+        }
         let mut conn = self.conn.clone();
-        let call = async {
-            self.script
-                .key(redis_key)
-                .arg(interval_ms)
-                .arg(burst)
-                .arg(n)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        };
+        let call = async { invocation.invoke_async::<(i64, i64)>(&mut conn).await };
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(wait_ms)) => {
+            Ok(Ok((refused_by, wait_ms))) => {
                 self.mark_up();
-                Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms as u64)))
+                Ok((refused_by > 0).then(|| {
+                    (
+                        (refused_by - 1) as usize,
+                        Duration::from_millis(wait_ms.max(1) as u64),
+                    )
+                }))
             }
             Ok(Err(e)) => {
                 self.mark_down(&format!("{e}"));

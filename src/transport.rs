@@ -28,6 +28,7 @@ use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
+use crate::budget::Refused;
 use crate::edge::RequestId;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
 use crate::mcp::modern::{self, RequestMeta};
@@ -353,75 +354,107 @@ pub async fn post(
             });
             batch(items, &server, &auth, caller, era, &request_id).await
         }
-        single => match Message::classify(single) {
-            Err(invalid) => rpc_error(
-                StatusCode::BAD_REQUEST,
-                invalid.id.clone(),
-                invalid.into_error(),
-            ),
-            Ok(Message::Notification { method, params }) => {
-                let era = match modern::classify(version_header, &params) {
-                    Ok(era) => era,
-                    Err(e) => return refused(None, e),
-                };
-                req.extensions_mut().insert(RpcLabels {
-                    era: era.version(),
-                    method: method_label(&method),
-                });
-                // 2026-07-28 defines no client notifications over HTTP (closing a stream
-                // cancels): they are accepted and ignored.
-                if era != Era::Modern {
-                    server.notify(&caller, &method, &params);
+        single => {
+            let message = Message::classify(single);
+            // A verified subject's request budget, left for now by the shared rate limiter.
+            let mut tool_budget_charged = false;
+            if req.extensions().contains::<crate::edge::DeferredCharge>() {
+                match budget.charge_one(&req, &server, &caller, &message).await {
+                    Ok(charged) => tool_budget_charged = charged,
+                    Err(batch::Charge::Request(Refused::Wait(wait))) => {
+                        return crate::edge::too_many_requests(wait);
+                    }
+                    Err(batch::Charge::Request(Refused::StoreDown)) => {
+                        return crate::edge::store_down();
+                    }
+                    Err(batch::Charge::Tool(refused)) => {
+                        let id = match &message {
+                            Ok(Message::Request(r)) => r.id.clone(),
+                            _ => unreachable!("only a tool call charges the tool budget"),
+                        };
+                        let outcome = match Server::tool_budget_refusal(refused) {
+                            McpError::RateLimited(wait) => Outcome::RateLimited(wait),
+                            _ => Outcome::StoreDown,
+                        };
+                        let cap = Cap {
+                            limit: server.settings.max_response_bytes,
+                            tool_call: true,
+                        };
+                        return outcome_response(outcome, &id, &auth, cap);
+                    }
                 }
-                HttpResponse::Accepted().finish()
             }
-            Ok(Message::ClientResponse { id, outcome }) => {
-                let era = match header_era() {
-                    Ok(era) => era,
-                    Err(e) => return refused(None, e),
-                };
-                req.extensions_mut().insert(RpcLabels {
-                    era: era.version(),
-                    method: "response",
-                });
-                answer(&req, &server, &caller, era, &id, outcome)
-            }
-            Ok(Message::Request(request)) => {
-                let id = Some(request.id.clone());
-                let era = match modern::classify(version_header, &request.params) {
-                    Ok(era) => era,
-                    Err(e) => return refused(id, e),
-                };
-                req.extensions_mut().insert(RpcLabels {
-                    era: era.version(),
-                    method: method_label(&request.method),
-                });
-                let mut call = Call {
-                    caller,
-                    era,
-                    meta: None,
-                    param_headers: Vec::new(),
-                    tx: None,
-                    request_id,
-                };
-                if era == Era::Modern {
-                    // The envelope, then the standard headers, before anything is dispatched.
-                    let meta = RequestMeta::from_params(&request.params)
-                        .and_then(|meta| headers::check(&req, &request).map(|()| meta));
-                    match meta {
-                        Ok(meta) => call.meta = Some(meta),
+            match message {
+                Err(invalid) => rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    invalid.id.clone(),
+                    invalid.into_error(),
+                ),
+                Ok(Message::Notification { method, params }) => {
+                    let era = match modern::classify(version_header, &params) {
+                        Ok(era) => era,
+                        Err(e) => return refused(None, e),
+                    };
+                    req.extensions_mut().insert(RpcLabels {
+                        era: era.version(),
+                        method: method_label(&method),
+                    });
+                    // 2026-07-28 defines no client notifications over HTTP (closing a stream
+                    // cancels): they are accepted and ignored.
+                    if era != Era::Modern {
+                        server.notify(&caller, &method, &params);
+                    }
+                    HttpResponse::Accepted().finish()
+                }
+                Ok(Message::ClientResponse { id, outcome }) => {
+                    let era = match header_era() {
+                        Ok(era) => era,
+                        Err(e) => return refused(None, e),
+                    };
+                    req.extensions_mut().insert(RpcLabels {
+                        era: era.version(),
+                        method: "response",
+                    });
+                    answer(&req, &server, &caller, era, &id, outcome)
+                }
+                Ok(Message::Request(request)) => {
+                    let id = Some(request.id.clone());
+                    let era = match modern::classify(version_header, &request.params) {
+                        Ok(era) => era,
                         Err(e) => return refused(id, e),
+                    };
+                    req.extensions_mut().insert(RpcLabels {
+                        era: era.version(),
+                        method: method_label(&request.method),
+                    });
+                    let mut call = Call {
+                        caller,
+                        era,
+                        meta: None,
+                        param_headers: Vec::new(),
+                        tx: None,
+                        request_id,
+                        tool_budget_charged,
+                    };
+                    if era == Era::Modern {
+                        // The envelope, then the standard headers, before anything is dispatched.
+                        let meta = RequestMeta::from_params(&request.params)
+                            .and_then(|meta| headers::check(&req, &request).map(|()| meta));
+                        match meta {
+                            Ok(meta) => call.meta = Some(meta),
+                            Err(e) => return refused(id, e),
+                        }
+                        if request.method == "tools/call" {
+                            call.param_headers = headers::params(&req);
+                        }
+                        if request.method == "subscriptions/listen" {
+                            return subscribe(request, server, &call, framing, &auth);
+                        }
                     }
-                    if request.method == "tools/call" {
-                        call.param_headers = headers::params(&req);
-                    }
-                    if request.method == "subscriptions/listen" {
-                        return subscribe(request, server, &call, framing, &auth);
-                    }
+                    one_request(request, server, &auth, call, framing).await
                 }
-                one_request(request, server, &auth, call, framing).await
             }
-        },
+        }
     }
 }
 

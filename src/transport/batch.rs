@@ -14,8 +14,9 @@ use super::{
 use crate::auth::Caller;
 use crate::auth::middleware::AuthState;
 use crate::budget::{Budget, Refused};
+use crate::edge::DeferredCharge;
 use crate::edge::RateKey;
-use crate::jsonrpc::{ErrorCode, ErrorObject, Message, Response};
+use crate::jsonrpc::{ErrorCode, ErrorObject, Invalid, Message, Response};
 use crate::mcp::{Call, Era, Outcome, Server, retry_after_secs};
 use crate::metrics::METRICS;
 
@@ -71,6 +72,7 @@ pub(super) async fn batch(
                     param_headers: Vec::new(),
                     tx: None,
                     request_id: request_id.to_string(),
+                    tool_budget_charged: false,
                 };
                 match server.handle(request, call).await {
                     // Room is kept for the closing bracket and the errors of later items.
@@ -134,7 +136,9 @@ impl RequestBudget {
     ) -> Option<HttpResponse> {
         let budget = self.budget.as_ref()?;
         let key = req.extensions().get::<RateKey>().cloned()?;
-        let extra = u32::try_from(items.saturating_sub(1)).unwrap_or(u32::MAX);
+        // The first item was charged by the rate limiter, unless it left the charge to us.
+        let counted = usize::from(!req.extensions().contains::<DeferredCharge>());
+        let extra = u32::try_from(items.saturating_sub(counted)).unwrap_or(u32::MAX);
         let wait = match budget.take(&key, extra).await {
             Ok(()) => return None,
             Err(Refused::Wait(wait)) => wait,
@@ -150,6 +154,48 @@ impl RequestBudget {
         );
         r.headers_mut().insert(RETRY_AFTER, secs.into());
         Some(r)
+    }
+}
+
+/// Which budget refused a deferred charge.
+pub(super) enum Charge {
+    Request(Refused),
+    Tool(Refused),
+}
+
+impl RequestBudget {
+    /// The request-budget charge the shared rate limiter left for after parsing
+    /// (`DeferredCharge`): one message; a tool call pays its tool-call budget in the same round
+    /// trip. `Ok(true)` when the tool-call budget was charged too.
+    pub(super) async fn charge_one(
+        &self,
+        req: &HttpRequest,
+        server: &Server,
+        caller: &Caller,
+        message: &Result<Message, Invalid>,
+    ) -> Result<bool, Charge> {
+        let (Some(budget), Some(key)) = (&self.budget, req.extensions().get::<RateKey>().cloned())
+        else {
+            return Ok(false);
+        };
+        let tool = match (message, server.tool_budget(), caller.subject()) {
+            (Ok(Message::Request(r)), Some(tools), Some(subject)) if r.method == "tools/call" => {
+                Some((tools, subject.to_string()))
+            }
+            _ => None,
+        };
+        match tool {
+            None => budget
+                .take(&key, 1)
+                .await
+                .map(|()| false)
+                .map_err(Charge::Request),
+            Some((tools, subject)) => match budget.take_with(&key, 1, tools, &subject, 1).await {
+                Ok(()) => Ok(true),
+                Err((0, r)) => Err(Charge::Request(r)),
+                Err((_, r)) => Err(Charge::Tool(r)),
+            },
+        }
     }
 }
 

@@ -162,6 +162,44 @@ async fn a_subjects_tool_budget_holds_across_three_instances() {
     );
 }
 
+/// Script calls Redis has served so far.
+fn script_calls(redis: &Redis) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "INFO", "commandstats"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[actix_web::test]
+async fn a_tool_call_costs_one_round_trip() {
+    let Some(redis) = Redis::start() else { return };
+    let (apps, key, issuer) = instances(1, &redis, &[]).await;
+    let t = token(&key, &issuer, "erin");
+    // The token's first request is keyed by address (not verified yet); later ones by subject.
+    assert_eq!(greet(&apps[0], Some(&t)).await.status, 200);
+    let before = script_calls(&redis);
+    for _ in 0..5 {
+        assert_eq!(greet(&apps[0], Some(&t)).await.status, 200);
+    }
+    assert_eq!(
+        script_calls(&redis) - before,
+        5,
+        "both budgets in one call per request"
+    );
+}
+
 #[actix_web::test]
 async fn the_per_address_budget_holds_across_instances_too() {
     let Some(redis) = Redis::start() else { return };
