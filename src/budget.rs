@@ -58,11 +58,6 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
         }
     }
 
-    /// Whether the budget is kept in a shared store.
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// Takes `n` cells for `key`.
     pub async fn take(&self, key: &K, n: u32) -> Result<(), Refused> {
         if let Some(shared) = &self.shared {

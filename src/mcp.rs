@@ -214,6 +214,17 @@ impl McpError {
         }
     }
 
+    /// The outcome of an error answered at the HTTP level (403, 429, 503) whatever the era;
+    /// `Err(self)` for every JSON-RPC error.
+    pub fn http_outcome(self) -> Result<Outcome, McpError> {
+        match self {
+            McpError::InsufficientScope(s) => Ok(Outcome::Forbidden(s)),
+            McpError::RateLimited(d) => Ok(Outcome::RateLimited(d)),
+            McpError::StoreDown => Ok(Outcome::StoreDown),
+            e => Err(e),
+        }
+    }
+
     /// The HTTP answer a 2026-07-28 refusal gets, when it is not an in-band (200) error.
     pub fn rejection(&self) -> Option<Rejection> {
         match self {
@@ -414,14 +425,13 @@ impl Server {
         match routed {
             Ok(mut result) => {
                 if call.era == Era::Modern {
-                    modern::complete(self, &method, &call.caller, &mut result);
+                    modern::complete(self, &method, &mut result);
                 }
                 Outcome::Response(Response::success(id, result))
             }
-            Err(McpError::InsufficientScope(s)) => Outcome::Forbidden(s),
-            Err(McpError::RateLimited(d)) => Outcome::RateLimited(d),
-            Err(McpError::StoreDown) => Outcome::StoreDown,
-            Err(e) => Self::refusal(call.era, Some(id), e),
+            Err(e) => e
+                .http_outcome()
+                .unwrap_or_else(|e| Self::refusal(call.era, Some(id), e)),
         }
     }
 

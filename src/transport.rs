@@ -28,7 +28,6 @@ use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::auth::challenge::Refusal;
 use crate::auth::middleware::AuthState;
-use crate::budget::Refused;
 use crate::edge::RequestId;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
 use crate::mcp::modern::{self, RequestMeta};
@@ -359,29 +358,9 @@ pub async fn post(
             // A verified subject's request budget, left for now by the shared rate limiter.
             let mut tool_budget_charged = false;
             if req.extensions().contains::<crate::edge::DeferredCharge>() {
-                match budget.charge_one(&req, &server, &caller, &message).await {
+                match budget.charge_one(&req, &server, &auth, &message).await {
                     Ok(charged) => tool_budget_charged = charged,
-                    Err(batch::Charge::Request(Refused::Wait(wait))) => {
-                        return crate::edge::too_many_requests(wait);
-                    }
-                    Err(batch::Charge::Request(Refused::StoreDown)) => {
-                        return crate::edge::store_down();
-                    }
-                    Err(batch::Charge::Tool(refused)) => {
-                        let id = match &message {
-                            Ok(Message::Request(r)) => r.id.clone(),
-                            _ => unreachable!("only a tool call charges the tool budget"),
-                        };
-                        let outcome = match Server::tool_budget_refusal(refused) {
-                            McpError::RateLimited(wait) => Outcome::RateLimited(wait),
-                            _ => Outcome::StoreDown,
-                        };
-                        let cap = Cap {
-                            limit: server.settings.max_response_bytes,
-                            tool_call: true,
-                        };
-                        return outcome_response(outcome, &id, &auth, cap);
-                    }
+                    Err(refusal) => return refusal,
                 }
             }
             match message {

@@ -5,7 +5,6 @@
 use serde_json::{Map, Value, json};
 
 use super::{ALL_VERSIONS, DEFAULT_VERSION, Era, McpError, Server};
-use crate::auth::Caller;
 use crate::config::LogLevel;
 use crate::registry::Registry;
 
@@ -180,7 +179,7 @@ pub fn discover(server: &Server) -> Value {
 
 /// Adds what every 2026-07-28 result carries: `resultType`, the server's identity in `_meta`,
 /// and the caching hints of the cacheable methods.
-pub fn complete(server: &Server, method: &str, _caller: &Caller, result: &mut Value) {
+pub fn complete(server: &Server, method: &str, result: &mut Value) {
     let Value::Object(r) = result else { return };
     r.entry("resultType").or_insert_with(|| json!("complete"));
     let meta = r.entry("_meta").or_insert_with(|| json!({}));

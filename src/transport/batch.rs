@@ -157,44 +157,53 @@ impl RequestBudget {
     }
 }
 
-/// Which budget refused a deferred charge.
-pub(super) enum Charge {
-    Request(Refused),
-    Tool(Refused),
-}
-
 impl RequestBudget {
     /// The request-budget charge the shared rate limiter left for after parsing
-    /// (`DeferredCharge`): one message; a tool call pays its tool-call budget in the same round
-    /// trip. `Ok(true)` when the tool-call budget was charged too.
+    /// (`DeferredCharge`), for one message; a tool call pays its tool-call budget in the same
+    /// round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
+    /// to send (429 or 503, the tool budget's with the request's id).
     pub(super) async fn charge_one(
         &self,
         req: &HttpRequest,
         server: &Server,
-        caller: &Caller,
+        auth: &AuthState,
         message: &Result<Message, Invalid>,
-    ) -> Result<bool, Charge> {
+    ) -> Result<bool, HttpResponse> {
+        let request_refusal = |r| match r {
+            Refused::Wait(wait) => crate::edge::too_many_requests(wait),
+            Refused::StoreDown => crate::edge::store_down(),
+        };
         let (Some(budget), Some(key)) = (&self.budget, req.extensions().get::<RateKey>().cloned())
         else {
             return Ok(false);
         };
-        let tool = match (message, server.tool_budget(), caller.subject()) {
+        let subject = req
+            .extensions()
+            .get::<Caller>()
+            .and_then(|c| c.subject().map(str::to_string));
+        let tool_call = match (message, server.tool_budget(), subject) {
             (Ok(Message::Request(r)), Some(tools), Some(subject)) if r.method == "tools/call" => {
-                Some((tools, subject.to_string()))
+                Some((r, tools, subject))
             }
             _ => None,
         };
-        match tool {
-            None => budget
+        let Some((request, tools, subject)) = tool_call else {
+            return budget
                 .take(&key, 1)
                 .await
                 .map(|()| false)
-                .map_err(Charge::Request),
-            Some((tools, subject)) => match budget.take_with(&key, 1, tools, &subject, 1).await {
-                Ok(()) => Ok(true),
-                Err((0, r)) => Err(Charge::Request(r)),
-                Err((_, r)) => Err(Charge::Tool(r)),
-            },
+                .map_err(request_refusal);
+        };
+        match budget.take_with(&key, 1, tools, &subject, 1).await {
+            Ok(()) => Ok(true),
+            Err((0, r)) => Err(request_refusal(r)),
+            Err((_, r)) => {
+                let cap = Cap::new(server.settings.max_response_bytes, request);
+                let outcome = Server::tool_budget_refusal(r)
+                    .http_outcome()
+                    .unwrap_or_else(|e| Server::refusal(Era::Modern, Some(request.id.clone()), e));
+                Err(outcome_response(outcome, &request.id, auth, cap))
+            }
         }
     }
 }
