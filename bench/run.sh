@@ -1,34 +1,173 @@
 #!/usr/bin/env bash
-# Load benchmark of gatehouse on 127.0.0.1 (bounded: DURATION seconds per scenario, default 10).
-# Installs wrk if missing, builds the release binary, starts it in the development profile with
-# the built-in issuer (ES256 tokens) and rate limits off, and prints one line per scenario.
-#   bench/run.sh            # all scenarios
-#   DURATION=5 CONNECTIONS=32 bench/run.sh
+# The benchmark: gatehouse against a bare actix-web baseline (bench/baseline.rs) in one run,
+# loopback only, bounded in time. Each case starts a fresh server pinned to one core
+# (SERVER_CPU, default 0) with one worker; wrk runs on the other (LOAD_CPU, default 1). The
+# server's CPU time (utime+stime from /proc) divided by the requests it served is the figure
+# compared with the baseline's. Prints one table; bench/README.md explains it.
+#   bench/run.sh              # full run, DURATION seconds per case (default 5), about 3 minutes
+#   bench/run.sh --smoke      # 1 s per case, small token sets, debug builds: checks it works
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_wrk
-cargo build --release --quiet
-bin="$PWD/target/release/gatehouse"
-duration="${DURATION:-10}"
-conns="${CONNECTIONS:-64}"
-port="${PORT:-18080}"
-keys="$(mktemp -d)"
-env_vars=(env -i PATH="$PATH" PORT="$port" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" GATEHOUSE_RATE_LIMIT__ENABLED=false RUST_LOG=warn)
-"${env_vars[@]}" "$bin" >/dev/null 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$keys"' EXIT
-wait_for "$port"
-token="$("${env_vars[@]}" "$bin" token --sub bench --scope admin --org bench --ttl 1h)"
-url="http://127.0.0.1:$port/mcp"
 
-run() { # name token body
-  local out
-  out="$(TOKEN="$2" BODY="$3" wrk -t2 -c"$conns" -d"${duration}s" -s bench/call.lua "$url" | grep RESULT)"
-  printf '%-28s %s\n' "$1" "${out#RESULT }"
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+duration="${DURATION:-5}"
+conns="${CONNECTIONS:-32}"
+es_count=20000 rs_count=3000 flood=100000
+profile=release
+if (( smoke )); then
+  duration=1 es_count=500 rs_count=50 flood=2000 profile=dev
+fi
+server_cpu="${SERVER_CPU:-0}"
+load_cpu="${LOAD_CPU:-1}"
+port="${PORT:-18080}"
+target=release
+[ "$profile" = dev ] && target=debug
+
+cargo build --quiet --profile "$profile" --bin gatehouse
+work="$(mktemp -d)"
+cp "target/$target/gatehouse" "$work/gatehouse"
+cargo build --quiet --profile "$profile" --bin gatehouse --features bench-tools
+cp "target/$target/gatehouse" "$work/gatehouse-300"
+cargo build --quiet --profile "$profile" --example baseline --example issuer
+cp "target/$target/examples/baseline" "target/$target/examples/issuer" "$work/"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# The issuer: RSA and EC keys, a JWKS over HTTP, tokens with distinct subjects.
+audience="http://127.0.0.1:$port/mcp"
+"$work/issuer" "$work" "$audience" "$(( es_count > flood ? es_count : flood ))" "$rs_count" &
+pids+=($!)
+for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
+issuer="$(cat "$work/url")"
+head -n "$es_count" "$work/es256.txt" >"$work/es-first-seen.txt"
+head -n "$flood" "$work/es256.txt" >"$work/flood.txt"
+token="$(head -n1 "$work/es256.txt")"
+bad="${token%?????}AAAAA"
+
+base_env=(PATH="$PATH" PORT="$port" RUST_LOG=warn GATEHOUSE_SERVER__WORKERS=1
+  OAUTH_ISSUER="$issuer" OAUTH_JWKS_URI="$issuer/keys" EXPECTED_AUDIENCE="$audience"
+  GATEHOUSE_RATE_LIMIT__ENABLED=false)
+server=0
+start() { # BINARY ENV...
+  local bin="$1"; shift
+  env -i "${base_env[@]}" "$@" taskset -c "$server_cpu" "$bin" >"$work/server.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  wait_for "$port"
 }
-echo "gatehouse $(git rev-parse --short HEAD 2>/dev/null || echo dev), $(nproc) cores, wrk -t2 -c$conns -d${duration}s"
-run "ping (ES256 token check)" "$token" '{"jsonrpc":"2.0","id":1,"method":"ping"}'
-run "tools/list" "$token" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
-run "tools/call greet_user" "$token" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"bench"}}}'
-run "401 (no token)" "" '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hwm_kib() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+
+declare -A base_us
+ticks="$(getconf CLK_TCK)"
+printf '%-44s %9s %8s %8s %9s %6s %9s\n' case req/s p50_ms p99_ms CPU_us/req ratio peak_MiB
+measure() { # NAME BASELINE_KEY PATH, with the load's settings in the environment
+  local name="$1" key="$2" path="$3" t0 t1 out requests rps p50 p99 errors non2xx us ratio
+  t0="$(cpu_ticks "$server")"
+  out="$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${duration}s" -s bench/load.lua \
+    "http://127.0.0.1:$port$path" | grep '^RESULT')"
+  t1="$(cpu_ticks "$server")"
+  read -r _ requests rps p50 p99 errors non2xx <<<"$out"
+  us="$(awk -v d=$(( t1 - t0 )) -v n="$requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
+  if [ "$key" = "=" ]; then
+    base_us[$name]="$us"; ratio="1.00"
+  else
+    ratio="$(awk -v a="$us" -v b="${base_us[$key]}" 'BEGIN{printf "%.2f", a / b}')"
+  fi
+  printf '%-44s %9s %8s %8s %9s %6s %9.1f\n' "$name" "$rps" "$p50" "$p99" "$us" "$ratio" \
+    "$(awk -v k="$(hwm_kib "$server")" 'BEGIN{print k / 1024}')"
+  if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( non2xx > 0 )); then
+    echo "  ^ $non2xx responses were not 2xx (errors: $errors); see $work/server.log" >&2
+    exit 1
+  fi
+}
+one() { # NAME BASELINE_KEY BINARY PATH [ENV...]: a fresh server, one load
+  local name="$1" key="$2" bin="$3" path="$4"; shift 4
+  start "$bin" "$@"
+  measure "$name" "$key" "$path"
+  stop
+}
+rpc() { printf '{"jsonrpc":"2.0","id":1,"method":"%s"%s}' "$1" "${2:+,\"params\":$2}"; }
+call='{"name":"greet_user","arguments":{"name":"bench"}}'
+
+# The floor.
+BODY="$(rpc tools/call "$call")" one "baseline POST (fixed JSON-RPC result)" = "$work/baseline" /mcp WORKERS=1
+METHOD=GET one "baseline GET /health" = "$work/baseline" /health WORKERS=1
+post="baseline POST (fixed JSON-RPC result)"
+
+# The paths.
+BODY="$(rpc tools/call "$call")" TOKEN="$token" one "tools/call greet_user (token seen)" "$post" "$work/gatehouse" /mcp
+BODY="$(rpc tools/call "$call")" TOKENS="$work/es-first-seen.txt" one "tools/call, a new ES256 token each request" "$post" "$work/gatehouse" /mcp
+BODY="$(rpc tools/call "$call")" TOKENS="$work/rs256.txt" one "tools/call, a new RS256 token each request" "$post" "$work/gatehouse" /mcp
+BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list" "$post" "$work/gatehouse" /mcp
+BODY="$(rpc ping)" TOKEN="$token" one "ping" "$post" "$work/gatehouse" /mcp
+EXPECT_STATUS=401 BODY="$(rpc ping)" one "401, no token" "$post" "$work/gatehouse" /mcp
+EXPECT_STATUS=401 BODY="$(rpc ping)" TOKEN="$bad" one "401, bad signature" "$post" "$work/gatehouse" /mcp
+EXPECT_STATUS=429 BODY="$(rpc tools/call "$call")" TOKEN="$token" one "429, subject over its budget" "$post" "$work/gatehouse" /mcp \
+  GATEHOUSE_RATE_LIMIT__ENABLED=true GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE=1 GATEHOUSE_RATE_LIMIT__REQUESTS_BURST=1
+METHOD=GET one "/health" "baseline GET /health" "$work/gatehouse" /health
+BODY="$(rpc tools/call '{"name":"bench_progress","arguments":{},"_meta":{"progressToken":1}}')" TOKEN="$token" \
+  HEADERS="Accept: text/event-stream, application/json" one "tools/call over SSE, 5 progress notifications" "$post" "$work/gatehouse-300" /mcp
+BODY="$(rpc tools/call '{"name":"greet_user","arguments":{"name":"bench"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}')" TOKEN="$token" \
+  HEADERS="MCP-Protocol-Version: 2026-07-28|Mcp-Method: tools/call|Mcp-Name: greet_user" \
+  one "tools/call, 2026-07-28" "$post" "$work/gatehouse" /mcp
+
+# Scaling with the registry's size, the token cache and the per-client budgets.
+BODY="$(rpc tools/call "$call")" TOKEN="$token" one "tools/call, 300 tools registered" "$post" "$work/gatehouse-300" /mcp
+BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list, 300 tools, first page of 50" "$post" "$work/gatehouse-300" /mcp
+BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list, 300 tools, one page" "$post" "$work/gatehouse-300" /mcp \
+  GATEHOUSE_MCP__PAGE_SIZE=300
+BODY="$(rpc tools/call "$call")" TOKENS="$work/flood.txt" one "$flood distinct valid tokens" "$post" "$work/gatehouse" /mcp
+BODY="$(rpc tools/call "$call")" TOKEN="$token" IPS="$flood" LIMIT="$(( flood * 3 / 2 ))" \
+  one "$flood distinct client addresses (Fly-Client-IP)" "$post" "$work/gatehouse" /mcp \
+  TRUSTED_PROXY=fly GATEHOUSE_RATE_LIMIT__ENABLED=true GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE=100000 \
+  GATEHOUSE_RATE_LIMIT__REQUESTS_BURST=100000 GATEHOUSE_RATE_LIMIT__TOOL_CALLS_PER_MINUTE=1000000 \
+  GATEHOUSE_RATE_LIMIT__TOOL_CALLS_BURST=1000000
+
+# Idle memory and start-up: the README's first command's configuration (the built-in
+# development issuer, key already on disk), five starts each, the median.
+startup() { # BINARY ENV...: milliseconds from exec to the first 200 on /health, then idle RSS
+  local bin="$1"; shift
+  env -i PATH="$PATH" PORT="$port" RUST_LOG=warn "$@" python3 - "$bin" "$port" <<'EOF'
+import os, socket, subprocess, sys, time
+bin, port = sys.argv[1], int(sys.argv[2])
+t0 = time.monotonic()
+p = subprocess.Popen([bin], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+while True:
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=1)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        if s.recv(64).startswith(b"HTTP/1.1 200"):
+            break
+    except OSError:
+        pass
+    if time.monotonic() - t0 > 10:
+        sys.exit("no 200 on /health within 10 s")
+    time.sleep(0.0005)
+ms = (time.monotonic() - t0) * 1000
+time.sleep(2)
+rss = next(l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS"))
+p.terminate(); p.wait()
+print(f"{ms:.1f} {int(rss) / 1024:.1f}")
+EOF
+}
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+keys="$work/dev-keys"
+startup "$work/gatehouse" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" >/dev/null # creates the key
+for name in baseline gatehouse; do
+  for _ in 1 2 3 4 5; do
+    if [ $name = baseline ]; then startup "$work/baseline"
+    else startup "$work/gatehouse" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys"; fi
+  done >"$work/$name.startup"
+  printf '%-44s start to first /health 200: %6s ms   idle RSS: %5s MiB\n' "$name (median of 5)" \
+    "$(cut -d' ' -f1 "$work/$name.startup" | median)" "$(cut -d' ' -f2 "$work/$name.startup" | median)"
+done
+echo "gatehouse $(git rev-parse --short HEAD 2>/dev/null || echo dev), $profile build, $(nproc) cores;" \
+  "server on CPU $server_cpu (1 worker), wrk -t1 -c$conns -d${duration}s on CPU $load_cpu"

@@ -11,6 +11,8 @@ mod conformance;
 pub mod conn;
 pub mod doctor;
 pub mod edge;
+#[cfg(feature = "bench-tools")]
+mod bench_tools;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
 pub mod header_params;

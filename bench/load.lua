@@ -1,0 +1,51 @@
+-- wrk script for bench/run.sh. Environment:
+--   METHOD (POST), BODY, TOKEN (one bearer token for every request),
+--   TOKENS (a file, one token per line: each request presents the next one; the thread stops
+--   when they run out, so every token is seen once), IPS (N: cycle through N distinct
+--   Fly-Client-IP values), HEADERS ("Name: value|Name: value").
+local method = os.getenv("METHOD") or "POST"
+local body = os.getenv("BODY")
+local headers = {["Accept"] = "application/json, text/event-stream"}
+if method == "POST" then headers["Content-Type"] = "application/json" end
+local token = os.getenv("TOKEN")
+if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+for h in string.gmatch(os.getenv("HEADERS") or "", "[^|]+") do
+  local name, value = h:match("^%s*([^:]+):%s*(.*)$")
+  headers[name] = value
+end
+local tokens, ips, n = nil, tonumber(os.getenv("IPS") or "0"), 0
+local limit = tonumber(os.getenv("LIMIT") or "0")
+local file = os.getenv("TOKENS")
+if file and file ~= "" then
+  tokens = {}
+  for line in io.lines(file) do tokens[#tokens + 1] = line end
+end
+local fixed = nil
+
+init = function(args)
+  headers["Host"] = wrk.headers["Host"] -- set by wrk.init just before this runs
+  if not tokens and ips == 0 and limit == 0 then fixed = wrk.format(method, nil, headers, body) end
+end
+
+request = function()
+  if fixed then return fixed end
+  n = n + 1
+  if limit > 0 and n >= limit then wrk.thread:stop() end
+  if tokens then
+    if n > #tokens then wrk.thread:stop(); n = #tokens end
+    headers["Authorization"] = "Bearer " .. tokens[n]
+  end
+  if ips > 0 then
+    local i = n % ips
+    headers["Fly-Client-IP"] = string.format("10.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
+  end
+  return wrk.format(method, nil, headers, body)
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %.0f %.3f %.3f %d %d\n", summary.requests,
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
