@@ -38,8 +38,16 @@ async fn main() {
     let ec = TestKey::ec("bench-es");
     let server = TestIssuer::start(&[&rsa, &ec]).await;
     let dir = std::path::Path::new(dir);
-    std::fs::write(dir.join("es256.txt"), mint(&ec, &server.url, audience, "es", es)).unwrap();
-    std::fs::write(dir.join("rs256.txt"), mint(&rsa, &server.url, audience, "rs", rs)).unwrap();
+    std::fs::write(
+        dir.join("es256.txt"),
+        mint(&ec, &server.url, audience, "es", es),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rs256.txt"),
+        mint(&rsa, &server.url, audience, "rs", rs),
+    )
+    .unwrap();
     std::fs::write(dir.join("url"), &server.url).unwrap();
     std::future::pending::<()>().await;
 }

@@ -1,20 +1,31 @@
-//! Connection-level protection: how many connections one peer address may hold, and closing a
-//! connection whose request body was left unread after an early refusal (so a client cannot
-//! park a socket by sending half a body and then nothing).
+//! Connection-level protection: how many connections one peer address may hold, and what
+//! happens to a connection whose request body was left unread by an early refusal: the rest is
+//! read and discarded when it is small and arrives promptly (so refused clients keep their
+//! connection), otherwise the connection is closed (so a client cannot park a socket by
+//! sending half a body and then nothing).
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use actix_web::dev::{Extensions, ServiceResponse};
+use actix_web::HttpMessage;
+use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
 use actix_web::http::header::{CONTENT_LENGTH, HeaderMap, TRANSFER_ENCODING};
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::web::Bytes;
+use futures_util::Stream;
 
-/// Marks a request whose body the handler read to the end: its connection may be kept alive.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyRead;
+/// At most this much of a refused request's body is read to keep its connection.
+pub const DRAIN_MAX_BYTES: usize = 64 * 1024;
+/// And only what arrives within this long after the refusal.
+pub const DRAIN_DEADLINE: Duration = Duration::from_millis(100);
 
 /// Does the request announce a body (chunked, or a non-zero `Content-Length`)?
 pub fn announces_body(headers: &HeaderMap) -> bool {
@@ -114,12 +125,83 @@ impl Connection {
     fn shutdown(&self, _how: std::net::Shutdown) {}
 }
 
-/// Closes the connection after this response when the request announced a body that was not
-/// read to the end (every early refusal: 401, 403, 406, 413, 415, 429, a body timeout). The read
-/// side is shut at once, so actix stops waiting for (or draining) the rest of the body; the
-/// response is still written, then the connection ends.
-pub fn close_if_body_unread<B>(res: &mut ServiceResponse<B>, announced_body: bool) {
-    if !announced_body || body_was_read(res.request()) {
+/// A request body shared by the handler (which reads it as the request's payload) and the edge
+/// (which, after the handler or a middleware refused the request without reading it, reads what
+/// is left so that the connection can serve the client's next request).
+#[derive(Clone)]
+pub struct SharedBody(Rc<SharedInner>);
+
+struct SharedInner {
+    payload: RefCell<Payload>,
+    finished: Cell<bool>,
+}
+
+impl SharedBody {
+    /// Puts the request's payload behind a shared handle, returned to the caller.
+    pub fn install(req: &mut ServiceRequest) -> SharedBody {
+        let shared = SharedBody(Rc::new(SharedInner {
+            payload: RefCell::new(req.take_payload()),
+            finished: Cell::new(false),
+        }));
+        req.set_payload(Payload::Stream {
+            payload: Box::pin(shared.clone()),
+        });
+        shared
+    }
+
+    /// Reads and discards the rest of the body: at most `DRAIN_MAX_BYTES`, for at most
+    /// `DRAIN_DEADLINE`. True when the body ended within both.
+    async fn drain(&self) -> bool {
+        let mut seen = 0usize;
+        let read_all = async {
+            while let Some(chunk) = futures_util::StreamExt::next(&mut self.clone()).await {
+                match chunk {
+                    Ok(bytes) => {
+                        seen += bytes.len();
+                        if seen > DRAIN_MAX_BYTES {
+                            return false;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+            true
+        };
+        tokio::time::timeout(DRAIN_DEADLINE, read_all)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl Stream for SharedBody {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.0.finished.get() {
+            return Poll::Ready(None);
+        }
+        // One reader at a time: the handler while the request runs, the edge after it.
+        let Ok(mut payload) = self.0.payload.try_borrow_mut() else {
+            return Poll::Ready(Some(Err(PayloadError::Incomplete(None))));
+        };
+        let next = Pin::new(&mut *payload).poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.0.finished.set(true);
+        }
+        next
+    }
+}
+
+/// After a response: when the request announced a body that was not read to its end (every
+/// early refusal: 401, 403, 406, 413, 415, 429, a body timeout), reads the rest if it is small
+/// and prompt (the connection then stays open for the client's next request), and otherwise
+/// closes the connection after this response. Closing shuts the read side at once, so actix
+/// stops waiting for (or draining) the rest of the body; the response is still written.
+pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBody>) {
+    let Some(body) = body else {
+        return;
+    };
+    if body.0.finished.get() || body.drain().await {
         return;
     }
     res.response_mut()
@@ -128,8 +210,4 @@ pub fn close_if_body_unread<B>(res: &mut ServiceResponse<B>, announced_body: boo
     if let Some(conn) = res.request().conn_data::<Connection>() {
         conn.shutdown(std::net::Shutdown::Read);
     }
-}
-
-fn body_was_read(req: &HttpRequest) -> bool {
-    req.extensions().get::<BodyRead>().is_some()
 }

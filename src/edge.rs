@@ -349,7 +349,7 @@ fn new_request_id() -> String {
 /// headers, and replaces the body of any 500 with a generic message. Never logs headers, query
 /// strings or bodies.
 pub async fn request_log(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let start = Instant::now();
@@ -364,7 +364,8 @@ pub async fn request_log(
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let announced_body = crate::conn::announces_body(req.headers());
+    let body = crate::conn::announces_body(req.headers())
+        .then(|| crate::conn::SharedBody::install(&mut req));
     let mut res = next.call(req).await?.map_into_boxed_body();
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR
         && res.response().extensions().get::<GenericError>().is_none()
@@ -378,7 +379,7 @@ pub async fn request_log(
         generic.extensions_mut().insert(GenericError);
         res = ServiceResponse::new(http, generic);
     }
-    crate::conn::close_if_body_unread(&mut res, announced_body);
+    crate::conn::settle_body(&mut res, body.as_ref()).await;
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

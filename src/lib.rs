@@ -3,6 +3,8 @@
 pub mod ask;
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "bench-tools")]
+mod bench_tools;
 pub mod budget;
 pub mod changes;
 pub mod config;
@@ -11,8 +13,6 @@ mod conformance;
 pub mod conn;
 pub mod doctor;
 pub mod edge;
-#[cfg(feature = "bench-tools")]
-mod bench_tools;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
 pub mod header_params;

@@ -262,10 +262,7 @@ pub async fn post(
         return too_large(&limits);
     }
     let body = match read_body(payload, &limits).await {
-        Ok(b) => {
-            req.extensions_mut().insert(crate::conn::BodyRead);
-            b
-        }
+        Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(&limits),
         Err(BodyError::Timeout) => {
             return transport_error(

@@ -127,6 +127,85 @@ async fn a_fully_read_refusal_keeps_the_connection() {
     }
 }
 
+/// Sends `body` (whole) on `s` and reads one response: (head and body text, connection closed?).
+async fn exchange(s: &mut TcpStream, token: Option<&str>, body: &str) -> (String, bool) {
+    let req = format!(
+        "{}{body}",
+        head(token, &format!("Content-Length: {}", body.len()))
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("a response within 5 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return (text, true);
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        // Every refusal here has a Content-Length body: stop once all of it is in.
+        if let Some((head, rest)) = text.split_once("\r\n\r\n")
+            && let Some(len) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            && rest.len() >= len
+        {
+            return (text, false);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn refusals_of_complete_small_bodies_keep_the_connection() {
+    let app = spawn_with_issuer(&[]).await;
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    // 401 without a token, twice on one connection: the body was read, the connection stays.
+    let mut s = connect_from(app.port, "127.0.0.1").await;
+    for _ in 0..3 {
+        let (text, closed) = exchange(&mut s, None, ping).await;
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        assert!(!text.contains("connection: close"), "{text}");
+        assert!(!closed, "a 401 to a complete body closed the connection");
+    }
+    // A complete body larger than what a refusal reads (64 KiB) still ends the connection.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(100 * 1024)
+    );
+    let (text, closed) = exchange(&mut s, None, &big).await;
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(
+        closed
+            || read_until_closed(&mut s, Duration::from_secs(2))
+                .await
+                .1
+                .is_some()
+    );
+    // 429 once the subject's budget is spent: the connection stays too.
+    let app = spawn_with_issuer(&[
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE", "1"),
+        ("GATEHOUSE_RATE_LIMIT__REQUESTS_BURST", "1"),
+    ])
+    .await;
+    let t = app.token("alice", &[]);
+    let mut s = connect_from(app.port, "127.0.0.2").await;
+    // (The token's first request is charged to the address, its second to the subject.)
+    let mut refused = 0;
+    for _ in 0..5 {
+        let (text, closed) = exchange(&mut s, Some(&t), ping).await;
+        assert!(!closed && !text.contains("connection: close"), "{text}");
+        if text.starts_with("HTTP/1.1 429") {
+            assert!(text.contains("retry-after"), "{text}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 3, "{refused} of 5 refused");
+}
+
 #[actix_web::test]
 async fn a_silent_connection_is_closed_within_the_request_timeout() {
     let app = spawn_open(&[("GATEHOUSE_SERVER__CLIENT_REQUEST_TIMEOUT_MS", "500")]).await;
