@@ -1,7 +1,10 @@
 //! JSON-RPC 2.0 wire types: ids, messages, responses and error codes. Only this module knows the
 //! envelope format; everything else works with the typed values it produces.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A request id: a string or an integer, never null, never a fraction. Kept as the exact JSON
@@ -114,7 +117,7 @@ pub enum Response {
     Success {
         jsonrpc: Version2,
         id: Id,
-        result: Value,
+        result: ResultBody,
     },
     Error {
         jsonrpc: Version2,
@@ -124,12 +127,48 @@ pub enum Response {
     },
 }
 
+/// A result as sent: built for this request, or serialized once and shared by many responses
+/// (a tool listing is the same for every caller with the same scopes).
+#[derive(Debug, Clone)]
+pub enum ResultBody {
+    Built(Value),
+    Shared(Arc<RawValue>),
+}
+
+impl Serialize for ResultBody {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ResultBody::Built(v) => v.serialize(s),
+            ResultBody::Shared(raw) => raw.serialize(s),
+        }
+    }
+}
+
+impl PartialEq for ResultBody {
+    fn eq(&self, other: &Self) -> bool {
+        let value = |r: &ResultBody| match r {
+            ResultBody::Built(v) => v.clone(),
+            ResultBody::Shared(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        };
+        value(self) == value(other)
+    }
+}
+
 impl Response {
     pub fn success(id: Id, result: Value) -> Self {
         Response::Success {
             jsonrpc: Version2,
             id,
-            result,
+            result: ResultBody::Built(result),
+        }
+    }
+
+    /// A success whose result was serialized before (and is shared).
+    pub fn shared(id: Id, result: Arc<RawValue>) -> Self {
+        Response::Success {
+            jsonrpc: Version2,
+            id,
+            result: ResultBody::Shared(result),
         }
     }
 

@@ -294,6 +294,8 @@ pub struct Server {
     pub pending: Arc<Pending>,
     /// Seals 2026-07-28 `requestState`.
     seal: Seal,
+    /// `tools/list` results, serialized once per set of visible tools, page and era.
+    tool_lists: tools::ListCache,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
@@ -337,6 +339,7 @@ impl Server {
             public,
             pending: Arc::new(Pending::new(instance_id)),
             seal,
+            tool_lists: tools::ListCache::default(),
         }
     }
 
@@ -414,6 +417,15 @@ impl Server {
     pub async fn handle(&self, req: Request, call: Call) -> Outcome {
         let id = req.id.clone();
         let method = req.method.clone();
+        if method == "tools/list" && !self.registry.tools.is_empty() {
+            // Served from the listings serialized once per set of visible tools.
+            return match self.tool_lists.get(self, &req.params, &call) {
+                Ok(raw) => Outcome::Response(Response::shared(id, raw)),
+                Err(e) => e
+                    .http_outcome()
+                    .unwrap_or_else(|e| Self::refusal(call.era, Some(id), e)),
+            };
+        }
         let routed = match call.era {
             Era::Legacy(_) => self.route(req, &call).await,
             Era::Modern if !modern::serves(&method) => {
@@ -497,7 +509,6 @@ impl Server {
                 self.set_log_level(&call.caller, level);
                 Ok(json!({}))
             }
-            "tools/list" if !self.registry.tools.is_empty() => tools::list(self, p, &call.caller),
             "tools/call" if !self.registry.tools.is_empty() => {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or("");
                 let tool = self.registry.tool(name).map(|t| t.def.name);
@@ -678,15 +689,21 @@ pub fn paginate<T: Clone>(
     params: &Map<String, Value>,
     page_size: usize,
 ) -> Result<(Vec<T>, Option<String>), McpError> {
-    let start = match params.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(Value::String(c)) => cursor::decode(c, items.len())
-            .ok_or_else(|| McpError::InvalidParams("invalid cursor".into()))?,
-        Some(_) => return Err(McpError::InvalidParams("cursor must be a string".into())),
-    };
+    let start = page_start(params, items.len())?;
     let end = (start + page_size).min(items.len());
     let next = (end < items.len()).then(|| cursor::encode(end));
     Ok((items[start..end].to_vec(), next))
+}
+
+/// Where the page asked for by `params.cursor` starts in a listing of `len` items.
+pub fn page_start(params: &Map<String, Value>, len: usize) -> Result<usize, McpError> {
+    match params.get("cursor") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::String(c)) => {
+            cursor::decode(c, len).ok_or_else(|| McpError::InvalidParams("invalid cursor".into()))
+        }
+        Some(_) => Err(McpError::InvalidParams("cursor must be a string".into())),
+    }
 }
 
 /// `Err(InsufficientScope)` naming every scope `required` holds, unless the caller has them all.

@@ -1,23 +1,84 @@
 //! `tools/list` and `tools/call`: scope filtering, pagination, argument validation, timeouts,
 //! panic containment, and output-schema checks.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::asking::{Asking, Ran};
-use super::{Call, McpError, Server, listing, require_scopes, string_param};
-use crate::auth::Caller;
+use super::{
+    Call, Era, McpError, Server, listing, modern, page_start, require_scopes, string_param,
+};
 use crate::registry::{Tool, first_error};
 use crate::tool::{Content, ToolContext, ToolError, ToolOutput};
 
-pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
-    let visible: Vec<&Value> = server
-        .registry
-        .tools
-        .iter()
-        .filter(|t| !server.filter_tools_by_scope || caller.missing_scopes(t.def.scopes).is_empty())
-        .map(|t| &t.listing)
-        .collect();
-    listing("tools", &visible, p, server.settings.page_size)
+/// `tools/list` results, serialized once and shared: keyed by which tools the caller may see
+/// (callers with the same scopes share one), the page and the era. Tools are fixed at link
+/// time, so an entry never goes stale; the number of entries is bounded all the same.
+#[derive(Default)]
+pub struct ListCache {
+    entries: Mutex<HashMap<ListKey, Arc<RawValue>>>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct ListKey {
+    /// Bit i set: tool i is visible.
+    visible: Vec<u64>,
+    start: usize,
+    modern: bool,
+}
+
+const MAX_CACHED_LISTS: usize = 256;
+
+impl ListCache {
+    pub fn get(
+        &self,
+        server: &Server,
+        p: &Map<String, Value>,
+        call: &Call,
+    ) -> Result<Arc<RawValue>, McpError> {
+        let tools = &server.registry.tools;
+        let mut visible = vec![0u64; tools.len().div_ceil(64)];
+        let mut count = 0;
+        for (i, t) in tools.iter().enumerate() {
+            if t.def.scopes.is_empty()
+                || !server.filter_tools_by_scope
+                || call.caller.missing_scopes(t.def.scopes).is_empty()
+            {
+                visible[i / 64] |= 1 << (i % 64);
+                count += 1;
+            }
+        }
+        let key = ListKey {
+            start: page_start(p, count)?,
+            visible,
+            modern: call.era == Era::Modern,
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(raw) = entries.get(&key) {
+            return Ok(raw.clone());
+        }
+        let listings: Vec<&Value> = tools
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| key.visible[i / 64] & (1 << (i % 64)) != 0)
+            .map(|(_, t)| &t.listing)
+            .collect();
+        let mut result = listing("tools", &listings, p, server.settings.page_size)?;
+        if key.modern {
+            modern::complete(server, "tools/list", &mut result);
+        }
+        let raw: Arc<RawValue> = serde_json::value::to_raw_value(&result)
+            .expect("listings serialize")
+            .into();
+        if entries.len() >= MAX_CACHED_LISTS {
+            entries.clear();
+        }
+        entries.insert(key, raw.clone());
+        Ok(raw)
+    }
 }
 
 /// A tool result with `isError: true` and this text.

@@ -499,6 +499,20 @@ async fn tools_list_shows_only_callable_tools() {
             .json(),
     );
     assert!(admin.contains(&"admin_action".to_string()));
+    // Listings are serialized once per set of visible tools and shared: each caller still
+    // gets the one for its own scopes, in any order of arrival, on every request.
+    for (scopes, sees_admin) in [(&[][..], false), (&["admin"][..], true), (&[][..], false)] {
+        let seen = names(
+            app.rpc(Some(&app.token("b", scopes)), "tools/list", json!({}))
+                .await
+                .json(),
+        );
+        assert_eq!(
+            seen.contains(&"admin_action".to_string()),
+            sees_admin,
+            "{scopes:?}"
+        );
+    }
     let unfiltered = spawn_with_issuer(&[
         ("GATEHOUSE_AUTH__FILTER_TOOLS_BY_SCOPE", "false"),
         ("GATEHOUSE_MCP__PAGE_SIZE", "1000"),
