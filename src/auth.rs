@@ -35,7 +35,8 @@ impl Identity {
 /// Who is calling: an authenticated identity, or nobody when auth is turned off (development).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    Authenticated(Identity),
+    /// Shared: the verified-token cache, the rate limiter and the request hold the same one.
+    Authenticated(std::sync::Arc<Identity>),
     Anonymous,
 }
 
@@ -79,7 +80,7 @@ mod tests {
         assert!(!id.has_scope("todox"));
         assert!(!id.has_scope("adm"));
         assert_eq!(
-            Caller::Authenticated(id).missing_scopes(&["admin", "x"]),
+            Caller::Authenticated(std::sync::Arc::new(id)).missing_scopes(&["admin", "x"]),
             vec!["x"]
         );
     }

@@ -456,7 +456,7 @@ fn describe(out: &mut String, identity: &Identity) {
         "  client id:        {}",
         identity.client_id.as_deref().unwrap_or("-")
     );
-    let caller = Caller::Authenticated(identity.clone());
+    let caller = Caller::Authenticated(std::sync::Arc::new(identity.clone()));
     match Registry::from_inventory() {
         Ok(registry) => {
             let (may, may_not): (Vec<_>, Vec<_>) = registry

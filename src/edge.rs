@@ -333,16 +333,37 @@ pub async fn shared_rate_limit(
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
+/// mix) and across instances (a random per-process seed). Ids are labels for logs and support,
+/// not secrets, so one random draw per process is enough.
 fn new_request_id() -> String {
-    let mut bytes = [0u8; 12];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        return format!("{nanos:x}");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            return nanos as u64 ^ u64::from(std::process::id()) << 32;
+        }
+        u64::from_le_bytes(bytes)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let a = splitmix64(seed ^ n);
+    let b = splitmix64(a ^ seed.rotate_left(32));
+    format!("{a:016x}{:08x}", b >> 32)
+}
+
+/// SplitMix64's finalizer: a bijection on u64 that scatters consecutive inputs.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Assigns the request id, times the request, writes one access-log line, adds security

@@ -422,7 +422,7 @@ impl ToolContext {
     /// The authenticated caller; `None` only when auth is turned off (development switch).
     pub fn identity(&self) -> Option<&Identity> {
         match &self.caller {
-            Caller::Authenticated(id) => Some(id),
+            Caller::Authenticated(id) => Some(id.as_ref()),
             Caller::Anonymous => None,
         }
     }
@@ -488,13 +488,13 @@ pub mod testing {
     pub fn context(who: Option<(&str, Option<&str>)>) -> ToolContext {
         let caller = match who {
             None => Caller::Anonymous,
-            Some((sub, org)) => Caller::Authenticated(Identity {
+            Some((sub, org)) => Caller::Authenticated(std::sync::Arc::new(Identity {
                 issuer: "https://issuer.test".into(),
                 subject: sub.into(),
                 scopes: vec![],
                 organization: org.map(str::to_string),
                 client_id: None,
-            }),
+            })),
         };
         ToolContext::new(caller, Notifier::default())
     }

@@ -61,11 +61,26 @@ fn parse_one(raw: &[u8]) -> Result<Credentials<'_>, BearerError> {
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub fn is_b64token(token: &str) -> bool {
+    const B64TOKEN: [bool; 256] = alphanumeric_and(b"-._~+/");
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN[b as usize])
+}
+
+/// A byte class for whole-token scans (a table lookup per byte: tokens run to kilobytes and
+/// are scanned on every request): ASCII letters and digits, and `extra`.
+pub const fn alphanumeric_and(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
 
 #[cfg(test)]

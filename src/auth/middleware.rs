@@ -22,7 +22,7 @@ pub enum AuthMode {
 
 /// A caller whose token the rate limiter already found among the verified tokens of this
 /// request (see `edge::RequestKey`): the auth middleware takes it instead of looking again.
-pub struct PreVerified(pub super::Identity);
+pub struct PreVerified(pub std::sync::Arc<super::Identity>);
 
 pub struct AuthState {
     pub mode: AuthMode,

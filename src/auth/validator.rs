@@ -122,7 +122,7 @@ struct VerifiedCache {
 }
 
 struct Verified {
-    identity: Identity,
+    identity: Arc<Identity>,
     until: u64,
     generation: u64,
 }
@@ -131,7 +131,7 @@ const CACHE_CAPACITY: usize = 10_000;
 const CACHE_MAX_AGE_SECS: u64 = 300;
 
 impl VerifiedCache {
-    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<Identity> {
+    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<Arc<Identity>> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         map.get(key)
             .filter(|v| now < v.until && v.generation == generation)
@@ -157,10 +157,10 @@ fn token_digest(token: &str) -> [u8; 32] {
     out
 }
 
+/// A non-empty base64url segment (no padding).
 fn is_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    const BASE64URL: [bool; 256] = super::bearer::alphanumeric_and(b"-_");
+    !s.is_empty() && s.bytes().all(|b| BASE64URL[b as usize])
 }
 
 /// The JSON of a base64url token segment, read without any check (for reporting only).
@@ -273,7 +273,7 @@ impl TokenValidator {
 
     /// The identity of `token` if it was already fully verified and is still valid: a hash
     /// lookup, no signature check.
-    pub fn already_verified(&self, token: &str) -> Option<Identity> {
+    pub fn already_verified(&self, token: &str) -> Option<Arc<Identity>> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
@@ -282,7 +282,7 @@ impl TokenValidator {
             .get(&token_digest(token), now, self.keys.generation())
     }
 
-    pub async fn validate(&self, token: &str) -> Result<Identity, Rejection> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Identity>, Rejection> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLong);
         }
@@ -412,7 +412,7 @@ impl TokenValidator {
         let claims = claims.ok_or(last)?;
         let (identity, exp) = self.check_claims(&claims)?;
         Ok(Verified {
-            identity,
+            identity: Arc::new(identity),
             until: exp,
             generation: set.generation,
         })
