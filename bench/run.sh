@@ -67,7 +67,7 @@ rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
 declare -A base_us
 ticks="$(getconf CLK_TCK)"
-printf '%-44s %9s %8s %8s %9s %6s %9s\n' case req/s p50_ms p99_ms CPU_us/req ratio peak_MiB
+printf '%-44s %9s %8s %8s %9s %6s %9s\n' case 'req/s' p50_ms p99_ms CPU_us/req ratio peak_MiB
 measure() { # NAME BASELINE_KEY PATH, with the load's settings in the environment
   local name="$1" key="$2" path="$3" t0 t1 out requests rps p50 p99 errors non2xx us ratio
   t0="$(cpu_ticks "$server")"
@@ -75,6 +75,8 @@ measure() { # NAME BASELINE_KEY PATH, with the load's settings in the environmen
     "http://127.0.0.1:$port$path" | grep '^RESULT')"
   t1="$(cpu_ticks "$server")"
   read -r _ requests rps p50 p99 errors non2xx <<<"$out"
+  # A load that stops after a fixed number of requests idles for the rest of the duration.
+  [ -n "${TOKENS:-}${LIMIT:-}" ] && rps="($requests)"
   us="$(awk -v d=$(( t1 - t0 )) -v n="$requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
   if [ "$key" = "=" ]; then
     base_us[$name]="$us"; ratio="1.00"
