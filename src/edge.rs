@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix_cors::Cors;
 use actix_governor::governor::NotUntil;
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::clock::QuantaInstant;
 use actix_governor::{KeyExtractor, SimpleKeyExtractionError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -255,7 +255,7 @@ impl KeyExtractor for RequestKey {
         negative: &NotUntil<QuantaInstant>,
         _response: HttpResponseBuilder,
     ) -> HttpResponse {
-        too_many_requests(negative.wait_time_from(DefaultClock::default().now()))
+        too_many_requests(negative.wait_time_from(crate::budget::now()))
     }
 }
 
