@@ -353,7 +353,6 @@ pub struct AuthSettings {
     /// A verbatim protected resource metadata document.
     pub protected_resource_metadata: Option<serde_json::Map<String, serde_json::Value>>,
     pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
     pub mcp_server_id: Option<String>,
     /// The authorization server the metadata advertises, when it differs from the issuer
     /// (Scalekit: `${SK_ENV_URL}/resources/${MCP_SERVER_ID}`). `None` = the issuer.
@@ -495,6 +494,9 @@ struct RawAuth {
     resource_documentation: String,
     protected_resource_metadata: String,
     client_id: String,
+    /// Accepted so that the Express pattern's `.env` (`SK_CLIENT_SECRET`) runs unchanged, and
+    /// dropped here: a resource server never needs a client secret, so none is kept in memory.
+    #[allow(dead_code)]
     client_secret: String,
     mcp_server_id: String,
     authorization_server: String,
@@ -1096,7 +1098,6 @@ impl Settings {
             },
             protected_resource_metadata,
             client_id: non_empty(&a.client_id).map(str::to_string),
-            client_secret: non_empty(&a.client_secret).map(|s| Secret(s.to_string())),
             mcp_server_id: non_empty(&a.mcp_server_id).map(str::to_string),
             authorization_server,
             dev_key_dir: PathBuf::from(a.dev_key_dir),
