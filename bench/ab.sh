@@ -27,7 +27,7 @@ run_one() { # binary label
       401) body='{"jsonrpc":"2.0","id":1,"method":"ping"}'; tok="" ;;
     esac
     s0="$(awk '{print $14+$15}' "/proc/$pid/stat")"
-    out="$(TOKEN="$tok" BODY="$body" wrk -t1 -c32 -d5s -s bench/call.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
+    out="$(TOKEN="$tok" BODY="$body" wrk -t1 -c32 -d5s -s bench/load.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
     s1="$(awk '{print $14+$15}' "/proc/$pid/stat")"
     rps="$(echo "$out" | sed 's/.*rps=\([0-9]*\).*/\1/')"
     echo "$label $case $rps $(( (s1 - s0) * 10000 / 5 ))"

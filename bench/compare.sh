@@ -26,6 +26,6 @@ body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user
 echo "tools/call greet_user, $(nproc) cores, wrk -t2 -c$conns -d${duration}s"
 for target in "gatehouse:$gp" "node-express-sdk:$np"; do
   name="${target%%:*}"; port="${target##*:}"
-  out="$(TOKEN="$token" BODY="$body" wrk -t2 -c"$conns" -d"${duration}s" -s bench/call.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
+  out="$(TOKEN="$token" BODY="$body" wrk -t2 -c"$conns" -d"${duration}s" -s bench/load.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
   printf '%-18s %s\n' "$name" "${out#RESULT }"
 done

@@ -1,4 +1,4 @@
--- wrk script for bench/run.sh. Environment:
+-- wrk script for every load in bench/ (run.sh, ab.sh, compare.sh, redis.sh). Environment:
 --   METHOD (POST), BODY, TOKEN (one bearer token for every request),
 --   TOKENS (a file, one token per line: each request presents the next one; the thread stops
 --   when they run out, so every token is seen once), IPS (N: cycle through N distinct
@@ -43,7 +43,8 @@ request = function()
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %.0f %.3f %.3f %d %d\n", summary.requests,
+  io.write(string.format(
+    "RESULT requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d\n", summary.requests,
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,

@@ -33,7 +33,7 @@ run_one() { # label [REDIS_URL]
   curl -s -o /dev/null "http://127.0.0.1:$port/mcp" -H 'content-type: application/json' \
     -H "authorization: Bearer $t" -d "$body"
   s0="$(cpu "$pid")"; r0="$(cpu "$rpid")"
-  out="$(TOKEN="$t" BODY="$body" wrk -t1 -c32 -d5s -s bench/call.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
+  out="$(TOKEN="$t" BODY="$body" wrk -t1 -c32 -d5s -s bench/load.lua "http://127.0.0.1:$port/mcp" | grep RESULT)"
   s1="$(cpu "$pid")"; r1="$(cpu "$rpid")"
   echo "$label $(echo "$out" | sed 's/.*rps=\([0-9]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\).*/\1 \2 \3/') $((s1 - s0)) $((r1 - r0))"
   kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -74,7 +74,7 @@ measure() { # NAME BASELINE_KEY PATH, with the load's settings in the environmen
   out="$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${D:-$duration}s" -s bench/load.lua \
     "http://127.0.0.1:$port$path" | grep '^RESULT')"
   t1="$(cpu_ticks "$server")"
-  read -r _ requests rps p50 p99 errors non2xx <<<"$out"
+  read -r requests rps p50 p99 errors non2xx <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
   # A load that stops after a fixed number of requests idles for the rest of the duration.
   [ -n "${TOKENS:-}${LIMIT:-}" ] && rps="($requests)"
   us="$(awk -v d=$(( t1 - t0 )) -v n="$requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
