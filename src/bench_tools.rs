@@ -11,26 +11,31 @@ async fn progress(ctx: ToolContext, _args: Value) -> ToolResult {
     Ok(ToolOutput::text("done"))
 }
 
-register_tool!(ToolDef {
-    name: "bench_progress",
-    description: "Reports progress five times, then answers (benchmark).",
-    handler: |ctx, args| Box::pin(progress(ctx, args)),
-    ..ToolDef::DEFAULT
-});
+register_tool!(
+    progress,
+    Tool {
+        name: Some("bench_progress"),
+        description: "Reports progress five times, then answers (benchmark).",
+        ..Tool::DEFAULT
+    }
+);
 
 macro_rules! filler_tools {
     ($($n:literal)*) => {$(
-        register_tool!(ToolDef {
-            name: concat!("bench_tool_", $n),
-            description: "A filler tool that brings the registry to 300 (benchmark).",
-            input_schema: || json!({
+        register_tool!(
+    |_: ToolContext, _: Value| async { Ok(ToolOutput::text("ok")) },
+    schema = || json!({
                 "type": "object",
                 "properties": {"text": {"type": "string", "description": "Any text"}},
                 "additionalProperties": false
             }),
-            handler: |_, _| Box::pin(async { Ok(ToolOutput::text("ok")) }),
-            ..ToolDef::DEFAULT
-        });
+    Tool {
+    name: Some(concat!("bench_tool_", $n)),
+
+            description: "A filler tool that brings the registry to 300 (benchmark).",
+    ..Tool::DEFAULT
+}
+);
     )*};
 }
 

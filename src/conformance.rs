@@ -16,40 +16,44 @@ fn png() -> Content {
     }
 }
 
-register_tool!(ToolDef {
-    name: "test_simple_text",
-    description: "Returns a simple text response (conformance fixture).",
-    handler: |_, _| Box::pin(async {
+register_tool!(
+    |_: ToolContext, _: NoArgs| async {
         Ok(ToolOutput::text(
             "This is a simple text response for testing.",
         ))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_simple_text"),
+        description: "Returns a simple text response (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_image_content",
-    description: "Returns an image (conformance fixture).",
-    handler: |_, _| Box::pin(async { Ok(ToolOutput::content(vec![png()])) }),
-    ..ToolDef::DEFAULT
-});
+register_tool!(
+    |_: ToolContext, _: NoArgs| async { Ok(ToolOutput::content(vec![png()])) },
+    Tool {
+        name: Some("test_image_content"),
+        description: "Returns an image (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_audio_content",
-    description: "Returns audio (conformance fixture).",
-    handler: |_, _| Box::pin(async {
+register_tool!(
+    |_: ToolContext, _: NoArgs| async {
         Ok(ToolOutput::content(vec![Content::Audio {
             data: SILENT_WAV.into(),
             mime_type: "audio/wav".into(),
         }]))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_audio_content"),
+        description: "Returns audio (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_embedded_resource",
-    description: "Returns an embedded resource (conformance fixture).",
-    handler: |_, _| Box::pin(async {
+register_tool!(
+    |_: ToolContext, _: NoArgs| async {
         Ok(ToolOutput::content(vec![Content::Resource {
             resource: ResourceContents::Text {
                 uri: "test://embedded-resource".into(),
@@ -57,14 +61,16 @@ register_tool!(ToolDef {
                 text: "This is an embedded resource content.".into(),
             },
         }]))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_embedded_resource"),
+        description: "Returns an embedded resource (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_multiple_content_types",
-    description: "Returns text, an image and a resource (conformance fixture).",
-    handler: |_, _| Box::pin(async {
+register_tool!(
+    |_: ToolContext, _: NoArgs| async {
         Ok(ToolOutput::content(vec![
             Content::text("Multiple content types test:"),
             png(),
@@ -76,53 +82,62 @@ register_tool!(ToolDef {
                 },
             },
         ]))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_multiple_content_types"),
+        description: "Returns text, an image and a resource (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_tool_with_logging",
-    description: "Sends three log messages while it runs (conformance fixture).",
-    handler: |ctx, _| Box::pin(async move {
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.log(LogLevel::Info, "Tool execution started");
         tokio::time::sleep(Duration::from_millis(50)).await;
         ctx.log(LogLevel::Info, "Tool processing data");
         tokio::time::sleep(Duration::from_millis(50)).await;
         ctx.log(LogLevel::Info, "Tool execution completed");
         Ok(ToolOutput::text("Tool with logging executed successfully"))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_tool_with_logging"),
+        description: "Sends three log messages while it runs (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_error_handling",
-    description: "Always fails with a tool error (conformance fixture).",
-    handler: |_, _| Box::pin(async {
+register_tool!(
+    |_: ToolContext, _: NoArgs| async {
         Err(ToolError::new(
             "This tool intentionally returns an error for testing",
         ))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_error_handling"),
+        description: "Always fails with a tool error (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_tool_with_progress",
-    description: "Reports progress 0, 50 and 100 of 100 (conformance fixture).",
-    handler: |ctx, _| Box::pin(async move {
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.progress(0.0, Some(100.0), None);
         tokio::time::sleep(Duration::from_millis(50)).await;
         ctx.progress(50.0, Some(100.0), None);
         tokio::time::sleep(Duration::from_millis(50)).await;
         ctx.progress(100.0, Some(100.0), None);
         Ok(ToolOutput::text("Progress test completed"))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_tool_with_progress"),
+        description: "Reports progress 0, 50 and 100 of 100 (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "json_schema_2020_12_tool",
-    description: "Declares a JSON Schema 2020-12 input schema with $defs, $anchor, $ref, allOf/anyOf and if/then/else (conformance fixture).",
-    input_schema: || json!({
+register_tool!(
+    |_: ToolContext, args: Value| async move { Ok(ToolOutput::text(format!("Received: {args}"))) },
+    schema = || json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "$defs": {
@@ -148,9 +163,12 @@ register_tool!(ToolDef {
         "else": {"required": ["email"]},
         "additionalProperties": false
     }),
-    handler: |_, args| Box::pin(async move { Ok(ToolOutput::text(format!("Received: {args}"))) }),
-    ..ToolDef::DEFAULT
-});
+    Tool {
+        name: Some("json_schema_2020_12_tool"),
+        description: "Declares a JSON Schema 2020-12 input schema with $defs, $anchor, $ref, allOf/anyOf and if/then/else (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
 register_resource!(ResourceDef {
     uri: "test://static-text",
@@ -354,26 +372,26 @@ register_prompt!(PromptDef {
 
 // --- The 2026-07-28 suite's fixtures.
 
-register_tool!(ToolDef {
-    name: "test_missing_capability",
-    description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
-    client_capabilities: &["sampling"],
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let reply = ctx.sample_text("reply", "Say hello", 20).await?;
         Ok(ToolOutput::text(format!(
             "The client declared sampling: {reply}"
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_missing_capability"),
+        description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_streaming_elicitation",
-    description: "Streams progress, then asks the user through the revision's own way (conformance fixture).",
-    client_capabilities: &["elicitation"],
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        client_capabilities: &["sampling"],
+
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.progress(1.0, Some(2.0), Some("working"));
         tokio::time::sleep(Duration::from_millis(20)).await;
         // 2026-07-28: this question ends the run with input_required, never a request on the
@@ -385,45 +403,61 @@ register_tool!(ToolDef {
             "Streamed, then asked: {}",
             outcome(&answer)
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_streaming_elicitation"),
+        description: "Streams progress, then asks the user through the revision's own way (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_logging_tool",
-    description: "Logs at info; the client hears it only when its _meta asks for a log level (conformance fixture).",
-    handler: |ctx, _| Box::pin(async move {
+        client_capabilities: &["elicitation"],
+
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.log(LogLevel::Info, "test_logging_tool ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
         Ok(ToolOutput::text("Logged at info."))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_logging_tool"),
+        description: "Logs at info; the client hears it only when its _meta asks for a log level (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_trigger_tool_change",
-    description: "Announces a tool list change to subscriptions/listen streams (conformance fixture).",
-    handler: |ctx, _| Box::pin(async move {
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.publish(Change::ToolsListChanged);
         Ok(ToolOutput::text("Tool list change announced."))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_trigger_tool_change"),
+        description: "Announces a tool list change to subscriptions/listen streams (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_trigger_prompt_change",
-    description: "Announces a prompt list change to subscriptions/listen streams (conformance fixture).",
-    handler: |ctx, _| Box::pin(async move {
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         ctx.publish(Change::PromptsListChanged);
         Ok(ToolOutput::text("Prompt list change announced."))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_trigger_prompt_change"),
+        description: "Announces a prompt list change to subscriptions/listen streams (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
-register_tool!(ToolDef {
-    name: "test_header_param",
-    description: "Echoes a region its client mirrors into the Mcp-Param-Region header (conformance fixture).",
-    input_schema: || json!({
+register_tool!(
+    |_: ToolContext, args: Value| async move {
+        let region = args["region"].as_str().unwrap_or_default().to_string();
+        Ok(ToolOutput::text(format!("region {region}")))
+    },
+    schema = || json!({
         "type": "object",
         "properties": {
             "region": {"type": "string", "description": "Where to run.", "x-mcp-header": "Region"}
@@ -431,12 +465,12 @@ register_tool!(ToolDef {
         "required": ["region"],
         "additionalProperties": false
     }),
-    handler: |_, args| Box::pin(async move {
-        let region = args["region"].as_str().unwrap_or_default().to_string();
-        Ok(ToolOutput::text(format!("region {region}")))
-    }),
-    ..ToolDef::DEFAULT
-});
+    Tool {
+        name: Some("test_header_param"),
+        description: "Echoes a region its client mirrors into the Mcp-Param-Region header (conformance fixture).",
+        ..Tool::DEFAULT
+    }
+);
 
 // --- Tools that ask (2025 revisions: requests on the call's stream; 2026-07-28: input_required).
 
@@ -469,56 +503,51 @@ struct PromptArgs {
     prompt: String,
 }
 
-register_tool!(ToolDef {
-    name: "test_sampling",
-    description: "Asks the client's model to answer a prompt (conformance fixture).",
-    input_schema: || json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}),
-    asks: true,
-    handler: |ctx, args| typed(
-        |ctx: ToolContext, a: PromptArgs| async move {
-            let reply = ctx.sample_text("reply", &a.prompt, 100).await?;
-            Ok(ToolOutput::text(format!("LLM response: {reply}")))
-        },
-        ctx,
-        args
-    ),
-    ..ToolDef::DEFAULT
-});
+register_tool!(
+    |ctx: ToolContext, a: PromptArgs| async move {
+        let reply = ctx.sample_text("reply", &a.prompt, 100).await?;
+        Ok(ToolOutput::text(format!("LLM response: {reply}")))
+    },
+    schema = || json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}),
+    Tool {
+        name: Some("test_sampling"),
+        description: "Asks the client's model to answer a prompt (conformance fixture).",
+
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 struct MessageArgs {
     message: String,
 }
 
-register_tool!(ToolDef {
-    name: "test_elicitation",
-    description: "Asks the user for a username and an email (conformance fixture).",
-    input_schema: || json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
-    asks: true,
-    handler: |ctx, args| typed(
-        |ctx: ToolContext, a: MessageArgs| async move {
-            let schema = json!({
-                "type": "object",
-                "properties": {"username": {"type": "string"}, "email": {"type": "string"}},
-                "required": ["username", "email"]
-            });
-            let answer = ctx.elicit("user", &a.message, schema).await?;
-            Ok(ToolOutput::text(format!(
-                "User response: {}",
-                outcome(&answer)
-            )))
-        },
-        ctx,
-        args
-    ),
-    ..ToolDef::DEFAULT
-});
+register_tool!(
+    |ctx: ToolContext, a: MessageArgs| async move {
+        let schema = json!({
+            "type": "object",
+            "properties": {"username": {"type": "string"}, "email": {"type": "string"}},
+            "required": ["username", "email"]
+        });
+        let answer = ctx.elicit("user", &a.message, schema).await?;
+        Ok(ToolOutput::text(format!(
+            "User response: {}",
+            outcome(&answer)
+        )))
+    },
+    schema = || json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
+    Tool {
+        name: Some("test_elicitation"),
+        description: "Asks the user for a username and an email (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_elicitation_sep1034_defaults",
-    description: "Asks for a form whose fields carry defaults (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({
             "type": "object",
             "properties": {
@@ -540,15 +569,18 @@ register_tool!(ToolDef {
             "Elicitation completed: {}",
             outcome(&answer)
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_elicitation_sep1034_defaults"),
+        description: "Asks for a form whose fields carry defaults (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_elicitation_sep1330_enums",
-    description: "Asks for a form with every enum style (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({
             "type": "object",
             "properties": {
@@ -575,15 +607,18 @@ register_tool!(ToolDef {
             "Elicitation completed: {}",
             outcome(&answer)
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_elicitation_sep1330_enums"),
+        description: "Asks for a form with every enum style (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_elicitation",
-    description: "Asks the user's name, then greets them (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let answer = ctx
             .elicit("user_name", "What is your name?", name_schema("name"))
             .await?;
@@ -591,67 +626,82 @@ register_tool!(ToolDef {
             "Hello, {}!",
             field(&answer, "name")
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_elicitation"),
+        description: "Asks the user's name, then greets them (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_sampling",
-    description: "Asks the client's model a question (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let reply = ctx
             .sample_text("capital_question", "What is the capital of France?", 100)
             .await?;
         Ok(ToolOutput::text(format!("The model says: {reply}")))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_sampling"),
+        description: "Asks the client's model a question (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_list_roots",
-    description: "Asks for the client's roots (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let roots = ctx.roots("client_roots").await?;
         let uris: Vec<&str> = roots.iter().map(|r| r.uri.as_str()).collect();
         Ok(ToolOutput::text(format!("Roots: {}", uris.join(", "))))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_list_roots"),
+        description: "Asks for the client's roots (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_request_state",
-    description: "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
         ctx.elicit("confirm", "Please confirm", schema).await?;
         // Reaching this point in a second round means the requestState was opened and matched.
         Ok(ToolOutput::text(
             "state-ok: the request state came back intact",
         ))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_request_state"),
+        description: "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_tampered_state",
-    description: "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
         ctx.elicit("confirm", "Please confirm", schema).await?;
         Ok(ToolOutput::text("confirmed"))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_tampered_state"),
+        description: "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_multiple_inputs",
-    description: "Asks the user, the model and the client's roots at once (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let answers = ctx
             .ask(vec![
                 (
@@ -670,15 +720,18 @@ register_tool!(ToolDef {
         Ok(ToolOutput::text(format!(
             "{greeting} {name} (all three answers received)"
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_multiple_inputs"),
+        description: "Asks the user, the model and the client's roots at once (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_multi_round",
-    description: "Asks two questions, one after the other (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         let name = ctx
             .elicit("step1", "Step 1: What is your name?", name_schema("name"))
             .await?;
@@ -694,15 +747,18 @@ register_tool!(ToolDef {
             field(&name, "name"),
             field(&color, "color")
         )))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_multi_round"),
+        description: "Asks two questions, one after the other (conformance fixture).",
 
-register_tool!(ToolDef {
-    name: "test_input_required_result_capabilities",
-    description: "Asks only through what the client declared (conformance fixture).",
-    asks: true,
-    handler: |ctx, _| Box::pin(async move {
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
+
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
         if ctx.client_supports("elicitation") != Some(false) {
             let answer = ctx
                 .elicit("user_name", "What is your name?", name_schema("name"))
@@ -721,9 +777,15 @@ register_tool!(ToolDef {
         Ok(ToolOutput::text(
             "The client can answer nothing; done without asking.",
         ))
-    }),
-    ..ToolDef::DEFAULT
-});
+    },
+    Tool {
+        name: Some("test_input_required_result_capabilities"),
+        description: "Asks only through what the client declared (conformance fixture).",
+
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
 
 register_prompt!(PromptDef {
     name: "test_input_required_result_prompt",

@@ -462,7 +462,7 @@ fn describe(out: &mut String, identity: &Identity) {
             let (may, may_not): (Vec<_>, Vec<_>) = registry
                 .tools
                 .iter()
-                .partition(|t| caller.missing_scopes(t.def.scopes).is_empty());
+                .partition(|t| caller.missing_scopes(t.def.tool.scopes).is_empty());
             let names: Vec<&str> = may.iter().map(|t| t.def.name).collect();
             let _ = writeln!(out, "  may call:         {}", names.join(", "));
             for t in may_not {
@@ -470,7 +470,7 @@ fn describe(out: &mut String, identity: &Identity) {
                     out,
                     "  may not call:     {} (needs {})",
                     t.def.name,
-                    caller.missing_scopes(t.def.scopes).join(" ")
+                    caller.missing_scopes(t.def.tool.scopes).join(" ")
                 );
             }
         }

@@ -48,7 +48,7 @@ pub struct PromptDef {
     pub get: PromptHandler,
     /// Completion values for an argument, given its partial value.
     pub complete: Option<fn(&str, &str) -> Vec<String>>,
-    /// The handler may ask the client (see `ToolDef::asks`).
+    /// The handler may ask the client (see `Tool::asks`).
     pub asks: bool,
 }
 

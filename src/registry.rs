@@ -89,7 +89,7 @@ impl Registry {
         let tool = self
             .tools
             .iter()
-            .find(|t| t.def.asks)
+            .find(|t| t.def.tool.asks)
             .map(|t| format!("tool {}", t.def.name));
         let prompt = || {
             self.prompts
@@ -147,10 +147,10 @@ impl Registry {
             if tool_index.contains_key(def.name) {
                 return Err(err("registered twice (tool names must be unique)".into()));
             }
-            if def.description.trim().is_empty() {
+            if def.tool.description.trim().is_empty() {
                 return Err(err("description must not be empty".into()));
             }
-            if !scopes_valid(def.scopes) {
+            if !scopes_valid(def.tool.scopes) {
                 return Err(err("a required scope is not a valid scope token".into()));
             }
             let input_schema = (def.input_schema)();
@@ -163,6 +163,7 @@ impl Registry {
             let header_params = crate::header_params::scan(&input_schema)
                 .map_err(|p| err(format!("input schema: {p}")))?;
             if def
+                .tool
                 .client_capabilities
                 .iter()
                 .any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
@@ -172,7 +173,7 @@ impl Registry {
                         .into(),
                 ));
             }
-            let (output, output_schema) = match def.output_schema {
+            let (output, output_schema) = match def.tool.output_schema {
                 Some(f) => {
                     let schema = f();
                     if schema.get("type") != Some(&json!("object")) {
@@ -187,16 +188,16 @@ impl Registry {
             };
             let mut listing = json!({
                 "name": def.name,
-                "description": def.description,
+                "description": def.tool.description,
                 "inputSchema": input_schema,
             });
-            if let Some(t) = def.title {
+            if let Some(t) = def.tool.title {
                 listing["title"] = json!(t);
             }
             if let Some(s) = output_schema {
                 listing["outputSchema"] = s;
             }
-            if let Some(a) = def.annotations.to_json() {
+            if let Some(a) = def.tool.annotations.to_json() {
                 listing["annotations"] = a;
             }
             tool_index.insert(def.name, tools.len());
@@ -292,7 +293,7 @@ impl Registry {
         let all = self
             .tools
             .iter()
-            .flat_map(|t| t.def.scopes)
+            .flat_map(|t| t.def.tool.scopes)
             .chain(self.resources.iter().flat_map(|r| r.scopes))
             .chain(self.templates.iter().flat_map(|r| r.scopes))
             .chain(self.prompts.iter().flat_map(|p| p.scopes));
@@ -313,7 +314,7 @@ mod tests {
         assert!(!reg.tools.is_empty());
         for t in &reg.tools {
             assert!(valid_tool_name(t.def.name), "{}", t.def.name);
-            assert!(!t.def.description.trim().is_empty(), "{}", t.def.name);
+            assert!(!t.def.tool.description.trim().is_empty(), "{}", t.def.name);
             assert_eq!(t.listing["inputSchema"]["type"], "object", "{}", t.def.name);
         }
         let names: Vec<_> = reg.tools.iter().map(|t| t.def.name).collect();

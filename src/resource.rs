@@ -18,7 +18,7 @@ pub struct ResourceDef {
     /// Scopes the caller needs to list or read it.
     pub scopes: &'static [&'static str],
     pub read: fn(ToolContext) -> BoxFuture<ReadResult>,
-    /// The reader may ask the client (see `ToolDef::asks`).
+    /// The reader may ask the client (see `Tool::asks`).
     pub asks: bool,
 }
 
@@ -36,7 +36,7 @@ pub struct ResourceTemplateDef {
     pub read: fn(ToolContext, String, Map<String, serde_json::Value>) -> BoxFuture<ReadResult>,
     /// Completion values for a variable, given its partial value.
     pub complete: Option<fn(&str, &str) -> Vec<String>>,
-    /// The reader may ask the client (see `ToolDef::asks`).
+    /// The reader may ask the client (see `Tool::asks`).
     pub asks: bool,
 }
 

@@ -21,8 +21,8 @@ pub use crate::config::LogLevel;
 /// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, Question,
-        ResourceContents, Root, ToolContext, ToolDef, ToolError, ToolOutput, ToolResult, typed,
+        Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, NoArgs, Question,
+        ResourceContents, Root, Tool, ToolContext, ToolError, ToolOutput, ToolResult, schema_of,
     };
     pub use crate::config::LogLevel;
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
@@ -30,7 +30,8 @@ pub mod prelude {
     pub use crate::{
         register_prompt, register_resource, register_resource_template, register_tool,
     };
-    pub use serde::Deserialize;
+    pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
     pub use serde_json::{Value, json};
 }
 
@@ -175,15 +176,17 @@ impl Annotations {
     }
 }
 
-/// A tool registration. Submit one with `register_tool!(ToolDef { ..., ..ToolDef::DEFAULT })`.
-pub struct ToolDef {
-    /// 1-128 characters of `A-Za-z0-9_.-`, unique; by convention the file stem.
-    pub name: &'static str,
+/// What a tool states about itself, apart from its handler and its arguments (those come from
+/// the handler's signature). Write the fields you need and end with `..Tool::DEFAULT`.
+#[derive(Clone, Copy)]
+pub struct Tool {
+    /// The tool's name; `None` (the default) uses the file stem, `tools/word_count.rs` ->
+    /// `word_count`. 1-128 characters of `A-Za-z0-9_.-`, unique.
+    pub name: Option<&'static str>,
     pub title: Option<&'static str>,
     /// What the tool does, for the model. Must not be empty.
     pub description: &'static str,
-    /// JSON Schema 2020-12 of the arguments; root `type: "object"`.
-    pub input_schema: fn() -> Value,
+    /// JSON Schema of `structuredContent`, e.g. `Some(schema_of::<Report>)`.
     pub output_schema: Option<fn() -> Value>,
     pub annotations: Annotations,
     /// OAuth scopes the caller's token must carry (all of them).
@@ -198,46 +201,147 @@ pub struct ToolDef {
     /// The handler may ask the client (`ctx.elicit`, `ctx.sample`, `ctx.roots`, `ctx.ask`).
     /// Declared so production can insist on a shared `requestState` key (MCP_STATE_KEY).
     pub asks: bool,
-    /// The handler; use `|ctx, args| typed(my_fn, ctx, args)` for typed arguments.
-    pub handler: fn(ToolContext, Value) -> BoxFuture<ToolResult>,
 }
 
-fn no_arguments() -> Value {
-    json!({"type": "object", "additionalProperties": false})
-}
-
-fn unimplemented_handler(_: ToolContext, _: Value) -> BoxFuture<ToolResult> {
-    Box::pin(async { Err(ToolError::new("this tool has no handler")) })
-}
-
-impl ToolDef {
-    /// Defaults for the optional fields: `..ToolDef::DEFAULT`.
-    pub const DEFAULT: ToolDef = ToolDef {
-        name: "",
+impl Tool {
+    /// Defaults for the optional fields: `..Tool::DEFAULT`. (It has no description, which the
+    /// registry refuses: every tool says what it does.)
+    pub const DEFAULT: Tool = Tool {
+        name: None,
         title: None,
         description: "",
-        input_schema: no_arguments,
         output_schema: None,
         annotations: Annotations::NONE,
         scopes: &[],
         secret_args: &[],
         client_capabilities: &[],
         asks: false,
-        handler: unimplemented_handler,
     };
+}
+
+/// How the server calls a tool: arguments already valid against the input schema.
+pub type Handler = fn(ToolContext, Value) -> BoxFuture<ToolResult>;
+
+/// A registered tool, as `register_tool!` submits it: the author's `Tool`, the resolved name,
+/// the input schema (derived from the argument type, or written by hand) and the handler.
+/// There is no default: a registration without a handler does not compile.
+pub struct ToolDef {
+    pub name: &'static str,
+    pub tool: Tool,
+    pub input_schema: fn() -> Value,
+    pub handler: Handler,
+}
+
+impl ToolDef {
+    /// Used by `register_tool!`; `module` is the registering module's path, whose last segment
+    /// (the file stem of a `tools/` file) names the tool unless `tool.name` does.
+    pub const fn new(
+        module: &'static str,
+        tool: Tool,
+        input_schema: fn() -> Value,
+        handler: Handler,
+    ) -> ToolDef {
+        let name = match tool.name {
+            Some(name) => name,
+            None => last_path_segment(module),
+        };
+        ToolDef {
+            name,
+            tool,
+            input_schema,
+            handler,
+        }
+    }
+}
+
+/// `crate::tools::word_count` -> `word_count`.
+const fn last_path_segment(path: &'static str) -> &'static str {
+    let bytes = path.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 && bytes[i - 1] != b':' {
+        i -= 1;
+    }
+    path.split_at(i).1
 }
 
 inventory::collect!(ToolDef);
 
-/// Registers a tool at link time: `register_tool!(ToolDef { ... });`.
+/// The arguments of a tool that takes none: `async fn run(ctx: ToolContext, _: NoArgs)`.
+/// Its schema is `{"type": "object", "additionalProperties": false}`.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// The JSON Schema (2020-12) of `T`, as the registry publishes it: doc comments become
+/// descriptions, `#[serde(...)]` attributes are honoured, `#[schemars(...)]` adds constraints.
+/// The root `title` (the Rust type's name) is dropped; the tool has its own title.
+pub fn schema_of<T: schemars::JsonSchema>() -> Value {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    schema.remove("title");
+    schema.to_value()
+}
+
+/// The schema of the argument type of `handler`; used by `register_tool!`.
+#[doc(hidden)]
+pub fn schema_of_handler<A, F, Fut>(_handler: &F) -> Value
+where
+    A: schemars::JsonSchema,
+    F: FnOnce(ToolContext, A) -> Fut,
+    Fut: Future<Output = ToolResult>,
+{
+    schema_of::<A>()
+}
+
+/// Registers a tool at link time. The handler is an `async fn(ToolContext, Args) -> ToolResult`
+/// (or a closure returning such a future); its argument type is the input schema:
+///
+/// ```ignore
+/// register_tool!(run, Tool { description: "Counts words.", ..Tool::DEFAULT });
+/// ```
+///
+/// A tool that wants a hand-written schema names it, and then its argument type needs only
+/// `Deserialize` (`serde_json::Value` takes anything):
+///
+/// ```ignore
+/// register_tool!(run, schema = || json!({"type": "object"}), Tool { ..Tool::DEFAULT });
+/// ```
+///
+/// Without a handler there is nothing to register:
+///
+/// ```compile_fail
+/// gatehouse::register_tool!(gatehouse::tool::Tool {
+///     description: "no handler",
+///     ..gatehouse::tool::Tool::DEFAULT
+/// });
+/// ```
 #[macro_export]
 macro_rules! register_tool {
-    ($def:expr) => {
-        ::inventory::submit! { $def }
+    ($handler:expr, schema = $schema:expr, $tool:expr $(,)?) => {
+        ::inventory::submit! {
+            $crate::tool::ToolDef::new(
+                ::core::module_path!(),
+                $tool,
+                $schema,
+                |ctx, args| $crate::tool::typed($handler, ctx, args),
+            )
+        }
+    };
+    ($handler:expr, $tool:expr $(,)?) => {
+        ::inventory::submit! {
+            $crate::tool::ToolDef::new(
+                ::core::module_path!(),
+                $tool,
+                || $crate::tool::schema_of_handler(&$handler),
+                |ctx, args| $crate::tool::typed($handler, ctx, args),
+            )
+        }
     };
 }
 
 /// Adapts a handler taking typed arguments: deserializes the (schema-valid) arguments into `A`.
+#[doc(hidden)]
 pub fn typed<A, F, Fut>(f: F, ctx: ToolContext, args: Value) -> BoxFuture<ToolResult>
 where
     A: DeserializeOwned,

@@ -3,8 +3,11 @@
 
 use crate::tool::prelude::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct Args {
+    /// The action to perform
+    #[schemars(length(min = 1, max = 200))]
     action: String,
 }
 
@@ -39,29 +42,22 @@ async fn run(ctx: ToolContext, args: Args) -> ToolResult {
     )))
 }
 
-register_tool!(ToolDef {
-    name: "admin_action",
-    title: Some("Perform an admin action"),
-    description: "Performs an administrative action. Requires the admin scope.",
-    input_schema: || json!({
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The action to perform"}
+register_tool!(
+    run,
+    Tool {
+        title: Some("Perform an admin action"),
+        description: "Performs an administrative action. Requires the admin scope.",
+        annotations: Annotations {
+            read_only: Some(false),
+            destructive: Some(true),
+            idempotent: Some(false),
+            open_world: Some(false),
         },
-        "required": ["action"],
-        "additionalProperties": false
-    }),
-    annotations: Annotations {
-        read_only: Some(false),
-        destructive: Some(true),
-        idempotent: Some(false),
-        open_world: Some(false),
-    },
-    scopes: &["admin"],
-    asks: true,
-    handler: |ctx, args| typed(run, ctx, args),
-    ..ToolDef::DEFAULT
-});
+        scopes: &["admin"],
+        asks: true,
+        ..Tool::DEFAULT
+    }
+);
 
 #[cfg(test)]
 mod tests {

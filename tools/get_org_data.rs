@@ -3,41 +3,44 @@
 
 use crate::tool::prelude::*;
 
-async fn run(ctx: ToolContext, _args: Value) -> ToolResult {
+/// What the tool returns: the caller's organization and its plan.
+#[derive(Serialize, JsonSchema)]
+struct OrgData {
+    organization: String,
+    plan: &'static str,
+    /// Members of the organization.
+    #[schemars(range(min = 0))]
+    members: u32,
+}
+
+async fn run(ctx: ToolContext, _: NoArgs) -> ToolResult {
     let Some(org) = ctx.organization() else {
         return Err(ToolError::new(
             "No organization in the access token (claims oid, org_id or xoid); this tool serves organization members only",
         ));
     };
-    Ok(ToolOutput::structured(json!({
-        "organization": org,
-        "plan": "standard",
-        "members": 1,
-    })))
+    Ok(ToolOutput::structured(OrgData {
+        organization: org.to_string(),
+        plan: "standard",
+        members: 1,
+    }))
 }
 
-register_tool!(ToolDef {
-    name: "get_org_data",
-    title: Some("Get organization data"),
-    description: "Returns data for the caller's organization (taken from the access token, never from arguments).",
-    output_schema: Some(|| json!({
-        "type": "object",
-        "properties": {
-            "organization": {"type": "string"},
-            "plan": {"type": "string"},
-            "members": {"type": "integer", "minimum": 0}
+register_tool!(
+    run,
+    Tool {
+        title: Some("Get organization data"),
+        description: "Returns data for the caller's organization (taken from the access token, never from arguments).",
+        output_schema: Some(schema_of::<OrgData>),
+        annotations: Annotations {
+            read_only: Some(true),
+            destructive: Some(false),
+            idempotent: Some(true),
+            open_world: Some(false),
         },
-        "required": ["organization", "plan", "members"]
-    })),
-    annotations: Annotations {
-        read_only: Some(true),
-        destructive: Some(false),
-        idempotent: Some(true),
-        open_world: Some(false),
-    },
-    handler: |ctx, args| typed(run, ctx, args),
-    ..ToolDef::DEFAULT
-});
+        ..Tool::DEFAULT
+    }
+);
 
 #[cfg(test)]
 mod tests {
@@ -46,13 +49,13 @@ mod tests {
     #[tokio::test]
     async fn returns_only_the_callers_organization() {
         let ctx = crate::tool::testing::context(Some(("bob", Some("acme"))));
-        let out = run(ctx, json!({})).await.unwrap();
+        let out = run(ctx, NoArgs {}).await.unwrap();
         assert_eq!(out.structured.unwrap()["organization"], "acme");
     }
 
     #[tokio::test]
     async fn no_organization_is_a_tool_error() {
         let ctx = crate::tool::testing::context(Some(("bob", None)));
-        assert!(run(ctx, json!({})).await.is_err());
+        assert!(run(ctx, NoArgs {}).await.is_err());
     }
 }

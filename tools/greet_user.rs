@@ -2,8 +2,11 @@
 
 use crate::tool::prelude::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct Args {
+    /// The name of the user to greet
+    #[schemars(length(min = 1))]
     name: String,
 }
 
@@ -11,27 +14,20 @@ async fn run(_ctx: ToolContext, args: Args) -> ToolResult {
     Ok(ToolOutput::text(format!("Hi {}, welcome!", args.name)))
 }
 
-register_tool!(ToolDef {
-    name: "greet_user",
-    title: Some("Greet a user"),
-    description: "Greets a user by name.",
-    input_schema: || json!({
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "description": "The name of the user to greet"}
+register_tool!(
+    run,
+    Tool {
+        title: Some("Greet a user"),
+        description: "Greets a user by name.",
+        annotations: Annotations {
+            read_only: Some(true),
+            destructive: Some(false),
+            idempotent: Some(true),
+            open_world: Some(false),
         },
-        "required": ["name"],
-        "additionalProperties": false
-    }),
-    annotations: Annotations {
-        read_only: Some(true),
-        destructive: Some(false),
-        idempotent: Some(true),
-        open_world: Some(false),
-    },
-    handler: |ctx, args| typed(run, ctx, args),
-    ..ToolDef::DEFAULT
-});
+        ..Tool::DEFAULT
+    }
+);
 
 #[cfg(test)]
 mod tests {

@@ -154,7 +154,8 @@ pub struct PublicListings {
 impl PublicListings {
     pub fn of(registry: &Registry, filter_tools_by_scope: bool) -> PublicListings {
         PublicListings {
-            tools: !filter_tools_by_scope || registry.tools.iter().all(|t| t.def.scopes.is_empty()),
+            tools: !filter_tools_by_scope
+                || registry.tools.iter().all(|t| t.def.tool.scopes.is_empty()),
             prompts: registry.prompts.iter().all(|p| p.scopes.is_empty()),
             resources: registry.resources.iter().all(|r| r.scopes.is_empty()),
             templates: registry.templates.iter().all(|t| t.scopes.is_empty()),

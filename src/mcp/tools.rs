@@ -43,9 +43,9 @@ impl ListCache {
         let mut visible = vec![0u64; tools.len().div_ceil(64)];
         let mut count = 0;
         for (i, t) in tools.iter().enumerate() {
-            if t.def.scopes.is_empty()
+            if t.def.tool.scopes.is_empty()
                 || !server.filter_tools_by_scope
-                || call.caller.missing_scopes(t.def.scopes).is_empty()
+                || call.caller.missing_scopes(t.def.tool.scopes).is_empty()
             {
                 visible[i / 64] |= 1 << (i % 64);
                 count += 1;
@@ -90,7 +90,7 @@ pub fn error_result(text: impl Into<String>) -> Value {
 fn redacted(tool: &Tool, args: &Value) -> Value {
     let mut args = args.clone();
     if let Value::Object(m) = &mut args {
-        for k in tool.def.secret_args {
+        for k in tool.def.tool.secret_args {
             if let Some(v) = m.get_mut(*k) {
                 *v = json!("[redacted]");
             }
@@ -119,17 +119,25 @@ pub async fn call(server: &Server, p: &Map<String, Value>, call: &Call) -> Resul
     if let Some(meta) = &call.meta {
         crate::header_params::check(&tool.header_params, &args, &call.param_headers)
             .map_err(McpError::HeaderMismatch)?;
-        meta.require(tool.def.client_capabilities)?;
+        meta.require(tool.def.tool.client_capabilities)?;
     }
     let caller = call.caller.clone();
-    require_scopes(&caller, tool.def.scopes)?;
+    require_scopes(&caller, tool.def.tool.scopes)?;
     if let Some(err) = first_error(&tool.input, &args) {
         return Ok(error_result(format!(
             "Invalid arguments for tool {name}: {err}"
         )));
     }
     log::debug!("tools/call {name} arguments {}", redacted(tool, &args));
-    let asking = Asking::prepare(server, call, p, "tools/call", name, &args, tool.def.asks)?;
+    let asking = Asking::prepare(
+        server,
+        call,
+        p,
+        "tools/call",
+        name,
+        &args,
+        tool.def.tool.asks,
+    )?;
     let ctx = ToolContext::new(caller, server.notifier(call, p))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());

@@ -218,3 +218,78 @@ async fn list_shows_annotations_and_output_schema() {
     let greet = tools.iter().find(|t| t["name"] == "greet_user").unwrap();
     assert_eq!(greet["title"], "Greet a user");
 }
+
+#[actix_web::test]
+async fn derived_schemas_are_what_clients_see_and_what_calls_are_checked_against() {
+    let app = spawn_open(&[]).await;
+    let b = app.rpc(None, "tools/list", json!({})).await.json();
+    let tools = b["result"]["tools"].as_array().unwrap();
+    let find = |name: &str| tools.iter().find(|t| t["name"] == name).unwrap().clone();
+    // greet_user's schema comes from its `Args` type: doc comment, length, no unknown fields.
+    let greet = find("greet_user")["inputSchema"].clone();
+    assert_eq!(greet["type"], "object");
+    assert_eq!(greet["properties"]["name"]["type"], "string");
+    assert_eq!(greet["properties"]["name"]["minLength"], 1);
+    assert_eq!(
+        greet["properties"]["name"]["description"],
+        "The name of the user to greet"
+    );
+    assert_eq!(greet["required"], json!(["name"]));
+    assert_eq!(greet["additionalProperties"], false);
+    assert!(
+        greet.get("title").is_none(),
+        "the Rust type name leaks: {greet}"
+    );
+    // A tool without arguments takes none.
+    let org = find("get_org_data");
+    assert_eq!(org["inputSchema"]["additionalProperties"], false);
+    // Its output schema comes from its result type.
+    assert_eq!(
+        org["outputSchema"]["required"],
+        json!(["organization", "plan", "members"])
+    );
+    // The derived constraints hold on calls.
+    for bad in [json!({"name": ""}), json!({"name": "Ada", "extra": 1})] {
+        let r = app
+            .rpc(
+                None,
+                "tools/call",
+                json!({"name": "greet_user", "arguments": bad}),
+            )
+            .await
+            .json();
+        assert_eq!(r["result"]["isError"], true, "{bad}: {r}");
+    }
+}
+
+/// Run by scripts/readme-tool-test.sh after it drops the README's "Add a tool" example into
+/// tools/; without that file (GATEHOUSE_WORD_COUNT_EXPECT unset) there is nothing to check.
+#[actix_web::test]
+async fn readme_example_tool() {
+    if std::env::var_os("GATEHOUSE_WORD_COUNT_EXPECT").is_none() {
+        return;
+    }
+    let app = spawn_open(&[]).await;
+    let b = app.rpc(None, "tools/list", json!({})).await.json();
+    let t = b["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "word_count")
+        .expect("word_count is listed under its file stem")
+        .clone();
+    assert_eq!(t["inputSchema"]["properties"]["text"]["maxLength"], 100000);
+    assert_eq!(
+        t["inputSchema"]["properties"]["text"]["description"],
+        "The text whose words are counted."
+    );
+    let r = app
+        .rpc(
+            None,
+            "tools/call",
+            json!({"name": "word_count", "arguments": {"text": "one two three"}}),
+        )
+        .await
+        .json();
+    assert_eq!(text(&r), "3 words");
+}
