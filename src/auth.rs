@@ -61,6 +61,30 @@ impl Caller {
     }
 }
 
+/// The asymmetric JWS algorithm with this exact (case-sensitive) name. HMAC and `none` have no
+/// entry: they are never accepted, whatever the configuration says.
+pub fn asymmetric_algorithm(name: &str) -> Option<jsonwebtoken::Algorithm> {
+    Some(match name {
+        "RS256" => jsonwebtoken::Algorithm::RS256,
+        "RS384" => jsonwebtoken::Algorithm::RS384,
+        "RS512" => jsonwebtoken::Algorithm::RS512,
+        "PS256" => jsonwebtoken::Algorithm::PS256,
+        "PS384" => jsonwebtoken::Algorithm::PS384,
+        "PS512" => jsonwebtoken::Algorithm::PS512,
+        "ES256" => jsonwebtoken::Algorithm::ES256,
+        "ES384" => jsonwebtoken::Algorithm::ES384,
+        "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
+pub fn valid_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 //! limit, client IP behind PaaS proxies, the per-IP rate limiter's key, request ids, access
 //! logs, and security headers.
 
+pub mod patterns;
+
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -20,11 +22,12 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::auth::bearer::{self, Credentials};
 use crate::auth::middleware::{AuthMode, AuthState, PreVerified};
-use crate::config::{CorsSettings, HostPattern, OriginPattern, TrustedProxy};
+use crate::config::{CorsSettings, TrustedProxy};
 use crate::jsonrpc::{ErrorCode, ErrorObject};
 use crate::mcp::retry_after_secs;
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels};
 use crate::transport::rpc_error;
+use patterns::{HostPattern, OriginPattern};
 
 /// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
 /// wildcard or reflected origin is ever combined with credentials.

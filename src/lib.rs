@@ -11,6 +11,7 @@ pub mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
 pub mod conn;
+pub mod context;
 pub mod doctor;
 pub mod edge;
 #[cfg(feature = "test-fixtures")]

@@ -80,7 +80,7 @@ pub fn first_error(validator: &Validator, instance: &Value) -> Option<String> {
 }
 
 fn scopes_valid(scopes: &[&str]) -> bool {
-    scopes.iter().all(|s| crate::config::valid_scope_token(s))
+    scopes.iter().all(|s| crate::auth::valid_scope_token(s))
 }
 
 impl Registry {

@@ -16,7 +16,7 @@ pub use crate::ask::{Answer, AskError, Elicitation, Question, Root};
 pub use crate::auth::{Caller, Identity};
 pub use crate::changes::Change;
 use crate::changes::Changes;
-pub use crate::config::LogLevel;
+pub use crate::context::LogLevel;
 
 /// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
 pub mod prelude {
@@ -24,7 +24,7 @@ pub mod prelude {
         Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, NoArgs, Question,
         ResourceContents, Root, Tool, ToolContext, ToolError, ToolOutput, ToolResult, schema_of,
     };
-    pub use crate::config::LogLevel;
+    pub use crate::context::LogLevel;
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
     pub use crate::resource::{ResourceDef, ResourceTemplateDef};
     pub use crate::{

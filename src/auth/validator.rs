@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Identity;
 use super::jwks::KeyStore;
-use crate::config::asymmetric_algorithm;
+use crate::auth::asymmetric_algorithm;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

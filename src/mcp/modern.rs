@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{ALL_VERSIONS, DEFAULT_VERSION, Era, McpError, Server};
-use crate::config::LogLevel;
+use crate::context::LogLevel;
 use crate::registry::Registry;
 
 pub const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
