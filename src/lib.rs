@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod prompt;
 pub mod registry;
 pub mod resource;
+pub mod routes;
 pub mod seal;
 pub mod shared;
 pub mod startup;

@@ -25,6 +25,36 @@ pub struct DevIssuer {
     jwk: Jwk,
 }
 
+/// Serves the issuer's key set and metadata (OpenID discovery and RFC 8414) below the public
+/// URL, so clients and tools can discover it exactly as they would a real one.
+pub fn routes(dev: &DevIssuer, cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::{HttpResponse, web};
+    let serve = |body: String| {
+        move || {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .insert_header(("access-control-allow-origin", "*"))
+                    .body(body)
+            }
+        }
+    };
+    let meta = dev.metadata().to_string();
+    cfg.route(
+        &format!("{ISSUER_PATH}/keys"),
+        web::get().to(serve(dev.jwks().to_string())),
+    )
+    .route(
+        &format!("{ISSUER_PATH}/.well-known/openid-configuration"),
+        web::get().to(serve(meta.clone())),
+    )
+    .route(
+        &format!("/.well-known/oauth-authorization-server{ISSUER_PATH}"),
+        web::get().to(serve(meta)),
+    );
+}
+
 /// What a minted token says.
 pub struct TokenRequest<'a> {
     pub subject: &'a str,

@@ -1,5 +1,6 @@
-//! The one integration-test binary: every test starts the real app on port 0 and speaks HTTP
-//! to it (auth tests put a local issuer serving a JWKS over HTTP in front).
+//! The one integration-test binary: nearly every test starts the real app on port 0 and speaks
+//! HTTP to it (auth tests put a local issuer serving a JWKS over HTTP in front); `in_process`
+//! calls the same `routes::app` through actix's test service, without a socket.
 
 mod asking;
 mod auth;
@@ -7,6 +8,7 @@ mod doctor;
 mod edge;
 mod hardening;
 mod helpers;
+mod in_process;
 mod issuer;
 mod modern;
 mod operations;

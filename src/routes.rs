@@ -1,0 +1,333 @@
+//! The application's routes and middleware, built from one `AppState`: `app` is what every
+//! worker of `startup::Application` serves and what in-process tests
+//! (`actix_web::test::init_service(routes::app(state))`) call without a socket. Also the
+//! `/health` and `/ready` probes and the fallbacks for unknown paths and methods.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_governor::governor::clock::QuantaInstant;
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, Error, HttpResponse, web};
+use serde_json::json;
+
+use crate::auth::challenge::ChallengeContext;
+use crate::auth::dev_issuer::{self, DevIssuer};
+use crate::auth::jwks::KeyStore;
+use crate::auth::metadata::{self, DocumentInput, Metadata};
+use crate::auth::middleware::{AuthMode, AuthState, require_token};
+use crate::budget::{self, Budget};
+use crate::config::{CorsSettings, RedisDown, Settings};
+use crate::edge::{self, GuardSettings, RequestKey};
+use crate::mcp::Server;
+use crate::registry::Registry;
+use crate::seal::Seal;
+use crate::startup::{PublicUrls, StartupError, key_store, shared_store, state_seal, validator};
+use crate::transport::{self, Limits};
+
+/// Everything the routes share, built once and cloned (cheaply: `Arc`s) into every worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub mcp: web::Data<Server>,
+    pub keys: Arc<KeyStore>,
+    pub dev_issuer: Option<Arc<DevIssuer>>,
+    auth: web::Data<AuthState>,
+    limits: web::Data<Limits>,
+    metadata: web::Data<Metadata>,
+    guard: web::Data<GuardSettings>,
+    budget: web::Data<transport::RequestBudget>,
+    request_budget: web::Data<Budget<edge::RateKey>>,
+    request_key: web::Data<RequestKey>,
+    store: web::Data<StoreState>,
+    /// Requests per minute on the MCP endpoint, keyed by verified subject or client IP; one
+    /// limiter for every worker.
+    request_limit: GovernorConfig<RequestKey, NoOpMiddleware<QuantaInstant>>,
+    rate_limit_on: bool,
+    shared_on: bool,
+    prm_paths: Vec<String>,
+    mcp_path: String,
+    cors: CorsSettings,
+}
+
+/// The shared store, if any, for `/ready`.
+struct StoreState(Option<Arc<budget::Shared>>);
+
+impl AppState {
+    /// The state for `settings` served at `urls`, with every registration in this binary.
+    pub fn new(settings: &Settings, urls: &PublicUrls) -> Result<AppState, StartupError> {
+        let registry = Arc::new(Registry::from_inventory()?);
+        let seal = state_seal(settings, &registry)?;
+        AppState::with_registry(settings, urls, registry, seal)
+    }
+
+    pub(crate) fn with_registry(
+        settings: &Settings,
+        urls: &PublicUrls,
+        registry: Arc<Registry>,
+        seal: Seal,
+    ) -> Result<AppState, StartupError> {
+        let a = &settings.auth;
+        let (keys, dev_issuer) = key_store(settings, urls)?;
+        let mode = if a.enabled {
+            AuthMode::On(validator(settings, urls, keys.clone()))
+        } else {
+            log::warn!(
+                "auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server"
+            );
+            AuthMode::Off
+        };
+        let auth = web::Data::new(AuthState {
+            mode,
+            challenge: ChallengeContext {
+                resource_metadata: urls.metadata_url.clone(),
+                base_scopes: a.base_scopes.clone(),
+            },
+        });
+
+        let mut scopes: BTreeSet<String> = registry.declared_scopes();
+        scopes.extend(a.extra_scopes.iter().cloned());
+        scopes.extend(a.base_scopes.iter().cloned());
+        let doc = match &a.protected_resource_metadata {
+            Some(m) => serde_json::Value::Object(m.clone()),
+            None => metadata::build_document(DocumentInput {
+                resource: &urls.resource,
+                authorization_server: a.authorization_server.as_deref().unwrap_or(&urls.issuer),
+                scopes: scopes.into_iter().collect(),
+                resource_name: &a.resource_name,
+                resource_documentation: a.resource_documentation.as_deref(),
+            }),
+        };
+        let metadata = web::Data::new(Metadata {
+            body: doc.to_string(),
+        });
+
+        let shared = shared_store(settings)?;
+        let mcp = web::Data::new(Server::new(
+            registry,
+            settings.mcp.clone(),
+            a.filter_tools_by_scope,
+            &settings.rate_limit,
+            shared.clone(),
+            seal,
+            settings.server.instance_id.clone(),
+        ));
+        if let Some(s) = &shared {
+            s.store
+                .relay(&mcp.changes, settings.server.instance_id.clone());
+        }
+        let rl = &settings.rate_limit;
+        let request_key = RequestKey {
+            mode: settings.security.trusted_proxy,
+            auth: auth.clone(),
+        };
+        let request_limit = GovernorConfigBuilder::default()
+            .period(Duration::from_secs(60) / rl.requests_per_minute.max(1))
+            .burst_size(rl.requests_burst)
+            .key_extractor(request_key.clone())
+            .finish()
+            .ok_or_else(|| {
+                StartupError::Config(
+                    "rate_limit: invalid requests_per_minute / requests_burst".into(),
+                )
+            })?;
+        // Without a shared store actix-governor's middleware keeps the request budget; with one,
+        // `edge::shared_rate_limit` keeps it there, with the same limiter as its fallback.
+        let request_budget = web::Data::new(Budget::new(
+            "requests",
+            rl.requests_per_minute,
+            rl.requests_burst,
+            request_limit.limiter(),
+            shared.clone(),
+        ));
+        let budget = web::Data::new(transport::RequestBudget {
+            budget: rl.enabled.then(|| request_budget.clone().into_inner()),
+        });
+
+        let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
+        for p in [
+            format!("/.well-known/oauth-protected-resource{}", settings.mcp.path),
+            urls.metadata_url
+                .split_once("/.well-known/")
+                .map(|(_, rest)| format!("/.well-known/{rest}"))
+                .unwrap_or_default(),
+        ] {
+            if !p.is_empty() && !prm_paths.contains(&p) {
+                prm_paths.push(p);
+            }
+        }
+        Ok(AppState {
+            keys,
+            dev_issuer,
+            auth,
+            limits: web::Data::new(Limits {
+                max_body_bytes: settings.server.max_body_bytes,
+                body_timeout: settings.server.body_timeout,
+                max_json_depth: settings.server.max_json_depth,
+            }),
+            metadata,
+            guard: web::Data::new(GuardSettings {
+                allowed_hosts: settings.security.allowed_hosts.clone(),
+                allowed_origins: settings.cors.allowed_origins.clone(),
+                max_header_bytes: settings.server.max_header_bytes,
+            }),
+            budget,
+            request_budget,
+            request_key: web::Data::new(request_key),
+            store: web::Data::new(StoreState(shared.clone())),
+            request_limit,
+            rate_limit_on: rl.enabled,
+            shared_on: rl.enabled && shared.is_some(),
+            prm_paths,
+            mcp_path: settings.mcp.path.clone(),
+            cors: settings.cors.clone(),
+            mcp,
+        })
+    }
+
+    /// Background work: key set refresh, and purging idle rate-limit keys so memory stays
+    /// bounded however many distinct callers come by. Call once per state, inside a runtime.
+    pub fn spawn_background_work(&self) {
+        tokio::spawn(self.keys.clone().run_refresher());
+        let request_limiter = self.request_limit.limiter();
+        let mcp = self.mcp.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                request_limiter.retain_recent();
+                request_limiter.shrink_to_fit();
+                mcp.purge_idle();
+                release_free_memory();
+            }
+        });
+    }
+}
+
+/// The whole application: routes, shared data and middleware.
+///
+/// Effective middleware order, outermost first: CORS -> request log (id, timing, nosniff,
+/// generic 500) -> guard (431, Host) -> [MCP route only, whatever spelling of its path matched:
+/// Origin -> rate limit -> bearer auth] -> handler. (In actix the last `.wrap()` is the
+/// outermost.)
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let s = &state;
+    let mut app = App::new()
+        .app_data(s.mcp.clone())
+        .app_data(s.auth.clone())
+        .app_data(s.limits.clone())
+        .app_data(s.metadata.clone())
+        .app_data(s.guard.clone())
+        .app_data(s.budget.clone())
+        .app_data(s.request_budget.clone())
+        .app_data(s.request_key.clone())
+        .app_data(s.store.clone())
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready));
+    for p in &s.prm_paths {
+        app = app.service(
+            web::resource(p.as_str())
+                .route(web::get().to(metadata::serve))
+                .route(web::head().to(metadata::serve))
+                .default_service(web::to(get_only)),
+        );
+    }
+    if let Some(dev) = &s.dev_issuer {
+        app = app.configure(|cfg| dev_issuer::routes(dev, cfg));
+    }
+    app.service(
+        web::resource(s.mcp_path.as_str())
+            .route(web::post().to(transport::post))
+            .default_service(web::to(transport::method_not_allowed))
+            .wrap(from_fn(require_token))
+            .wrap(Condition::new(
+                s.rate_limit_on && !s.shared_on,
+                Governor::new(&s.request_limit),
+            ))
+            .wrap(Condition::new(
+                s.shared_on,
+                from_fn(edge::shared_rate_limit),
+            ))
+            .wrap(from_fn(edge::origin_guard)),
+    )
+    .default_service(web::to(not_found))
+    .wrap(from_fn(edge::guard))
+    .wrap(from_fn(edge::request_log))
+    .wrap(edge::cors(&s.cors))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(auth: web::Data<AuthState>, store: web::Data<StoreState>) -> HttpResponse {
+    let shared = store.0.as_ref().map(|s| (s.store.is_up(), s.when_down));
+    if let Some((false, RedisDown::Refuse)) = shared {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((RETRY_AFTER, "1"))
+            .json(json!({"status": "unavailable", "shared_store": "down", "detail": "the shared rate-limit store does not answer (rate_limit.redis_down = refuse)"}));
+    }
+    if auth.keys_ready() {
+        let mut body = json!({"status": "ready"});
+        if let Some((up, _)) = shared {
+            body["shared_store"] = json!(if up {
+                "up"
+            } else {
+                "down: budgets are per instance until it answers"
+            });
+        }
+        HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .insert_header((RETRY_AFTER, "5"))
+            .json(json!({"status": "starting", "detail": "waiting for the token issuer's keys"}))
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not_found"}))
+}
+
+async fn get_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("allow", "GET, HEAD"))
+        .json(json!({"error": "method_not_allowed"}))
+}
+
+/// Hands memory freed after a burst (large bodies, batches) back to the OS, so the resident
+/// size returns to its idle level instead of staying at the burst's peak (glibc keeps freed
+/// heap pages otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused pages of glibc's own heap to the kernel; it
+        // takes no pointers and is safe to call at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
