@@ -1,4 +1,19 @@
-//! What every handler (tool, resource, prompt) builds on. For now: the MCP log levels.
+//! What every handler (tool, resource, prompt) builds on: its `ToolContext` (the caller,
+//! progress and log notifications, questions to the client, change announcements), the content
+//! blocks it returns, the MCP log levels and the boxed future handlers return. The bottom of the
+//! author API: `tool`, `resource` and `prompt` import from here, never from each other.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::ask::{Answer, AskError, Asker, Elicitation, Question, Root};
+use crate::auth::{Caller, Identity};
+use crate::changes::{Change, Changes};
 
 /// RFC 5424 levels used by MCP logging, in increasing severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,5 +55,309 @@ impl LogLevel {
 
     pub fn parse(s: &str) -> Option<LogLevel> {
         LogLevel::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// A boxed, sendable future: what handlers return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The embedded contents of a resource (text or base64 blob).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ResourceContents {
+    Text {
+        uri: String,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        text: String,
+    },
+    Blob {
+        uri: String,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        blob: String,
+    },
+}
+
+/// One content block of a tool result or prompt message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    Text {
+        text: String,
+    },
+    Image {
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    Audio {
+        data: String,
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    ResourceLink {
+        uri: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+    },
+    Resource {
+        resource: ResourceContents,
+    },
+}
+
+impl Content {
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::Text { text: text.into() }
+    }
+}
+
+/// Sends notifications that belong to one request (progress, log messages). When the request has
+/// no stream the notifications are dropped.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    inner: Option<Arc<NotifierInner>>,
+}
+
+struct NotifierInner {
+    tx: UnboundedSender<String>,
+    progress_token: Option<Value>,
+    last_progress: Mutex<Option<f64>>,
+    /// `None`: no log messages at all (a 2026-07-28 request that asked for none).
+    min_level: Option<LogLevel>,
+}
+
+impl Notifier {
+    pub(crate) fn new(
+        tx: UnboundedSender<String>,
+        progress_token: Option<Value>,
+        min_level: Option<LogLevel>,
+    ) -> Self {
+        Notifier {
+            inner: Some(Arc::new(NotifierInner {
+                tx,
+                progress_token,
+                last_progress: Mutex::new(None),
+                min_level,
+            })),
+        }
+    }
+
+    fn send(&self, method: &'static str, params: Value) {
+        if let Some(inner) = &self.inner {
+            let n = crate::jsonrpc::Notification::new(method, params);
+            let _ = inner
+                .tx
+                .send(serde_json::to_string(&n).expect("notifications serialize"));
+        }
+    }
+}
+
+/// What a handler knows about its call.
+#[derive(Clone)]
+pub struct ToolContext {
+    caller: Caller,
+    notifier: Notifier,
+    changes: Option<Arc<Changes>>,
+    asker: Asker,
+}
+
+impl ToolContext {
+    pub(crate) fn new(caller: Caller, notifier: Notifier) -> Self {
+        ToolContext {
+            caller,
+            notifier,
+            changes: None,
+            asker: Asker::Cannot(crate::ask::NOT_DECLARED),
+        }
+    }
+
+    pub(crate) fn with_asker(mut self, asker: Asker) -> Self {
+        self.asker = asker;
+        self
+    }
+
+    /// Asks the client several questions at once, each under a key of the handler's choosing
+    /// (stable across runs: in 2026-07-28 the handler runs again with the answers, and a
+    /// question whose key has an answer gets it at once). Answers come back in order.
+    ///
+    /// In 2025 revisions the questions travel on the call's event stream and this waits for the
+    /// answers (bounded by the tool timeout). In 2026-07-28 an unanswered question stops the
+    /// handler here and the client is asked through an `input_required` result; it never
+    /// returns in that run. A question the request's `clientCapabilities` do not cover refuses
+    /// the request with -32021: check `client_supports` first to do without.
+    pub async fn ask(&self, questions: Vec<(&str, Question)>) -> Result<Vec<Answer>, AskError> {
+        let questions = questions
+            .into_iter()
+            .map(|(k, q)| (k.to_string(), q))
+            .collect();
+        self.asker.ask(questions).await
+    }
+
+    /// Asks the user to fill in a form described by `schema` (a flat object of primitives).
+    pub async fn elicit(
+        &self,
+        key: &str,
+        message: &str,
+        schema: Value,
+    ) -> Result<Elicitation, AskError> {
+        match self.ask_one(key, Question::elicit(message, schema)).await? {
+            Answer::Elicitation(e) => Ok(e),
+            _ => unreachable!("an elicitation is answered by an elicitation"),
+        }
+    }
+
+    /// Sends the user to `url` (2025-11-25 and later; clients declaring `elicitation.url`).
+    pub async fn elicit_url(
+        &self,
+        key: &str,
+        message: &str,
+        url: &str,
+    ) -> Result<Elicitation, AskError> {
+        let q = Question::ElicitUrl {
+            message: message.into(),
+            url: url.into(),
+        };
+        match self.ask_one(key, q).await? {
+            Answer::Elicitation(e) => Ok(e),
+            _ => unreachable!("an elicitation is answered by an elicitation"),
+        }
+    }
+
+    /// Has the client's model answer `params` (`sampling/createMessage`); returns its result.
+    pub async fn sample(&self, key: &str, params: Value) -> Result<Answer, AskError> {
+        self.ask_one(key, Question::Sample(params)).await
+    }
+
+    /// Has the client's model answer one user message; returns the text of its answer.
+    pub async fn sample_text(
+        &self,
+        key: &str,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<String, AskError> {
+        let answer = self
+            .ask_one(key, Question::sample_text(prompt, max_tokens))
+            .await?;
+        answer
+            .text()
+            .ok_or_else(|| AskError::Failed("the model's answer holds no text".into()))
+    }
+
+    /// The client's workspace roots.
+    pub async fn roots(&self, key: &str) -> Result<Vec<Root>, AskError> {
+        match self.ask_one(key, Question::Roots).await? {
+            Answer::Roots(r) => Ok(r),
+            _ => unreachable!("roots are answered by roots"),
+        }
+    }
+
+    async fn ask_one(&self, key: &str, q: Question) -> Result<Answer, AskError> {
+        let mut answers = self.ask(vec![(key, q)]).await?;
+        Ok(answers.remove(0))
+    }
+
+    /// Whether the client declared `capability` (`"elicitation"`, `"sampling"`, `"roots"`) for
+    /// this request; `None` when the revision does not say (2025 clients declare capabilities
+    /// only at `initialize`, which a stateless server does not keep).
+    pub fn client_supports(&self, capability: &str) -> Option<bool> {
+        self.asker.client_supports(capability)
+    }
+
+    pub(crate) fn with_changes(mut self, changes: Arc<Changes>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Announces that a list changed or a resource was updated. Every 2026-07-28
+    /// `subscriptions/listen` stream on this instance that follows it is told; 2025 clients have
+    /// no stream to be told on.
+    pub fn publish(&self, change: Change) {
+        if let Some(c) = &self.changes {
+            c.publish(change);
+        }
+    }
+
+    /// The authenticated caller; `None` only when auth is turned off (development switch).
+    pub fn identity(&self) -> Option<&Identity> {
+        match &self.caller {
+            Caller::Authenticated(id) => Some(id.as_ref()),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The caller's organization claim (`oid`, else `org_id`, else `xoid`).
+    pub fn organization(&self) -> Option<&str> {
+        self.identity().and_then(|i| i.organization.as_deref())
+    }
+
+    /// Reports progress when the client asked for it (`_meta.progressToken`). Values that do not
+    /// increase are dropped, as the protocol requires.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(inner) = &self.notifier.inner else {
+            return;
+        };
+        let Some(token) = &inner.progress_token else {
+            return;
+        };
+        {
+            let mut last = inner
+                .last_progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|l| progress <= l) || !progress.is_finite() {
+                return;
+            }
+            *last = Some(progress);
+        }
+        let mut params = json!({"progressToken": token, "progress": progress});
+        if let Some(t) = total {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = message {
+            params["message"] = json!(m);
+        }
+        self.notifier.send("notifications/progress", params);
+    }
+
+    /// Sends a log message to the client if `level` is at or above the client's level. Never
+    /// put credentials or personal data in `data`.
+    pub fn log(&self, level: LogLevel, data: impl Serialize) {
+        let Some(inner) = &self.notifier.inner else {
+            return;
+        };
+        if inner.min_level.is_none_or(|min| level < min) {
+            return;
+        }
+        let params = json!({
+            "level": level.name(),
+            "logger": "gatehouse",
+            "data": serde_json::to_value(data).unwrap_or(Value::Null),
+        });
+        self.notifier.send("notifications/message", params);
+    }
+}
+
+/// Helpers for handler unit tests.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A context for `Some((subject, organization))`, or an anonymous one.
+    pub fn context(who: Option<(&str, Option<&str>)>) -> ToolContext {
+        let caller = match who {
+            None => Caller::Anonymous,
+            Some((sub, org)) => Caller::Authenticated(std::sync::Arc::new(Identity {
+                issuer: "https://issuer.test".into(),
+                subject: sub.into(),
+                scopes: vec![],
+                organization: org.map(str::to_string),
+                client_id: None,
+            })),
+        };
+        ToolContext::new(caller, Notifier::default())
     }
 }

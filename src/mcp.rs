@@ -25,10 +25,10 @@ use crate::budget::{self, Budget};
 use crate::changes::Changes;
 use crate::config::{McpSettings, RateLimitSettings};
 use crate::context::LogLevel;
+use crate::context::Notifier;
 use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
 use crate::registry::Registry;
 use crate::seal::Seal;
-use crate::tool::Notifier;
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Map;
 
-use crate::tool::{BoxFuture, Content, ToolContext};
+use crate::context::{BoxFuture, Content, ToolContext};
 
 /// A declared prompt argument.
 pub struct PromptArg {

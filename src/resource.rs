@@ -3,7 +3,7 @@
 
 use serde_json::Map;
 
-use crate::tool::{BoxFuture, ResourceContents, ToolContext};
+use crate::context::{BoxFuture, ResourceContents, ToolContext};
 
 /// A resource read failure; reported as a JSON-RPC error.
 pub type ReadResult = Result<Vec<ResourceContents>, String>;

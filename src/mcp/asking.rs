@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Call, McpError, Server};
 use crate::ask::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
-use crate::tool::BoxFuture;
+use crate::context::BoxFuture;
 
 /// How one guarded run ended.
 pub enum Ran<T> {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::asking::{Asking, Ran};
 use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
-use crate::tool::ToolContext;
+use crate::context::ToolContext;
 
 pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
     let items: Vec<Value> = server

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 use super::asking::{Asking, Ran};
 use super::{Call, McpError, Server, listing, require_scopes, string_param};
 use crate::auth::Caller;
+use crate::context::ToolContext;
 use crate::resource::match_template;
-use crate::tool::ToolContext;
 
 /// A listing entry: the identifying member, then name, optional title, description, MIME type.
 fn entry(

@@ -11,8 +11,9 @@ use super::asking::{Asking, Ran};
 use super::{
     Call, Era, McpError, Server, listing, modern, page_start, require_scopes, string_param,
 };
+use crate::context::{Content, ToolContext};
 use crate::registry::{Tool, first_error};
-use crate::tool::{Content, ToolContext, ToolError, ToolOutput};
+use crate::tool::{ToolError, ToolOutput};
 
 /// `tools/list` results, serialized once and shared: keyed by which tools the caller may see
 /// (callers with the same scopes share one), the page and the era. Tools are fixed at link
