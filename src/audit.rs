@@ -63,6 +63,12 @@ impl<'a> Audit<'a> {
             Err(McpError::MissingCapabilities(_)) => ("refused", Some("missing_client_capability")),
             Err(McpError::UnsupportedVersion(_)) => ("refused", Some("unsupported_version")),
             Err(McpError::MethodNotFound(_)) => ("refused", Some("method_not_found")),
+            Err(
+                McpError::ParseError(_)
+                | McpError::InvalidRequest(_)
+                | McpError::Transport(_)
+                | McpError::TooManyListenStreams(_),
+            ) => ("refused", Some("invalid_request")),
             Err(McpError::Internal | McpError::ResponseTooLarge(_)) => ("error", Some("internal")),
         };
         self.record(outcome, reason);

@@ -5,9 +5,9 @@
 pub mod bearer;
 pub mod challenge;
 pub mod dev_issuer;
+pub mod gate;
 pub mod jwks;
 pub mod metadata;
-pub mod middleware;
 pub mod validator;
 
 /// The verified caller. Built from a validated token; holds no token.

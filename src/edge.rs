@@ -8,25 +8,17 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_governor::governor::NotUntil;
-use actix_governor::governor::clock::QuantaInstant;
-use actix_governor::{KeyExtractor, SimpleKeyExtractionError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, HttpResponseBuilder, web};
-use serde_json::json;
+use actix_web::{Error, HttpMessage, web};
 
 use crate::auth::Caller;
-use crate::auth::bearer::{self, Credentials};
-use crate::auth::middleware::{AuthMode, AuthState, PreVerified};
 use crate::config::{CorsSettings, TrustedProxy};
-use crate::jsonrpc::{ErrorCode, ErrorObject};
-use crate::mcp::retry_after_secs;
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels};
-use crate::transport::rpc_error;
+use crate::refusal::Refusal;
 use patterns::{HostPattern, OriginPattern};
 
 /// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
@@ -64,12 +56,8 @@ pub struct GuardSettings {
     pub max_header_bytes: usize,
 }
 
-fn forbidden(message: &str) -> HttpResponse {
-    rpc_error(
-        StatusCode::FORBIDDEN,
-        None,
-        ErrorObject::new(ErrorCode::TRANSPORT, message),
-    )
+fn forbidden(message: &str) -> Refusal {
+    Refusal::transport(StatusCode::FORBIDDEN, message)
 }
 
 /// Rejects oversized heads (431) and unknown `Host`s (403; the absolute-form target's authority
@@ -88,10 +76,9 @@ pub async fn guard(
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     let refusal = if head_bytes > s.max_header_bytes {
-        Some(rpc_error(
+        Some(Refusal::transport(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            None,
-            ErrorObject::new(ErrorCode::TRANSPORT, "Request header fields too large"),
+            "Request header fields too large",
         ))
     } else if matches!(req.path(), "/health" | "/ready") {
         None
@@ -101,10 +88,7 @@ pub async fn guard(
         None
     };
     match refusal {
-        Some(r) => {
-            let (http, _) = req.into_parts();
-            Ok(ServiceResponse::new(http, r))
-        }
+        Some(r) => Ok(r.respond(req)),
         None => Ok(next.call(req).await?.map_into_boxed_body()),
     }
 }
@@ -123,11 +107,7 @@ pub async fn origin_guard(
     if origin_allowed(&req, allowed) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let (http, _) = req.into_parts();
-    Ok(ServiceResponse::new(
-        http,
-        forbidden("Forbidden: Origin not allowed"),
-    ))
+    Ok(forbidden("Forbidden: Origin not allowed").respond(req))
 }
 
 /// The authority a request names: the absolute-form target's (RFC 9112 section 3.2.2: the
@@ -219,118 +199,10 @@ impl std::fmt::Display for RateKey {
     }
 }
 
-/// The request limiter's key. A request whose bearer token was already verified (and is still
-/// valid) is keyed by its subject, so users behind one NAT do not share a budget; every other
-/// request, including the first sight of any token, is keyed by the client address as the
-/// trusted proxy reports it. The client cannot pick its bucket: only verified tokens name one.
-#[derive(Clone)]
-pub struct RequestKey {
-    pub mode: TrustedProxy,
-    pub auth: web::Data<AuthState>,
-}
-
-impl KeyExtractor for RequestKey {
-    type Key = RateKey;
-    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
-
-    fn extract(&self, req: &ServiceRequest) -> Result<RateKey, Self::KeyExtractionError> {
-        if let AuthMode::On(validator) = &self.auth.mode
-            && let Ok(Credentials::Bearer(token)) = bearer::from_headers(req.headers())
-            && let Some(identity) = validator.already_verified(token)
-        {
-            let key = RateKey::Subject(identity.subject.clone());
-            // Hand the identity to the auth middleware so it does not look it up again, and the
-            // key to the transport, which charges a batch's further items to it.
-            let mut ext = req.extensions_mut();
-            ext.insert(PreVerified(identity));
-            ext.insert(key.clone());
-            return Ok(key);
-        }
-        let key = client_ip(req, self.mode)
-            .map(|ip| RateKey::Ip(bucket(ip)))
-            .ok_or_else(|| SimpleKeyExtractionError::new("cannot determine the client address"))?;
-        req.extensions_mut().insert(key.clone());
-        Ok(key)
-    }
-
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &NotUntil<QuantaInstant>,
-        _response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        too_many_requests(negative.wait_time_from(crate::budget::now()))
-    }
-}
-
-/// 429 for a request over its budget, whichever store keeps it.
-pub fn too_many_requests(wait: std::time::Duration) -> HttpResponse {
-    let secs = retry_after_secs(wait);
-    METRICS.rate_limited.with_label_values(&["requests"]).inc();
-    let mut r = rpc_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        None,
-        ErrorObject::new(
-            ErrorCode::TRANSPORT,
-            format!("Too many requests; retry in {secs} s"),
-        ),
-    );
-    r.headers_mut().insert(header::RETRY_AFTER, secs.into());
-    r
-}
-
-/// 503 while the shared budget store does not answer and `rate_limit.redis_down = "refuse"`.
-pub fn store_down() -> HttpResponse {
-    let mut r = rpc_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        ErrorObject::new(
-            ErrorCode::TRANSPORT,
-            "Service Unavailable: the shared rate-limit store does not answer; retry shortly",
-        ),
-    );
-    r.headers_mut().insert(header::RETRY_AFTER, 1.into());
-    r
-}
-
 /// Marks a request whose request-budget charge the transport makes once the body is parsed
 /// (verified subjects only), so a tool call pays for both budgets in one round trip.
 #[derive(Debug, Clone, Copy)]
 pub struct DeferredCharge;
-
-/// The request budget kept in the shared store (REDIS_URL): the same key as actix-governor's
-/// middleware uses without one, the same 429. Requests of a verified subject are charged by the
-/// transport instead (`DeferredCharge`), together with the tool-call budget when they call a
-/// tool: one round trip per request. Everyone else (keyed by address) is charged here, before
-/// the token is looked at.
-pub async fn shared_rate_limit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let keyer = req
-        .app_data::<web::Data<RequestKey>>()
-        .expect("RequestKey is registered")
-        .clone();
-    let budget = req
-        .app_data::<web::Data<crate::budget::Budget<RateKey>>>()
-        .expect("the request budget is registered")
-        .clone();
-    let refusal = match keyer.extract(&req) {
-        Err(_) => Some(too_many_requests(std::time::Duration::from_secs(1))),
-        Ok(RateKey::Subject(_)) => {
-            req.extensions_mut().insert(DeferredCharge);
-            None
-        }
-        Ok(key) => match budget.take(&key, 1).await {
-            Ok(()) => None,
-            Err(crate::budget::Refused::Wait(wait)) => Some(too_many_requests(wait)),
-            Err(crate::budget::Refused::StoreDown) => Some(store_down()),
-        },
-    };
-    match refusal {
-        Some(r) => Ok(req.into_response(r).map_into_boxed_body()),
-        None => Ok(next.call(req).await?.map_into_boxed_body()),
-    }
-}
 
 /// The request id: the caller's `X-Request-Id` if it is short visible ASCII, else a new one.
 #[derive(Debug, Clone)]
@@ -395,11 +267,7 @@ pub async fn request_log(
         && res.response().extensions().get::<GenericError>().is_none()
     {
         let (http, _) = res.into_parts();
-        let mut generic = HttpResponse::InternalServerError().json(json!({
-            "error": "internal_error",
-            "error_description": "Internal server error",
-            "request_id": id,
-        }));
+        let mut generic = Refusal::internal(id.clone()).into_response();
         generic.extensions_mut().insert(GenericError);
         res = ServiceResponse::new(http, generic);
     }

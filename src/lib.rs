@@ -22,6 +22,7 @@ pub mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod prompt;
+pub mod refusal;
 pub mod registry;
 pub mod resource;
 pub mod routes;

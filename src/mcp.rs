@@ -3,6 +3,7 @@
 //! (`McpError::to_error`). It knows nothing about HTTP beyond the `Outcome` it returns.
 
 pub mod asking;
+pub mod error;
 pub mod lifecycle;
 pub mod listen;
 pub mod modern;
@@ -12,7 +13,6 @@ pub mod tools;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix_governor::governor::{Quota, RateLimiter};
 use futures_util::future::AbortHandle;
@@ -21,14 +21,18 @@ use serde_json::{Map, Value, json};
 use crate::ask::Pending;
 use crate::audit::Audit;
 use crate::auth::Caller;
+use crate::auth::challenge::{AuthRefusal, ChallengeContext};
 use crate::budget::{self, Budget};
 use crate::changes::Changes;
 use crate::config::{McpSettings, RateLimitSettings};
 use crate::context::LogLevel;
 use crate::context::Notifier;
-use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Request, Response};
+use crate::jsonrpc::{Id, Request, Response};
+use crate::metrics::METRICS;
+use crate::refusal::Refusal;
 use crate::registry::Registry;
 use crate::seal::Seal;
+pub use error::{McpError, retry_after_secs};
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -71,186 +75,14 @@ impl Era {
     }
 }
 
-/// Every way a request can fail. `to_error` is the one place that picks JSON-RPC codes;
-/// `InsufficientScope` and `RateLimited` are HTTP-level answers instead.
-#[derive(Debug, Clone, PartialEq)]
-pub enum McpError {
-    MethodNotFound(String),
-    InvalidParams(String),
-    UnknownTool(String),
-    UnknownPrompt(String),
-    ResourceNotFound(String),
-    Internal,
-    /// A response over `mcp.max_response_bytes` (the limit).
-    ResponseTooLarge(usize),
-    InsufficientScope(Vec<String>),
-    RateLimited(Duration),
-    /// The shared budget store does not answer and `rate_limit.redis_down = "refuse"` (503).
-    StoreDown,
-    /// 2026-07-28: a required `_meta` member is missing or malformed (400, -32602).
-    InvalidEnvelope(String),
-    /// A header disagrees with the body, or a required one is missing (400, -32020).
-    HeaderMismatch(String),
-    /// The client's `clientCapabilities` lack these, which the request needs (400, -32021).
-    MissingCapabilities(Vec<String>),
-    /// The requested revision is not one this server speaks (400, -32022).
-    UnsupportedVersion(String),
-    /// 2026-07-28's answer for an unknown resource: -32602 with `data.uri`.
-    UnknownResource(String),
-}
-
-/// How a pre-dispatch refusal of the 2026-07-28 revision travels over HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    BadRequest,
-    NotFound,
-}
-
-/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs_f64().ceil().max(1.0) as u64
-}
-
-/// Client-supplied text echoed in an error, cut to a sane length.
-fn clip(s: &str) -> String {
-    const MAX: usize = 128;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        format!("{}...", s.chars().take(MAX).collect::<String>())
-    }
-}
-
-impl McpError {
-    pub fn to_error(&self) -> ErrorObject {
-        match self {
-            McpError::MethodNotFound(m) => ErrorObject::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!("Method not found: {}", clip(m)),
-            ),
-            McpError::InvalidParams(why) => {
-                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
-            }
-            McpError::UnknownTool(name) => ErrorObject::new(
-                ErrorCode::INVALID_PARAMS,
-                format!("Unknown tool: {}", clip(name)),
-            ),
-            McpError::UnknownPrompt(name) => ErrorObject::new(
-                ErrorCode::INVALID_PARAMS,
-                format!("Unknown prompt: {}", clip(name)),
-            ),
-            McpError::ResourceNotFound(uri) => {
-                ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, "Resource not found")
-                    .with_data(json!({"uri": uri}))
-            }
-            McpError::Internal => ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error"),
-            McpError::ResponseTooLarge(limit) => ErrorObject::new(
-                ErrorCode::INTERNAL_ERROR,
-                format!(
-                    "Response too large: it would exceed this server's limit of {limit} bytes (mcp.max_response_bytes)"
-                ),
-            ),
-            McpError::InsufficientScope(_) => {
-                ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")
-            }
-            McpError::RateLimited(wait) => ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                format!(
-                    "Too many tool calls; retry in {} s",
-                    retry_after_secs(*wait)
-                ),
-            ),
-            McpError::StoreDown => ErrorObject::new(
-                ErrorCode::INTERNAL_ERROR,
-                "Service unavailable: the shared rate-limit store does not answer; retry shortly",
-            ),
-            McpError::InvalidEnvelope(why) => {
-                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
-            }
-            McpError::HeaderMismatch(why) => ErrorObject::new(
-                ErrorCode::HEADER_MISMATCH,
-                format!("Header mismatch: {why}"),
-            ),
-            McpError::MissingCapabilities(caps) => {
-                let required: Map<String, Value> =
-                    caps.iter().map(|c| (c.clone(), json!({}))).collect();
-                ErrorObject::new(
-                    ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
-                    format!(
-                        "Missing required client capability: {} (declare it in _meta io.modelcontextprotocol/clientCapabilities)",
-                        caps.join(", ")
-                    ),
-                )
-                .with_data(json!({ "requiredCapabilities": required }))
-            }
-            McpError::UnsupportedVersion(requested) => {
-                let shown = clip(
-                    &requested
-                        .chars()
-                        .filter(|c| !c.is_control())
-                        .collect::<String>(),
-                );
-                ErrorObject::new(
-                    ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
-                    format!(
-                        "Unsupported protocol version: {shown} (supported versions: {})",
-                        ALL_VERSIONS.join(", ")
-                    ),
-                )
-                .with_data(json!({"supported": ALL_VERSIONS, "requested": shown}))
-            }
-            McpError::UnknownResource(uri) => {
-                ErrorObject::new(ErrorCode::INVALID_PARAMS, "Resource not found")
-                    .with_data(json!({"uri": uri}))
-            }
-        }
-    }
-
-    /// The error as the request's era words it (2026-07-28 reports an unknown resource as
-    /// invalid params, never -32002).
-    pub fn for_era(self, era: Era) -> McpError {
-        match (self, era) {
-            (McpError::ResourceNotFound(uri), Era::Modern) => McpError::UnknownResource(uri),
-            (e, _) => e,
-        }
-    }
-
-    /// The outcome of an error answered at the HTTP level (403, 429, 503) whatever the era;
-    /// `Err(self)` for every JSON-RPC error.
-    pub fn http_outcome(self) -> Result<Outcome, McpError> {
-        match self {
-            McpError::InsufficientScope(s) => Ok(Outcome::Forbidden(s)),
-            McpError::RateLimited(d) => Ok(Outcome::RateLimited(d)),
-            McpError::StoreDown => Ok(Outcome::StoreDown),
-            e => Err(e),
-        }
-    }
-
-    /// The HTTP answer a 2026-07-28 refusal gets, when it is not an in-band (200) error.
-    pub fn rejection(&self) -> Option<Rejection> {
-        match self {
-            McpError::MethodNotFound(_) => Some(Rejection::NotFound),
-            McpError::InvalidEnvelope(_)
-            | McpError::HeaderMismatch(_)
-            | McpError::MissingCapabilities(_)
-            | McpError::UnsupportedVersion(_) => Some(Rejection::BadRequest),
-            _ => None,
-        }
-    }
-}
-
 /// What handling one request produced.
 #[derive(Debug)]
 pub enum Outcome {
     Response(Response),
-    /// An error response with an HTTP status of its own (2026-07-28 pre-dispatch refusals).
-    Rejected(Response, Rejection),
-    /// HTTP 403 with an `insufficient_scope` challenge naming these scopes.
-    Forbidden(Vec<String>),
-    /// HTTP 429 with `Retry-After`.
-    RateLimited(Duration),
-    /// HTTP 503 with `Retry-After`: the shared budget store does not answer.
-    StoreDown,
+    /// Answered at the HTTP level: 403 (scopes), 429 (tool budget), 503 (shared store), and the
+    /// 2026-07-28 pre-dispatch refusals (400, 404). Inside an event stream whose status is
+    /// already sent, only its JSON-RPC error travels (`Refusal::into_message`).
+    Refused(Refusal),
 }
 
 /// The per-request context the dispatcher gets from the transport.
@@ -297,20 +129,38 @@ pub struct Server {
     seal: Seal,
     /// `tools/list` results, serialized once per set of visible tools, page and era.
     tool_lists: tools::ListCache,
+    /// For the `insufficient_scope` challenge of a 403.
+    challenge: ChallengeContext,
+}
+
+/// What a `Server` is built from, besides the registry.
+pub struct ServerParts {
+    pub settings: McpSettings,
+    pub filter_tools_by_scope: bool,
+    pub rate: RateLimitSettings,
+    /// The shared store for the tool-call budget (REDIS_URL).
+    pub shared: Option<Arc<budget::Shared>>,
+    /// Seals 2026-07-28 `requestState`.
+    pub seal: Seal,
+    /// This instance's name in the ids of questions it waits on.
+    pub instance_id: String,
+    /// For the `insufficient_scope` challenge of a 403.
+    pub challenge: ChallengeContext,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
 
 impl Server {
-    pub fn new(
-        registry: Arc<Registry>,
-        settings: McpSettings,
-        filter_tools_by_scope: bool,
-        rate: &RateLimitSettings,
-        shared: Option<Arc<budget::Shared>>,
-        seal: Seal,
-        instance_id: String,
-    ) -> Server {
+    pub fn new(registry: Arc<Registry>, parts: ServerParts) -> Server {
+        let ServerParts {
+            settings,
+            filter_tools_by_scope,
+            rate,
+            shared,
+            seal,
+            instance_id,
+            challenge,
+        } = parts;
         let tool_budget = rate.enabled.then(|| {
             let per_minute =
                 std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
@@ -341,6 +191,7 @@ impl Server {
             pending: Arc::new(Pending::new(instance_id)),
             seal,
             tool_lists: tools::ListCache::default(),
+            challenge,
         }
     }
 
@@ -422,9 +273,7 @@ impl Server {
             // Served from the listings serialized once per set of visible tools.
             return match self.tool_lists.get(self, &req.params, &call) {
                 Ok(raw) => Outcome::Response(Response::shared(id, raw)),
-                Err(e) => e
-                    .http_outcome()
-                    .unwrap_or_else(|e| Self::refusal(call.era, Some(id), e)),
+                Err(e) => self.refusal(call.era, Some(id), e),
             };
         }
         let routed = match call.era {
@@ -442,19 +291,34 @@ impl Server {
                 }
                 Outcome::Response(Response::success(id, result))
             }
-            Err(e) => e
-                .http_outcome()
-                .unwrap_or_else(|e| Self::refusal(call.era, Some(id), e)),
+            Err(e) => self.refusal(call.era, Some(id), e),
         }
     }
 
-    /// An error as the outcome its era gives it: in 2026-07-28, pre-dispatch refusals carry an
-    /// HTTP status of their own; everything else rides a 200.
-    pub fn refusal(era: Era, id: Option<Id>, e: McpError) -> Outcome {
+    /// An error as the outcome its era gives it: scopes, budgets and the shared store are
+    /// refused at the HTTP level in every era; in 2026-07-28, pre-dispatch refusals carry an
+    /// HTTP status of their own; everything else is a JSON-RPC error on a 200.
+    pub fn refusal(&self, era: Era, id: Option<Id>, e: McpError) -> Outcome {
         let e = e.for_era(era);
+        if let Some(status) = e.http_status() {
+            return Outcome::Refused(match &e {
+                McpError::InsufficientScope(scopes) => {
+                    METRICS.auth_refusals.with_label_values(&["scope"]).inc();
+                    AuthRefusal::InsufficientScope(scopes.clone())
+                        .refusal(&self.challenge)
+                        .with_in_band(e.to_error())
+                }
+                McpError::RateLimited(wait) => {
+                    Refusal::rpc(status, id, &e).with_retry_after(retry_after_secs(*wait))
+                }
+                _ => Refusal::rpc(status, id, &e).with_retry_after(1),
+            });
+        }
         let response = Response::error(id, e.to_error());
         match (era, e.rejection()) {
-            (Era::Modern, Some(r)) => Outcome::Rejected(response, r),
+            (Era::Modern, Some(status)) => {
+                Outcome::Refused(Refusal::rpc_response(status, response))
+            }
             _ => Outcome::Response(response),
         }
     }

@@ -4,28 +4,28 @@
 //! `/health` and `/ready` probes and the fallbacks for unknown paths and methods.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_governor::governor::clock::QuantaInstant;
-use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder};
+use actix_governor::governor::{Quota, RateLimiter};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, Error, HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::challenge::ChallengeContext;
 use crate::auth::dev_issuer::{self, DevIssuer};
+use crate::auth::gate::{AuthMode, AuthState, Gate, gate};
 use crate::auth::jwks::KeyStore;
 use crate::auth::metadata::{self, DocumentInput, Metadata};
-use crate::auth::middleware::{AuthMode, AuthState, require_token};
 use crate::budget::{self, Budget};
 use crate::config::{CorsSettings, RedisDown, Settings};
-use crate::edge::{self, GuardSettings, RequestKey};
-use crate::mcp::Server;
+use crate::edge::{self, GuardSettings, RateKey};
+use crate::mcp::{Server, ServerParts};
+use crate::refusal::Refusal;
 use crate::registry::Registry;
 use crate::seal::Seal;
 use crate::startup::{PublicUrls, StartupError, key_store, shared_store, state_seal, validator};
@@ -42,14 +42,11 @@ pub struct AppState {
     metadata: web::Data<Metadata>,
     guard: web::Data<GuardSettings>,
     budget: web::Data<transport::RequestBudget>,
-    request_budget: web::Data<Budget<edge::RateKey>>,
-    request_key: web::Data<RequestKey>,
+    gate: web::Data<Gate>,
     store: web::Data<StoreState>,
-    /// Requests per minute on the MCP endpoint, keyed by verified subject or client IP; one
-    /// limiter for every worker.
-    request_limit: GovernorConfig<RequestKey, NoOpMiddleware<QuantaInstant>>,
-    rate_limit_on: bool,
-    shared_on: bool,
+    /// Requests per minute on the MCP endpoint, keyed by verified subject or client address,
+    /// in this instance's memory (the shared store's fallback); one budget for every worker.
+    request_budget: Arc<Budget<RateKey>>,
     prm_paths: Vec<String>,
     mcp_path: String,
     cors: CorsSettings,
@@ -110,43 +107,41 @@ impl AppState {
         let shared = shared_store(settings)?;
         let mcp = web::Data::new(Server::new(
             registry,
-            settings.mcp.clone(),
-            a.filter_tools_by_scope,
-            &settings.rate_limit,
-            shared.clone(),
-            seal,
-            settings.server.instance_id.clone(),
+            ServerParts {
+                settings: settings.mcp.clone(),
+                filter_tools_by_scope: a.filter_tools_by_scope,
+                rate: settings.rate_limit.clone(),
+                shared: shared.clone(),
+                seal,
+                instance_id: settings.server.instance_id.clone(),
+                challenge: auth.challenge.clone(),
+            },
         ));
         if let Some(s) = &shared {
             s.store
                 .relay(&mcp.changes, settings.server.instance_id.clone());
         }
         let rl = &settings.rate_limit;
-        let request_key = RequestKey {
-            mode: settings.security.trusted_proxy,
-            auth: auth.clone(),
-        };
-        let request_limit = GovernorConfigBuilder::default()
-            .period(Duration::from_secs(60) / rl.requests_per_minute.max(1))
-            .burst_size(rl.requests_burst)
-            .key_extractor(request_key.clone())
-            .finish()
-            .ok_or_else(|| {
-                StartupError::Config(
-                    "rate_limit: invalid requests_per_minute / requests_burst".into(),
-                )
-            })?;
-        // Without a shared store actix-governor's middleware keeps the request budget; with one,
-        // `edge::shared_rate_limit` keeps it there, with the same limiter as its fallback.
-        let request_budget = web::Data::new(Budget::new(
+        let per_minute = NonZeroU32::new(rl.requests_per_minute).expect("validated > 0");
+        let burst = NonZeroU32::new(rl.requests_burst).expect("validated > 0");
+        // Kept in this instance's memory, or in the shared store with this as its fallback.
+        let request_budget = Arc::new(Budget::new(
             "requests",
             rl.requests_per_minute,
             rl.requests_burst,
-            request_limit.limiter(),
+            Arc::new(RateLimiter::keyed(
+                Quota::per_minute(per_minute).allow_burst(burst),
+            )),
             shared.clone(),
         ));
         let budget = web::Data::new(transport::RequestBudget {
-            budget: rl.enabled.then(|| request_budget.clone().into_inner()),
+            budget: rl.enabled.then(|| request_budget.clone()),
+        });
+        let gate = web::Data::new(Gate {
+            auth: auth.clone(),
+            trusted_proxy: settings.security.trusted_proxy,
+            budget: rl.enabled.then(|| request_budget.clone()),
+            shared: shared.is_some(),
         });
 
         let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
@@ -177,12 +172,9 @@ impl AppState {
                 max_header_bytes: settings.server.max_header_bytes,
             }),
             budget,
-            request_budget,
-            request_key: web::Data::new(request_key),
+            gate,
             store: web::Data::new(StoreState(shared.clone())),
-            request_limit,
-            rate_limit_on: rl.enabled,
-            shared_on: rl.enabled && shared.is_some(),
+            request_budget,
             prm_paths,
             mcp_path: settings.mcp.path.clone(),
             cors: settings.cors.clone(),
@@ -194,14 +186,13 @@ impl AppState {
     /// bounded however many distinct callers come by. Call once per state, inside a runtime.
     pub fn spawn_background_work(&self) {
         tokio::spawn(self.keys.clone().run_refresher());
-        let request_limiter = self.request_limit.limiter();
+        let request_budget = self.request_budget.clone();
         let mcp = self.mcp.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                request_limiter.retain_recent();
-                request_limiter.shrink_to_fit();
+                request_budget.purge_idle();
                 mcp.purge_idle();
                 release_free_memory();
             }
@@ -213,8 +204,8 @@ impl AppState {
 ///
 /// Effective middleware order, outermost first: CORS -> request log (id, timing, nosniff,
 /// generic 500) -> guard (431, Host) -> [MCP route only, whatever spelling of its path matched:
-/// Origin -> rate limit -> bearer auth] -> handler. (In actix the last `.wrap()` is the
-/// outermost.)
+/// Origin -> the auth gate (request budget, then bearer token)] -> handler. (In actix the last
+/// `.wrap()` is the outermost.)
 pub fn app(
     state: AppState,
 ) -> App<
@@ -234,8 +225,7 @@ pub fn app(
         .app_data(s.metadata.clone())
         .app_data(s.guard.clone())
         .app_data(s.budget.clone())
-        .app_data(s.request_budget.clone())
-        .app_data(s.request_key.clone())
+        .app_data(s.gate.clone())
         .app_data(s.store.clone())
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready));
@@ -254,15 +244,7 @@ pub fn app(
         web::resource(s.mcp_path.as_str())
             .route(web::post().to(transport::post))
             .default_service(web::to(transport::method_not_allowed))
-            .wrap(from_fn(require_token))
-            .wrap(Condition::new(
-                s.rate_limit_on && !s.shared_on,
-                Governor::new(&s.request_limit),
-            ))
-            .wrap(Condition::new(
-                s.shared_on,
-                from_fn(edge::shared_rate_limit),
-            ))
+            .wrap(from_fn(gate))
             .wrap(from_fn(edge::origin_guard)),
     )
     .default_service(web::to(not_found))
@@ -306,13 +288,11 @@ async fn ready(auth: web::Data<AuthState>, store: web::Data<StoreState>) -> Http
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": "not_found"}))
+    Refusal::not_found().into_response()
 }
 
 async fn get_only() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header(("allow", "GET, HEAD"))
-        .json(json!({"error": "method_not_allowed"}))
+    Refusal::method_not_allowed("GET, HEAD").into_response()
 }
 
 /// Hands memory freed after a burst (large bodies, batches) back to the OS, so the resident

@@ -14,27 +14,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{
-    ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER,
-};
+use actix_web::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::ask::Answered;
 use crate::auth::Caller;
-use crate::auth::challenge::Refusal;
-use crate::auth::middleware::AuthState;
 use crate::edge::RequestId;
-use crate::jsonrpc::{ErrorCode, ErrorObject, Id, Message, Request, Response};
+use crate::jsonrpc::{Id, Message, Request, Response};
 use crate::mcp::modern::{self, RequestMeta};
-use crate::mcp::{
-    BATCH_VERSION, Call, Era, McpError, Outcome, Rejection, Server, listen, retry_after_secs,
-};
+use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server, listen};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
+use crate::refusal::Refusal;
 use batch::batch;
 pub use batch::{RequestBudget, batch_items};
 use sse::{Events, StreamState, next_event, sse_response};
@@ -47,33 +42,20 @@ pub struct Limits {
     pub max_json_depth: usize,
 }
 
-/// A JSON-RPC error as a whole HTTP response.
-pub fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> HttpResponse {
-    rpc_response(status, &Response::error(id, error))
-}
-
-fn rpc_response(status: StatusCode, r: &Response) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, "application/json"))
-        .body(r.to_json())
-}
-
 fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
-    rpc_error(
-        status,
-        None,
-        ErrorObject::new(ErrorCode::TRANSPORT, message),
-    )
+    Refusal::transport(status, message).into_response()
+}
+
+/// A JSON-RPC error of the transport (the body's shape or framing) as a whole HTTP response.
+fn invalid(status: StatusCode, id: Option<Id>, e: McpError) -> HttpResponse {
+    Refusal::rpc(status, id, &e).into_response()
 }
 
 /// GET, DELETE and every other method on the endpoint: no standalone stream, no sessions.
 pub async fn method_not_allowed() -> HttpResponse {
-    let mut r = transport_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
-    r.headers_mut().insert(
-        ALLOW,
-        actix_web::http::header::HeaderValue::from_static("POST"),
-    );
-    r
+    Refusal::transport(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
+        .with_allow("POST")
+        .into_response()
 }
 
 /// How a response may be framed, from the request's `Accept` (negotiated as HTTP does).
@@ -230,7 +212,6 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     server: web::Data<Server>,
-    auth: web::Data<AuthState>,
     limits: web::Data<Limits>,
     budget: web::Data<RequestBudget>,
 ) -> HttpResponse {
@@ -275,16 +256,13 @@ pub async fn post(
         }
     };
     if too_deep(&body, limits.max_json_depth) {
-        return rpc_error(
+        return invalid(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                format!(
-                    "Invalid Request: JSON nested deeper than {} levels",
-                    limits.max_json_depth
-                ),
-            ),
+            McpError::InvalidRequest(format!(
+                "Invalid Request: JSON nested deeper than {} levels",
+                limits.max_json_depth
+            )),
         );
     }
     // An oversized batch is refused before it is parsed, whatever the revision.
@@ -299,22 +277,19 @@ pub async fn post(
             ),
             Ok(era) => batches_unsupported(era),
         };
-        return rpc_error(
+        return invalid(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(ErrorCode::INVALID_REQUEST, message),
+            McpError::InvalidRequest(message),
         );
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
-            return rpc_error(
+            return invalid(
                 StatusCode::BAD_REQUEST,
                 None,
-                ErrorObject::new(
-                    ErrorCode::PARSE_ERROR,
-                    "Parse error: the body is not valid JSON",
-                ),
+                McpError::ParseError("Parse error: the body is not valid JSON".into()),
             );
         }
     };
@@ -325,7 +300,7 @@ pub async fn post(
         .unwrap_or_default();
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         log::error!("no caller on an MCP request: the auth middleware is not installed");
-        return HttpResponse::InternalServerError().json(json!({"error": "internal_error"}));
+        return Refusal::internal(request_id).into_response();
     };
     let server = server.into_inner();
     match value {
@@ -335,10 +310,10 @@ pub async fn post(
                 Err(e) => return refused(None, e),
             };
             if era != Era::Legacy(BATCH_VERSION) {
-                return rpc_error(
+                return invalid(
                     StatusCode::BAD_REQUEST,
                     None,
-                    ErrorObject::new(ErrorCode::INVALID_REQUEST, batches_unsupported(era)),
+                    McpError::InvalidRequest(batches_unsupported(era)),
                 );
             }
             if let Some(refusal) = budget.charge_batch(&req, items.len()).await {
@@ -348,23 +323,23 @@ pub async fn post(
                 era: era.version(),
                 method: "batch",
             });
-            batch(items, &server, &auth, caller, era, &request_id).await
+            batch(items, &server, caller, era, &request_id).await
         }
         single => {
             let message = Message::classify(single);
             // A verified subject's request budget, left for now by the shared rate limiter.
             let mut tool_budget_charged = false;
             if req.extensions().contains::<crate::edge::DeferredCharge>() {
-                match budget.charge_one(&req, &server, &auth, &message).await {
+                match budget.charge_one(&req, &server, &message).await {
                     Ok(charged) => tool_budget_charged = charged,
                     Err(refusal) => return refusal,
                 }
             }
             match message {
-                Err(invalid) => rpc_error(
+                Err(bad) => invalid(
                     StatusCode::BAD_REQUEST,
-                    invalid.id.clone(),
-                    invalid.into_error(),
+                    bad.id.clone(),
+                    McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason)),
                 ),
                 Ok(Message::Notification { method, params }) => {
                     let era = match modern::classify(version_header, &params) {
@@ -424,10 +399,10 @@ pub async fn post(
                             call.param_headers = headers::params(&req);
                         }
                         if request.method == "subscriptions/listen" {
-                            return subscribe(request, server, &call, framing, &auth);
+                            return subscribe(request, server, &call, framing);
                         }
                     }
-                    one_request(request, server, &auth, call, framing).await
+                    one_request(request, server, call, framing).await
                 }
             }
         }
@@ -446,23 +421,20 @@ fn answer(
     outcome: Result<Value, Value>,
 ) -> HttpResponse {
     if era == Era::Modern {
-        return rpc_error(
+        return invalid(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                "Invalid Request: in protocol revision 2026-07-28 answers travel in the retried request's inputResponses, never as a response",
-            ),
+            McpError::InvalidRequest("Invalid Request: in protocol revision 2026-07-28 answers travel in the retried request's inputResponses, never as a response".into()),
         );
     }
     let subject = caller.subject().unwrap_or("");
     let unknown = || {
-        rpc_error(
+        invalid(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                "Invalid Request: no question of this caller is waiting for an answer with this id",
+            McpError::InvalidRequest(
+                "Invalid Request: no question of this caller is waiting for an answer with this id"
+                    .into(),
             ),
         )
     };
@@ -473,28 +445,23 @@ fn answer(
         Answered::Elsewhere(_) if req.headers().contains_key("fly-replay-src") => unknown(),
         Answered::Elsewhere(instance) => {
             log::debug!("an answer for instance {instance} is replayed to it");
-            let mut r = rpc_error(
+            let mut r = Refusal::transport(
                 StatusCode::MISDIRECTED_REQUEST,
-                None,
-                ErrorObject::new(
-                    ErrorCode::TRANSPORT,
-                    format!(
-                        "Misdirected Request: another instance ({instance}) is waiting for this answer; on Fly.io the proxy replays it there"
-                    ),
+                format!(
+                    "Misdirected Request: another instance ({instance}) is waiting for this answer; on Fly.io the proxy replays it there"
                 ),
             );
             if let Ok(v) = HeaderValue::from_str(&format!("instance={instance}")) {
-                r.headers_mut()
-                    .insert(HeaderName::from_static("fly-replay"), v);
+                r = r.with_header(HeaderName::from_static("fly-replay"), v);
             }
-            r
+            r.into_response()
         }
     }
 }
 
 /// A refusal made before dispatch (era, envelope, headers): always 400.
 fn refused(id: Option<Id>, e: McpError) -> HttpResponse {
-    rpc_error(StatusCode::BAD_REQUEST, id, e.to_error())
+    invalid(StatusCode::BAD_REQUEST, id, e)
 }
 
 fn batches_unsupported(era: Era) -> String {
@@ -505,13 +472,7 @@ fn batches_unsupported(era: Era) -> String {
 }
 
 /// `subscriptions/listen` (2026-07-28): a stream of announcements, not one answer.
-fn subscribe(
-    request: Request,
-    server: Arc<Server>,
-    call: &Call,
-    framing: Framing,
-    auth: &AuthState,
-) -> HttpResponse {
+fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framing) -> HttpResponse {
     let id = request.id;
     let cap = Cap {
         limit: server.settings.max_response_bytes,
@@ -526,12 +487,7 @@ fn subscribe(
     let filter = match listen::agree(&server, &request.params, &call.caller) {
         Ok(f) => f,
         Err(e) => {
-            return outcome_response(
-                Server::refusal(Era::Modern, Some(id.clone()), e),
-                &id,
-                auth,
-                cap,
-            );
+            return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, cap);
         }
     };
     let Some(slot) = server.open_listener(&call.caller) else {
@@ -539,20 +495,13 @@ fn subscribe(
             .rate_limited
             .with_label_values(&["listen_streams"])
             .inc();
-        let mut r = rpc_error(
+        return Refusal::rpc(
             StatusCode::TOO_MANY_REQUESTS,
             Some(id),
-            ErrorObject::new(
-                ErrorCode::INVALID_REQUEST,
-                format!(
-                    "Too many open subscriptions/listen streams: at most {} per caller (mcp.max_listen_streams); close one first",
-                    server.settings.max_listen_streams
-                ),
-            ),
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, LISTEN_RETRY_SECS.into());
-        return r;
+            &McpError::TooManyListenStreams(server.settings.max_listen_streams),
+        )
+        .with_retry_after(LISTEN_RETRY_SECS)
+        .into_response();
     };
     sse::listen(server, id, filter, slot)
 }
@@ -621,54 +570,23 @@ fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
 const RESULT_RESERVE: usize = 1024;
 
 /// Maps an outcome to an HTTP response (JSON framing).
-fn outcome_response(outcome: Outcome, id: &Id, auth: &AuthState, cap: Cap) -> HttpResponse {
+fn outcome_response(outcome: Outcome, id: &Id, cap: Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
             .body(capped(&r, id, 0, cap)),
-        Outcome::Rejected(r, rejection) => rpc_response(
-            match rejection {
-                Rejection::BadRequest => StatusCode::BAD_REQUEST,
-                Rejection::NotFound => StatusCode::NOT_FOUND,
-            },
-            &r,
-        ),
-        Outcome::Forbidden(scopes) => {
-            METRICS.auth_refusals.with_label_values(&["scope"]).inc();
-            Refusal::InsufficientScope(scopes).response(&auth.challenge)
-        }
-        Outcome::RateLimited(wait) => {
-            let mut r = rpc_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(id.clone()),
-                McpError::RateLimited(wait).to_error(),
-            );
-            r.headers_mut()
-                .insert(RETRY_AFTER, retry_after_secs(wait).into());
-            r
-        }
-        Outcome::StoreDown => {
-            let mut r = rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(id.clone()),
-                McpError::StoreDown.to_error(),
-            );
-            r.headers_mut().insert(RETRY_AFTER, 1.into());
-            r
-        }
+        Outcome::Refused(refusal) => refusal.into_response(),
     }
 }
 
 /// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
 /// HTTP-level refusals travel as their JSON-RPC errors).
 fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: Cap) -> String {
-    let error = match outcome {
-        Outcome::Response(r) | Outcome::Rejected(r, _) => return capped(&r, id, used, cap),
-        Outcome::Forbidden(scopes) => McpError::InsufficientScope(scopes),
-        Outcome::RateLimited(wait) => McpError::RateLimited(wait),
-        Outcome::StoreDown => McpError::StoreDown,
+    let r = match outcome {
+        Outcome::Response(r) => r,
+        Outcome::Refused(refusal) => refusal.into_message(id),
     };
-    Response::error(Some(id.clone()), error.to_error()).to_json()
+    capped(&r, id, used, cap)
 }
 
 pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
@@ -676,7 +594,6 @@ pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcom
 async fn one_request(
     request: Request,
     server: Arc<Server>,
-    auth: &AuthState,
     mut call: Call,
     framing: Framing,
 ) -> HttpResponse {
@@ -708,7 +625,7 @@ async fn one_request(
                         && (framing != Framing::SseOnly
                             || !matches!(outcome, Outcome::Response(_))) =>
                 {
-                    outcome_response(outcome, &id, auth, cap)
+                    outcome_response(outcome, &id, cap)
                 }
                 Ok(outcome) => {
                     queued.result(outcome, &id);

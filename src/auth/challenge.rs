@@ -2,14 +2,13 @@
 //! RFC 9728 §5.1) and 503 while the key set is unavailable. Descriptions are fixed strings: no
 //! token, claim or library error text ever reaches a response.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
-use serde_json::json;
+
+use crate::refusal::Refusal;
 
 /// Why a request is refused by the auth layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum AuthRefusal {
     /// No bearer credentials: 401 without an error code.
     NoToken,
     /// Malformed or duplicated Authorization header: 400 `invalid_request`.
@@ -65,21 +64,22 @@ pub struct ChallengeContext {
     pub base_scopes: Vec<String>,
 }
 
-impl Refusal {
+impl AuthRefusal {
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::NoToken | Refusal::InvalidToken => StatusCode::UNAUTHORIZED,
-            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Refusal::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthRefusal::NoToken | AuthRefusal::InvalidToken => StatusCode::UNAUTHORIZED,
+            AuthRefusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AuthRefusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            AuthRefusal::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    pub fn response(&self, ctx: &ChallengeContext) -> HttpResponse {
+    /// The refusal as a response: RFC 6750 body and `WWW-Authenticate` challenge.
+    pub fn refusal(&self, ctx: &ChallengeContext) -> Refusal {
         let base = ctx.base_scopes.join(" ");
         let rm = ctx.resource_metadata.as_str();
         let (header, error, description): (Option<String>, &str, &str) = match self {
-            Refusal::NoToken => {
+            AuthRefusal::NoToken => {
                 let mut p = vec![("resource_metadata", rm)];
                 if !base.is_empty() {
                     p.push(("scope", base.as_str()));
@@ -90,7 +90,7 @@ impl Refusal {
                     "Authorization required: send Authorization: Bearer <access token>",
                 )
             }
-            Refusal::BadRequest(why) => (
+            AuthRefusal::BadRequest(why) => (
                 Some(www_authenticate(&[
                     ("error", "invalid_request"),
                     ("error_description", why),
@@ -99,7 +99,7 @@ impl Refusal {
                 "invalid_request",
                 why,
             ),
-            Refusal::InvalidToken => {
+            AuthRefusal::InvalidToken => {
                 let mut p = vec![
                     ("error", "invalid_token"),
                     ("error_description", INVALID_TOKEN_DESCRIPTION),
@@ -114,7 +114,7 @@ impl Refusal {
                     INVALID_TOKEN_DESCRIPTION,
                 )
             }
-            Refusal::InsufficientScope(scopes) => {
+            AuthRefusal::InsufficientScope(scopes) => {
                 let needed = scopes.join(" ");
                 let h = www_authenticate(&[
                     ("error", "insufficient_scope"),
@@ -131,21 +131,20 @@ impl Refusal {
                     "The access token lacks a scope this call needs",
                 )
             }
-            Refusal::KeysUnavailable => (
+            AuthRefusal::KeysUnavailable => (
                 None,
                 "temporarily_unavailable",
                 "The token issuer's keys are not available yet; retry shortly",
             ),
         };
-        let mut builder = HttpResponse::build(self.status());
-        builder.insert_header((CACHE_CONTROL, "no-store"));
+        let mut r = Refusal::oauth(self.status(), error, description.to_string());
         if let Some(h) = header {
-            builder.insert_header((WWW_AUTHENTICATE, h));
+            r = r.with_challenge(h);
         }
-        if matches!(self, Refusal::KeysUnavailable) {
-            builder.insert_header((RETRY_AFTER, "5"));
+        if matches!(self, AuthRefusal::KeysUnavailable) {
+            r = r.with_retry_after(5);
         }
-        builder.json(json!({"error": error, "error_description": description}))
+        r
     }
 }
 

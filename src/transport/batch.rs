@@ -3,38 +3,35 @@
 //! items in order.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::{
-    Cap, RESULT_RESERVE, capped, outcome_response, outside_strings, rpc_error, transport_error,
-};
+use super::{Cap, RESULT_RESERVE, capped, invalid, outcome_response, outside_strings};
 use crate::auth::Caller;
-use crate::auth::middleware::AuthState;
 use crate::budget::{Budget, Refused};
 use crate::edge::DeferredCharge;
 use crate::edge::RateKey;
-use crate::jsonrpc::{ErrorCode, ErrorObject, Invalid, Message, Response};
-use crate::mcp::{Call, Era, Outcome, Server, retry_after_secs};
+use crate::jsonrpc::{Invalid, Message, Response};
+use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
 use crate::metrics::METRICS;
+use crate::refusal::Refusal;
 
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
 /// response remains.
 pub(super) async fn batch(
     items: Vec<Value>,
     server: &Arc<Server>,
-    auth: &AuthState,
     caller: Caller,
     era: Era,
     request_id: &str,
 ) -> HttpResponse {
     if items.is_empty() {
-        return rpc_error(
+        return invalid(
             StatusCode::BAD_REQUEST,
             None,
-            ErrorObject::new(ErrorCode::INVALID_REQUEST, "Invalid Request: empty batch"),
+            McpError::InvalidRequest("Invalid Request: empty batch".into()),
         );
     }
     let limit = server.settings.max_response_bytes;
@@ -48,9 +45,13 @@ pub(super) async fn batch(
     }
     for item in items {
         match Message::classify(item) {
-            Err(invalid) => add(
+            Err(bad) => add(
                 &mut body,
-                &Response::error(invalid.id.clone(), invalid.into_error()).to_json(),
+                &Response::error(
+                    bad.id.clone(),
+                    McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason)).to_error(),
+                )
+                .to_json(),
             ),
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &params)
@@ -80,7 +81,7 @@ pub(super) async fn batch(
                         let text = capped(&r, &id, body.len() + RESULT_RESERVE, cap);
                         add(&mut body, &text);
                     }
-                    other => return outcome_response(other, &id, auth, cap),
+                    other => return outcome_response(other, &id, cap),
                 }
             }
         }
@@ -142,18 +143,20 @@ impl RequestBudget {
         let wait = match budget.take(&key, extra).await {
             Ok(()) => return None,
             Err(Refused::Wait(wait)) => wait,
-            Err(Refused::StoreDown) => return Some(crate::edge::store_down()),
+            Err(Refused::StoreDown) => return Some(Refusal::store_down().into_response()),
         };
         let secs = retry_after_secs(wait);
         METRICS.rate_limited.with_label_values(&["requests"]).inc();
-        let mut r = transport_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
-            ),
-        );
-        r.headers_mut().insert(RETRY_AFTER, secs.into());
-        Some(r)
+        Some(
+            Refusal::transport(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
+                ),
+            )
+            .with_retry_after(secs)
+            .into_response(),
+        )
     }
 }
 
@@ -166,12 +169,17 @@ impl RequestBudget {
         &self,
         req: &HttpRequest,
         server: &Server,
-        auth: &AuthState,
         message: &Result<Message, Invalid>,
     ) -> Result<bool, HttpResponse> {
-        let request_refusal = |r| match r {
-            Refused::Wait(wait) => crate::edge::too_many_requests(wait),
-            Refused::StoreDown => crate::edge::store_down(),
+        let request_refusal = |r| {
+            match r {
+                Refused::Wait(wait) => {
+                    METRICS.rate_limited.with_label_values(&["requests"]).inc();
+                    Refusal::too_many_requests(wait)
+                }
+                Refused::StoreDown => Refusal::store_down(),
+            }
+            .into_response()
         };
         let (Some(budget), Some(key)) = (&self.budget, req.extensions().get::<RateKey>().cloned())
         else {
@@ -199,10 +207,12 @@ impl RequestBudget {
             Err((0, r)) => Err(request_refusal(r)),
             Err((_, r)) => {
                 let cap = Cap::new(server.settings.max_response_bytes, request);
-                let outcome = Server::tool_budget_refusal(r)
-                    .http_outcome()
-                    .unwrap_or_else(|e| Server::refusal(Era::Modern, Some(request.id.clone()), e));
-                Err(outcome_response(outcome, &request.id, auth, cap))
+                let outcome = server.refusal(
+                    Era::Modern,
+                    Some(request.id.clone()),
+                    Server::tool_budget_refusal(r),
+                );
+                Err(outcome_response(outcome, &request.id, cap))
             }
         }
     }

@@ -1,0 +1,193 @@
+//! Every way a request can fail, and the one place that picks its JSON-RPC code
+//! (`McpError::to_error`), words it for its era (`for_era`) and says which failures are
+//! answered at the HTTP level (`http_status`, `rejection`). `refusal::Refusal` renders them.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+
+use serde_json::{Map, Value, json};
+
+use super::{ALL_VERSIONS, Era};
+use crate::jsonrpc::{ErrorCode, ErrorObject};
+
+/// Every way a request can fail. `to_error` is the one place that picks JSON-RPC codes;
+/// `InsufficientScope` and `RateLimited` are HTTP-level answers instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpError {
+    /// The body is not JSON (-32700).
+    ParseError(String),
+    /// The body is JSON but not a request this endpoint takes (-32600).
+    InvalidRequest(String),
+    /// Refused by the HTTP layer before any JSON-RPC processing (-32000): the message says why
+    /// (Host, Origin, sizes, media types, methods, the request budget, the shared store).
+    Transport(String),
+    /// The caller's share of `subscriptions/listen` streams is in use (-32600).
+    TooManyListenStreams(usize),
+    MethodNotFound(String),
+    InvalidParams(String),
+    UnknownTool(String),
+    UnknownPrompt(String),
+    ResourceNotFound(String),
+    Internal,
+    /// A response over `mcp.max_response_bytes` (the limit).
+    ResponseTooLarge(usize),
+    InsufficientScope(Vec<String>),
+    RateLimited(Duration),
+    /// The shared budget store does not answer and `rate_limit.redis_down = "refuse"` (503).
+    StoreDown,
+    /// 2026-07-28: a required `_meta` member is missing or malformed (400, -32602).
+    InvalidEnvelope(String),
+    /// A header disagrees with the body, or a required one is missing (400, -32020).
+    HeaderMismatch(String),
+    /// The client's `clientCapabilities` lack these, which the request needs (400, -32021).
+    MissingCapabilities(Vec<String>),
+    /// The requested revision is not one this server speaks (400, -32022).
+    UnsupportedVersion(String),
+    /// 2026-07-28's answer for an unknown resource: -32602 with `data.uri`.
+    UnknownResource(String),
+}
+
+/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// Client-supplied text echoed in an error, cut to a sane length.
+fn clip(s: &str) -> String {
+    const MAX: usize = 128;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+impl McpError {
+    pub fn to_error(&self) -> ErrorObject {
+        match self {
+            McpError::ParseError(why) => ErrorObject::new(ErrorCode::PARSE_ERROR, why.clone()),
+            McpError::InvalidRequest(why) => {
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, why.clone())
+            }
+            McpError::Transport(why) => ErrorObject::new(ErrorCode::TRANSPORT, why.clone()),
+            McpError::TooManyListenStreams(max) => ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Too many open subscriptions/listen streams: at most {max} per caller (mcp.max_listen_streams); close one first"
+                ),
+            ),
+            McpError::MethodNotFound(m) => ErrorObject::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("Method not found: {}", clip(m)),
+            ),
+            McpError::InvalidParams(why) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
+            }
+            McpError::UnknownTool(name) => ErrorObject::new(
+                ErrorCode::INVALID_PARAMS,
+                format!("Unknown tool: {}", clip(name)),
+            ),
+            McpError::UnknownPrompt(name) => ErrorObject::new(
+                ErrorCode::INVALID_PARAMS,
+                format!("Unknown prompt: {}", clip(name)),
+            ),
+            McpError::ResourceNotFound(uri) => {
+                ErrorObject::new(ErrorCode::RESOURCE_NOT_FOUND, "Resource not found")
+                    .with_data(json!({"uri": uri}))
+            }
+            McpError::Internal => ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error"),
+            McpError::ResponseTooLarge(limit) => ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                format!(
+                    "Response too large: it would exceed this server's limit of {limit} bytes (mcp.max_response_bytes)"
+                ),
+            ),
+            McpError::InsufficientScope(_) => {
+                ErrorObject::new(ErrorCode::INVALID_REQUEST, "Insufficient scope")
+            }
+            McpError::RateLimited(wait) => ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Too many tool calls; retry in {} s",
+                    retry_after_secs(*wait)
+                ),
+            ),
+            McpError::StoreDown => ErrorObject::new(
+                ErrorCode::INTERNAL_ERROR,
+                "Service unavailable: the shared rate-limit store does not answer; retry shortly",
+            ),
+            McpError::InvalidEnvelope(why) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {why}"))
+            }
+            McpError::HeaderMismatch(why) => ErrorObject::new(
+                ErrorCode::HEADER_MISMATCH,
+                format!("Header mismatch: {why}"),
+            ),
+            McpError::MissingCapabilities(caps) => {
+                let required: Map<String, Value> =
+                    caps.iter().map(|c| (c.clone(), json!({}))).collect();
+                ErrorObject::new(
+                    ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                    format!(
+                        "Missing required client capability: {} (declare it in _meta io.modelcontextprotocol/clientCapabilities)",
+                        caps.join(", ")
+                    ),
+                )
+                .with_data(json!({ "requiredCapabilities": required }))
+            }
+            McpError::UnsupportedVersion(requested) => {
+                let shown = clip(
+                    &requested
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .collect::<String>(),
+                );
+                ErrorObject::new(
+                    ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+                    format!(
+                        "Unsupported protocol version: {shown} (supported versions: {})",
+                        ALL_VERSIONS.join(", ")
+                    ),
+                )
+                .with_data(json!({"supported": ALL_VERSIONS, "requested": shown}))
+            }
+            McpError::UnknownResource(uri) => {
+                ErrorObject::new(ErrorCode::INVALID_PARAMS, "Resource not found")
+                    .with_data(json!({"uri": uri}))
+            }
+        }
+    }
+
+    /// The error as the request's era words it (2026-07-28 reports an unknown resource as
+    /// invalid params, never -32002).
+    pub fn for_era(self, era: Era) -> McpError {
+        match (self, era) {
+            (McpError::ResourceNotFound(uri), Era::Modern) => McpError::UnknownResource(uri),
+            (e, _) => e,
+        }
+    }
+
+    /// The HTTP status of an error answered at the HTTP level whatever the era (403, 429,
+    /// 503); `None` for JSON-RPC errors.
+    pub fn http_status(&self) -> Option<StatusCode> {
+        match self {
+            McpError::InsufficientScope(_) => Some(StatusCode::FORBIDDEN),
+            McpError::RateLimited(_) => Some(StatusCode::TOO_MANY_REQUESTS),
+            McpError::StoreDown => Some(StatusCode::SERVICE_UNAVAILABLE),
+            _ => None,
+        }
+    }
+
+    /// The HTTP answer a 2026-07-28 refusal gets, when it is not an in-band (200) error.
+    pub fn rejection(&self) -> Option<StatusCode> {
+        match self {
+            McpError::MethodNotFound(_) => Some(StatusCode::NOT_FOUND),
+            McpError::InvalidEnvelope(_)
+            | McpError::HeaderMismatch(_)
+            | McpError::MissingCapabilities(_)
+            | McpError::UnsupportedVersion(_) => Some(StatusCode::BAD_REQUEST),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The one refusal type. Every "no" the stack gives instead of an answer (guard, rate limit,
+//! auth, transport, dispatcher) is a `Refusal` holding its HTTP status, its body and its headers
+//! (challenge, `Retry-After`, `Allow`); `into_response` is the one place that turns one into an
+//! HTTP response. One body shape per kind of endpoint:
+//!
+//! - **the MCP endpoint**: a JSON-RPC error response (`jsonrpc::Response`; the request's id when
+//!   it was read, else `null`), its code picked by `McpError::to_error`;
+//! - **OAuth refusals** of the bearer check (RFC 6750 section 3: 400, 401, 403, 503) **and every
+//!   other path** (404, 405, 500): `{"error": "<code>", "error_description": "<text>"}`, plus
+//!   `request_id` on a 500.
+//!
+//! Every refusal is `Cache-Control: no-store`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use serde_json::json;
+
+use crate::jsonrpc::{ErrorObject, Id, Response};
+use crate::mcp::{McpError, retry_after_secs};
+
+/// A refusal: status, body, headers. Build one with the constructors, answer with
+/// `into_response` (or `respond` in a middleware).
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    body: Body,
+    /// Challenge, `Retry-After`, `Allow`, `fly-replay`: whatever the refusal tells the client
+    /// beyond its body.
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+#[derive(Debug)]
+enum Body {
+    Rpc(Response),
+    OAuth {
+        error: &'static str,
+        description: Cow<'static, str>,
+        request_id: Option<String>,
+        /// What the refusal says inside an event stream whose status is already sent.
+        in_band: Option<ErrorObject>,
+    },
+}
+
+impl Refusal {
+    /// A JSON-RPC error on the MCP endpoint.
+    pub fn rpc(status: StatusCode, id: Option<Id>, error: &McpError) -> Refusal {
+        Refusal::rpc_response(status, Response::error(id, error.to_error()))
+    }
+
+    /// An error response already built (2026-07-28 rejections, worded for their era).
+    pub fn rpc_response(status: StatusCode, response: Response) -> Refusal {
+        Refusal {
+            status,
+            body: Body::Rpc(response),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A refusal of the HTTP layer on the MCP endpoint, before any JSON-RPC processing.
+    pub fn transport(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal::rpc(status, None, &McpError::Transport(message.into()))
+    }
+
+    /// An OAuth-style refusal: `{"error": error, "error_description": description}`.
+    pub fn oauth(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Refusal {
+        Refusal {
+            status,
+            body: Body::OAuth {
+                error,
+                description: description.into(),
+                request_id: None,
+                in_band: None,
+            },
+            headers: Vec::new(),
+        }
+    }
+
+    /// 429 for a request over its request budget, whichever store keeps it.
+    pub fn too_many_requests(wait: Duration) -> Refusal {
+        let secs = retry_after_secs(wait);
+        Refusal::transport(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many requests; retry in {secs} s"),
+        )
+        .with_retry_after(secs)
+    }
+
+    /// 503 while the shared budget store does not answer and `rate_limit.redis_down = "refuse"`.
+    pub fn store_down() -> Refusal {
+        Refusal::transport(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: the shared rate-limit store does not answer; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+
+    /// 404 on a path this server does not serve.
+    pub fn not_found() -> Refusal {
+        Refusal::oauth(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Nothing is served at this path",
+        )
+    }
+
+    /// 405 on a path that serves other methods.
+    pub fn method_not_allowed(allow: &'static str) -> Refusal {
+        Refusal::oauth(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This method is not served at this path",
+        )
+        .with_allow(allow)
+    }
+
+    /// The generic 500: never the cause, only the request id to quote.
+    pub fn internal(request_id: String) -> Refusal {
+        let mut r = Refusal::oauth(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        );
+        if let Body::OAuth {
+            request_id: rid, ..
+        } = &mut r.body
+        {
+            *rid = Some(request_id);
+        }
+        r
+    }
+
+    /// A `WWW-Authenticate` challenge (rendered by `auth::challenge`). A challenge that is not
+    /// a valid header value (it never is: parameters are quoted and stripped of controls) is
+    /// left out rather than sent broken.
+    pub fn with_challenge(self, challenge: String) -> Refusal {
+        match HeaderValue::try_from(challenge) {
+            Ok(v) => self.with_header(WWW_AUTHENTICATE, v),
+            Err(_) => self,
+        }
+    }
+
+    pub fn with_retry_after(self, secs: u64) -> Refusal {
+        self.with_header(RETRY_AFTER, HeaderValue::from(secs))
+    }
+
+    pub fn with_allow(self, allow: &'static str) -> Refusal {
+        self.with_header(ALLOW, HeaderValue::from_static(allow))
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Refusal {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The JSON-RPC error an OAuth-shaped refusal becomes inside an event stream.
+    pub fn with_in_band(mut self, error: ErrorObject) -> Refusal {
+        if let Body::OAuth { in_band, .. } = &mut self.body {
+            *in_band = Some(error);
+        }
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The one rendering of a refusal.
+    pub fn into_response(self) -> HttpResponse {
+        let mut b = HttpResponse::build(self.status);
+        b.insert_header((CACHE_CONTROL, "no-store"));
+        for h in self.headers {
+            b.insert_header(h);
+        }
+        match self.body {
+            Body::Rpc(r) => b
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .body(r.to_json()),
+            Body::OAuth {
+                error,
+                description,
+                request_id,
+                ..
+            } => {
+                let mut body = json!({"error": error, "error_description": description});
+                if let Some(id) = request_id {
+                    body["request_id"] = json!(id);
+                }
+                b.json(body)
+            }
+        }
+    }
+
+    /// Answers `req` with this refusal (for middleware).
+    pub fn respond(self, req: ServiceRequest) -> ServiceResponse<BoxBody> {
+        let (http, _) = req.into_parts();
+        ServiceResponse::new(http, self.into_response())
+    }
+
+    /// The refusal as the JSON-RPC message an event stream carries for request `id` (its HTTP
+    /// status is already sent, so only the error travels).
+    pub fn into_message(self, id: &Id) -> Response {
+        match self.body {
+            Body::Rpc(r) => r,
+            Body::OAuth { in_band, .. } => Response::error(
+                Some(id.clone()),
+                in_band.unwrap_or_else(|| McpError::Internal.to_error()),
+            ),
+        }
+    }
+}
