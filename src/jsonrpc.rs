@@ -292,9 +292,8 @@ impl Message {
             id: id.clone(),
             reason,
         };
-        match obj.get("jsonrpc") {
-            Some(v) if serde_json::from_value::<Version2>(v.clone()).is_ok() => {}
-            _ => return Err(invalid("jsonrpc must be \"2.0\"")),
+        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(invalid("jsonrpc must be \"2.0\""));
         }
         let method = match obj.remove("method") {
             Some(Value::String(m)) => Some(m),

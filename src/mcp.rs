@@ -6,6 +6,7 @@ pub mod asking;
 pub mod error;
 pub mod lifecycle;
 pub mod listen;
+pub mod model;
 pub mod modern;
 pub mod prompts;
 pub mod resources;
@@ -33,6 +34,7 @@ use crate::refusal::Refusal;
 use crate::registry::Registry;
 use crate::seal::Seal;
 pub use error::{McpError, retry_after_secs};
+use model::{Method, Params, RequestParamsMeta};
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -265,34 +267,54 @@ impl Server {
         }
     }
 
-    /// Handles one request.
+    /// Handles one request: its method routed on `Method`, its params deserialized once.
     pub async fn handle(&self, req: Request, call: Call) -> Outcome {
-        let id = req.id.clone();
-        let method = req.method.clone();
-        if method == "tools/list" && !self.registry.tools.is_empty() {
+        let Request { id, method, params } = req;
+        let method = match Method::parse(&method) {
+            Some(m) if self.serves(m, call.era) => m,
+            _ => return self.refusal(call.era, Some(id), McpError::MethodNotFound(method)),
+        };
+        let params = match Params::parse(method, params) {
+            Ok(p) => p,
+            Err(e) => return self.refusal(call.era, Some(id), e),
+        };
+        if let Params::ToolsList(p) = &params {
             // Served from the listings serialized once per set of visible tools.
-            return match self.tool_lists.get(self, &req.params, &call) {
+            return match self.tool_lists.get(self, p.cursor.as_deref(), &call) {
                 Ok(raw) => Outcome::Response(Response::shared(id, raw)),
                 Err(e) => self.refusal(call.era, Some(id), e),
             };
         }
-        let routed = match call.era {
-            Era::Legacy(_) => self.route(req, &call).await,
-            Era::Modern if !modern::serves(&method) => {
-                Err(McpError::MethodNotFound(method.clone()))
-            }
-            Era::Modern if method == "server/discover" => Ok(modern::discover(self)),
-            Era::Modern => self.route(req, &call).await,
-        };
-        match routed {
+        match self.route(params, &call).await {
             Ok(mut result) => {
                 if call.era == Era::Modern {
-                    modern::complete(self, &method, &mut result);
+                    modern::complete(self, method, &mut result);
                 }
                 Outcome::Response(Response::success(id, result))
             }
             Err(e) => self.refusal(call.era, Some(id), e),
         }
+    }
+
+    /// Whether `method` is answered in `era` by what this binary registers (no tools, no
+    /// `tools/*`; and so on).
+    fn serves(&self, method: Method, era: Era) -> bool {
+        let in_era = match era {
+            Era::Legacy(_) => method.in_legacy_era(),
+            Era::Modern => method.in_modern_era(),
+        };
+        in_era
+            && match method {
+                Method::ToolsList | Method::ToolsCall => !self.registry.tools.is_empty(),
+                Method::ResourcesList
+                | Method::ResourceTemplatesList
+                | Method::ResourcesRead
+                | Method::ResourcesSubscribe
+                | Method::ResourcesUnsubscribe => self.has_resources(),
+                Method::PromptsList | Method::PromptsGet => self.has_prompts(),
+                Method::Complete => self.has_prompts() || self.has_resources(),
+                _ => true,
+            }
     }
 
     /// An error as the outcome its era gives it: scopes, budgets and the shared store are
@@ -360,24 +382,22 @@ impl Server {
         !self.registry.prompts.is_empty()
     }
 
-    async fn route(&self, req: Request, call: &Call) -> Result<Value, McpError> {
-        let p = &req.params;
-        match req.method.as_str() {
-            "initialize" => lifecycle::initialize(self, p),
-            "ping" => Ok(json!({})),
-            "logging/setLevel" => {
-                let level = p
-                    .get("level")
-                    .and_then(Value::as_str)
-                    .and_then(LogLevel::parse)
-                    .ok_or_else(|| McpError::InvalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency".into()))?;
+    async fn route(&self, params: Params, call: &Call) -> Result<Value, McpError> {
+        match params {
+            Params::Initialize(p) => lifecycle::initialize(self, &p),
+            Params::Ping => Ok(json!({})),
+            Params::SetLevel(p) => {
+                let level = LogLevel::parse(&p.level).ok_or_else(|| {
+                    McpError::InvalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency".into())
+                })?;
                 self.set_log_level(&call.caller, level);
                 Ok(json!({}))
             }
-            "tools/call" if !self.registry.tools.is_empty() => {
-                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-                let tool = self.registry.tool(name).map(|t| t.def.name);
-                let audit = Audit::start(call, "tools/call", name, tool);
+            Params::ToolsCall(mut p) => {
+                // The arguments move from the request into the handler: never copied.
+                let arguments = p.arguments.take();
+                let tool = self.registry.tool(&p.name).map(|t| t.def.name);
+                let audit = Audit::start(call, "tools/call", &p.name, tool);
                 let checked = if call.tool_budget_charged {
                     Ok(())
                 } else {
@@ -385,47 +405,43 @@ impl Server {
                 };
                 let result = match checked {
                     Err(e) => Err(e),
-                    Ok(()) => tools::call(self, p, call).await,
+                    Ok(()) => tools::call(self, &p, arguments, call).await,
                 };
                 audit.finish(&result);
                 result
             }
-            "resources/list" if self.has_resources() => resources::list(self, p, &call.caller),
-            "resources/templates/list" if self.has_resources() => {
-                resources::list_templates(self, p, &call.caller)
-            }
-            "resources/read" if self.has_resources() => {
-                let uri = p.get("uri").and_then(Value::as_str).unwrap_or("");
-                let audit = Audit::start(call, "resources/read", uri, None);
-                let result = resources::read(self, p, call).await;
+            Params::ResourcesList(p) => resources::list(self, &p, &call.caller),
+            Params::ResourceTemplatesList(p) => resources::list_templates(self, &p, &call.caller),
+            Params::ResourcesRead(p) => {
+                let audit = Audit::start(call, "resources/read", &p.uri, None);
+                let result = resources::read(self, &p, call).await;
                 audit.finish(&result);
                 result
             }
-            "resources/subscribe" | "resources/unsubscribe" if self.has_resources() => {
-                resources::subscribe(self, p, &call.caller)
+            Params::ResourcesSubscribe(p) | Params::ResourcesUnsubscribe(p) => {
+                resources::subscribe(self, &p, &call.caller)
             }
-            "prompts/list" if self.has_prompts() => prompts::list(self, p, &call.caller),
-            "prompts/get" if self.has_prompts() => {
-                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-                let audit = Audit::start(call, "prompts/get", name, None);
-                let result = prompts::get(self, p, call).await;
+            Params::PromptsList(p) => prompts::list(self, &p, &call.caller),
+            Params::PromptsGet(p) => {
+                let audit = Audit::start(call, "prompts/get", &p.name, None);
+                let result = prompts::get(self, &p, call).await;
                 audit.finish(&result);
                 result
             }
-            "completion/complete" if self.has_prompts() || self.has_resources() => {
-                prompts::complete(self, p, &call.caller)
-            }
-            other => Err(McpError::MethodNotFound(other.to_string())),
+            Params::Complete(p) => prompts::complete(self, &p, &call.caller),
+            Params::Discover => Ok(modern::discover(self)),
+            // Listed here only by mistake: the transport serves its stream itself.
+            Params::ToolsList(_) | Params::Listen(_) => Err(McpError::Internal),
         }
     }
 
-    fn notifier(&self, call: &Call, params: &Map<String, Value>) -> Notifier {
+    fn notifier(&self, call: &Call, meta: &RequestParamsMeta) -> Notifier {
         let Some(tx) = &call.tx else {
             return Notifier::default();
         };
-        let token = params
-            .get("_meta")
-            .and_then(|m| m.get("progressToken"))
+        let token = meta
+            .progress_token
+            .as_ref()
             .filter(|t| t.is_string() || t.as_i64().is_some() || t.as_u64().is_some())
             .cloned();
         // 2026-07-28: log messages only when this request's `_meta` asks for a level.
@@ -551,23 +567,22 @@ pub mod cursor {
 /// Paginates a listing: `(items, nextCursor)`. `Err` for an invalid cursor.
 pub fn paginate<T: Clone>(
     items: &[T],
-    params: &Map<String, Value>,
+    cursor: Option<&str>,
     page_size: usize,
 ) -> Result<(Vec<T>, Option<String>), McpError> {
-    let start = page_start(params, items.len())?;
+    let start = page_start(cursor, items.len())?;
     let end = (start + page_size).min(items.len());
     let next = (end < items.len()).then(|| cursor::encode(end));
     Ok((items[start..end].to_vec(), next))
 }
 
-/// Where the page asked for by `params.cursor` starts in a listing of `len` items.
-pub fn page_start(params: &Map<String, Value>, len: usize) -> Result<usize, McpError> {
-    match params.get("cursor") {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::String(c)) => {
+/// Where the page asked for by `cursor` starts in a listing of `len` items.
+pub fn page_start(cursor: Option<&str>, len: usize) -> Result<usize, McpError> {
+    match cursor {
+        None => Ok(0),
+        Some(c) => {
             cursor::decode(c, len).ok_or_else(|| McpError::InvalidParams("invalid cursor".into()))
         }
-        Some(_) => Err(McpError::InvalidParams("cursor must be a string".into())),
     }
 }
 
@@ -586,24 +601,15 @@ pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError
 pub fn listing<T: Clone + serde::Serialize>(
     key: &str,
     items: &[T],
-    params: &Map<String, Value>,
+    cursor: Option<&str>,
     page_size: usize,
 ) -> Result<Value, McpError> {
-    let (page, next) = paginate(items, params, page_size)?;
+    let (page, next) = paginate(items, cursor, page_size)?;
     let mut result = json!({ key: page });
     if let Some(n) = next {
         result["nextCursor"] = json!(n);
     }
     Ok(result)
-}
-
-/// Reads a required string parameter.
-pub fn string_param<'a>(params: &'a Map<String, Value>, name: &str) -> Result<&'a str, McpError> {
-    match params.get(name) {
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(McpError::InvalidParams(format!("{name} must be a string"))),
-        None => Err(McpError::InvalidParams(format!("{name} is required"))),
-    }
 }
 
 #[cfg(test)]
@@ -624,24 +630,15 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
         let items: Vec<u32> = (0..5).collect();
-        let mut p = Map::new();
-        let (page, next) = paginate(&items, &p, 2).unwrap();
+        let (page, next) = paginate(&items, None, 2).unwrap();
         assert_eq!(page, vec![0, 1]);
-        p.insert("cursor".into(), json!(next.unwrap()));
-        let (page, next) = paginate(&items, &p, 2).unwrap();
+        let (page, next) = paginate(&items, next.as_deref(), 2).unwrap();
         assert_eq!(page, vec![2, 3]);
-        p.insert("cursor".into(), json!(next.unwrap()));
-        let (page, next) = paginate(&items, &p, 2).unwrap();
+        let (page, next) = paginate(&items, next.as_deref(), 2).unwrap();
         assert_eq!(page, vec![4]);
         assert!(next.is_none());
-        for bad in [
-            json!("nope"),
-            json!(cursor::encode(99)),
-            json!(cursor::encode(0)),
-            json!(3),
-        ] {
-            p.insert("cursor".into(), bad);
-            assert!(paginate(&items, &p, 2).is_err());
+        for bad in ["nope".to_string(), cursor::encode(99), cursor::encode(0)] {
+            assert!(paginate(&items, Some(&bad), 2).is_err());
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::edge::RequestId;
 use crate::jsonrpc::{Id, Message, Request, Response};
+use crate::mcp::model;
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server, listen};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
@@ -484,7 +485,8 @@ fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framin
             "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
         );
     }
-    let filter = match listen::agree(&server, &request.params, &call.caller) {
+    let params = model::typed::<model::Listen>(model::Method::Listen, request.params);
+    let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
         Ok(f) => f,
         Err(e) => {
             return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, cap);

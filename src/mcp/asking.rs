@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::model::Round;
 use super::{Call, McpError, Server};
 use crate::ask::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
 use crate::context::BoxFuture;
@@ -72,7 +73,7 @@ impl Asking {
     pub fn prepare(
         server: &Server,
         call: &Call,
-        params: &Map<String, Value>,
+        round: Round<'_>,
         method: &str,
         name: &str,
         args: &Value,
@@ -102,15 +103,10 @@ impl Asking {
             // Answers for a handler that never asks are extra information: ignored.
             return Ok(cannot(NOT_DECLARED));
         }
-        let mut answers = match params.get("inputResponses") {
-            None => BTreeMap::new(),
-            Some(Value::Object(m)) => m.clone().into_iter().collect(),
-            Some(_) => {
-                return Err(McpError::InvalidParams(
-                    "inputResponses must be an object of answers by key".into(),
-                ));
-            }
-        };
+        let mut answers: BTreeMap<String, Value> = round
+            .input_responses
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let mut state = State {
             sub: subject,
             method: method.to_string(),
@@ -119,9 +115,9 @@ impl Asking {
             exp: now() + server.settings.state_ttl.as_secs(),
             answers: BTreeMap::new(),
         };
-        match params.get("requestState") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(sealed)) => {
+        match round.request_state {
+            None => {}
+            Some(sealed) => {
                 let earlier = server
                     .seal
                     .open(sealed)
@@ -148,11 +144,6 @@ impl Asking {
                 for (k, v) in earlier.answers {
                     answers.insert(k, v);
                 }
-            }
-            Some(_) => {
-                return Err(McpError::InvalidParams(
-                    "requestState must be the string this server returned".into(),
-                ));
             }
         }
         let rounds = Arc::new(Rounds::new(meta.capabilities.clone(), answers));

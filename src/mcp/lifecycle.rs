@@ -1,11 +1,12 @@
 //! `initialize`: version negotiation, server info, instructions, capabilities.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Era, McpError, SUPPORTED_VERSIONS, Server, string_param};
+use super::model::Initialize;
+use super::{Era, McpError, SUPPORTED_VERSIONS, Server};
 
-pub fn initialize(server: &Server, p: &Map<String, Value>) -> Result<Value, McpError> {
-    let requested = string_param(p, "protocolVersion")?;
+pub fn initialize(server: &Server, p: &Initialize) -> Result<Value, McpError> {
+    let requested = p.protocol_version.as_str();
     // The requested revision if we speak it, else our latest; the client decides whether it can
     // continue.
     let version = SUPPORTED_VERSIONS

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::model::Listen;
 use super::modern::SUBSCRIPTION_ID_KEY;
 use super::resources::{scopes_for, valid_uri};
 use super::{McpError, Server};
@@ -23,58 +24,31 @@ pub struct Filter {
     pub uris: Vec<String>,
 }
 
-fn flag(filter: &Map<String, Value>, name: &str) -> Result<bool, McpError> {
-    match filter.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(McpError::InvalidParams(format!(
-            "notifications.{name} must be a boolean"
-        ))),
-    }
-}
-
 /// Reads the requested filter and narrows it to what this server has and the caller may see:
 /// list kinds nothing is registered for, unknown resources and resources the caller's scopes
 /// do not reach are left out (the acknowledgement says what remains).
-pub fn agree(
-    server: &Server,
-    params: &Map<String, Value>,
-    caller: &Caller,
-) -> Result<Filter, McpError> {
-    let Some(Value::Object(asked)) = params.get("notifications") else {
-        return Err(McpError::InvalidParams(
-            "notifications must be an object naming the notifications to receive".into(),
-        ));
-    };
+pub fn agree(server: &Server, params: &Listen, caller: &Caller) -> Result<Filter, McpError> {
+    let asked = &params.notifications;
     let registry = &server.registry;
     let mut filter = Filter {
-        tools: flag(asked, "toolsListChanged")? && !registry.tools.is_empty(),
-        prompts: flag(asked, "promptsListChanged")? && !registry.prompts.is_empty(),
-        resources: flag(asked, "resourcesListChanged")?
+        tools: asked.tools_list_changed == Some(true) && !registry.tools.is_empty(),
+        prompts: asked.prompts_list_changed == Some(true) && !registry.prompts.is_empty(),
+        resources: asked.resources_list_changed == Some(true)
             && !(registry.resources.is_empty() && registry.templates.is_empty()),
         uris: Vec::new(),
     };
-    match asked.get("resourceSubscriptions") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(uris)) if uris.len() <= MAX_SUBSCRIBED_URIS => {
-            for uri in uris {
-                let Value::String(uri) = uri else {
-                    return Err(McpError::InvalidParams(
-                        "notifications.resourceSubscriptions must hold URI strings".into(),
-                    ));
-                };
-                valid_uri(uri)?;
-                let readable = scopes_for(server, uri)
-                    .is_some_and(|scopes| caller.missing_scopes(scopes).is_empty());
-                if readable && !filter.uris.contains(uri) {
-                    filter.uris.push(uri.clone());
-                }
-            }
-        }
-        Some(_) => {
-            return Err(McpError::InvalidParams(format!(
-                "notifications.resourceSubscriptions must be an array of at most {MAX_SUBSCRIBED_URIS} URIs"
-            )));
+    let uris = asked.resource_subscriptions.as_deref().unwrap_or_default();
+    if uris.len() > MAX_SUBSCRIBED_URIS {
+        return Err(McpError::InvalidParams(format!(
+            "notifications.resourceSubscriptions must be an array of at most {MAX_SUBSCRIBED_URIS} URIs"
+        )));
+    }
+    for uri in uris {
+        valid_uri(uri)?;
+        let readable =
+            scopes_for(server, uri).is_some_and(|scopes| caller.missing_scopes(scopes).is_empty());
+        if readable && !filter.uris.contains(uri) {
+            filter.uris.push(uri.clone());
         }
     }
     Ok(filter)

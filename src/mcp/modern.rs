@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::model::Method;
 use super::{ALL_VERSIONS, DEFAULT_VERSION, Era, McpError, Server};
 use crate::context::LogLevel;
 use crate::registry::Registry;
@@ -114,24 +115,6 @@ impl RequestMeta {
     }
 }
 
-/// The methods of the 2026-07-28 revision this server can serve (each still only when its
-/// capability is declared). Everything else, the removed 2025 methods included, is -32601.
-pub fn serves(method: &str) -> bool {
-    matches!(
-        method,
-        "server/discover"
-            | "subscriptions/listen"
-            | "tools/list"
-            | "tools/call"
-            | "resources/list"
-            | "resources/templates/list"
-            | "resources/read"
-            | "prompts/list"
-            | "prompts/get"
-            | "completion/complete"
-    )
-}
-
 /// The request member `Mcp-Name` mirrors, for the methods that have one.
 pub fn name_member(method: &str) -> Option<&'static str> {
     match method {
@@ -180,7 +163,7 @@ pub fn discover(server: &Server) -> Value {
 
 /// Adds what every 2026-07-28 result carries: `resultType`, the server's identity in `_meta`,
 /// and the caching hints of the cacheable methods.
-pub fn complete(server: &Server, method: &str, result: &mut Value) {
+pub fn complete(server: &Server, method: Method, result: &mut Value) {
     let Value::Object(r) = result else { return };
     r.entry("resultType").or_insert_with(|| json!("complete"));
     let meta = r.entry("_meta").or_insert_with(|| json!({}));
@@ -189,12 +172,12 @@ pub fn complete(server: &Server, method: &str, result: &mut Value) {
     }
     let p = server.public;
     let (ttl, public) = match method {
-        "tools/list" => (server.settings.list_ttl_ms, p.tools),
-        "prompts/list" => (server.settings.list_ttl_ms, p.prompts),
-        "resources/list" => (server.settings.list_ttl_ms, p.resources),
-        "resources/templates/list" => (server.settings.list_ttl_ms, p.templates),
+        Method::ToolsList => (server.settings.list_ttl_ms, p.tools),
+        Method::PromptsList => (server.settings.list_ttl_ms, p.prompts),
+        Method::ResourcesList => (server.settings.list_ttl_ms, p.resources),
+        Method::ResourceTemplatesList => (server.settings.list_ttl_ms, p.templates),
         // A read runs the resource's handler, which may answer each caller differently.
-        "resources/read" => (server.settings.read_ttl_ms, false),
+        Method::ResourcesRead => (server.settings.read_ttl_ms, false),
         _ => return,
     };
     r.insert("ttlMs".into(), json!(ttl));

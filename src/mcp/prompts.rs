@@ -1,13 +1,14 @@
 //! `prompts/list`, `prompts/get` and `completion/complete`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::asking::{Asking, Ran};
-use super::{Call, McpError, Server, listing, require_scopes, string_param};
+use super::model::{Complete, CompletionRef, GetPrompt, Paginated};
+use super::{Call, McpError, Server, listing, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
 
-pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
     let items: Vec<Value> = server
         .registry
         .prompts
@@ -26,12 +27,17 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
             v
         })
         .collect();
-    listing("prompts", &items, p, server.settings.page_size)
+    listing(
+        "prompts",
+        &items,
+        p.cursor.as_deref(),
+        server.settings.page_size,
+    )
 }
 
-pub async fn get(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
+pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Value, McpError> {
     let caller = call.caller.clone();
-    let name = string_param(p, "name")?;
+    let name = p.name.as_str();
     let def = server
         .registry
         .prompts
@@ -39,15 +45,7 @@ pub async fn get(server: &Server, p: &Map<String, Value>, call: &Call) -> Result
         .find(|d| d.name == name)
         .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
     require_scopes(&caller, def.scopes)?;
-    let args = match p.get("arguments") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(McpError::InvalidParams(
-                "arguments must be an object".into(),
-            ));
-        }
-    };
+    let args = p.arguments.clone().unwrap_or_default();
     for (k, v) in &args {
         if !v.is_string() {
             return Err(McpError::InvalidParams(format!(
@@ -63,8 +61,16 @@ pub async fn get(server: &Server, p: &Map<String, Value>, call: &Call) -> Result
             )));
         }
     }
-    let asking = Asking::prepare(server, call, p, "prompts/get", name, &json!(args), def.asks)?;
-    let ctx = ToolContext::new(caller, server.notifier(call, p))
+    let asking = Asking::prepare(
+        server,
+        call,
+        p.round(),
+        "prompts/get",
+        name,
+        &json!(args),
+        def.asks,
+    )?;
+    let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
     match asking
@@ -87,22 +93,10 @@ pub async fn get(server: &Server, p: &Map<String, Value>, call: &Call) -> Result
     }
 }
 
-pub fn complete(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: &Caller,
-) -> Result<Value, McpError> {
-    let Some(Value::Object(r)) = p.get("ref") else {
-        return Err(McpError::InvalidParams("ref is required".into()));
-    };
-    let Some(Value::Object(arg)) = p.get("argument") else {
-        return Err(McpError::InvalidParams("argument is required".into()));
-    };
-    let arg_name = string_param(arg, "name")?;
-    let value = string_param(arg, "value")?;
-    let values = match string_param(r, "type")? {
-        "ref/prompt" => {
-            let name = string_param(r, "name")?;
+pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Value, McpError> {
+    let (arg_name, value) = (p.argument.name.as_str(), p.argument.value.as_str());
+    let values = match &p.reference {
+        CompletionRef::Prompt { name } => {
             let def = server
                 .registry
                 .prompts
@@ -117,8 +111,7 @@ pub fn complete(
             }
             def.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }
-        "ref/resource" => {
-            let uri = string_param(r, "uri")?;
+        CompletionRef::Resource { uri } => {
             let t = server
                 .registry
                 .templates
@@ -128,7 +121,6 @@ pub fn complete(
             require_scopes(caller, t.scopes)?;
             t.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }
-        other => return Err(McpError::InvalidParams(format!("unknown ref type {other}"))),
     };
     let total = values.len();
     let shown: Vec<String> = values.into_iter().take(100).collect();

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::asking::{Asking, Ran};
-use super::{Call, McpError, Server, listing, require_scopes, string_param};
+use super::model::{Paginated, ReadResource, Subscribe};
+use super::{Call, McpError, Server, listing, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
 use crate::resource::match_template;
@@ -27,7 +28,7 @@ fn entry(
     v
 }
 
-pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<Value, McpError> {
+pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
     let items: Vec<Value> = server
         .registry
         .resources
@@ -35,14 +36,15 @@ pub fn list(server: &Server, p: &Map<String, Value>, caller: &Caller) -> Result<
         .filter(|r| caller.missing_scopes(r.scopes).is_empty())
         .map(|r| entry(("uri", r.uri), r.name, r.title, r.description, r.mime_type))
         .collect();
-    listing("resources", &items, p, server.settings.page_size)
+    listing(
+        "resources",
+        &items,
+        p.cursor.as_deref(),
+        server.settings.page_size,
+    )
 }
 
-pub fn list_templates(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: &Caller,
-) -> Result<Value, McpError> {
+pub fn list_templates(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
     let items: Vec<Value> = server
         .registry
         .templates
@@ -58,7 +60,12 @@ pub fn list_templates(
             )
         })
         .collect();
-    listing("resourceTemplates", &items, p, server.settings.page_size)
+    listing(
+        "resourceTemplates",
+        &items,
+        p.cursor.as_deref(),
+        server.settings.page_size,
+    )
 }
 
 pub fn valid_uri(uri: &str) -> Result<(), McpError> {
@@ -70,8 +77,8 @@ pub fn valid_uri(uri: &str) -> Result<(), McpError> {
     Ok(())
 }
 
-pub async fn read(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
-    let uri = string_param(p, "uri")?;
+pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Value, McpError> {
+    let uri = p.uri.as_str();
     valid_uri(uri)?;
     let caller = &call.caller;
     // The reader, before anything runs: scopes checked, template variables matched.
@@ -100,8 +107,16 @@ pub async fn read(server: &Server, p: &Map<String, Value>, call: &Call) -> Resul
         Reader::Direct(r) => r.asks,
         Reader::Template(t, _) => t.asks,
     };
-    let asking = Asking::prepare(server, call, p, "resources/read", uri, &Value::Null, asks)?;
-    let ctx = ToolContext::new(caller.clone(), server.notifier(call, p))
+    let asking = Asking::prepare(
+        server,
+        call,
+        p.round(),
+        "resources/read",
+        uri,
+        &Value::Null,
+        asks,
+    )?;
+    let ctx = ToolContext::new(caller.clone(), server.notifier(call, &p.meta))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
     let start = || match reader {
@@ -138,12 +153,8 @@ pub fn scopes_for<'a>(server: &'a Server, uri: &str) -> Option<&'a [&'static str
 /// 2025 revisions: subscriptions are acknowledged for known resources. Those clients have no
 /// stream to receive `notifications/resources/updated` on (no sessions), so none are sent to
 /// them; 2026-07-28 clients subscribe on `subscriptions/listen` instead.
-pub fn subscribe(
-    server: &Server,
-    p: &Map<String, Value>,
-    caller: &Caller,
-) -> Result<Value, McpError> {
-    let uri = string_param(p, "uri")?;
+pub fn subscribe(server: &Server, p: &Subscribe, caller: &Caller) -> Result<Value, McpError> {
+    let uri = p.uri.as_str();
     valid_uri(uri)?;
     let scopes =
         scopes_for(server, uri).ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;

@@ -8,9 +8,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::asking::{Asking, Ran};
-use super::{
-    Call, Era, McpError, Server, listing, modern, page_start, require_scopes, string_param,
-};
+use super::model::CallTool;
+use super::{Call, Era, McpError, Server, listing, modern, page_start, require_scopes};
 use crate::context::{Content, ToolContext};
 use crate::registry::{Tool, first_error};
 use crate::tool::{ToolError, ToolOutput};
@@ -37,7 +36,7 @@ impl ListCache {
     pub fn get(
         &self,
         server: &Server,
-        p: &Map<String, Value>,
+        cursor: Option<&str>,
         call: &Call,
     ) -> Result<Arc<RawValue>, McpError> {
         let tools = &server.registry.tools;
@@ -53,7 +52,7 @@ impl ListCache {
             }
         }
         let key = ListKey {
-            start: page_start(p, count)?,
+            start: page_start(cursor, count)?,
             visible,
             modern: call.era == Era::Modern,
         };
@@ -67,9 +66,9 @@ impl ListCache {
             .filter(|(i, _)| key.visible[i / 64] & (1 << (i % 64)) != 0)
             .map(|(_, t)| &t.listing)
             .collect();
-        let mut result = listing("tools", &listings, p, server.settings.page_size)?;
+        let mut result = listing("tools", &listings, cursor, server.settings.page_size)?;
         if key.modern {
-            modern::complete(server, "tools/list", &mut result);
+            modern::complete(server, super::model::Method::ToolsList, &mut result);
         }
         let raw: Arc<RawValue> = serde_json::value::to_raw_value(&result)
             .expect("listings serialize")
@@ -100,17 +99,15 @@ fn redacted(tool: &Tool, args: &Value) -> Value {
     args
 }
 
-pub async fn call(server: &Server, p: &Map<String, Value>, call: &Call) -> Result<Value, McpError> {
-    let name = string_param(p, "name")?;
-    let args = match p.get("arguments") {
-        None | Some(Value::Null) => json!({}),
-        Some(a @ Value::Object(_)) => a.clone(),
-        Some(_) => {
-            return Err(McpError::InvalidParams(
-                "arguments must be an object".into(),
-            ));
-        }
-    };
+/// `p.arguments` is taken out beforehand (`arguments`) so that it moves into the handler.
+pub async fn call(
+    server: &Server,
+    p: &CallTool,
+    arguments: Option<Map<String, Value>>,
+    call: &Call,
+) -> Result<Value, McpError> {
+    let args = Value::Object(arguments.unwrap_or_default());
+    let name = p.name.as_str();
     let tool = server
         .registry
         .tool(name)
@@ -133,13 +130,13 @@ pub async fn call(server: &Server, p: &Map<String, Value>, call: &Call) -> Resul
     let asking = Asking::prepare(
         server,
         call,
-        p,
+        p.round(),
         "tools/call",
         name,
         &args,
         tool.def.tool.asks,
     )?;
-    let ctx = ToolContext::new(caller, server.notifier(call, p))
+    let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
     let handler = tool.def.handler;
