@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, mpsc::UnboundedSender, oneshot};
 
-use crate::jsonrpc::{Id, OutgoingRequest};
+use crate::jsonrpc::{ErrorCode, Id, OutgoingRequest};
 
 /// One question for the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,9 +150,9 @@ fn elicitation(raw: &Value, schema: Option<&Value>) -> Result<Elicitation, Strin
                 Some(_) => return Err("an elicitation's content must be an object".into()),
             };
             if let Some(schema) = schema {
-                let validator = crate::registry::compile_schema(schema)?;
+                let validator = crate::schema::compile_schema(schema)?;
                 if let Some(e) =
-                    crate::registry::first_error(&validator, &Value::Object(content.clone()))
+                    crate::schema::first_error(&validator, &Value::Object(content.clone()))
                 {
                     return Err(format!(
                         "the content does not match the requested schema: {e}"
@@ -436,7 +436,7 @@ impl StreamAsker {
                         q.method()
                     );
                     // -32601: the client does not implement it.
-                    return Err(if code == Some(-32601) {
+                    return Err(if code == Some(i64::from(ErrorCode::METHOD_NOT_FOUND.0)) {
                         AskError::NotSupported(why)
                     } else {
                         AskError::Failed(why)

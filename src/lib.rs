@@ -26,6 +26,7 @@ pub mod refusal;
 pub mod registry;
 pub mod resource;
 pub mod routes;
+pub mod schema;
 pub mod seal;
 pub mod shared;
 pub mod startup;

@@ -212,7 +212,9 @@ pub fn listener(listener: TcpListener, keys: Arc<KeyStore>) -> std::io::Result<H
         App::new()
             .app_data(keys.clone())
             .route("/metrics", web::get().to(serve))
-            .default_service(web::to(HttpResponse::NotFound))
+            .default_service(web::to(|| async {
+                crate::refusal::Refusal::not_found().into_response()
+            }))
     })
     .workers(1)
     .disable_signals()

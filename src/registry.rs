@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use jsonschema::{PatternOptions, Validator};
+use jsonschema::Validator;
 use serde_json::{Value, json};
 
 use crate::prompt::PromptDef;
 use crate::resource::{ResourceDef, ResourceTemplateDef};
+pub use crate::schema::{compile_schema, first_error};
 use crate::tool::ToolDef;
 
 /// Why the registry cannot be built. Names the offending registration.
@@ -45,38 +46,6 @@ pub fn valid_tool_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-}
-
-/// Compiles a schema the way every gatehouse schema is compiled: JSON Schema 2020-12 unless the
-/// schema names another dialect, `$ref` resolution never leaves the document (no network, no
-/// files), `format` is validated, and `pattern` uses a linear-time regex engine.
-pub fn compile_schema(schema: &Value) -> Result<Validator, String> {
-    if !schema.is_object() {
-        return Err("schema must be a JSON object".into());
-    }
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .offline()
-        .should_validate_formats(true)
-        .with_pattern_options(
-            PatternOptions::regex()
-                .size_limit(1 << 20)
-                .dfa_size_limit(1 << 20),
-        )
-        .build(schema)
-        .map_err(|e| format!("schema does not compile: {e}"))
-}
-
-/// The first validation error of `instance`, phrased to name the failing field.
-pub fn first_error(validator: &Validator, instance: &Value) -> Option<String> {
-    validator.iter_errors(instance).next().map(|e| {
-        let path = e.instance_path().to_string();
-        if path.is_empty() {
-            e.to_string()
-        } else {
-            format!("{path}: {e}")
-        }
-    })
 }
 
 fn scopes_valid(scopes: &[&str]) -> bool {

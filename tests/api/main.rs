@@ -2,6 +2,7 @@
 //! HTTP to it (auth tests put a local issuer serving a JWKS over HTTP in front); `in_process`
 //! calls the same `routes::app` through actix's test service, without a socket.
 
+mod architecture;
 mod asking;
 mod auth;
 mod doctor;

@@ -301,3 +301,67 @@ async fn cancellation_stops_the_tool_and_sends_nothing_for_it() {
     );
     assert!(!body.contains("result"));
 }
+
+/// One body shape per kind of endpoint (refusal.rs): a JSON-RPC error on the MCP endpoint,
+/// `{error, error_description}` for OAuth refusals and every other path; all `no-store`.
+#[actix_web::test]
+async fn refusals_have_one_body_shape_per_kind_of_endpoint() {
+    let app = crate::helpers::spawn_with_issuer(&[]).await;
+    let oauth_shaped = |r: &crate::helpers::Resp, error: &str| {
+        let b = r.json();
+        assert_eq!(b["error"], error, "{}", r.text);
+        assert!(
+            b["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    };
+    // Any other path.
+    let r = app.get("/nope").await;
+    assert_eq!(r.status, 404);
+    oauth_shaped(&r, "not_found");
+    let r = app
+        .send(
+            app.client
+                .post(format!("{}/.well-known/oauth-protected-resource", app.base)),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
+    oauth_shaped(&r, "method_not_allowed");
+    // The bearer check (RFC 6750).
+    let r = app.rpc(None, "ping", json!({})).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    oauth_shaped(&r, "unauthorized");
+    let token = app.token("ada", &[]);
+    let r = app
+        .call_tool(Some(&token), "admin_action", json!({"action": "x"}))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.contains("insufficient_scope"))
+    );
+    oauth_shaped(&r, "insufficient_scope");
+    // The MCP endpoint's own refusals: JSON-RPC errors, id null when it was not read.
+    let r = app
+        .send(
+            app.mcp(Some(&token))
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    let b = r.json();
+    assert_eq!(b["jsonrpc"], "2.0");
+    assert_eq!(b["id"], Value::Null);
+    assert_eq!(b["error"]["code"], -32000);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let r = app.send(app.mcp(Some(&token)).body("{not json")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], -32700);
+}

@@ -1,0 +1,321 @@
+//! ARCHITECTURE.md's invariants, checked on the source: file sizes, module headers, who may pick
+//! JSON-RPC codes or write the envelope, who renders refusals, and which modules may not import
+//! which (no upward imports). Each test names the file and line that breaks a rule.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.rs` file below `dir`, as (path relative to the crate root, text).
+fn sources(dir: &str) -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join(dir), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root()).unwrap().display().to_string();
+            (rel, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+/// The code of a line: comments dropped, string literals emptied (so a message that quotes a
+/// code or a module path is not mistaken for code).
+fn code(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_str = false;
+    while let Some(c) = chars.next() {
+        match (in_str, c) {
+            (false, '/') if chars.peek() == Some(&'/') => break,
+            (false, '"') => {
+                in_str = true;
+                out.push('"');
+            }
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => {
+                in_str = false;
+                out.push('"');
+            }
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Lines of `text` outside `#[cfg(test)]` modules (a test module runs to the end of the file
+/// in this code base).
+fn non_test_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
+        .map(|(i, l)| (i + 1, l))
+}
+
+#[test]
+fn no_source_file_is_over_800_lines() {
+    for (path, text) in sources("src") {
+        let n = text.lines().count();
+        assert!(
+            n <= 800,
+            "{path} has {n} lines; split it (house rule: 800 at most)"
+        );
+    }
+}
+
+#[test]
+fn every_file_opens_with_a_line_saying_what_it_owns() {
+    for dir in ["src", "tools", "tests", "bench"] {
+        for (path, text) in sources(dir) {
+            assert!(
+                text.starts_with("//!"),
+                "{path} does not open with a //! line saying what it owns"
+            );
+        }
+    }
+}
+
+/// Where a needle may appear in code, and why.
+fn only_in(needle: &str, allowed: &[&str], why: &str) {
+    for (path, text) in sources("src") {
+        if allowed.contains(&path.as_str()) {
+            continue;
+        }
+        for (n, line) in non_test_lines(&text) {
+            assert!(
+                !code(line).contains(needle),
+                "{path}:{n}: `{needle}` outside {allowed:?} ({why}): {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_error_module_picks_json_rpc_codes() {
+    only_in(
+        "ErrorObject::new",
+        &["src/jsonrpc.rs", "src/mcp/error.rs"],
+        "McpError::to_error is the one place that picks JSON-RPC codes",
+    );
+    for (path, text) in sources("src") {
+        if path == "src/jsonrpc.rs" {
+            continue;
+        }
+        for (n, line) in non_test_lines(&text) {
+            let c = code(line);
+            let literal = c.match_indices("-32").any(|(i, _)| {
+                c[i + 3..].len() >= 3 && c[i + 3..i + 6].bytes().all(|b| b.is_ascii_digit())
+            });
+            assert!(
+                !literal,
+                "{path}:{n}: a JSON-RPC code literal; use the jsonrpc::ErrorCode constants: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_jsonrpc_knows_the_envelope() {
+    for (path, text) in sources("src") {
+        if path == "src/jsonrpc.rs" {
+            continue;
+        }
+        for (n, line) in non_test_lines(&text) {
+            // The literal "jsonrpc" as a whole string (a JSON key written by hand); quoted
+            // inside a longer text (a curl example) it is not code.
+            let by_hand = line
+                .match_indices("\"jsonrpc\"")
+                .any(|(i, _)| i == 0 || line.as_bytes()[i - 1] != b'\\');
+            assert!(
+                !by_hand,
+                "{path}:{n}: the JSON-RPC envelope is written by jsonrpc.rs alone: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refusals_are_rendered_in_one_place() {
+    for status in [
+        "HttpResponse::BadRequest",
+        "HttpResponse::Unauthorized",
+        "HttpResponse::Forbidden",
+        "HttpResponse::NotFound",
+        "HttpResponse::MethodNotAllowed",
+        "HttpResponse::NotAcceptable",
+        "HttpResponse::PayloadTooLarge",
+        "HttpResponse::UnsupportedMediaType",
+        "HttpResponse::TooManyRequests",
+        "HttpResponse::InternalServerError",
+        "HttpResponse::build",
+        "(WWW_AUTHENTICATE",
+    ] {
+        only_in(
+            status,
+            &["src/refusal.rs"],
+            "refusal::Refusal::into_response renders every refusal",
+        );
+    }
+}
+
+/// The crate paths (`crate::a::b`) a file's code uses, with their line numbers.
+fn crate_paths(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in non_test_lines(text) {
+        let c = code(line);
+        for (i, _) in c.match_indices("crate::") {
+            let rest = &c[i + "crate::".len()..];
+            let path: String = rest
+                .chars()
+                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == ':')
+                .collect();
+            out.push((n, path.trim_end_matches(':').to_string()));
+        }
+    }
+    out
+}
+
+/// Files under `scope` (a file, or a folder with its `.rs` twin) must not use any crate path
+/// starting with one of `forbidden`.
+fn must_not_import(scope: &[&str], forbidden: &[&str], why: &str) {
+    for (path, text) in sources("src") {
+        if !scope
+            .iter()
+            .any(|s| path == *s || path.starts_with(&format!("{s}/")))
+        {
+            continue;
+        }
+        for (n, p) in crate_paths(&text) {
+            for f in forbidden {
+                assert!(
+                    !(p == *f || p.starts_with(&format!("{f}::"))),
+                    "{path}:{n}: imports crate::{p} ({why})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn modules_never_import_upward() {
+    // The wire format and the author API's bottom depend on nothing above them.
+    must_not_import(
+        &["src/jsonrpc.rs", "src/schema.rs", "src/edge/patterns.rs"],
+        &[
+            "auth",
+            "mcp",
+            "transport",
+            "edge",
+            "routes",
+            "startup",
+            "tool",
+            "config",
+        ],
+        "a leaf module",
+    );
+    must_not_import(
+        &[
+            "src/context.rs",
+            "src/ask.rs",
+            "src/prompt.rs",
+            "src/resource.rs",
+        ],
+        &[
+            "tool",
+            "registry",
+            "mcp",
+            "transport",
+            "edge",
+            "routes",
+            "startup",
+            "config",
+        ],
+        "the author API builds upward from context.rs",
+    );
+    // Configuration sits under everything it configures.
+    must_not_import(
+        &["src/config.rs", "src/config"],
+        &[
+            "mcp",
+            "transport",
+            "routes",
+            "startup",
+            "tool",
+            "registry",
+            "auth::gate",
+            "auth::validator",
+            "auth::jwks",
+            "budget",
+            "shared",
+        ],
+        "configuration only borrows vocabulary from the modules that own it",
+    );
+    // The auth layer knows nothing of the protocol.
+    must_not_import(
+        &["src/auth.rs", "src/auth"],
+        &["mcp", "transport", "routes", "startup", "tool", "registry"],
+        "auth owns identity, not the protocol",
+    );
+    // The HTTP edge knows nothing of auth internals or the protocol.
+    must_not_import(
+        &["src/edge.rs", "src/edge", "src/conn.rs"],
+        &[
+            "mcp",
+            "transport",
+            "routes",
+            "startup",
+            "auth::gate",
+            "auth::validator",
+        ],
+        "the edge sits outside auth and the protocol",
+    );
+    // The dispatcher knows nothing of HTTP framing or the app.
+    must_not_import(
+        &["src/mcp.rs", "src/mcp"],
+        &["transport", "routes", "startup", "edge"],
+        "the dispatcher returns an Outcome; the transport frames it",
+    );
+    // The refusal type needs the wire types and McpError's codes only.
+    must_not_import(
+        &["src/refusal.rs"],
+        &[
+            "auth",
+            "transport",
+            "edge",
+            "routes",
+            "startup",
+            "mcp::tools",
+            "registry",
+        ],
+        "refusal.rs renders; it decides nothing",
+    );
+}
+
+#[test]
+fn the_rules_can_fail() {
+    assert_eq!(
+        code(r#"let x = "-32601"; // -32601"#).trim(),
+        r#"let x = "";"#
+    );
+    assert_eq!(
+        crate_paths("use crate::mcp::McpError;\n"),
+        vec![(1, "mcp::McpError".to_string())]
+    );
+    assert!(code("ErrorObject::new(ErrorCode::X, \"m\")").contains("ErrorObject::new"));
+}
