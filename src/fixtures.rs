@@ -61,7 +61,6 @@ register_tool!(
     Tool {
         name: Some("fixture_bad_output"),
         description: "Returns structured content that violates its output schema (test fixture).",
-
         output_schema: Some(|| json!({
             "type": "object",
             "properties": {"count": {"type": "integer"}},
@@ -84,7 +83,6 @@ register_tool!(
     Tool {
         name: Some("fixture_secret"),
         description: "Takes a secret argument that must never be logged (test fixture).",
-
         secret_args: &["api_key"],
         ..Tool::DEFAULT
     }
@@ -109,7 +107,6 @@ register_tool!(
     Tool {
         name: Some("fixture_scoped"),
         description: "Needs two scopes (test fixture).",
-
         scopes: &["reports:read", "reports:write"],
         ..Tool::DEFAULT
     }

@@ -252,6 +252,19 @@ impl Registry {
         })
     }
 
+    /// The prompt registered under `name`.
+    pub fn prompt(&self, name: &str) -> Option<&'static PromptDef> {
+        self.prompts.iter().copied().find(|p| p.name == name)
+    }
+
+    /// The resource template registered as `uri_template` (exactly).
+    pub fn template(&self, uri_template: &str) -> Option<&'static ResourceTemplateDef> {
+        self.templates
+            .iter()
+            .copied()
+            .find(|t| t.uri_template == uri_template)
+    }
+
     pub fn tool(&self, name: &str) -> Option<&Tool> {
         self.tool_index.get(name).map(|&i| &self.tools[i])
     }

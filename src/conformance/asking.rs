@@ -17,7 +17,6 @@ register_tool!(
     Tool {
         name: Some("test_missing_capability"),
         description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
-
         client_capabilities: &["sampling"],
 
         asks: true,
@@ -42,7 +41,6 @@ register_tool!(
     Tool {
         name: Some("test_streaming_elicitation"),
         description: "Streams progress, then asks the user through the revision's own way (conformance fixture).",
-
         client_capabilities: &["elicitation"],
 
         asks: true,
@@ -63,28 +61,38 @@ register_tool!(
     }
 );
 
-register_tool!(
-    |ctx: ToolContext, _: NoArgs| async move {
-        ctx.publish(Change::ToolsListChanged);
-        Ok(ToolOutput::text("Tool list change announced."))
-    },
-    Tool {
-        name: Some("test_trigger_tool_change"),
-        description: "Announces a tool list change to subscriptions/listen streams (conformance fixture).",
-        ..Tool::DEFAULT
-    }
-);
+/// A fixture tool that announces one list change.
+macro_rules! change_trigger {
+    ($name:literal, $change:expr, $what:literal, $what_lower:literal) => {
+        register_tool!(
+            |ctx: ToolContext, _: NoArgs| async move {
+                ctx.publish($change);
+                Ok(ToolOutput::text(concat!($what, " list change announced.")))
+            },
+            Tool {
+                name: Some($name),
+                description: concat!(
+                    "Announces a ",
+                    $what_lower,
+                    " list change to subscriptions/listen streams (conformance fixture)."
+                ),
+                ..Tool::DEFAULT
+            }
+        );
+    };
+}
 
-register_tool!(
-    |ctx: ToolContext, _: NoArgs| async move {
-        ctx.publish(Change::PromptsListChanged);
-        Ok(ToolOutput::text("Prompt list change announced."))
-    },
-    Tool {
-        name: Some("test_trigger_prompt_change"),
-        description: "Announces a prompt list change to subscriptions/listen streams (conformance fixture).",
-        ..Tool::DEFAULT
-    }
+change_trigger!(
+    "test_trigger_tool_change",
+    Change::ToolsListChanged,
+    "Tool",
+    "tool"
+);
+change_trigger!(
+    "test_trigger_prompt_change",
+    Change::PromptsListChanged,
+    "Prompt",
+    "prompt"
 );
 
 register_tool!(
@@ -111,6 +119,19 @@ register_tool!(
 
 fn name_schema(field: &str) -> Value {
     json!({"type": "object", "properties": {field: {"type": "string"}}, "required": [field]})
+}
+
+/// Asks the user to fill in `schema` and reports the outcome after `prefix`, as the 2025
+/// fixtures do.
+async fn elicit_and_report(
+    ctx: &ToolContext,
+    key: &str,
+    message: &str,
+    schema: Value,
+    prefix: &str,
+) -> ToolResult {
+    let answer = ctx.elicit(key, message, schema).await?;
+    Ok(ToolOutput::text(format!("{prefix}: {}", outcome(&answer))))
 }
 
 /// The text of an elicitation outcome, as the 2025 fixtures report it.
@@ -147,7 +168,6 @@ register_tool!(
     Tool {
         name: Some("test_sampling"),
         description: "Asks the client's model to answer a prompt (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -165,17 +185,12 @@ register_tool!(
             "properties": {"username": {"type": "string"}, "email": {"type": "string"}},
             "required": ["username", "email"]
         });
-        let answer = ctx.elicit("user", &a.message, schema).await?;
-        Ok(ToolOutput::text(format!(
-            "User response: {}",
-            outcome(&answer)
-        )))
+        elicit_and_report(&ctx, "user", &a.message, schema, "User response").await
     },
     schema = || json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
     Tool {
         name: Some("test_elicitation"),
         description: "Asks the user for a username and an email (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -193,22 +208,12 @@ register_tool!(
                 "verified": {"type": "boolean", "default": true}
             }
         });
-        let answer = ctx
-            .elicit(
-                "defaults",
-                "Please review and update the form fields with defaults",
-                schema,
-            )
-            .await?;
-        Ok(ToolOutput::text(format!(
-            "Elicitation completed: {}",
-            outcome(&answer)
-        )))
+        let message = "Please review and update the form fields with defaults";
+        elicit_and_report(&ctx, "defaults", message, schema, "Elicitation completed").await
     },
     Tool {
         name: Some("test_elicitation_sep1034_defaults"),
         description: "Asks for a form whose fields carry defaults (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -235,18 +240,12 @@ register_tool!(
                 ]}}
             }
         });
-        let answer = ctx
-            .elicit("enums", "Please choose from the options", schema)
-            .await?;
-        Ok(ToolOutput::text(format!(
-            "Elicitation completed: {}",
-            outcome(&answer)
-        )))
+        let message = "Please choose from the options";
+        elicit_and_report(&ctx, "enums", message, schema, "Elicitation completed").await
     },
     Tool {
         name: Some("test_elicitation_sep1330_enums"),
         description: "Asks for a form with every enum style (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -265,7 +264,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_elicitation"),
         description: "Asks the user's name, then greets them (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -281,7 +279,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_sampling"),
         description: "Asks the client's model a question (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -296,7 +293,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_list_roots"),
         description: "Asks for the client's roots (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -314,7 +310,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_request_state"),
         description: "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -329,7 +324,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_tampered_state"),
         description: "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -359,7 +353,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_multiple_inputs"),
         description: "Asks the user, the model and the client's roots at once (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -386,7 +379,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_multi_round"),
         description: "Asks two questions, one after the other (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }
@@ -416,7 +408,6 @@ register_tool!(
     Tool {
         name: Some("test_input_required_result_capabilities"),
         description: "Asks only through what the client declared (conformance fixture).",
-
         asks: true,
         ..Tool::DEFAULT
     }

@@ -116,9 +116,23 @@ pub struct Round<'a> {
     pub request_state: Option<&'a str>,
 }
 
-macro_rules! round_of {
-    ($($t:ty),*) => {$(
-        impl $t {
+/// Declares the params of a request that may be asked again: its own members, then `_meta`,
+/// `inputResponses` and `requestState`, and `round()` to read the latter two.
+macro_rules! asking_params {
+    ($(#[$doc:meta])* $name:ident { $($fields:tt)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Deserialize)]
+        pub struct $name {
+            $($fields)*
+            #[serde(rename = "_meta", default)]
+            pub meta: RequestParamsMeta,
+            #[serde(rename = "inputResponses", default, deserialize_with = "present")]
+            pub input_responses: Option<Map<String, Value>>,
+            #[serde(rename = "requestState")]
+            pub request_state: Option<String>,
+        }
+
+        impl $name {
             pub fn round(&self) -> Round<'_> {
                 Round {
                     input_responses: self.input_responses.as_ref(),
@@ -126,9 +140,8 @@ macro_rules! round_of {
                 }
             }
         }
-    )*};
+    };
 }
-round_of!(CallTool, ReadResource, GetPrompt);
 
 /// `initialize`.
 #[derive(Debug, Deserialize)]
@@ -149,30 +162,20 @@ pub struct Paginated {
     pub cursor: Option<String>,
 }
 
-/// `tools/call`.
-#[derive(Debug, Deserialize)]
-pub struct CallTool {
-    pub name: String,
-    /// `None` when absent or null: the tool gets `{}`.
-    pub arguments: Option<Map<String, Value>>,
-    #[serde(rename = "_meta", default)]
-    pub meta: RequestParamsMeta,
-    #[serde(rename = "inputResponses", default, deserialize_with = "present")]
-    pub input_responses: Option<Map<String, Value>>,
-    #[serde(rename = "requestState")]
-    pub request_state: Option<String>,
+asking_params! {
+    /// `tools/call`.
+    CallTool {
+        pub name: String,
+        /// `None` when absent or null: the tool gets `{}`.
+        pub arguments: Option<Map<String, Value>>,
+    }
 }
 
-/// `resources/read`.
-#[derive(Debug, Deserialize)]
-pub struct ReadResource {
-    pub uri: String,
-    #[serde(rename = "_meta", default)]
-    pub meta: RequestParamsMeta,
-    #[serde(rename = "inputResponses", default, deserialize_with = "present")]
-    pub input_responses: Option<Map<String, Value>>,
-    #[serde(rename = "requestState")]
-    pub request_state: Option<String>,
+asking_params! {
+    /// `resources/read`.
+    ReadResource {
+        pub uri: String,
+    }
 }
 
 /// `resources/subscribe` and `resources/unsubscribe`.
@@ -181,18 +184,13 @@ pub struct Subscribe {
     pub uri: String,
 }
 
-/// `prompts/get`.
-#[derive(Debug, Deserialize)]
-pub struct GetPrompt {
-    pub name: String,
-    /// Prompt arguments are strings; checked by the handler, which names the offending one.
-    pub arguments: Option<Map<String, Value>>,
-    #[serde(rename = "_meta", default)]
-    pub meta: RequestParamsMeta,
-    #[serde(rename = "inputResponses", default, deserialize_with = "present")]
-    pub input_responses: Option<Map<String, Value>>,
-    #[serde(rename = "requestState")]
-    pub request_state: Option<String>,
+asking_params! {
+    /// `prompts/get`.
+    GetPrompt {
+        pub name: String,
+        /// Prompt arguments are strings; checked by the handler, which names the offending one.
+        pub arguments: Option<Map<String, Value>>,
+    }
 }
 
 /// `completion/complete`.

@@ -38,12 +38,8 @@ pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, Mc
 pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Value, McpError> {
     let caller = call.caller.clone();
     let name = p.name.as_str();
-    let def = server
-        .registry
-        .prompts
-        .iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
+    let def =
+        (server.registry.prompt(name)).ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
     require_scopes(&caller, def.scopes)?;
     let args = p.arguments.clone().unwrap_or_default();
     for (k, v) in &args {
@@ -97,11 +93,7 @@ pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Value,
     let (arg_name, value) = (p.argument.name.as_str(), p.argument.value.as_str());
     let values = match &p.reference {
         CompletionRef::Prompt { name } => {
-            let def = server
-                .registry
-                .prompts
-                .iter()
-                .find(|d| d.name == name)
+            let def = (server.registry.prompt(name))
                 .ok_or_else(|| McpError::UnknownPrompt(name.to_string()))?;
             require_scopes(caller, def.scopes)?;
             if !def.arguments.iter().any(|a| a.name == arg_name) {
@@ -112,11 +104,7 @@ pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Value,
             def.complete.map(|f| f(arg_name, value)).unwrap_or_default()
         }
         CompletionRef::Resource { uri } => {
-            let t = server
-                .registry
-                .templates
-                .iter()
-                .find(|t| t.uri_template == uri)
+            let t = (server.registry.template(uri))
                 .ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
             require_scopes(caller, t.scopes)?;
             t.complete.map(|f| f(arg_name, value)).unwrap_or_default()
