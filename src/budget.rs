@@ -40,8 +40,8 @@ pub struct Budget<K: Hash + Eq + Clone> {
 }
 
 impl<K: Hash + Eq + Clone + Display> Budget<K> {
-    /// `local` is the in-memory limiter with the same quota (the one actix-governor's
-    /// middleware uses, for the request budget).
+    /// `local` is the in-memory limiter with the same quota: the whole budget without a shared
+    /// store, the fallback with one.
     pub fn new(
         name: &'static str,
         per_minute: u32,

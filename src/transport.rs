@@ -300,7 +300,7 @@ pub async fn post(
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        log::error!("no caller on an MCP request: the auth middleware is not installed");
+        log::error!("no caller on an MCP request: the auth gate is not installed");
         return Refusal::internal(request_id).into_response();
     };
     let server = server.into_inner();
