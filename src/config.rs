@@ -96,13 +96,13 @@ struct Context {
 
 #[derive(Deserialize)]
 struct Raw {
-    server: server::Raw,
-    mcp: mcp::Raw,
+    server: ServerSettings,
+    mcp: McpSettings,
     auth: auth::Raw,
-    cors: cors::Raw,
-    security: security::Raw,
-    rate_limit: rate_limit::Raw,
-    log: log::Raw,
+    cors: CorsSettings,
+    security: SecuritySettings,
+    rate_limit: RateLimitSettings,
+    log: LogSettings,
 }
 
 /// Settings whose values are lists (comma-separated in environment variables).
@@ -168,6 +168,38 @@ fn var_for(setting: &str) -> String {
 fn non_empty(s: &str) -> Option<&str> {
     let t = s.trim();
     (!t.is_empty()).then_some(t)
+}
+
+// ---- serde adapters: each setting deserializes straight into its final type ----
+
+/// A number of seconds (`*_secs` settings).
+fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    u64::deserialize(d).map(std::time::Duration::from_secs)
+}
+
+/// A number of milliseconds (`*_ms` settings).
+fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    u64::deserialize(d).map(std::time::Duration::from_millis)
+}
+
+/// Text where empty (or blank) means unset.
+fn optional_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(non_empty(&s).map(str::to_string))
+}
+
+/// A list of patterns (`Origin`, `Host`), blank entries skipped.
+fn patterns<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .filter_map(|s| non_empty(s))
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Every number has a sane range; the message names the setting and the range.
@@ -267,8 +299,8 @@ impl Settings {
             // config names the key (e.g. "for key `server.port`"); point at the variable too.
             let text = e.to_string();
             let key = text
-                .split('`')
-                .nth(1)
+                .rsplit_once("for key `")
+                .and_then(|(_, rest)| rest.split('`').next())
                 .map(str::to_string)
                 .unwrap_or_else(|| "configuration".into());
             bad(&var_for(&key), text)
@@ -281,13 +313,21 @@ impl Settings {
             prod: profile == Profile::Production,
             scalekit,
         };
-        let server = raw.server.validate(&cx)?;
-        let mcp = raw.mcp.validate()?;
-        let auth = raw.auth.validate(&cx)?;
-        let cors = raw.cors.validate()?;
-        let security = raw.security.validate(&cx, &server, &cors)?;
-        let rate_limit = raw.rate_limit.validate()?;
-        let log = raw.log.validate()?;
+        let Raw {
+            mut server,
+            mut mcp,
+            auth,
+            cors,
+            mut security,
+            rate_limit,
+            log,
+        } = raw;
+        server.check(&cx)?;
+        mcp.check()?;
+        let auth = auth.validate(&cx)?;
+        cors.check()?;
+        security.resolve(&cx, &server, &cors)?;
+        rate_limit.check()?;
         Ok(Settings {
             profile,
             server,

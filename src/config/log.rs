@@ -2,36 +2,27 @@
 
 use serde::Deserialize;
 
-use super::{ConfigError, bad, var_for};
+/// `[log]`: one type, deserialized as it is used.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `log.format`: `text` (env_logger's lines) or `json` (one object per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone)]
-pub struct LogSettings {
-    pub format: LogFormat,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Raw {
-    format: String,
-}
-
-impl Raw {
-    pub(super) fn validate(self) -> Result<LogSettings, ConfigError> {
-        let format = match self.format.trim() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(bad(
-                    &var_for("log.format"),
-                    format!("{other:?} is not text or json"),
-                ));
-            }
-        };
-        Ok(LogSettings { format })
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not text or json")),
+        }
     }
 }

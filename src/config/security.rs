@@ -5,10 +5,26 @@ use serde::Deserialize;
 
 use super::cors::CorsSettings;
 use super::server::ServerSettings;
-use super::{ConfigError, Context, bad, var_for};
+use super::{ConfigError, Context, bad, patterns, var_for};
 use crate::edge::patterns::{HostPattern, OriginPattern};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `[security]`: one type, deserialized as it is used, then resolved against the server and
+/// CORS settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecuritySettings {
+    /// Empty in the files = the public URL's host in production, loopback names otherwise.
+    #[serde(deserialize_with = "patterns")]
+    pub allowed_hosts: Vec<HostPattern>,
+    pub trusted_proxy: TrustedProxy,
+    /// Read as the switch that accepts `*` in ALLOWED_ORIGINS in production; once resolved,
+    /// whether `*` is in force (the start-up warning reads it).
+    pub allow_any_origin: bool,
+    /// The same for `*` in ALLOWED_HOSTS.
+    pub allow_any_host: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum TrustedProxy {
     /// The TCP peer address is the client.
     None,
@@ -18,59 +34,42 @@ pub enum TrustedProxy {
     Heroku,
 }
 
-#[derive(Debug, Clone)]
-pub struct SecuritySettings {
-    pub allowed_hosts: Vec<HostPattern>,
-    pub trusted_proxy: TrustedProxy,
-    /// `*` in ALLOWED_ORIGINS was accepted in production by `security.allow_any_origin`.
-    pub allow_any_origin: bool,
-    /// `*` in ALLOWED_HOSTS was accepted in production by `security.allow_any_host`.
-    pub allow_any_host: bool,
+impl TryFrom<String> for TrustedProxy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(TrustedProxy::None),
+            "fly" => Ok(TrustedProxy::Fly),
+            "heroku" => Ok(TrustedProxy::Heroku),
+            other => Err(format!("{other:?} is not one of none, fly, heroku")),
+        }
+    }
 }
 
-#[derive(Deserialize)]
-pub(super) struct Raw {
-    allowed_hosts: Vec<String>,
-    trusted_proxy: String,
-    allow_any_origin: bool,
-    allow_any_host: bool,
-}
-
-impl Raw {
-    /// `cors` and `server` are already checked: a `*` origin needs this section's switch, and
-    /// without `allowed_hosts` the public URL's host is the one served.
-    pub(super) fn validate(
-        self,
+impl SecuritySettings {
+    /// Fills in the default hosts and refuses `*` in production unless its switch is on.
+    pub(super) fn resolve(
+        &mut self,
         cx: &Context,
         server: &ServerSettings,
         cors: &CorsSettings,
-    ) -> Result<SecuritySettings, ConfigError> {
-        let mut allowed_hosts = Vec::new();
-        for h in self.allowed_hosts.iter().filter(|h| !h.trim().is_empty()) {
-            allowed_hosts.push(
-                HostPattern::parse(h.trim())
-                    .map_err(|p| bad(&var_for("security.allowed_hosts"), p))?,
-            );
-        }
-        if allowed_hosts.is_empty() {
-            match (&server.public_url, cx.prod) {
-                (Some(u), true) => {
-                    allowed_hosts.push(HostPattern::Name(
-                        u.host_str().unwrap_or_default().to_ascii_lowercase(),
-                    ));
-                }
-                _ => {
-                    for h in ["localhost", "127.0.0.1", "[::1]"] {
-                        allowed_hosts.push(HostPattern::Name(h.to_string()));
-                    }
-                    if let Some(u) = &server.public_url {
-                        allowed_hosts.push(HostPattern::Name(
-                            u.host_str().unwrap_or_default().to_ascii_lowercase(),
-                        ));
-                    }
+    ) -> Result<(), ConfigError> {
+        let public_host = || {
+            server
+                .public_url
+                .as_ref()
+                .map(|u| HostPattern::Name(u.host_str().unwrap_or_default().to_ascii_lowercase()))
+        };
+        if self.allowed_hosts.is_empty() {
+            if !cx.prod || server.public_url.is_none() {
+                for h in ["localhost", "127.0.0.1", "[::1]"] {
+                    self.allowed_hosts.push(HostPattern::Name(h.to_string()));
                 }
             }
+            self.allowed_hosts.extend(public_host());
         }
+        let any_origin = cors.allowed_origins.contains(&OriginPattern::Any);
+        let any_host = self.allowed_hosts.contains(&HostPattern::Any);
         let wildcard = |on: bool, allowed: bool, list: &str, switch: &str| {
             if cx.prod && on && !allowed {
                 Err(bad(
@@ -84,8 +83,6 @@ impl Raw {
                 Ok(())
             }
         };
-        let any_origin = cors.allowed_origins.contains(&OriginPattern::Any);
-        let any_host = allowed_hosts.contains(&HostPattern::Any);
         wildcard(
             any_origin,
             self.allow_any_origin,
@@ -98,22 +95,8 @@ impl Raw {
             "security.allowed_hosts",
             "security.allow_any_host",
         )?;
-        let trusted_proxy = match self.trusted_proxy.trim().to_ascii_lowercase().as_str() {
-            "" | "none" => TrustedProxy::None,
-            "fly" => TrustedProxy::Fly,
-            "heroku" => TrustedProxy::Heroku,
-            other => {
-                return Err(bad(
-                    &var_for("security.trusted_proxy"),
-                    format!("{other:?} is not one of none, fly, heroku"),
-                ));
-            }
-        };
-        Ok(SecuritySettings {
-            allow_any_origin: any_origin,
-            allow_any_host: any_host,
-            allowed_hosts,
-            trusted_proxy,
-        })
+        self.allow_any_origin = any_origin;
+        self.allow_any_host = any_host;
+        Ok(())
     }
 }

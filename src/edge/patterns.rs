@@ -33,6 +33,20 @@ impl fmt::Display for HostPattern {
     }
 }
 
+impl std::str::FromStr for OriginPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        OriginPattern::parse(s.trim())
+    }
+}
+
+impl std::str::FromStr for HostPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        HostPattern::parse(s.trim())
+    }
+}
+
 impl OriginPattern {
     pub fn matches(&self, origin: &str) -> bool {
         match self {
