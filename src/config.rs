@@ -92,13 +92,13 @@ struct Context {
     scalekit: bool,
 }
 
-// ---- the raw shape, as the files and variables spell it ----
+// ---- the sections, each deserialized into its own settings type ----
 
 #[derive(Deserialize)]
-struct Raw {
+struct Sections {
     server: ServerSettings,
     mcp: McpSettings,
-    auth: auth::Raw,
+    auth: AuthSettings,
     cors: CorsSettings,
     security: SecuritySettings,
     rate_limit: RateLimitSettings,
@@ -295,7 +295,7 @@ impl Settings {
         let cfg = builder
             .build()
             .map_err(|e| bad("configuration files", e.to_string()))?;
-        let raw: Raw = cfg.try_deserialize().map_err(|e| {
+        let raw: Sections = cfg.try_deserialize().map_err(|e| {
             // config names the key (e.g. "for key `server.port`"); point at the variable too.
             let text = e.to_string();
             let key = text
@@ -308,15 +308,15 @@ impl Settings {
         Settings::validate(profile, raw, scalekit)
     }
 
-    fn validate(profile: Profile, raw: Raw, scalekit: bool) -> Result<Settings, ConfigError> {
+    fn validate(profile: Profile, raw: Sections, scalekit: bool) -> Result<Settings, ConfigError> {
         let cx = Context {
             prod: profile == Profile::Production,
             scalekit,
         };
-        let Raw {
+        let Sections {
             mut server,
             mut mcp,
-            auth,
+            mut auth,
             cors,
             mut security,
             rate_limit,
@@ -324,7 +324,7 @@ impl Settings {
         } = raw;
         server.check(&cx)?;
         mcp.check()?;
-        let auth = auth.validate(&cx)?;
+        auth.resolve(&cx)?;
         cors.check()?;
         security.resolve(&cx, &server, &cors)?;
         rate_limit.check()?;

@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
+use serde::de::Error as _;
 use url::Url;
 
-use super::{ConfigError, Context, bad, non_empty, parse_base_url, parse_url, range, var_for};
+use super::{
+    ConfigError, Context, bad, millis, optional_text, parse_base_url, parse_url, range, secs,
+    var_for,
+};
 use crate::auth::{asymmetric_algorithm, valid_scope_token};
 
 /// Where tokens come from.
@@ -24,69 +28,153 @@ pub enum IssuerSetting {
     },
 }
 
-#[derive(Debug, Clone)]
+/// `[auth]`: one type, deserialized as it is used, then resolved: the issuer, its key set URL
+/// and the advertised authorization server depend on each other, on the profile and on
+/// whether the Scalekit variables named the issuer.
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub enabled: bool,
+    /// Read as the configured issuer (empty = the development issuer); resolved with
+    /// `jwks_uri` and the Scalekit conventions.
+    #[serde(deserialize_with = "issuer")]
     pub issuer: IssuerSetting,
+    /// Folded into `issuer` when resolved.
+    #[serde(deserialize_with = "optional_text")]
+    jwks_uri: Option<String>,
     /// Empty = the resource URL.
+    #[serde(deserialize_with = "trimmed_unique")]
     pub audiences: Vec<String>,
+    #[serde(deserialize_with = "algorithms")]
     pub algorithms: Vec<Algorithm>,
     pub leeway_secs: u64,
     pub require_at_jwt_typ: bool,
+    #[serde(rename = "jwks_ttl_secs", deserialize_with = "secs")]
     pub jwks_ttl: Duration,
+    #[serde(rename = "jwks_cooldown_secs", deserialize_with = "secs")]
     pub jwks_cooldown: Duration,
+    #[serde(rename = "jwks_fetch_timeout_ms", deserialize_with = "millis")]
     pub jwks_fetch_timeout: Duration,
     /// Cached keys stay in force this long past their last successful fetch while fetches fail.
+    #[serde(rename = "jwks_max_stale_secs", deserialize_with = "secs")]
     pub jwks_max_stale: Duration,
     /// Longest accepted `exp - now` in seconds; 0 = no limit.
     pub max_token_lifetime_secs: u64,
     /// Scope -> the scopes it also grants, closed transitively. Empty by default: scopes are
     /// compared exactly.
+    #[serde(deserialize_with = "scope_implications")]
     pub scope_implies: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(deserialize_with = "scope_list")]
     pub base_scopes: Vec<String>,
+    #[serde(deserialize_with = "scope_list")]
     pub extra_scopes: Vec<String>,
     pub filter_tools_by_scope: bool,
     pub resource_name: String,
+    #[serde(deserialize_with = "documentation_url")]
     pub resource_documentation: Option<String>,
     /// A verbatim protected resource metadata document.
+    #[serde(deserialize_with = "metadata_document")]
     pub protected_resource_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
+    // `client_secret` is accepted (the Express pattern's `.env` sets SK_CLIENT_SECRET) and not
+    // read: a resource server never needs one, so none is kept in memory.
+    #[serde(deserialize_with = "optional_text")]
     pub mcp_server_id: Option<String>,
     /// The authorization server the metadata advertises, when it differs from the issuer
     /// (Scalekit: `${SK_ENV_URL}/resources/${MCP_SERVER_ID}`). `None` = the issuer.
+    #[serde(deserialize_with = "optional_text")]
     pub authorization_server: Option<String>,
     pub dev_key_dir: PathBuf,
 }
 
-#[derive(Deserialize)]
-pub(super) struct Raw {
-    enabled: bool,
-    issuer: String,
-    jwks_uri: String,
-    audiences: Vec<String>,
-    algorithms: Vec<String>,
-    leeway_secs: u64,
-    require_at_jwt_typ: bool,
-    jwks_ttl_secs: u64,
-    jwks_cooldown_secs: u64,
-    jwks_fetch_timeout_ms: u64,
-    jwks_max_stale_secs: u64,
-    max_token_lifetime_secs: u64,
-    scope_implies: ScopeImplies,
-    base_scopes: Vec<String>,
-    extra_scopes: Vec<String>,
-    filter_tools_by_scope: bool,
-    resource_name: String,
-    resource_documentation: String,
-    protected_resource_metadata: String,
-    client_id: String,
-    /// Accepted so that the Express pattern's `.env` (`SK_CLIENT_SECRET`) runs unchanged, and
-    /// dropped here: a resource server never needs a client secret, so none is kept in memory.
-    #[allow(dead_code)]
-    client_secret: String,
-    mcp_server_id: String,
-    authorization_server: String,
-    dev_key_dir: String,
+fn issuer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IssuerSetting, D::Error> {
+    Ok(match optional_text(d)? {
+        None => IssuerSetting::Development,
+        Some(issuer) => IssuerSetting::Remote {
+            issuer,
+            jwks_uri: None,
+        },
+    })
+}
+
+fn trimmed_unique<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut out: Vec<String> = Vec::new();
+    for item in Vec::<String>::deserialize(d)? {
+        let item = item.trim();
+        if !item.is_empty() && !out.iter().any(|x| x == item) {
+            out.push(item.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn algorithms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+    let mut out = Vec::new();
+    for name in Vec::<String>::deserialize(d)? {
+        let alg = asymmetric_algorithm(name.trim()).ok_or_else(|| {
+            D::Error::custom(format!(
+                "{name:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"
+            ))
+        })?;
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    if out.is_empty() {
+        return Err(D::Error::custom("must name at least one algorithm"));
+    }
+    Ok(out)
+}
+
+fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = trimmed_unique(d)?;
+    match list.iter().find(|s| !valid_scope_token(s)) {
+        Some(s) => Err(D::Error::custom(format!(
+            "{s:?} is not a valid scope token"
+        ))),
+        None => Ok(list),
+    }
+}
+
+fn documentation_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match optional_text(d)? {
+        None => Ok(None),
+        Some(u) => parse_url(&u, false)
+            .map(|u| Some(u.to_string()))
+            .map_err(D::Error::custom),
+    }
+}
+
+/// PROTECTED_RESOURCE_METADATA: a JSON object with `resource` and `authorization_servers`.
+fn metadata_document<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    let Some(text) = optional_text(d)? else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| D::Error::custom(format!("not valid JSON ({e})")))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(D::Error::custom("must be a JSON object"));
+    };
+    match map.get("resource") {
+        Some(serde_json::Value::String(r)) if Url::parse(r).is_ok() => {}
+        _ => {
+            return Err(D::Error::custom(
+                "needs a \"resource\" member holding a URL",
+            ));
+        }
+    }
+    match map.get("authorization_servers") {
+        Some(serde_json::Value::Array(list))
+            if !list.is_empty() && list.iter().all(|v| v.is_string()) => {}
+        _ => {
+            return Err(D::Error::custom(
+                "needs an \"authorization_servers\" member: a non-empty array of issuer URLs",
+            ));
+        }
+    }
+    Ok(Some(map))
 }
 
 /// `auth.scope_implies`: a table in the config files (`admin = ["reports:read"]`), or in an
@@ -98,28 +186,29 @@ enum ScopeImplies {
     Text(String),
 }
 
-impl Raw {
-    pub(super) fn validate(self, cx: &Context) -> Result<AuthSettings, ConfigError> {
-        let a = self;
+impl AuthSettings {
+    /// Checks ranges and the production rules, and resolves the issuer, its key set URL and
+    /// the advertised authorization server.
+    pub(super) fn resolve(&mut self, cx: &Context) -> Result<(), ConfigError> {
         let (prod, scalekit) = (cx.prod, cx.scalekit);
-        if prod && !a.enabled {
+        if prod && !self.enabled {
             return Err(bad(
                 &var_for("auth.enabled"),
                 "auth cannot be turned off in the production profile (it is a development-only switch)",
             ));
         }
-        let issuer = match non_empty(&a.issuer) {
-            Some(iss) => {
+        self.issuer = match &self.issuer {
+            IssuerSetting::Remote { issuer, .. } => {
                 // `iss` is compared exactly, so an OAUTH_ISSUER keeps its trailing slash (Auth0's
                 // issuers have one). Scalekit's never do, so SK_ENV_URL loses a stray one.
                 let iss = if scalekit {
-                    iss.trim_end_matches('/').to_string()
+                    issuer.trim_end_matches('/').to_string()
                 } else {
-                    iss.to_string()
+                    issuer.clone()
                 };
                 let iss_url =
                     parse_base_url(&iss, prod).map_err(|p| bad(&var_for("auth.issuer"), p))?;
-                let jwks_uri = match non_empty(&a.jwks_uri) {
+                let jwks_uri = match &self.jwks_uri {
                     Some(u) => {
                         Some(parse_url(u, prod).map_err(|p| bad(&var_for("auth.jwks_uri"), p))?)
                     }
@@ -134,111 +223,45 @@ impl Raw {
                     jwks_uri,
                 }
             }
-            None if prod => {
+            IssuerSetting::Development if prod => {
                 return Err(bad(
                     &var_for("auth.issuer"),
                     "the production profile needs a real token issuer (set SK_ENV_URL or OAUTH_ISSUER); the built-in development issuer signs tokens with a key on local disk and is for development only",
                 ));
             }
-            None => IssuerSetting::Development,
+            IssuerSetting::Development => IssuerSetting::Development,
         };
-        let mut algorithms = Vec::new();
-        for name in &a.algorithms {
-            let Some(alg) = asymmetric_algorithm(name.trim()) else {
-                return Err(bad(
-                    &var_for("auth.algorithms"),
-                    format!(
-                        "{name:?} is not an accepted signature algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; HMAC and none are never accepted)"
-                    ),
-                ));
-            };
-            if !algorithms.contains(&alg) {
-                algorithms.push(alg);
-            }
-        }
-        if algorithms.is_empty() {
-            return Err(bad(
-                &var_for("auth.algorithms"),
-                "must name at least one algorithm",
-            ));
-        }
-        range(a.leeway_secs, 0, 60, "auth.leeway_secs")?;
-        range(a.jwks_ttl_secs, 10, 7 * 86_400, "auth.jwks_ttl_secs")?;
-        range(a.jwks_cooldown_secs, 1, 3600, "auth.jwks_cooldown_secs")?;
+        range(self.leeway_secs, 0, 60, "auth.leeway_secs")?;
+        let ttl = self.jwks_ttl.as_secs();
+        range(ttl, 10, 7 * 86_400, "auth.jwks_ttl_secs")?;
         range(
-            a.jwks_fetch_timeout_ms,
+            self.jwks_cooldown.as_secs(),
+            1,
+            3600,
+            "auth.jwks_cooldown_secs",
+        )?;
+        range(
+            self.jwks_fetch_timeout.as_millis() as u64,
             1,
             60_000,
             "auth.jwks_fetch_timeout_ms",
         )?;
         range(
-            a.jwks_max_stale_secs,
-            a.jwks_ttl_secs,
+            self.jwks_max_stale.as_secs(),
+            ttl,
             30 * 86_400,
             "auth.jwks_max_stale_secs",
         )?;
         range(
-            a.max_token_lifetime_secs,
+            self.max_token_lifetime_secs,
             0,
             366 * 86_400,
             "auth.max_token_lifetime_secs",
         )?;
-        let mut audiences = Vec::new();
-        for aud in &a.audiences {
-            let aud = aud.trim();
-            if !aud.is_empty() && !audiences.iter().any(|x| x == aud) {
-                audiences.push(aud.to_string());
-            }
-        }
-        let protected_resource_metadata = match non_empty(&a.protected_resource_metadata) {
-            None => None,
-            Some(text) => {
-                let setting = var_for("auth.protected_resource_metadata");
-                let value: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| bad(&setting, format!("not valid JSON ({e})")))?;
-                let serde_json::Value::Object(map) = value else {
-                    return Err(bad(&setting, "must be a JSON object"));
-                };
-                match map.get("resource") {
-                    Some(serde_json::Value::String(r)) if Url::parse(r).is_ok() => {}
-                    _ => return Err(bad(&setting, "needs a \"resource\" member holding a URL")),
-                }
-                match map.get("authorization_servers") {
-                    Some(serde_json::Value::Array(list))
-                        if !list.is_empty() && list.iter().all(|v| v.is_string()) => {}
-                    _ => {
-                        return Err(bad(
-                            &setting,
-                            "needs an \"authorization_servers\" member: a non-empty array of issuer URLs",
-                        ));
-                    }
-                }
-                Some(map)
-            }
-        };
-        let scope_list = |list: Vec<String>, key: &str| -> Result<Vec<String>, ConfigError> {
-            let mut out: Vec<String> = Vec::new();
-            for s in list {
-                let s = s.trim().to_string();
-                if s.is_empty() {
-                    continue;
-                }
-                if !valid_scope_token(&s) {
-                    return Err(bad(
-                        &var_for(key),
-                        format!("{s:?} is not a valid scope token"),
-                    ));
-                }
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-            Ok(out)
-        };
-        let authorization_server = match (
-            non_empty(&a.authorization_server),
-            &issuer,
-            non_empty(&a.mcp_server_id),
+        self.authorization_server = match (
+            &self.authorization_server,
+            &self.issuer,
+            &self.mcp_server_id,
         ) {
             (Some(u), _, _) => Some(
                 parse_url(u, prod)
@@ -253,56 +276,25 @@ impl Raw {
             }
             _ => None,
         };
-        Ok(AuthSettings {
-            enabled: a.enabled,
-            issuer,
-            audiences,
-            algorithms,
-            leeway_secs: a.leeway_secs,
-            require_at_jwt_typ: a.require_at_jwt_typ,
-            jwks_ttl: Duration::from_secs(a.jwks_ttl_secs),
-            jwks_cooldown: Duration::from_secs(a.jwks_cooldown_secs),
-            jwks_fetch_timeout: Duration::from_millis(a.jwks_fetch_timeout_ms),
-            jwks_max_stale: Duration::from_secs(a.jwks_max_stale_secs),
-            max_token_lifetime_secs: a.max_token_lifetime_secs,
-            scope_implies: scope_implications(a.scope_implies)?,
-            base_scopes: scope_list(a.base_scopes, "auth.base_scopes")?,
-            extra_scopes: scope_list(a.extra_scopes, "auth.extra_scopes")?,
-            filter_tools_by_scope: a.filter_tools_by_scope,
-            resource_name: a.resource_name,
-            resource_documentation: match non_empty(&a.resource_documentation) {
-                Some(u) => Some(
-                    parse_url(u, false)
-                        .map_err(|p| bad(&var_for("auth.resource_documentation"), p))?
-                        .to_string(),
-                ),
-                None => None,
-            },
-            protected_resource_metadata,
-            client_id: non_empty(&a.client_id).map(str::to_string),
-            mcp_server_id: non_empty(&a.mcp_server_id).map(str::to_string),
-            authorization_server,
-            dev_key_dir: PathBuf::from(a.dev_key_dir),
-        })
+        Ok(())
     }
 }
 
 /// Reads `auth.scope_implies` and closes it transitively (`a` implies `b`, `b` implies `c`: `a`
 /// grants `b` and `c`).
-fn scope_implications(
-    raw: ScopeImplies,
-) -> Result<std::collections::BTreeMap<String, Vec<String>>, ConfigError> {
-    let setting = var_for("auth.scope_implies");
+fn scope_implications<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, D::Error> {
+    let raw = ScopeImplies::deserialize(d)?;
     let pairs: Vec<(String, Vec<String>)> = match raw {
         ScopeImplies::Table(t) => t.into_iter().collect(),
         ScopeImplies::Text(text) => {
             let mut out = Vec::new();
             for rule in text.split(';').map(str::trim).filter(|r| !r.is_empty()) {
                 let (scope, implied) = rule.split_once('=').ok_or_else(|| {
-                    bad(
-                        &setting,
-                        format!("{rule:?} is not scope=implied scope list (e.g. admin=reports:read reports:write)"),
-                    )
+                    D::Error::custom(format!(
+                        "{rule:?} is not scope=implied scope list (e.g. admin=reports:read reports:write)"
+                    ))
                 })?;
                 out.push((
                     scope.trim().to_string(),
@@ -320,7 +312,9 @@ fn scope_implications(
     for (scope, implied) in pairs {
         for s in std::iter::once(&scope).chain(&implied) {
             if !valid_scope_token(s) {
-                return Err(bad(&setting, format!("{s:?} is not a valid scope token")));
+                return Err(D::Error::custom(format!(
+                    "{s:?} is not a valid scope token"
+                )));
             }
         }
         direct.entry(scope).or_default().extend(implied);

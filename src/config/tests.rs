@@ -301,13 +301,29 @@ fn secrets_never_appear_in_errors() {
 fn values_refused_while_deserializing_name_the_setting_and_hide_secrets() {
     for (var, value, needle) in [
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
-        ("GATEHOUSE_RATE_LIMIT__REDIS_DOWN", "maybe", "rate_limit.redis_down"),
+        (
+            "GATEHOUSE_RATE_LIMIT__REDIS_DOWN",
+            "maybe",
+            "rate_limit.redis_down",
+        ),
         ("TRUSTED_PROXY", "cloudflare", "TRUSTED_PROXY"),
         ("MCP_STATE_KEY", "c2hvcnQtc2VjcmV0", "MCP_STATE_KEY"),
         ("REDIS_URL", "http://user:hunter2@cache:6379", "REDIS_URL"),
-        ("GATEHOUSE_MCP__DEFAULT_LOG_LEVEL", "loud", "mcp.default_log_level"),
-        ("ALLOWED_ORIGINS", "https://a.example/path", "ALLOWED_ORIGINS"),
-        ("GATEHOUSE_SERVER__KEEP_ALIVE_SECS", "0", "server.keep_alive_secs"),
+        (
+            "GATEHOUSE_MCP__DEFAULT_LOG_LEVEL",
+            "loud",
+            "mcp.default_log_level",
+        ),
+        (
+            "ALLOWED_ORIGINS",
+            "https://a.example/path",
+            "ALLOWED_ORIGINS",
+        ),
+        (
+            "GATEHOUSE_SERVER__KEEP_ALIVE_SECS",
+            "0",
+            "server.keep_alive_secs",
+        ),
     ] {
         let err = load(&[(var, value)]).expect_err(var).to_string();
         assert!(err.contains(needle), "{err:?} should name {needle}");
