@@ -4,7 +4,7 @@
 
 use crate::tool::prelude::*;
 
-async fn progress(ctx: ToolContext, _args: Value) -> ToolResult {
+async fn progress(ctx: ToolContext, _: NoArgs) -> ToolResult {
     for i in 1..=5u32 {
         ctx.progress(f64::from(i), Some(5.0), Some("working"));
     }

@@ -125,7 +125,7 @@ impl Registry {
             let input_schema = (def.input_schema)();
             if input_schema.get("type") != Some(&json!("object")) {
                 return Err(err(
-                    "input schema root must have \"type\": \"object\"".into()
+                    "input schema root must have \"type\": \"object\" (arguments are a struct deriving JsonSchema; a tool without arguments takes `_: NoArgs`; a `Value` argument needs `schema = || json!(..)`)".into(),
                 ));
             }
             let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix_governor::governor::{Quota, RateLimiter};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, RETRY_AFTER};
 use actix_web::middleware::from_fn;
 use actix_web::{App, Error, HttpResponse, web};
@@ -253,38 +254,40 @@ pub fn app(
     .wrap(edge::cors(&s.cors))
 }
 
+/// A probe's answer: a status document, never cached; `retry_after` when not ready.
+fn probe(status: StatusCode, retry_after: Option<u64>, body: serde_json::Value) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    b.insert_header((CACHE_CONTROL, "no-store"));
+    if let Some(secs) = retry_after {
+        b.insert_header((RETRY_AFTER, secs));
+    }
+    b.json(body)
+}
+
 async fn health() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}))
+    let body = json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")});
+    probe(StatusCode::OK, None, body)
 }
 
 async fn ready(auth: web::Data<AuthState>, store: web::Data<StoreState>) -> HttpResponse {
     let shared = store.0.as_ref().map(|s| (s.store.is_up(), s.when_down));
     if let Some((false, RedisDown::Refuse)) = shared {
-        return HttpResponse::ServiceUnavailable()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .insert_header((RETRY_AFTER, "1"))
-            .json(json!({"status": "unavailable", "shared_store": "down", "detail": "the shared rate-limit store does not answer (rate_limit.redis_down = refuse)"}));
+        let body = json!({"status": "unavailable", "shared_store": "down", "detail": "the shared rate-limit store does not answer (rate_limit.redis_down = refuse)"});
+        return probe(StatusCode::SERVICE_UNAVAILABLE, Some(1), body);
     }
-    if auth.keys_ready() {
-        let mut body = json!({"status": "ready"});
-        if let Some((up, _)) = shared {
-            body["shared_store"] = json!(if up {
-                "up"
-            } else {
-                "down: budgets are per instance until it answers"
-            });
-        }
-        HttpResponse::Ok()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .json(body)
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .insert_header((RETRY_AFTER, "5"))
-            .json(json!({"status": "starting", "detail": "waiting for the token issuer's keys"}))
+    if !auth.keys_ready() {
+        let body = json!({"status": "starting", "detail": "waiting for the token issuer's keys"});
+        return probe(StatusCode::SERVICE_UNAVAILABLE, Some(5), body);
     }
+    let mut body = json!({"status": "ready"});
+    if let Some((up, _)) = shared {
+        body["shared_store"] = json!(if up {
+            "up"
+        } else {
+            "down: budgets are per instance until it answers"
+        });
+    }
+    probe(StatusCode::OK, None, body)
 }
 
 async fn not_found() -> HttpResponse {
