@@ -1,5 +1,5 @@
 //! Edge protection and operability: CORS, Host/Origin checks (DNS rebinding), header size
-//! limit, client IP behind PaaS proxies, the per-IP rate limiter's key, request ids, access
+//! limit, client IP behind PaaS proxies, the rate-limit key (`RateKey`), request ids, access
 //! logs, and security headers.
 
 pub mod patterns;

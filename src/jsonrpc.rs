@@ -257,15 +257,6 @@ pub struct Invalid {
     pub reason: &'static str,
 }
 
-impl Invalid {
-    pub fn into_error(self) -> ErrorObject {
-        ErrorObject::new(
-            ErrorCode::INVALID_REQUEST,
-            format!("Invalid Request: {}", self.reason),
-        )
-    }
-}
-
 impl Message {
     /// Classifies one JSON value as a request, a notification or a client response.
     pub fn classify(value: Value) -> Result<Message, Invalid> {

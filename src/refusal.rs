@@ -172,10 +172,6 @@ impl Refusal {
         self
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     /// The one rendering of a refusal.
     pub fn into_response(self) -> HttpResponse {
         let mut b = HttpResponse::build(self.status);

@@ -328,7 +328,7 @@ pub async fn post(
         }
         single => {
             let message = Message::classify(single);
-            // A verified subject's request budget, left for now by the shared rate limiter.
+            // A verified subject's request budget, left for now by the auth gate.
             let mut tool_budget_charged = false;
             if req.extensions().contains::<crate::edge::DeferredCharge>() {
                 match budget.charge_one(&req, &server, &message).await {
@@ -337,11 +337,7 @@ pub async fn post(
                 }
             }
             match message {
-                Err(bad) => invalid(
-                    StatusCode::BAD_REQUEST,
-                    bad.id.clone(),
-                    McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason)),
-                ),
+                Err(bad) => invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
                 Ok(Message::Notification { method, params }) => {
                     let era = match modern::classify(version_header, &params) {
                         Ok(era) => era,

@@ -48,6 +48,13 @@ pub enum McpError {
     UnknownResource(String),
 }
 
+/// A message that is not a JSON-RPC request: -32600 with the reason.
+impl From<crate::jsonrpc::Invalid> for McpError {
+    fn from(bad: crate::jsonrpc::Invalid) -> McpError {
+        McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason))
+    }
+}
+
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64

@@ -47,11 +47,7 @@ pub(super) async fn batch(
         match Message::classify(item) {
             Err(bad) => add(
                 &mut body,
-                &Response::error(
-                    bad.id.clone(),
-                    McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason)).to_error(),
-                )
-                .to_json(),
+                &Response::error(bad.id.clone(), McpError::from(bad).to_error()).to_json(),
             ),
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &params)
@@ -121,7 +117,7 @@ pub fn batch_items(body: &[u8]) -> Option<usize> {
     Some(if seen_value { commas + 1 } else { commas })
 }
 
-/// The request budget a batch draws on: every item beyond the first (which the rate limiter
+/// The request budget a batch draws on: every item beyond the first (which the auth gate
 /// already counted) costs one more request of the caller's budget.
 pub struct RequestBudget {
     pub budget: Option<Arc<Budget<RateKey>>>,
@@ -137,7 +133,7 @@ impl RequestBudget {
     ) -> Option<HttpResponse> {
         let budget = self.budget.as_ref()?;
         let key = req.extensions().get::<RateKey>().cloned()?;
-        // The first item was charged by the rate limiter, unless it left the charge to us.
+        // The first item was charged by the auth gate, unless it left the charge to us.
         let counted = usize::from(!req.extensions().contains::<DeferredCharge>());
         let extra = u32::try_from(items.saturating_sub(counted)).unwrap_or(u32::MAX);
         let wait = match budget.take(&key, extra).await {
@@ -161,7 +157,7 @@ impl RequestBudget {
 }
 
 impl RequestBudget {
-    /// The request-budget charge the shared rate limiter left for after parsing
+    /// The request-budget charge the auth gate left for after parsing
     /// (`DeferredCharge`), for one message; a tool call pays its tool-call budget in the same
     /// round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
     /// to send (429 or 503, the tool budget's with the request's id).
