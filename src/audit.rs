@@ -4,10 +4,10 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::edge::log_safe;
+use crate::mcp::result::Reply;
 use crate::mcp::{Call, McpError};
 use crate::metrics::METRICS;
 
@@ -42,10 +42,10 @@ impl<'a> Audit<'a> {
     }
 
     /// Records the outcome of `result`.
-    pub fn finish(mut self, result: &Result<Value, McpError>) {
+    pub fn finish(mut self, result: &Result<Reply, McpError>) {
         self.done = true;
         let (outcome, reason) = match result {
-            Ok(v) if v.get("isError") == Some(&Value::Bool(true)) => ("tool_error", None),
+            Ok(Reply::CallTool(r)) if r.is_error => ("tool_error", None),
             Ok(_) => ("ok", None),
             Err(McpError::InsufficientScope(_)) => ("refused", Some("insufficient_scope")),
             Err(McpError::RateLimited(_)) => ("refused", Some("rate_limited")),

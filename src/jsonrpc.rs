@@ -127,12 +127,22 @@ pub enum Response {
     },
 }
 
-/// A result as sent: built for this request, or serialized once and shared by many responses
+/// A result as sent, already serialized (from the typed results of `mcp::result`, never
+/// through a `Value`): built for this request, or serialized once and shared by many responses
 /// (a tool listing is the same for every caller with the same scopes).
 #[derive(Debug, Clone)]
 pub enum ResultBody {
-    Built(Value),
+    Built(Box<RawValue>),
     Shared(Arc<RawValue>),
+}
+
+impl ResultBody {
+    pub fn text(&self) -> &str {
+        match self {
+            ResultBody::Built(raw) => raw.get(),
+            ResultBody::Shared(raw) => raw.get(),
+        }
+    }
 }
 
 impl Serialize for ResultBody {
@@ -146,16 +156,13 @@ impl Serialize for ResultBody {
 
 impl PartialEq for ResultBody {
     fn eq(&self, other: &Self) -> bool {
-        let value = |r: &ResultBody| match r {
-            ResultBody::Built(v) => v.clone(),
-            ResultBody::Shared(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-        };
+        let value = |r: &ResultBody| serde_json::from_str::<Value>(r.text()).ok();
         value(self) == value(other)
     }
 }
 
 impl Response {
-    pub fn success(id: Id, result: Value) -> Self {
+    pub fn success(id: Id, result: Box<RawValue>) -> Self {
         Response::Success {
             jsonrpc: Version2,
             id,

@@ -10,6 +10,7 @@ pub mod model;
 pub mod modern;
 pub mod prompts;
 pub mod resources;
+pub mod result;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_governor::governor::{Quota, RateLimiter};
 use futures_util::future::AbortHandle;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::ask::Pending;
 use crate::audit::Audit;
@@ -35,6 +36,10 @@ use crate::registry::Registry;
 use crate::seal::Seal;
 pub use error::{McpError, retry_after_secs};
 use model::{Method, Params, RequestParamsMeta};
+use result::{
+    Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities,
+    ServerInfo,
+};
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -133,6 +138,8 @@ pub struct Server {
     tool_lists: tools::ListCache,
     /// For the `insufficient_scope` challenge of a 403.
     challenge: ChallengeContext,
+    /// Who this server is, built once (every 2026-07-28 result carries it).
+    info: Arc<ServerInfo>,
 }
 
 /// What a `Server` is built from, besides the registry.
@@ -179,6 +186,11 @@ impl Server {
             )
         });
         let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
+        let info = Arc::new(ServerInfo {
+            name: settings.server_name.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            title: (!settings.server_title.is_empty()).then(|| settings.server_title.clone()),
+        });
         Server {
             registry,
             settings,
@@ -194,6 +206,7 @@ impl Server {
             seal,
             tool_lists: tools::ListCache::default(),
             challenge,
+            info,
         }
     }
 
@@ -286,12 +299,10 @@ impl Server {
             };
         }
         match self.route(params, &call).await {
-            Ok(mut result) => {
-                if call.era == Era::Modern {
-                    modern::complete(self, method, &mut result);
-                }
-                Outcome::Response(Response::success(id, result))
-            }
+            Ok(result) => match self.answer(method, call.era, result).to_raw() {
+                Ok(raw) => Outcome::Response(Response::success(id, raw)),
+                Err(e) => self.refusal(call.era, Some(id), e),
+            },
             Err(e) => self.refusal(call.era, Some(id), e),
         }
     }
@@ -362,16 +373,15 @@ impl Server {
     }
 
     /// `{name, version, title?}`: who this server is.
-    pub fn server_info(&self) -> Value {
-        let s = &self.settings;
-        let mut info = json!({
-            "name": s.server_name,
-            "version": env!("CARGO_PKG_VERSION"),
-        });
-        if !s.server_title.is_empty() {
-            info["title"] = json!(s.server_title);
-        }
-        info
+    pub fn server_info(&self) -> Arc<ServerInfo> {
+        self.info.clone()
+    }
+
+    /// `result` as sent in `era`: in 2026-07-28 with the members every result carries.
+    pub fn answer(&self, method: Method, era: Era, result: Reply) -> Answer {
+        let modern =
+            (era == Era::Modern).then(|| modern::members(self, method, result.result_type()));
+        Answer { result, modern }
     }
 
     fn has_resources(&self) -> bool {
@@ -382,16 +392,16 @@ impl Server {
         !self.registry.prompts.is_empty()
     }
 
-    async fn route(&self, params: Params, call: &Call) -> Result<Value, McpError> {
+    async fn route(&self, params: Params, call: &Call) -> Result<Reply, McpError> {
         match params {
             Params::Initialize(p) => lifecycle::initialize(self, &p),
-            Params::Ping => Ok(json!({})),
+            Params::Ping => Ok(Reply::EMPTY),
             Params::SetLevel(p) => {
                 let level = LogLevel::parse(&p.level).ok_or_else(|| {
                     McpError::InvalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency".into())
                 })?;
                 self.set_log_level(&call.caller, level);
-                Ok(json!({}))
+                Ok(Reply::EMPTY)
             }
             Params::ToolsCall(mut p) => {
                 // The arguments move from the request into the handler: never copied.
@@ -482,22 +492,19 @@ impl Server {
     /// The `capabilities` this server declares: only what is registered. Change notifications
     /// are delivered only in 2026-07-28 (on `subscriptions/listen`); a 2025 client has no stream
     /// to receive them, so it is told there are none.
-    pub fn capabilities(&self, era: Era) -> Value {
-        let streams = era == Era::Modern;
-        let mut caps = json!({"logging": {}});
-        if !self.registry.tools.is_empty() {
-            caps["tools"] = json!({"listChanged": streams});
+    pub fn capabilities(&self, era: Era) -> ServerCapabilities {
+        let list_changed = era == Era::Modern;
+        let (resources, prompts) = (self.has_resources(), self.has_prompts());
+        ServerCapabilities {
+            logging: Empty {},
+            tools: (!self.registry.tools.is_empty()).then_some(ListChanged { list_changed }),
+            resources: resources.then_some(ResourcesCapability {
+                subscribe: true,
+                list_changed,
+            }),
+            prompts: prompts.then_some(ListChanged { list_changed }),
+            completions: (prompts || resources).then_some(Empty {}),
         }
-        if self.has_resources() {
-            caps["resources"] = json!({"subscribe": true, "listChanged": streams});
-        }
-        if self.has_prompts() {
-            caps["prompts"] = json!({"listChanged": streams});
-        }
-        if self.has_prompts() || self.has_resources() {
-            caps["completions"] = json!({});
-        }
-        caps
     }
 }
 
@@ -564,16 +571,22 @@ pub mod cursor {
     }
 }
 
-/// Paginates a listing: `(items, nextCursor)`. `Err` for an invalid cursor.
-pub fn paginate<T: Clone>(
-    items: &[T],
+/// A page of a listing: `{<key>: [page], nextCursor?}`, the page moved out of `items` (never
+/// copied). `Err` for an invalid cursor.
+pub fn listing<T>(
+    key: &'static str,
+    items: Vec<T>,
     cursor: Option<&str>,
     page_size: usize,
-) -> Result<(Vec<T>, Option<String>), McpError> {
-    let start = page_start(cursor, items.len())?;
-    let end = (start + page_size).min(items.len());
-    let next = (end < items.len()).then(|| cursor::encode(end));
-    Ok((items[start..end].to_vec(), next))
+) -> Result<Listing<T>, McpError> {
+    let len = items.len();
+    let start = page_start(cursor, len)?;
+    let end = (start + page_size).min(len);
+    Ok(Listing {
+        key,
+        items: items.into_iter().skip(start).take(end - start).collect(),
+        next_cursor: (end < len).then(|| cursor::encode(end)),
+    })
 }
 
 /// Where the page asked for by `cursor` starts in a listing of `len` items.
@@ -597,21 +610,6 @@ pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError
     }
 }
 
-/// A paginated listing result: `{<key>: [page], nextCursor?}`.
-pub fn listing<T: Clone + serde::Serialize>(
-    key: &str,
-    items: &[T],
-    cursor: Option<&str>,
-    page_size: usize,
-) -> Result<Value, McpError> {
-    let (page, next) = paginate(items, cursor, page_size)?;
-    let mut result = json!({ key: page });
-    if let Some(n) = next {
-        result["nextCursor"] = json!(n);
-    }
-    Ok(result)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,16 +627,16 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
-        let items: Vec<u32> = (0..5).collect();
-        let (page, next) = paginate(&items, None, 2).unwrap();
-        assert_eq!(page, vec![0, 1]);
-        let (page, next) = paginate(&items, next.as_deref(), 2).unwrap();
-        assert_eq!(page, vec![2, 3]);
-        let (page, next) = paginate(&items, next.as_deref(), 2).unwrap();
-        assert_eq!(page, vec![4]);
-        assert!(next.is_none());
+        let items = || (0..5).collect::<Vec<u32>>();
+        let page = listing("n", items(), None, 2).unwrap();
+        assert_eq!(page.items, vec![0, 1]);
+        let page = listing("n", items(), page.next_cursor.as_deref(), 2).unwrap();
+        assert_eq!(page.items, vec![2, 3]);
+        let page = listing("n", items(), page.next_cursor.as_deref(), 2).unwrap();
+        assert_eq!(page.items, vec![4]);
+        assert!(page.next_cursor.is_none());
         for bad in ["nope".to_string(), cursor::encode(99), cursor::encode(0)] {
-            assert!(paginate(&items, Some(&bad), 2).is_err());
+            assert!(listing("n", items(), Some(&bad), 2).is_err());
         }
     }
 }

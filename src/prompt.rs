@@ -6,6 +6,7 @@ use serde_json::Map;
 use crate::context::{BoxFuture, Content, ToolContext};
 
 /// A declared prompt argument.
+#[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct PromptArg {
     pub name: &'static str,
     pub description: &'static str,

@@ -26,7 +26,8 @@ use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::edge::RequestId;
 use crate::jsonrpc::{Id, Message, Request, Response};
-use crate::mcp::model;
+use crate::mcp::model::{self, Method};
+use crate::mcp::result::Reply;
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server, listen};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
@@ -471,10 +472,7 @@ fn batches_unsupported(era: Era) -> String {
 /// `subscriptions/listen` (2026-07-28): a stream of announcements, not one answer.
 fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framing) -> HttpResponse {
     let id = request.id;
-    let cap = Cap {
-        limit: server.settings.max_response_bytes,
-        tool_call: false,
-    };
+    let cap = Cap::plain(server.settings.max_response_bytes);
     if framing == Framing::JsonOnly {
         return transport_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -485,7 +483,7 @@ fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framin
     let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
         Ok(f) => f,
         Err(e) => {
-            return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, cap);
+            return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, &cap);
         }
     };
     let Some(slot) = server.open_listener(&call.caller) else {
@@ -519,17 +517,26 @@ fn too_large(limits: &Limits) -> HttpResponse {
 
 /// The response size limit (`mcp.max_response_bytes`) and whether the request was a tool call,
 /// whose own oversized result becomes a tool error rather than a protocol error.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 struct Cap {
     limit: usize,
-    tool_call: bool,
+    /// A tool call: the server and era that write the replacement tool error.
+    tool_call: Option<(Arc<Server>, Era)>,
 }
 
 impl Cap {
-    fn new(limit: usize, request: &Request) -> Cap {
+    /// Anything but a tool call.
+    fn plain(limit: usize) -> Cap {
         Cap {
             limit,
-            tool_call: request.method == "tools/call",
+            tool_call: None,
+        }
+    }
+
+    fn new(server: &Arc<Server>, request: &Request, era: Era) -> Cap {
+        Cap {
+            limit: server.settings.max_response_bytes,
+            tool_call: (request.method == "tools/call").then(|| (server.clone(), era)),
         }
     }
 }
@@ -537,7 +544,7 @@ impl Cap {
 /// The JSON text of a response, or a replacement when the text would take the body past the
 /// limit (`used` bytes are already sent): a tool result that is too large on its own becomes a
 /// tool error saying so; anything else a -32603 error. No response ever exceeds the limit.
-fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
+fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> String {
     let text = r.to_json();
     if used.saturating_add(text.len()) <= cap.limit {
         return text;
@@ -548,18 +555,19 @@ fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
         text.len()
     );
     let too_large_alone = text.len().saturating_add(RESULT_RESERVE) > limit;
-    let replacement = match r {
-        Response::Success { .. } if cap.tool_call && too_large_alone => Response::success(
-            id.clone(),
-            crate::mcp::tools::error_result(format!(
+    let too_large = McpError::ResponseTooLarge(limit);
+    let replacement = match (r, &cap.tool_call) {
+        (Response::Success { .. }, Some((server, era))) if too_large_alone => {
+            let error = Reply::tool_error(format!(
                 "The tool returned a result of {} bytes, over this server's limit of {limit} bytes per response (mcp.max_response_bytes)",
                 text.len()
-            )),
-        ),
-        _ => Response::error(
-            Some(id.clone()),
-            McpError::ResponseTooLarge(limit).to_error(),
-        ),
+            ));
+            match server.answer(Method::ToolsCall, *era, error).to_raw() {
+                Ok(raw) => Response::success(id.clone(), raw),
+                Err(e) => Response::error(Some(id.clone()), e.to_error()),
+            }
+        }
+        _ => Response::error(Some(id.clone()), too_large.to_error()),
     };
     replacement.to_json()
 }
@@ -568,7 +576,7 @@ fn capped(r: &Response, id: &Id, used: usize, cap: Cap) -> String {
 const RESULT_RESERVE: usize = 1024;
 
 /// Maps an outcome to an HTTP response (JSON framing).
-fn outcome_response(outcome: Outcome, id: &Id, cap: Cap) -> HttpResponse {
+fn outcome_response(outcome: Outcome, id: &Id, cap: &Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
@@ -579,7 +587,7 @@ fn outcome_response(outcome: Outcome, id: &Id, cap: Cap) -> HttpResponse {
 
 /// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
 /// HTTP-level refusals travel as their JSON-RPC errors).
-fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: Cap) -> String {
+fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> String {
     let r = match outcome {
         Outcome::Response(r) => r,
         Outcome::Refused(refusal) => refusal.into_message(id),
@@ -596,7 +604,7 @@ async fn one_request(
     framing: Framing,
 ) -> HttpResponse {
     let id = request.id.clone();
-    let cap = Cap::new(server.settings.max_response_bytes, &request);
+    let cap = Cap::new(&server, &request, call.era);
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     // A JSON-only client gets no notifications: nothing is produced for it.
     call.tx = (framing != Framing::JsonOnly).then_some(tx);
@@ -611,7 +619,7 @@ async fn one_request(
         biased;
         done = &mut running => {
             drop(guard);
-            let mut queued = Events::new(cap);
+            let mut queued = Events::new(cap.clone());
             while let Ok(n) = rx.try_recv() {
                 queued.notification(n);
             }
@@ -623,7 +631,7 @@ async fn one_request(
                         && (framing != Framing::SseOnly
                             || !matches!(outcome, Outcome::Response(_))) =>
                 {
-                    outcome_response(outcome, &id, cap)
+                    outcome_response(outcome, &id, &cap)
                 }
                 Ok(outcome) => {
                     queued.result(outcome, &id);

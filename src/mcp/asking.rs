@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::model::Round;
+use super::result::{InputRequired, Reply};
 use super::{Call, McpError, Server};
 use crate::ask::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
 use crate::context::BoxFuture;
@@ -179,7 +180,7 @@ impl Asking {
 
     /// The answer for an interrupted run: `input_required` with the open questions and a fresh
     /// sealed state carrying the answers used so far, or the refusal the interruption implies.
-    pub fn interrupted(&self, server: &Server, why: Interrupt) -> Result<Value, McpError> {
+    pub fn interrupted(&self, server: &Server, why: Interrupt) -> Result<Reply, McpError> {
         let questions = match why {
             Interrupt::NeedInput(q) => q,
             Interrupt::MissingCapabilities(c) => return Err(McpError::MissingCapabilities(c)),
@@ -208,10 +209,9 @@ impl Asking {
         let sealed = server
             .seal
             .seal(&serde_json::to_vec(&next).map_err(|_| McpError::Internal)?);
-        Ok(json!({
-            "resultType": "input_required",
-            "inputRequests": requests,
-            "requestState": sealed,
+        Ok(Reply::InputRequired(InputRequired {
+            input_requests: requests,
+            request_state: sealed,
         }))
     }
 }

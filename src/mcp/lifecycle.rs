@@ -1,11 +1,10 @@
 //! `initialize`: version negotiation, server info, instructions, capabilities.
 
-use serde_json::{Value, json};
-
 use super::model::Initialize;
+use super::result::{InitializeResult, Reply};
 use super::{Era, McpError, SUPPORTED_VERSIONS, Server};
 
-pub fn initialize(server: &Server, p: &Initialize) -> Result<Value, McpError> {
+pub fn initialize(server: &Server, p: &Initialize) -> Result<Reply, McpError> {
     let requested = p.protocol_version.as_str();
     // The requested revision if we speak it, else our latest; the client decides whether it can
     // continue.
@@ -14,13 +13,10 @@ pub fn initialize(server: &Server, p: &Initialize) -> Result<Value, McpError> {
         .find(|v| **v == requested)
         .copied()
         .unwrap_or(super::LATEST_VERSION);
-    let mut result = json!({
-        "protocolVersion": version,
-        "capabilities": server.capabilities(Era::Legacy(version)),
-        "serverInfo": server.server_info(),
-    });
-    if let Some(i) = &server.settings.instructions {
-        result["instructions"] = json!(i);
-    }
-    Ok(result)
+    Ok(Reply::Initialize(InitializeResult {
+        protocol_version: version,
+        capabilities: server.capabilities(Era::Legacy(version)),
+        server_info: server.server_info(),
+        instructions: server.settings.instructions.clone(),
+    }))
 }

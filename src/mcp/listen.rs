@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::Listen;
 use super::modern::SUBSCRIPTION_ID_KEY;
+use super::result::{Answer, ModernMembers, Reply, ResultMeta, ResultType};
 use super::resources::{scopes_for, valid_uri};
 use super::{McpError, Server};
 use crate::auth::Caller;
@@ -127,12 +128,21 @@ pub fn announcement(id: &Id, change: &Change) -> String {
 
 /// The listen request's result: sent only when the server ends the stream (shutdown, size).
 pub fn closed(server: &Server, id: &Id) -> String {
-    let result = json!({
-        "resultType": "complete",
-        "_meta": {
-            SUBSCRIPTION_ID_KEY: id,
-            super::modern::SERVER_INFO_KEY: server.server_info(),
-        },
-    });
-    Response::success(id.clone(), result).to_json()
+    let answer = Answer {
+        result: Reply::EMPTY,
+        modern: Some(ModernMembers {
+            result_type: ResultType::Complete,
+            meta: ResultMeta {
+                subscription_id: Some(id.clone()),
+                server_info: server.server_info(),
+            },
+            ttl_ms: None,
+            cache_scope: None,
+        }),
+    };
+    match answer.to_raw() {
+        Ok(raw) => Response::success(id.clone(), raw),
+        Err(e) => Response::error(Some(id.clone()), e.to_error()),
+    }
+    .to_json()
 }

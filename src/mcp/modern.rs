@@ -2,9 +2,10 @@
 //! to, the per-request `_meta` envelope, `server/discover`, and what every result carries
 //! (`resultType`, server info, caching hints).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::model::Method;
+use super::result::{CacheScope, DiscoverResult, ModernMembers, Reply, ResultMeta, ResultType};
 use super::{ALL_VERSIONS, DEFAULT_VERSION, Era, McpError, Server};
 use crate::context::LogLevel;
 use crate::registry::Registry;
@@ -12,7 +13,6 @@ use crate::registry::Registry;
 pub const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
 pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
-pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
 pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// Decides the era of one message. The body decides (a `_meta` naming a protocol version claims
@@ -147,49 +147,51 @@ impl PublicListings {
 }
 
 /// `server/discover`: the revisions served, the capabilities, the instructions.
-pub fn discover(server: &Server) -> Value {
-    let mut result = json!({
-        "supportedVersions": ALL_VERSIONS,
-        "capabilities": server.capabilities(Era::Modern),
-        "ttlMs": server.settings.list_ttl_ms,
+pub fn discover(server: &Server) -> Reply {
+    Reply::Discover(DiscoverResult {
+        supported_versions: &ALL_VERSIONS,
+        capabilities: server.capabilities(Era::Modern),
+        ttl_ms: server.settings.list_ttl_ms,
         // The same answer for every caller.
-        "cacheScope": "public",
-    });
-    if let Some(i) = &server.settings.instructions {
-        result["instructions"] = json!(i);
-    }
-    result
+        cache_scope: CacheScope::Public,
+        instructions: server.settings.instructions.clone(),
+    })
 }
 
-/// Adds what every 2026-07-28 result carries: `resultType`, the server's identity in `_meta`,
-/// and the caching hints of the cacheable methods.
-pub fn complete(server: &Server, method: Method, result: &mut Value) {
-    let Value::Object(r) = result else { return };
-    r.entry("resultType").or_insert_with(|| json!("complete"));
-    let meta = r.entry("_meta").or_insert_with(|| json!({}));
-    if let Value::Object(m) = meta {
-        m.insert(SERVER_INFO_KEY.into(), server.server_info());
-    }
+/// What every 2026-07-28 result carries: `resultType`, the server's identity in `_meta`, and
+/// the caching hints of the cacheable methods.
+pub fn members(server: &Server, method: Method, result_type: ResultType) -> ModernMembers {
     let p = server.public;
-    let (ttl, public) = match method {
-        Method::ToolsList => (server.settings.list_ttl_ms, p.tools),
-        Method::PromptsList => (server.settings.list_ttl_ms, p.prompts),
-        Method::ResourcesList => (server.settings.list_ttl_ms, p.resources),
-        Method::ResourceTemplatesList => (server.settings.list_ttl_ms, p.templates),
+    let hints = match method {
+        Method::ToolsList => Some((server.settings.list_ttl_ms, p.tools)),
+        Method::PromptsList => Some((server.settings.list_ttl_ms, p.prompts)),
+        Method::ResourcesList => Some((server.settings.list_ttl_ms, p.resources)),
+        Method::ResourceTemplatesList => Some((server.settings.list_ttl_ms, p.templates)),
         // A read runs the resource's handler, which may answer each caller differently.
-        Method::ResourcesRead => (server.settings.read_ttl_ms, false),
-        _ => return,
+        Method::ResourcesRead => Some((server.settings.read_ttl_ms, false)),
+        _ => None,
     };
-    r.insert("ttlMs".into(), json!(ttl));
-    r.insert(
-        "cacheScope".into(),
-        json!(if public { "public" } else { "private" }),
-    );
+    ModernMembers {
+        result_type,
+        meta: ResultMeta {
+            subscription_id: None,
+            server_info: server.server_info(),
+        },
+        ttl_ms: hints.map(|(ttl, _)| ttl),
+        cache_scope: hints.map(|(_, public)| {
+            if public {
+                CacheScope::Public
+            } else {
+                CacheScope::Private
+            }
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn params(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()

@@ -1,41 +1,37 @@
 //! `prompts/list`, `prompts/get` and `completion/complete`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::asking::{Asking, Ran};
 use super::model::{Complete, CompletionRef, GetPrompt, Paginated};
+use super::result::{CompleteResult, Completion, GetPromptResult, ListedPrompt, Reply};
 use super::{Call, McpError, Server, listing, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
 
-pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
-    let items: Vec<Value> = server
+pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
+    let items: Vec<ListedPrompt> = server
         .registry
         .prompts
         .iter()
         .filter(|d| caller.missing_scopes(d.scopes).is_empty())
-        .map(|d| {
-            let args: Vec<Value> = d
-                .arguments
-                .iter()
-                .map(|a| json!({"name": a.name, "description": a.description, "required": a.required}))
-                .collect();
-            let mut v = json!({"name": d.name, "description": d.description, "arguments": args});
-            if let Some(t) = d.title {
-                v["title"] = json!(t);
-            }
-            v
+        .map(|d| ListedPrompt {
+            name: d.name,
+            title: d.title,
+            description: d.description,
+            arguments: d.arguments,
         })
         .collect();
     listing(
         "prompts",
-        &items,
+        items,
         p.cursor.as_deref(),
         server.settings.page_size,
     )
+    .map(Reply::Prompts)
 }
 
-pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Value, McpError> {
+pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Reply, McpError> {
     let caller = call.caller.clone();
     let name = p.name.as_str();
     let def =
@@ -73,13 +69,10 @@ pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Value, M
         .run(|| (def.get)(ctx, args), server.settings.tool_timeout)
         .await
     {
-        Ran::Done(Ok(r)) => {
-            let mut v = json!({"messages": r.messages});
-            if let Some(d) = r.description {
-                v["description"] = json!(d);
-            }
-            Ok(v)
-        }
+        Ran::Done(Ok(r)) => Ok(Reply::GetPrompt(GetPromptResult {
+            description: r.description,
+            messages: r.messages,
+        })),
         Ran::Done(Err(msg)) => Err(McpError::InvalidParams(msg)),
         Ran::Interrupted(why) => asking.interrupted(server, why),
         Ran::Panicked | Ran::TimedOut => {
@@ -89,7 +82,7 @@ pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Value, M
     }
 }
 
-pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Value, McpError> {
+pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Reply, McpError> {
     let (arg_name, value) = (p.argument.name.as_str(), p.argument.value.as_str());
     let values = match &p.reference {
         CompletionRef::Prompt { name } => {
@@ -112,5 +105,11 @@ pub fn complete(server: &Server, p: &Complete, caller: &Caller) -> Result<Value,
     };
     let total = values.len();
     let shown: Vec<String> = values.into_iter().take(100).collect();
-    Ok(json!({"completion": {"values": shown, "total": total, "hasMore": total > 100}}))
+    Ok(Reply::Complete(CompleteResult {
+        completion: Completion {
+            values: shown,
+            total,
+            has_more: total > 100,
+        },
+    }))
 }

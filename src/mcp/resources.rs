@@ -1,71 +1,60 @@
 //! `resources/list`, `resources/templates/list`, `resources/read`, `resources/subscribe` and
 //! `resources/unsubscribe`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::asking::{Asking, Ran};
 use super::model::{Paginated, ReadResource, Subscribe};
+use super::result::{ListedResource, ListedTemplate, ReadResourceResult, Reply};
 use super::{Call, McpError, Server, listing, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
 use crate::resource::match_template;
 
-/// A listing entry: the identifying member, then name, optional title, description, MIME type.
-fn entry(
-    id: (&str, &str),
-    name: &str,
-    title: Option<&str>,
-    description: &str,
-    mime_type: Option<&str>,
-) -> Value {
-    let mut v = json!({ id.0: id.1, "name": name, "description": description });
-    if let Some(t) = title {
-        v["title"] = json!(t);
-    }
-    if let Some(m) = mime_type {
-        v["mimeType"] = json!(m);
-    }
-    v
-}
-
-pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
-    let items: Vec<Value> = server
+pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
+    let items: Vec<ListedResource> = server
         .registry
         .resources
         .iter()
         .filter(|r| caller.missing_scopes(r.scopes).is_empty())
-        .map(|r| entry(("uri", r.uri), r.name, r.title, r.description, r.mime_type))
+        .map(|r| ListedResource {
+            uri: r.uri,
+            name: r.name,
+            title: r.title,
+            description: r.description,
+            mime_type: r.mime_type,
+        })
         .collect();
     listing(
         "resources",
-        &items,
+        items,
         p.cursor.as_deref(),
         server.settings.page_size,
     )
+    .map(Reply::Resources)
 }
 
-pub fn list_templates(server: &Server, p: &Paginated, caller: &Caller) -> Result<Value, McpError> {
-    let items: Vec<Value> = server
+pub fn list_templates(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
+    let items: Vec<ListedTemplate> = server
         .registry
         .templates
         .iter()
         .filter(|t| caller.missing_scopes(t.scopes).is_empty())
-        .map(|t| {
-            entry(
-                ("uriTemplate", t.uri_template),
-                t.name,
-                t.title,
-                t.description,
-                t.mime_type,
-            )
+        .map(|t| ListedTemplate {
+            uri_template: t.uri_template,
+            name: t.name,
+            title: t.title,
+            description: t.description,
+            mime_type: t.mime_type,
         })
         .collect();
     listing(
         "resourceTemplates",
-        &items,
+        items,
         p.cursor.as_deref(),
         server.settings.page_size,
     )
+    .map(Reply::ResourceTemplates)
 }
 
 pub fn valid_uri(uri: &str) -> Result<(), McpError> {
@@ -77,7 +66,7 @@ pub fn valid_uri(uri: &str) -> Result<(), McpError> {
     Ok(())
 }
 
-pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Value, McpError> {
+pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Reply, McpError> {
     let uri = p.uri.as_str();
     valid_uri(uri)?;
     let caller = &call.caller;
@@ -124,7 +113,7 @@ pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Valu
         Reader::Template(t, vars) => (t.read)(ctx, uri.to_string(), vars),
     };
     match asking.run(start, server.settings.tool_timeout).await {
-        Ran::Done(Ok(contents)) => Ok(json!({"contents": contents})),
+        Ran::Done(Ok(contents)) => Ok(Reply::ReadResource(ReadResourceResult { contents })),
         Ran::Done(Err(msg)) => {
             log::warn!("resource {uri} could not be read: {msg}");
             Err(McpError::ResourceNotFound(uri.to_string()))
@@ -153,11 +142,11 @@ pub fn scopes_for<'a>(server: &'a Server, uri: &str) -> Option<&'a [&'static str
 /// 2025 revisions: subscriptions are acknowledged for known resources. Those clients have no
 /// stream to receive `notifications/resources/updated` on (no sessions), so none are sent to
 /// them; 2026-07-28 clients subscribe on `subscriptions/listen` instead.
-pub fn subscribe(server: &Server, p: &Subscribe, caller: &Caller) -> Result<Value, McpError> {
+pub fn subscribe(server: &Server, p: &Subscribe, caller: &Caller) -> Result<Reply, McpError> {
     let uri = p.uri.as_str();
     valid_uri(uri)?;
     let scopes =
         scopes_for(server, uri).ok_or_else(|| McpError::ResourceNotFound(uri.to_string()))?;
     require_scopes(caller, scopes)?;
-    Ok(json!({}))
+    Ok(Reply::EMPTY)
 }

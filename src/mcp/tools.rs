@@ -8,7 +8,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::asking::{Asking, Ran};
-use super::model::CallTool;
+use super::model::{CallTool, Method};
+use super::result::{Answer, CallToolResult, Reply, ResultType};
 use super::{Call, Era, McpError, Server, listing, modern, page_start, require_scopes};
 use crate::context::{Content, ToolContext};
 use crate::registry::{Tool, first_error};
@@ -66,24 +67,19 @@ impl ListCache {
             .filter(|(i, _)| key.visible[i / 64] & (1 << (i % 64)) != 0)
             .map(|(_, t)| &t.listing)
             .collect();
-        let mut result = listing("tools", &listings, cursor, server.settings.page_size)?;
-        if key.modern {
-            modern::complete(server, super::model::Method::ToolsList, &mut result);
-        }
-        let raw: Arc<RawValue> = serde_json::value::to_raw_value(&result)
-            .expect("listings serialize")
-            .into();
+        let answer = Answer {
+            result: listing("tools", listings, cursor, server.settings.page_size)?,
+            modern: key
+                .modern
+                .then(|| modern::members(server, Method::ToolsList, ResultType::Complete)),
+        };
+        let raw: Arc<RawValue> = answer.to_raw()?.into();
         if entries.len() >= MAX_CACHED_LISTS {
             entries.clear();
         }
         entries.insert(key, raw.clone());
         Ok(raw)
     }
-}
-
-/// A tool result with `isError: true` and this text.
-pub fn error_result(text: impl Into<String>) -> Value {
-    json!({"content": [Content::text(text)], "isError": true})
 }
 
 /// Arguments with the tool's secret ones masked, for the debug log.
@@ -105,7 +101,7 @@ pub async fn call(
     p: &CallTool,
     arguments: Option<Map<String, Value>>,
     call: &Call,
-) -> Result<Value, McpError> {
+) -> Result<Reply, McpError> {
     let args = Value::Object(arguments.unwrap_or_default());
     let name = p.name.as_str();
     let tool = server
@@ -122,7 +118,7 @@ pub async fn call(
     let caller = call.caller.clone();
     require_scopes(&caller, tool.def.tool.scopes)?;
     if let Some(err) = first_error(&tool.input, &args) {
-        return Ok(error_result(format!(
+        return Ok(Reply::tool_error(format!(
             "Invalid arguments for tool {name}: {err}"
         )));
     }
@@ -145,9 +141,9 @@ pub async fn call(
         .await
     {
         Ran::Done(Ok(output)) => finish(tool, output),
-        Ran::Done(Err(ToolError(msg))) => Ok(error_result(msg)),
+        Ran::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
         Ran::Interrupted(why) => asking.interrupted(server, why),
-        Ran::TimedOut => Ok(error_result(format!(
+        Ran::TimedOut => Ok(Reply::tool_error(format!(
             "Tool {name} timed out after {} s",
             server.settings.tool_timeout.as_secs()
         ))),
@@ -160,7 +156,7 @@ pub async fn call(
     }
 }
 
-fn finish(tool: &Tool, output: ToolOutput) -> Result<Value, McpError> {
+fn finish(tool: &Tool, output: ToolOutput) -> Result<Reply, McpError> {
     let ToolOutput {
         mut content,
         structured,
@@ -178,15 +174,14 @@ fn finish(tool: &Tool, output: ToolOutput) -> Result<Value, McpError> {
             return Err(McpError::Internal);
         }
     }
-    let mut result = json!({});
-    if let Some(s) = structured {
-        if content.is_empty() {
-            content.push(Content::text(s.to_string()));
-        }
-        if s.is_object() {
-            result["structuredContent"] = s;
-        }
+    if let Some(s) = &structured
+        && content.is_empty()
+    {
+        content.push(Content::text(s.to_string()));
     }
-    result["content"] = serde_json::to_value(content).map_err(|_| McpError::Internal)?;
-    Ok(result)
+    Ok(Reply::CallTool(CallToolResult {
+        content,
+        structured_content: structured.filter(Value::is_object),
+        is_error: false,
+    }))
 }

@@ -34,7 +34,6 @@ pub(super) async fn batch(
             McpError::InvalidRequest("Invalid Request: empty batch".into()),
         );
     }
-    let limit = server.settings.max_response_bytes;
     // The body is `[` + the responses joined by `,` + `]`.
     let mut body = String::from("[");
     fn add(body: &mut String, text: &str) {
@@ -61,7 +60,7 @@ pub(super) async fn batch(
             }
             Ok(Message::Request(request)) => {
                 let id = request.id.clone();
-                let cap = Cap::new(limit, &request);
+                let cap = Cap::new(server, &request, era);
                 let call = Call {
                     caller: caller.clone(),
                     era,
@@ -74,10 +73,10 @@ pub(super) async fn batch(
                 match server.handle(request, call).await {
                     // Room is kept for the closing bracket and the errors of later items.
                     Outcome::Response(r) => {
-                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, cap);
+                        let text = capped(&r, &id, body.len() + RESULT_RESERVE, &cap);
                         add(&mut body, &text);
                     }
-                    other => return outcome_response(other, &id, cap),
+                    other => return outcome_response(other, &id, &cap),
                 }
             }
         }
@@ -202,13 +201,13 @@ impl RequestBudget {
             Ok(()) => Ok(true),
             Err((0, r)) => Err(request_refusal(r)),
             Err((_, r)) => {
-                let cap = Cap::new(server.settings.max_response_bytes, request);
+                let cap = Cap::plain(server.settings.max_response_bytes);
                 let outcome = server.refusal(
                     Era::Modern,
                     Some(request.id.clone()),
                     Server::tool_budget_refusal(r),
                 );
-                Err(outcome_response(outcome, &request.id, cap))
+                Err(outcome_response(outcome, &request.id, &cap))
             }
         }
     }

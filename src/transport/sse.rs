@@ -58,7 +58,7 @@ impl Events {
 
     pub(super) fn result(&mut self, outcome: Outcome, id: &Id) {
         const FRAMING: usize = "event: message\ndata: \n\n".len();
-        let text = outcome_event(outcome, id, self.used + FRAMING, self.cap);
+        let text = outcome_event(outcome, id, self.used + FRAMING, &self.cap);
         self.push(sse_event(&text));
     }
 }
