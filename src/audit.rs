@@ -4,7 +4,6 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-
 use crate::auth::Caller;
 use crate::edge::log_safe;
 use crate::mcp::result::Reply;

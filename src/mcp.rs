@@ -37,8 +37,7 @@ use crate::seal::Seal;
 pub use error::{McpError, retry_after_secs};
 use model::{Method, Params, RequestParamsMeta};
 use result::{
-    Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities,
-    ServerInfo,
+    Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities, ServerInfo,
 };
 
 /// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.

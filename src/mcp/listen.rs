@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::model::Listen;
 use super::modern::SUBSCRIPTION_ID_KEY;
-use super::result::{Answer, ModernMembers, Reply, ResultMeta, ResultType};
 use super::resources::{scopes_for, valid_uri};
+use super::result::{Answer, ModernMembers, Reply, ResultMeta, ResultType};
 use super::{McpError, Server};
 use crate::auth::Caller;
 use crate::changes::Change;

@@ -237,7 +237,10 @@ async fn one_client_cannot_hold_more_than_its_share_of_connections() {
             break;
         }
     }
-    assert!(refused.is_some(), "the sixth connection was served every time");
+    assert!(
+        refused.is_some(),
+        "the sixth connection was served every time"
+    );
     // Another client is served.
     let mut other = connect_from(app.port, "127.0.0.2").await;
     other

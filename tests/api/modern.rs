@@ -760,3 +760,25 @@ async fn browsers_may_send_the_standard_headers() {
         assert!(allowed.contains(h), "{h} in {allowed}");
     }
 }
+
+#[actix_web::test]
+async fn an_oversized_tool_result_becomes_a_complete_tool_error() {
+    let app = spawn_open(&[("GATEHOUSE_MCP__MAX_RESPONSE_BYTES", "16384")]).await;
+    let r = send(
+        &app,
+        None,
+        "tools/call",
+        json!({"name": "fixture_big", "arguments": {"bytes": 100_000}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.len() <= 16384);
+    let result = &r.json()["result"];
+    assert_eq!(result["isError"], true, "{}", r.text);
+    assert_eq!(result["resultType"], "complete", "{}", r.text);
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "gatehouse",
+        "{}",
+        r.text
+    );
+}
