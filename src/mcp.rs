@@ -376,6 +376,24 @@ impl Server {
         self.info.clone()
     }
 
+    /// A page of the registered `items` the caller may see, each as `entry` lists it.
+    pub fn visible_page<D, T>(
+        &self,
+        key: &'static str,
+        items: &[D],
+        scopes: impl Fn(&D) -> &'static [&'static str],
+        entry: impl Fn(&D) -> T,
+        p: &model::Paginated,
+        caller: &Caller,
+    ) -> Result<Listing<T>, McpError> {
+        let visible = items
+            .iter()
+            .filter(|d| caller.missing_scopes(scopes(d)).is_empty())
+            .map(entry)
+            .collect();
+        listing(key, visible, p.cursor.as_deref(), self.settings.page_size)
+    }
+
     /// `result` as sent in `era`: in 2026-07-28 with the members every result carries.
     pub fn answer(&self, method: Method, era: Era, result: Reply) -> Answer {
         let modern =

@@ -5,26 +5,45 @@ use std::time::Duration;
 
 use super::*;
 
+/// A fixture that asks the client (`asks: true`), registered under `$name`.
+macro_rules! asking_fixture {
+    ($name:literal, $description:literal, $handler:expr, schema = $schema:expr $(, $field:ident: $value:expr)* $(,)?) => {
+        register_tool!($handler, schema = $schema, Tool {
+            name: Some($name),
+            description: $description,
+            asks: true,
+            $($field: $value,)*
+            ..Tool::DEFAULT
+        });
+    };
+    ($name:literal, $description:literal, $handler:expr $(, $field:ident: $value:expr)* $(,)?) => {
+        register_tool!($handler, Tool {
+            name: Some($name),
+            description: $description,
+            asks: true,
+            $($field: $value,)*
+            ..Tool::DEFAULT
+        });
+    };
+}
+
 // --- The 2026-07-28 suite's fixtures.
 
-register_tool!(
+asking_fixture!(
+    "test_missing_capability",
+    "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let reply = ctx.sample_text("reply", "Say hello", 20).await?;
         Ok(ToolOutput::text(format!(
             "The client declared sampling: {reply}"
         )))
     },
-    Tool {
-        name: Some("test_missing_capability"),
-        description: "Needs the client's sampling capability; refused with -32021 without it (conformance fixture).",
-        client_capabilities: &["sampling"],
-
-        asks: true,
-        ..Tool::DEFAULT
-    }
+    client_capabilities: &["sampling"],
 );
 
-register_tool!(
+asking_fixture!(
+    "test_streaming_elicitation",
+    "Streams progress, then asks the user through the revision's own way (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         ctx.progress(1.0, Some(2.0), Some("working"));
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -38,14 +57,7 @@ register_tool!(
             outcome(&answer)
         )))
     },
-    Tool {
-        name: Some("test_streaming_elicitation"),
-        description: "Streams progress, then asks the user through the revision's own way (conformance fixture).",
-        client_capabilities: &["elicitation"],
-
-        asks: true,
-        ..Tool::DEFAULT
-    }
+    client_capabilities: &["elicitation"],
 );
 
 register_tool!(
@@ -159,18 +171,14 @@ struct PromptArgs {
     prompt: String,
 }
 
-register_tool!(
+asking_fixture!(
+    "test_sampling",
+    "Asks the client's model to answer a prompt (conformance fixture).",
     |ctx: ToolContext, a: PromptArgs| async move {
         let reply = ctx.sample_text("reply", &a.prompt, 100).await?;
         Ok(ToolOutput::text(format!("LLM response: {reply}")))
     },
     schema = || json!({"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}),
-    Tool {
-        name: Some("test_sampling"),
-        description: "Asks the client's model to answer a prompt (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
 #[derive(Deserialize)]
@@ -178,7 +186,9 @@ struct MessageArgs {
     message: String,
 }
 
-register_tool!(
+asking_fixture!(
+    "test_elicitation",
+    "Asks the user for a username and an email (conformance fixture).",
     |ctx: ToolContext, a: MessageArgs| async move {
         let schema = json!({
             "type": "object",
@@ -188,70 +198,68 @@ register_tool!(
         elicit_and_report(&ctx, "user", &a.message, schema, "User response").await
     },
     schema = || json!({"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}),
-    Tool {
-        name: Some("test_elicitation"),
-        description: "Asks the user for a username and an email (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
-    |ctx: ToolContext, _: NoArgs| async move {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "default": "John Doe"},
-                "age": {"type": "integer", "default": 30},
-                "score": {"type": "number", "default": 95.5},
-                "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
-                "verified": {"type": "boolean", "default": true}
+/// A fixture that asks the user to fill in a form (`$schema`) and reports what came back.
+macro_rules! form_fixture {
+    ($name:literal, $description:literal, $key:literal, $message:literal, $schema:tt $(,)?) => {
+        asking_fixture!(
+            $name,
+            $description,
+            |ctx: ToolContext, _: NoArgs| async move {
+                let schema = json!($schema);
+                elicit_and_report(&ctx, $key, $message, schema, "Elicitation completed").await
             }
-        });
-        let message = "Please review and update the form fields with defaults";
-        elicit_and_report(&ctx, "defaults", message, schema, "Elicitation completed").await
-    },
-    Tool {
-        name: Some("test_elicitation_sep1034_defaults"),
-        description: "Asks for a form whose fields carry defaults (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
+        );
+    };
+}
+
+form_fixture!(
+    "test_elicitation_sep1034_defaults",
+    "Asks for a form whose fields carry defaults (conformance fixture).",
+    "defaults",
+    "Please review and update the form fields with defaults",
+    {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "default": "John Doe"},
+            "age": {"type": "integer", "default": 30},
+            "score": {"type": "number", "default": 95.5},
+            "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+            "verified": {"type": "boolean", "default": true}
+        }
     }
 );
 
-register_tool!(
-    |ctx: ToolContext, _: NoArgs| async move {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
-                "titledSingle": {"type": "string", "oneOf": [
-                    {"const": "value1", "title": "First Option"},
-                    {"const": "value2", "title": "Second Option"},
-                    {"const": "value3", "title": "Third Option"}
-                ]},
-                "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
-                    "enumNames": ["Option One", "Option Two", "Option Three"]},
-                "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
-                "titledMulti": {"type": "array", "items": {"anyOf": [
-                    {"const": "value1", "title": "First Choice"},
-                    {"const": "value2", "title": "Second Choice"},
-                    {"const": "value3", "title": "Third Choice"}
-                ]}}
-            }
-        });
-        let message = "Please choose from the options";
-        elicit_and_report(&ctx, "enums", message, schema, "Elicitation completed").await
-    },
-    Tool {
-        name: Some("test_elicitation_sep1330_enums"),
-        description: "Asks for a form with every enum style (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
+form_fixture!(
+    "test_elicitation_sep1330_enums",
+    "Asks for a form with every enum style (conformance fixture).",
+    "enums",
+    "Please choose from the options",
+    {
+        "type": "object",
+        "properties": {
+            "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {"type": "string", "oneOf": [
+                {"const": "value1", "title": "First Option"},
+                {"const": "value2", "title": "Second Option"},
+                {"const": "value3", "title": "Third Option"}
+            ]},
+            "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                "enumNames": ["Option One", "Option Two", "Option Three"]},
+            "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+            "titledMulti": {"type": "array", "items": {"anyOf": [
+                {"const": "value1", "title": "First Choice"},
+                {"const": "value2", "title": "Second Choice"},
+                {"const": "value3", "title": "Third Choice"}
+            ]}}
+        }
     }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_elicitation",
+    "Asks the user's name, then greets them (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let answer = ctx
             .elicit("user_name", "What is your name?", name_schema("name"))
@@ -261,44 +269,32 @@ register_tool!(
             field(&answer, "name")
         )))
     },
-    Tool {
-        name: Some("test_input_required_result_elicitation"),
-        description: "Asks the user's name, then greets them (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_sampling",
+    "Asks the client's model a question (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let reply = ctx
             .sample_text("capital_question", "What is the capital of France?", 100)
             .await?;
         Ok(ToolOutput::text(format!("The model says: {reply}")))
     },
-    Tool {
-        name: Some("test_input_required_result_sampling"),
-        description: "Asks the client's model a question (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_list_roots",
+    "Asks for the client's roots (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let roots = ctx.roots("client_roots").await?;
         let uris: Vec<&str> = roots.iter().map(|r| r.uri.as_str()).collect();
         Ok(ToolOutput::text(format!("Roots: {}", uris.join(", "))))
     },
-    Tool {
-        name: Some("test_input_required_result_list_roots"),
-        description: "Asks for the client's roots (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_request_state",
+    "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
         ctx.elicit("confirm", "Please confirm", schema).await?;
@@ -307,29 +303,21 @@ register_tool!(
             "state-ok: the request state came back intact",
         ))
     },
-    Tool {
-        name: Some("test_input_required_result_request_state"),
-        description: "Asks for a confirmation; answers state-ok once the state came back intact (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_tampered_state",
+    "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]});
         ctx.elicit("confirm", "Please confirm", schema).await?;
         Ok(ToolOutput::text("confirmed"))
     },
-    Tool {
-        name: Some("test_input_required_result_tampered_state"),
-        description: "Asks for a confirmation; a tampered requestState is refused (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_multiple_inputs",
+    "Asks the user, the model and the client's roots at once (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let answers = ctx
             .ask(vec![
@@ -350,15 +338,11 @@ register_tool!(
             "{greeting} {name} (all three answers received)"
         )))
     },
-    Tool {
-        name: Some("test_input_required_result_multiple_inputs"),
-        description: "Asks the user, the model and the client's roots at once (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_multi_round",
+    "Asks two questions, one after the other (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         let name = ctx
             .elicit("step1", "Step 1: What is your name?", name_schema("name"))
@@ -376,15 +360,11 @@ register_tool!(
             field(&color, "color")
         )))
     },
-    Tool {
-        name: Some("test_input_required_result_multi_round"),
-        description: "Asks two questions, one after the other (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
-register_tool!(
+asking_fixture!(
+    "test_input_required_result_capabilities",
+    "Asks only through what the client declared (conformance fixture).",
     |ctx: ToolContext, _: NoArgs| async move {
         if ctx.client_supports("elicitation") != Some(false) {
             let answer = ctx
@@ -405,12 +385,6 @@ register_tool!(
             "The client can answer nothing; done without asking.",
         ))
     },
-    Tool {
-        name: Some("test_input_required_result_capabilities"),
-        description: "Asks only through what the client declared (conformance fixture).",
-        asks: true,
-        ..Tool::DEFAULT
-    }
 );
 
 register_prompt!(PromptDef {

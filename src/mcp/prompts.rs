@@ -5,30 +5,21 @@ use serde_json::json;
 use super::asking::{Asking, Ran};
 use super::model::{Complete, CompletionRef, GetPrompt, Paginated};
 use super::result::{CompleteResult, Completion, GetPromptResult, ListedPrompt, Reply};
-use super::{Call, McpError, Server, listing, require_scopes};
+use super::{Call, McpError, Server, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
+use crate::prompt::PromptDef;
 
 pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
-    let items: Vec<ListedPrompt> = server
-        .registry
-        .prompts
-        .iter()
-        .filter(|d| caller.missing_scopes(d.scopes).is_empty())
-        .map(|d| ListedPrompt {
-            name: d.name,
-            title: d.title,
-            description: d.description,
-            arguments: d.arguments,
-        })
-        .collect();
-    listing(
-        "prompts",
-        items,
-        p.cursor.as_deref(),
-        server.settings.page_size,
-    )
-    .map(Reply::Prompts)
+    let entry = |d: &&PromptDef| ListedPrompt {
+        name: d.name,
+        title: d.title,
+        description: d.description,
+        arguments: d.arguments,
+    };
+    let prompts = &server.registry.prompts;
+    let page = server.visible_page("prompts", prompts, |d| d.scopes, entry, p, caller);
+    page.map(Reply::Prompts)
 }
 
 pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Reply, McpError> {

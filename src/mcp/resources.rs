@@ -5,56 +5,43 @@ use serde_json::{Map, Value};
 
 use super::asking::{Asking, Ran};
 use super::model::{Paginated, ReadResource, Subscribe};
-use super::result::{ListedResource, ListedTemplate, ReadResourceResult, Reply};
-use super::{Call, McpError, Server, listing, require_scopes};
+use super::result::{ListedResource, ReadResourceResult, Reply, ResourceId};
+use super::{Call, McpError, Server, require_scopes};
 use crate::auth::Caller;
 use crate::context::ToolContext;
-use crate::resource::match_template;
+use crate::resource::{ResourceDef, ResourceTemplateDef, match_template};
 
 pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
-    let items: Vec<ListedResource> = server
-        .registry
-        .resources
-        .iter()
-        .filter(|r| caller.missing_scopes(r.scopes).is_empty())
-        .map(|r| ListedResource {
-            uri: r.uri,
-            name: r.name,
-            title: r.title,
-            description: r.description,
-            mime_type: r.mime_type,
-        })
-        .collect();
-    listing(
-        "resources",
-        items,
-        p.cursor.as_deref(),
-        server.settings.page_size,
-    )
-    .map(Reply::Resources)
+    let entry = |r: &&ResourceDef| ListedResource {
+        id: ResourceId::Uri(r.uri),
+        name: r.name,
+        title: r.title,
+        description: r.description,
+        mime_type: r.mime_type,
+    };
+    let resources = &server.registry.resources;
+    let page = server.visible_page("resources", resources, |r| r.scopes, entry, p, caller);
+    page.map(Reply::Resources)
 }
 
 pub fn list_templates(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
-    let items: Vec<ListedTemplate> = server
-        .registry
-        .templates
-        .iter()
-        .filter(|t| caller.missing_scopes(t.scopes).is_empty())
-        .map(|t| ListedTemplate {
-            uri_template: t.uri_template,
-            name: t.name,
-            title: t.title,
-            description: t.description,
-            mime_type: t.mime_type,
-        })
-        .collect();
-    listing(
+    let entry = |t: &&ResourceTemplateDef| ListedResource {
+        id: ResourceId::Template(t.uri_template),
+        name: t.name,
+        title: t.title,
+        description: t.description,
+        mime_type: t.mime_type,
+    };
+    let templates = &server.registry.templates;
+    let page = server.visible_page(
         "resourceTemplates",
-        items,
-        p.cursor.as_deref(),
-        server.settings.page_size,
-    )
-    .map(Reply::ResourceTemplates)
+        templates,
+        |t| t.scopes,
+        entry,
+        p,
+        caller,
+    );
+    page.map(Reply::ResourceTemplates)
 }
 
 pub fn valid_uri(uri: &str) -> Result<(), McpError> {

@@ -27,7 +27,7 @@ pub enum Reply {
     Discover(DiscoverResult),
     CallTool(CallToolResult),
     Resources(Listing<ListedResource>),
-    ResourceTemplates(Listing<ListedTemplate>),
+    ResourceTemplates(Listing<ListedResource>),
     ReadResource(ReadResourceResult),
     Prompts(Listing<ListedPrompt>),
     GetPrompt(GetPromptResult),
@@ -156,10 +156,11 @@ impl<T: Serialize> Serialize for Listing<T> {
     }
 }
 
-/// An entry of `resources/list`.
+/// An entry of `resources/list` or `resources/templates/list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListedResource {
-    pub uri: &'static str,
+    #[serde(flatten)]
+    pub id: ResourceId,
     pub name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'static str>,
@@ -168,17 +169,13 @@ pub struct ListedResource {
     pub mime_type: Option<&'static str>,
 }
 
-/// An entry of `resources/templates/list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListedTemplate {
+/// What a listed resource is known by: its URI, or its template's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ResourceId {
+    #[serde(rename = "uri")]
+    Uri(&'static str),
     #[serde(rename = "uriTemplate")]
-    pub uri_template: &'static str,
-    pub name: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<&'static str>,
-    pub description: &'static str,
-    #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<&'static str>,
+    Template(&'static str),
 }
 
 /// An entry of `prompts/list`.
