@@ -1,11 +1,13 @@
 //! JSON-RPC 2.0 wire types: ids, messages, responses and error codes. Only this module knows the
 //! envelope format; everything else works with the typed values it produces.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 /// A request id: a string or an integer, never null, never a fraction. Kept as the exact JSON
 /// value it arrived as, so a response echoes it byte for byte (`1`, `"1"` and `1.0` are distinct).
@@ -20,6 +22,11 @@ pub enum Id {
 pub const MAX_ID_CHARS: usize = 256;
 
 impl Id {
+    /// Reads an id from its JSON text; `None` as for `from_value`.
+    pub fn from_raw(raw: &RawValue) -> Option<Id> {
+        Id::from_value(&serde_json::from_str(raw.get()).ok()?)
+    }
+
     /// Reads an id from a JSON value; `None` for null, floats, booleans, objects, arrays and
     /// strings longer than `MAX_ID_CHARS`.
     pub fn from_value(v: &Value) -> Option<Id> {
@@ -234,21 +241,23 @@ impl OutgoingRequest {
     }
 }
 
-/// A request the client sent: it has an id and expects exactly one response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+/// A request the client sent: it has an id and expects exactly one response. Its members are
+/// borrowed from the body; `params` is left as JSON text (always an object) for its method's
+/// type to read, once.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
     pub id: Id,
-    pub method: String,
-    pub params: Map<String, Value>,
+    pub method: Cow<'a, str>,
+    pub params: Option<&'a RawValue>,
 }
 
 /// One message the client sent, classified.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Message {
-    Request(Request),
+#[derive(Debug, Clone)]
+pub enum Message<'a> {
+    Request(Request<'a>),
     Notification {
-        method: String,
-        params: Map<String, Value>,
+        method: Cow<'a, str>,
+        params: Option<&'a RawValue>,
     },
     /// The client's answer to a request the server sent: its `result`, or its `error` object.
     ClientResponse {
@@ -264,19 +273,83 @@ pub struct Invalid {
     pub reason: &'static str,
 }
 
-impl Message {
-    /// Classifies one JSON value as a request, a notification or a client response.
-    pub fn classify(value: Value) -> Result<Message, Invalid> {
-        let Value::Object(mut obj) = value else {
-            return Err(Invalid {
+/// Why a body is not one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unreadable {
+    /// Not JSON at all (-32700).
+    NotJson,
+    /// JSON, but not a JSON-RPC message (-32600).
+    Invalid(Invalid),
+}
+
+/// A message's members as they arrive, borrowed from the body and each left as JSON text:
+/// reading the envelope builds nothing, and each member is then read by what it is for.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "member")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "member")]
+    error: Option<&'a RawValue>,
+}
+
+/// A member that is present, `null` included (absent members are `None` by default).
+fn member<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The first byte of a JSON text that is not white space.
+pub fn first_byte(text: &[u8]) -> Option<u8> {
+    text.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+impl<'a> Message<'a> {
+    /// Reads one message from a JSON text (a whole body, or one item of a batch).
+    pub fn parse(text: &'a [u8]) -> Result<Message<'a>, Unreadable> {
+        match serde_json::from_slice::<Envelope<'a>>(text) {
+            Ok(envelope) => envelope.classify().map_err(Unreadable::Invalid),
+            // JSON of another shape, or an object that names a member twice.
+            Err(e) if e.is_data() && serde_json::from_slice::<IgnoredAny>(text).is_ok() => {
+                Err(Unreadable::Invalid(Invalid {
+                    id: None,
+                    reason: if first_byte(text) == Some(b'{') {
+                        "a message must not name a member twice"
+                    } else {
+                        "a message must be a JSON object"
+                    },
+                }))
+            }
+            Err(_) => Err(Unreadable::NotJson),
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// Reads one item of a batch (already known to be JSON).
+    pub fn parse_item(item: &'a RawValue) -> Result<Message<'a>, Invalid> {
+        match Message::parse(item.get().as_bytes()) {
+            Ok(m) => Ok(m),
+            Err(Unreadable::Invalid(bad)) => Err(bad),
+            Err(Unreadable::NotJson) => Err(Invalid {
                 id: None,
                 reason: "a message must be a JSON object",
-            });
-        };
-        let raw_id = obj.remove("id");
-        let id = match &raw_id {
+            }),
+        }
+    }
+}
+
+impl<'a> Envelope<'a> {
+    fn classify(self) -> Result<Message<'a>, Invalid> {
+        let id = match self.id {
             None => None,
-            Some(v) => match Id::from_value(v) {
+            Some(raw) => match Id::from_raw(raw) {
                 Some(id) => Some(id),
                 None => {
                     return Err(Invalid {
@@ -290,21 +363,21 @@ impl Message {
             id: id.clone(),
             reason,
         };
-        if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        if self.jsonrpc.and_then(text).as_deref() != Some("2.0") {
             return Err(invalid("jsonrpc must be \"2.0\""));
         }
-        let method = match obj.remove("method") {
-            Some(Value::String(m)) => Some(m),
-            Some(_) => return Err(invalid("method must be a string")),
+        let method = match self.method {
+            Some(raw) => Some(text(raw).ok_or_else(|| invalid("method must be a string"))?),
             None => None,
         };
         let Some(method) = method else {
             // No method: a response to a server-to-client request.
-            let result = obj.remove("result");
-            let error = obj.remove("error");
-            return match (id, result, error) {
-                (Some(id), Some(r), None) => Ok(Message::ClientResponse { id, outcome: Ok(r) }),
-                (Some(id), None, Some(e)) if e.is_object() => Ok(Message::ClientResponse {
+            let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).ok();
+            return match (id, self.result.map(value), self.error.map(value)) {
+                (Some(id), Some(Some(r)), None) => {
+                    Ok(Message::ClientResponse { id, outcome: Ok(r) })
+                }
+                (Some(id), None, Some(Some(e))) if e.is_object() => Ok(Message::ClientResponse {
                     id,
                     outcome: Err(e),
                 }),
@@ -314,13 +387,14 @@ impl Message {
                 }),
             };
         };
-        if obj.contains_key("result") || obj.contains_key("error") {
+        if self.result.is_some() || self.error.is_some() {
             return Err(invalid("a request must not carry result or error"));
         }
-        let params = match obj.remove("params") {
-            None => Map::new(),
-            Some(Value::Object(p)) => p,
-            Some(_) => return Err(invalid("params must be an object")),
+        let params = match self.params {
+            Some(raw) if !raw.get().starts_with('{') => {
+                return Err(invalid("params must be an object"));
+            }
+            params => params,
         };
         Ok(match id {
             Some(id) => Message::Request(Request { id, method, params }),
@@ -329,63 +403,100 @@ impl Message {
     }
 }
 
+/// A JSON string's text (borrowed unless it holds escapes); `None` for any other value.
+fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Cow::Owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(v: &Value) -> Result<Message<'static>, Unreadable> {
+        let text: &'static str = Box::leak(v.to_string().into_boxed_str());
+        Message::parse(text.as_bytes())
+    }
+
     #[test]
-    fn classify_request_keeps_id_exactly() {
+    fn a_request_keeps_its_id_exactly_and_its_params_as_text() {
         for id in [
             json!(1),
             json!("abc"),
             json!(-7),
             json!(18446744073709551615u64),
         ] {
-            let m = Message::classify(json!({"jsonrpc":"2.0","id":id.clone(),"method":"ping"}));
+            let m =
+                parse(&json!({"jsonrpc":"2.0","id":id.clone(),"method":"ping","params":{"a":1}}));
             let Ok(Message::Request(r)) = m else {
                 panic!("not a request")
             };
             assert_eq!(serde_json::to_value(&r.id).unwrap(), id);
+            assert_eq!(r.method, "ping");
+            assert_eq!(r.params.map(RawValue::get), Some(r#"{"a":1}"#));
         }
+        // Escapes in the method are read; white space around members is not kept.
+        let text = br#" { "method" : "tools\/call" , "id" : 1 , "jsonrpc" : "2.0" } "#;
+        let Ok(Message::Request(r)) = Message::parse(text) else {
+            panic!()
+        };
+        assert_eq!(r.method, "tools/call");
     }
 
     #[test]
-    fn classify_rejects_null_float_and_bool_ids() {
+    fn null_float_and_bool_ids_are_refused() {
         for id in [json!(null), json!(1.5), json!(true), json!([1]), json!({})] {
-            let m = Message::classify(json!({"jsonrpc":"2.0","id":id,"method":"ping"}));
-            assert!(m.is_err());
+            let m = parse(&json!({"jsonrpc":"2.0","id":id,"method":"ping"}));
+            assert!(matches!(
+                m,
+                Err(Unreadable::Invalid(Invalid { id: None, .. }))
+            ));
         }
     }
 
     #[test]
-    fn classify_rejects_wrong_version_and_shapes() {
+    fn wrong_versions_and_shapes_are_invalid_not_unparsable() {
         for v in [
             json!({"jsonrpc":"1.0","id":1,"method":"ping"}),
             json!({"id":1,"method":"ping"}),
             json!({"jsonrpc":"2.0","id":1,"method":3}),
             json!({"jsonrpc":"2.0","id":1,"method":"x","params":[1]}),
+            json!({"jsonrpc":"2.0","id":1,"method":"x","params":null}),
+            json!({"jsonrpc":"2.0","id":1,"method":"x","result":{}}),
             json!({"jsonrpc":"2.0"}),
             json!(42),
             json!("x"),
         ] {
-            assert!(Message::classify(v).is_err());
+            assert!(matches!(parse(&v), Err(Unreadable::Invalid(_))), "{v}");
+        }
+        let twice = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#;
+        assert!(matches!(
+            Message::parse(twice),
+            Err(Unreadable::Invalid(Invalid { reason, .. })) if reason.contains("twice")
+        ));
+        for text in [&b"{"[..], b"", b"{\"a\":}", b"42 43", b"[1,"] {
+            assert_eq!(Message::parse(text).unwrap_err(), Unreadable::NotJson);
         }
     }
 
     #[test]
-    fn classify_notification_and_response() {
+    fn notifications_and_responses_are_told_apart() {
         assert!(matches!(
-            Message::classify(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+            parse(&json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
             Ok(Message::Notification { .. })
         ));
-        assert_eq!(
-            Message::classify(json!({"jsonrpc":"2.0","id":3,"result":{}})),
-            Ok(Message::ClientResponse {
-                id: Id::Int(3.into()),
-                outcome: Ok(json!({}))
-            })
-        );
+        let Ok(Message::ClientResponse { id, outcome }) =
+            parse(&json!({"jsonrpc":"2.0","id":3,"result":{}}))
+        else {
+            panic!()
+        };
+        assert_eq!((id, outcome), (Id::Int(3.into()), Ok(json!({}))));
+        assert!(parse(&json!({"jsonrpc":"2.0","id":3,"error":"no"})).is_err());
     }
 
     #[test]

@@ -29,13 +29,13 @@ use crate::changes::Changes;
 use crate::config::{McpSettings, RateLimitSettings};
 use crate::context::LogLevel;
 use crate::context::Notifier;
-use crate::jsonrpc::{Id, Request, Response};
+use crate::jsonrpc::{Id, Response};
 use crate::metrics::METRICS;
 use crate::refusal::Refusal;
 use crate::registry::Registry;
 use crate::seal::Seal;
 pub use error::{McpError, retry_after_secs};
-use model::{Method, Params, RequestParamsMeta};
+use model::{Method, Params, Parsed, Request, RequestParamsMeta};
 use result::{
     Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities, ServerInfo,
 };
@@ -279,17 +279,19 @@ impl Server {
         }
     }
 
-    /// Handles one request: its method routed on `Method`, its params deserialized once.
+    /// Handles one request: its method routed on `Method`, its params typed once.
     pub async fn handle(&self, req: Request, call: Call) -> Outcome {
         let Request { id, method, params } = req;
-        let method = match Method::parse(&method) {
-            Some(m) if self.serves(m, call.era) => m,
+        let params = match params {
+            Parsed::Typed(p) if self.serves(p.method(), call.era) => p,
+            Parsed::Untyped {
+                method: Some(m),
+                error: Some(e),
+                ..
+            } if self.serves(m, call.era) => return self.refusal(call.era, Some(id), e),
             _ => return self.refusal(call.era, Some(id), McpError::MethodNotFound(method)),
         };
-        let params = match Params::parse(method, params) {
-            Ok(p) => p,
-            Err(e) => return self.refusal(call.era, Some(id), e),
-        };
+        let method = params.method();
         if let Params::ToolsList(p) = &params {
             // Served from the listings serialized once per set of visible tools.
             return match self.tool_lists.get(self, p.cursor.as_deref(), &call) {
@@ -412,7 +414,7 @@ impl Server {
     async fn route(&self, params: Params, call: &Call) -> Result<Reply, McpError> {
         match params {
             Params::Initialize(p) => lifecycle::initialize(self, &p),
-            Params::Ping => Ok(Reply::EMPTY),
+            Params::Ping(_) => Ok(Reply::EMPTY),
             Params::SetLevel(p) => {
                 let level = LogLevel::parse(&p.level).ok_or_else(|| {
                     McpError::InvalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency".into())
@@ -456,7 +458,7 @@ impl Server {
                 result
             }
             Params::Complete(p) => prompts::complete(self, &p, &call.caller),
-            Params::Discover => Ok(modern::discover(self)),
+            Params::Discover(_) => Ok(modern::discover(self)),
             // Listed here only by mistake: the transport serves its stream itself.
             Params::ToolsList(_) | Params::Listen(_) => Err(McpError::Internal),
         }
@@ -467,8 +469,7 @@ impl Server {
             return Notifier::default();
         };
         let token = meta
-            .progress_token
-            .as_ref()
+            .progress_token()
             .filter(|t| t.is_string() || t.as_i64().is_some() || t.as_u64().is_some())
             .cloned();
         // 2026-07-28: log messages only when this request's `_meta` asks for a level.

@@ -19,14 +19,15 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::edge::RequestId;
-use crate::jsonrpc::{Id, Message, Request, Response};
-use crate::mcp::model::{self, Method};
+use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
+use crate::mcp::model::{Method, Params, Parsed, Request};
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::result::Reply;
 use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server, listen};
@@ -235,7 +236,7 @@ pub async fn post(
         .headers()
         .get("mcp-protocol-version")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let header_era = || modern::classify(version_header, &Map::new());
+    let header_era = || modern::classify(version_header, None);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -285,15 +286,12 @@ pub async fn post(
             McpError::InvalidRequest(message),
         );
     }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
-            return invalid(
-                StatusCode::BAD_REQUEST,
-                None,
-                McpError::ParseError("Parse error: the body is not valid JSON".into()),
-            );
-        }
+    let not_json = || {
+        invalid(
+            StatusCode::BAD_REQUEST,
+            None,
+            McpError::ParseError("Parse error: the body is not valid JSON".into()),
+        )
     };
     let request_id = req
         .extensions()
@@ -305,106 +303,122 @@ pub async fn post(
         return Refusal::internal(request_id).into_response();
     };
     let server = server.into_inner();
-    match value {
-        Value::Array(items) => {
+    if first_byte(&body) == Some(b'[') {
+        // A batch: its items' texts, each read as one message by the batch.
+        let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(&body) else {
+            return not_json();
+        };
+        let era = match header_era() {
+            Ok(era) => era,
+            Err(e) => return refused(None, e),
+        };
+        if era != Era::Legacy(BATCH_VERSION) {
+            return invalid(
+                StatusCode::BAD_REQUEST,
+                None,
+                McpError::InvalidRequest(batches_unsupported(era)),
+            );
+        }
+        if let Some(refusal) = budget.charge_batch(&req, items.len()).await {
+            return refusal;
+        }
+        req.extensions_mut().insert(RpcLabels {
+            era: era.version(),
+            method: "batch",
+        });
+        return batch(items, &server, caller, era, &request_id).await;
+    }
+    let message = match Message::parse(&body) {
+        Ok(m) => Ok(m),
+        Err(Unreadable::NotJson) => return not_json(),
+        Err(Unreadable::Invalid(bad)) => Err(bad),
+    };
+    // A verified subject's request budget, left for now by the auth gate.
+    let mut tool_budget_charged = false;
+    if req.extensions().contains::<crate::edge::DeferredCharge>() {
+        match budget.charge_one(&req, &server, &message).await {
+            Ok(charged) => tool_budget_charged = charged,
+            Err(refusal) => return refusal,
+        }
+    }
+    match message {
+        Err(bad) => invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
+        Ok(Message::Notification { method, params }) => {
+            let params = notification_params(params);
+            let meta = params.get("_meta").and_then(Value::as_object);
+            let era = match modern::classify(version_header, meta) {
+                Ok(era) => era,
+                Err(e) => return refused(None, e),
+            };
+            req.extensions_mut().insert(RpcLabels {
+                era: era.version(),
+                method: method_label(&method),
+            });
+            // 2026-07-28 defines no client notifications over HTTP (closing a stream
+            // cancels): they are accepted and ignored.
+            if era != Era::Modern {
+                server.notify(&caller, &method, &params);
+            }
+            HttpResponse::Accepted().finish()
+        }
+        Ok(Message::ClientResponse { id, outcome }) => {
             let era = match header_era() {
                 Ok(era) => era,
                 Err(e) => return refused(None, e),
             };
-            if era != Era::Legacy(BATCH_VERSION) {
-                return invalid(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    McpError::InvalidRequest(batches_unsupported(era)),
-                );
-            }
-            if let Some(refusal) = budget.charge_batch(&req, items.len()).await {
-                return refusal;
-            }
             req.extensions_mut().insert(RpcLabels {
                 era: era.version(),
-                method: "batch",
+                method: "response",
             });
-            batch(items, &server, caller, era, &request_id).await
+            answer(&req, &server, &caller, era, &id, outcome)
         }
-        single => {
-            let message = Message::classify(single);
-            // A verified subject's request budget, left for now by the auth gate.
-            let mut tool_budget_charged = false;
-            if req.extensions().contains::<crate::edge::DeferredCharge>() {
-                match budget.charge_one(&req, &server, &message).await {
-                    Ok(charged) => tool_budget_charged = charged,
-                    Err(refusal) => return refusal,
+        Ok(Message::Request(request)) => {
+            // The params, typed once from the body's text.
+            let request = Request::new(request);
+            let id = Some(request.id.clone());
+            let era = match modern::classify(version_header, request.meta()) {
+                Ok(era) => era,
+                Err(e) => return refused(id, e),
+            };
+            req.extensions_mut().insert(RpcLabels {
+                era: era.version(),
+                method: method_label(&request.method),
+            });
+            let mut call = Call {
+                caller,
+                era,
+                meta: None,
+                param_headers: Vec::new(),
+                tx: None,
+                request_id,
+                tool_budget_charged,
+            };
+            if era == Era::Modern {
+                // The envelope, then the standard headers, before anything is dispatched.
+                let meta = RequestMeta::from_meta(request.meta())
+                    .and_then(|meta| headers::check(&req, &request).map(|()| meta));
+                match meta {
+                    Ok(meta) => call.meta = Some(meta),
+                    Err(e) => return refused(id, e),
+                }
+                if request.method == "tools/call" {
+                    call.param_headers = headers::params(&req);
+                }
+                if request.method == "subscriptions/listen" {
+                    return subscribe(request, server, &call, framing);
                 }
             }
-            match message {
-                Err(bad) => invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
-                Ok(Message::Notification { method, params }) => {
-                    let era = match modern::classify(version_header, &params) {
-                        Ok(era) => era,
-                        Err(e) => return refused(None, e),
-                    };
-                    req.extensions_mut().insert(RpcLabels {
-                        era: era.version(),
-                        method: method_label(&method),
-                    });
-                    // 2026-07-28 defines no client notifications over HTTP (closing a stream
-                    // cancels): they are accepted and ignored.
-                    if era != Era::Modern {
-                        server.notify(&caller, &method, &params);
-                    }
-                    HttpResponse::Accepted().finish()
-                }
-                Ok(Message::ClientResponse { id, outcome }) => {
-                    let era = match header_era() {
-                        Ok(era) => era,
-                        Err(e) => return refused(None, e),
-                    };
-                    req.extensions_mut().insert(RpcLabels {
-                        era: era.version(),
-                        method: "response",
-                    });
-                    answer(&req, &server, &caller, era, &id, outcome)
-                }
-                Ok(Message::Request(request)) => {
-                    let id = Some(request.id.clone());
-                    let era = match modern::classify(version_header, &request.params) {
-                        Ok(era) => era,
-                        Err(e) => return refused(id, e),
-                    };
-                    req.extensions_mut().insert(RpcLabels {
-                        era: era.version(),
-                        method: method_label(&request.method),
-                    });
-                    let mut call = Call {
-                        caller,
-                        era,
-                        meta: None,
-                        param_headers: Vec::new(),
-                        tx: None,
-                        request_id,
-                        tool_budget_charged,
-                    };
-                    if era == Era::Modern {
-                        // The envelope, then the standard headers, before anything is dispatched.
-                        let meta = RequestMeta::from_params(&request.params)
-                            .and_then(|meta| headers::check(&req, &request).map(|()| meta));
-                        match meta {
-                            Ok(meta) => call.meta = Some(meta),
-                            Err(e) => return refused(id, e),
-                        }
-                        if request.method == "tools/call" {
-                            call.param_headers = headers::params(&req);
-                        }
-                        if request.method == "subscriptions/listen" {
-                            return subscribe(request, server, &call, framing);
-                        }
-                    }
-                    one_request(request, server, call, framing).await
-                }
-            }
+            one_request(request, server, call, framing).await
         }
     }
+}
+
+/// A notification's params as a map (empty when absent or unreadable: notifications are
+/// answered 202 whatever they hold).
+pub(crate) fn notification_params(params: Option<&RawValue>) -> Map<String, Value> {
+    params
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default()
 }
 
 /// A client's answer to a question a handler asked on a 2025 response stream: delivered to the
@@ -479,7 +493,11 @@ fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framin
             "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
         );
     }
-    let params = model::typed::<model::Listen>(model::Method::Listen, request.params);
+    let params = match request.params {
+        Parsed::Typed(Params::Listen(p)) => Ok(p),
+        Parsed::Untyped { error: Some(e), .. } => Err(e),
+        _ => Err(McpError::Internal),
+    };
     let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
         Ok(f) => f,
         Err(e) => {

@@ -1,27 +1,33 @@
-//! Fuzz target: request bodies through the depth check, the JSON parser and the JSON-RPC
-//! classifier. Never panics; an error never carries an id the input did not hold.
+//! Fuzz target: request bodies through the depth check, the JSON-RPC envelope reader and the
+//! typing of params. Never panics; valid JSON is never called unparsable; an error never
+//! carries an id the input did not hold, and a request keeps the id it held.
 #![no_main]
 
-use gatehouse::jsonrpc::{Id, Message};
+use gatehouse::jsonrpc::{Id, Message, Unreadable};
+use gatehouse::mcp::model::Request;
 use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     if gatehouse::transport::too_deep(data, 64) {
         return;
     }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
-        return;
-    };
-    let raw_id = value.get("id").cloned();
-    match Message::classify(value) {
-        Ok(Message::Request(r)) => {
-            assert_eq!(Some(serde_json::to_value(&r.id).unwrap()), raw_id);
-        }
-        Ok(_) => {}
-        Err(invalid) => {
-            if let Some(id) = invalid.id {
-                assert_eq!(Some(&id), raw_id.as_ref().and_then(Id::from_value).as_ref());
+    // The same text as a `Value`, where it is one (a number no f64 holds is not).
+    let value = serde_json::from_slice::<Value>(data).ok();
+    let held_id = || value.as_ref().and_then(|v| v.get("id")).cloned();
+    match Message::parse(data) {
+        Err(Unreadable::NotJson) => assert!(value.is_none()),
+        Err(Unreadable::Invalid(invalid)) => {
+            if let (Some(id), Some(_)) = (invalid.id, &value) {
+                assert_eq!(Some(id), held_id().as_ref().and_then(Id::from_value));
             }
         }
+        Ok(Message::Request(r)) => {
+            if value.is_some() {
+                assert_eq!(Some(serde_json::to_value(&r.id).unwrap()), held_id());
+            }
+            let _ = Request::new(r);
+        }
+        Ok(_) => {}
     }
 });

@@ -1,16 +1,19 @@
 //! The protocol model: every method this server answers as a `Method`, and the params of each
-//! as a serde type, deserialized once (taking the request's params by value, never cloning
-//! them) before a handler runs. Handlers take these types; the dispatcher routes on `Method`.
-//! Members the client sends that a type does not name are ignored, as the protocol's forward
-//! compatibility requires. The 2026-07-28 envelope in `_meta` is read by `modern::RequestMeta`
-//! (the transport needs it before dispatch, to decide the era); the 2025 `_meta.progressToken`
-//! and the 2026-07-28 multi-round members (`inputResponses`, `requestState`) are here.
+//! as a serde type (`_meta` included), deserialized once, straight from the body's text (the
+//! envelope reader leaves `params` as text), before anything reads them: the era and header
+//! checks of the transport, then the handler. The dispatcher routes on `Method`. Members the
+//! client sends that a type does not name are ignored, as the protocol's forward compatibility
+//! requires. The 2026-07-28 envelope in `_meta` is checked by `modern::RequestMeta`; the 2025
+//! `_meta.progressToken` and the 2026-07-28 multi-round members (`inputResponses`,
+//! `requestState`) are read here.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::McpError;
+use crate::jsonrpc::{self, Id};
 
 /// Every request method this server answers, in either era.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,12 +101,17 @@ impl Method {
     }
 }
 
-/// `_meta` of a request's params, as far as the dispatcher reads it.
+/// `_meta` of a request's params: an object, or absent (`null` counts as absent). The
+/// 2026-07-28 envelope in it is checked by `modern::RequestMeta`, before dispatch.
 #[derive(Debug, Default, Deserialize)]
-pub struct RequestParamsMeta {
+#[serde(transparent)]
+pub struct RequestParamsMeta(pub Option<Map<String, Value>>);
+
+impl RequestParamsMeta {
     /// 2025: notifications/progress for this request go to this token.
-    #[serde(rename = "progressToken")]
-    pub progress_token: Option<Value>,
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.0.as_ref()?.get("progressToken")
+    }
 }
 
 /// The members of a request that may be asked again in 2026-07-28 (`tools/call`,
@@ -114,6 +122,19 @@ pub struct RequestParamsMeta {
 pub struct Round<'a> {
     pub input_responses: Option<&'a Map<String, Value>>,
     pub request_state: Option<&'a str>,
+}
+
+/// Declares the params of a method: its own members, then `_meta`.
+macro_rules! params {
+    ($(#[$doc:meta])* $name:ident { $($fields:tt)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        pub struct $name {
+            $($fields)*
+            #[serde(rename = "_meta", default)]
+            pub meta: RequestParamsMeta,
+        }
+    };
 }
 
 /// Declares the params of a request that may be asked again: its own members, then `_meta`,
@@ -143,23 +164,31 @@ macro_rules! asking_params {
     };
 }
 
-/// `initialize`.
-#[derive(Debug, Deserialize)]
-pub struct Initialize {
-    #[serde(rename = "protocolVersion")]
-    pub protocol_version: String,
+params! {
+    /// `ping` and `server/discover`: nothing but `_meta`.
+    Bare {}
 }
 
-/// `logging/setLevel`.
-#[derive(Debug, Deserialize)]
-pub struct SetLevel {
-    pub level: String,
+params! {
+    /// `initialize`.
+    Initialize {
+        #[serde(rename = "protocolVersion")]
+        pub protocol_version: String,
+    }
 }
 
-/// Every listing: `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Paginated {
-    pub cursor: Option<String>,
+params! {
+    /// `logging/setLevel`.
+    SetLevel {
+        pub level: String,
+    }
+}
+
+params! {
+    /// Every listing: `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list`.
+    Paginated {
+        pub cursor: Option<String>,
+    }
 }
 
 asking_params! {
@@ -178,10 +207,11 @@ asking_params! {
     }
 }
 
-/// `resources/subscribe` and `resources/unsubscribe`.
-#[derive(Debug, Deserialize)]
-pub struct Subscribe {
-    pub uri: String,
+params! {
+    /// `resources/subscribe` and `resources/unsubscribe`.
+    Subscribe {
+        pub uri: String,
+    }
 }
 
 asking_params! {
@@ -199,6 +229,8 @@ pub struct Complete {
     #[serde(rename = "ref")]
     pub reference: CompletionRef,
     pub argument: CompletionArgument,
+    #[serde(rename = "_meta", default)]
+    pub meta: RequestParamsMeta,
 }
 
 /// What a completion is for.
@@ -217,10 +249,11 @@ pub struct CompletionArgument {
     pub value: String,
 }
 
-/// `subscriptions/listen` (2026-07-28).
-#[derive(Debug, Deserialize)]
-pub struct Listen {
-    pub notifications: ListenFilter,
+params! {
+    /// `subscriptions/listen` (2026-07-28).
+    Listen {
+        pub notifications: ListenFilter,
+    }
 }
 
 /// The notifications a listen stream asks for.
@@ -250,7 +283,7 @@ where
 #[derive(Debug)]
 pub enum Params {
     Initialize(Initialize),
-    Ping,
+    Ping(Bare),
     SetLevel(SetLevel),
     ToolsList(Paginated),
     ToolsCall(CallTool),
@@ -262,41 +295,157 @@ pub enum Params {
     PromptsList(Paginated),
     PromptsGet(GetPrompt),
     Complete(Complete),
-    Discover,
+    Discover(Bare),
     Listen(Listen),
 }
 
 impl Params {
-    /// Deserializes `params` (taken by value) as `method`'s; -32602 naming what is wrong.
-    pub fn parse(method: Method, params: Map<String, Value>) -> Result<Params, McpError> {
+    /// Deserializes `params` (the JSON text of an object; absent: `{}`) as `method`'s, straight
+    /// from the body's text; -32602 naming what is wrong.
+    pub fn parse(method: Method, params: Option<&RawValue>) -> Result<Params, McpError> {
+        let text = params.map_or("{}", RawValue::get);
         Ok(match method {
-            Method::Initialize => Params::Initialize(typed(method, params)?),
-            Method::Ping => Params::Ping,
-            Method::SetLevel => Params::SetLevel(typed(method, params)?),
-            Method::ToolsList => Params::ToolsList(typed(method, params)?),
-            Method::ToolsCall => Params::ToolsCall(typed(method, params)?),
-            Method::ResourcesList => Params::ResourcesList(typed(method, params)?),
-            Method::ResourceTemplatesList => Params::ResourceTemplatesList(typed(method, params)?),
-            Method::ResourcesRead => Params::ResourcesRead(typed(method, params)?),
-            Method::ResourcesSubscribe => Params::ResourcesSubscribe(typed(method, params)?),
-            Method::ResourcesUnsubscribe => Params::ResourcesUnsubscribe(typed(method, params)?),
-            Method::PromptsList => Params::PromptsList(typed(method, params)?),
-            Method::PromptsGet => Params::PromptsGet(typed(method, params)?),
-            Method::Complete => Params::Complete(typed(method, params)?),
-            Method::Discover => Params::Discover,
-            Method::Listen => Params::Listen(typed(method, params)?),
+            Method::Initialize => Params::Initialize(typed(method, text)?),
+            Method::Ping => Params::Ping(typed(method, text)?),
+            Method::SetLevel => Params::SetLevel(typed(method, text)?),
+            Method::ToolsList => Params::ToolsList(typed(method, text)?),
+            Method::ToolsCall => Params::ToolsCall(typed(method, text)?),
+            Method::ResourcesList => Params::ResourcesList(typed(method, text)?),
+            Method::ResourceTemplatesList => Params::ResourceTemplatesList(typed(method, text)?),
+            Method::ResourcesRead => Params::ResourcesRead(typed(method, text)?),
+            Method::ResourcesSubscribe => Params::ResourcesSubscribe(typed(method, text)?),
+            Method::ResourcesUnsubscribe => Params::ResourcesUnsubscribe(typed(method, text)?),
+            Method::PromptsList => Params::PromptsList(typed(method, text)?),
+            Method::PromptsGet => Params::PromptsGet(typed(method, text)?),
+            Method::Complete => Params::Complete(typed(method, text)?),
+            Method::Discover => Params::Discover(typed(method, text)?),
+            Method::Listen => Params::Listen(typed(method, text)?),
         })
+    }
+
+    /// The method these params are for.
+    pub fn method(&self) -> Method {
+        match self {
+            Params::Initialize(_) => Method::Initialize,
+            Params::Ping(_) => Method::Ping,
+            Params::SetLevel(_) => Method::SetLevel,
+            Params::ToolsList(_) => Method::ToolsList,
+            Params::ToolsCall(_) => Method::ToolsCall,
+            Params::ResourcesList(_) => Method::ResourcesList,
+            Params::ResourceTemplatesList(_) => Method::ResourceTemplatesList,
+            Params::ResourcesRead(_) => Method::ResourcesRead,
+            Params::ResourcesSubscribe(_) => Method::ResourcesSubscribe,
+            Params::ResourcesUnsubscribe(_) => Method::ResourcesUnsubscribe,
+            Params::PromptsList(_) => Method::PromptsList,
+            Params::PromptsGet(_) => Method::PromptsGet,
+            Params::Complete(_) => Method::Complete,
+            Params::Discover(_) => Method::Discover,
+            Params::Listen(_) => Method::Listen,
+        }
+    }
+
+    /// The params' `_meta`.
+    pub fn meta(&self) -> &RequestParamsMeta {
+        match self {
+            Params::Initialize(p) => &p.meta,
+            Params::Ping(p) | Params::Discover(p) => &p.meta,
+            Params::SetLevel(p) => &p.meta,
+            Params::ToolsList(p)
+            | Params::ResourcesList(p)
+            | Params::ResourceTemplatesList(p)
+            | Params::PromptsList(p) => &p.meta,
+            Params::ToolsCall(p) => &p.meta,
+            Params::ResourcesRead(p) => &p.meta,
+            Params::ResourcesSubscribe(p) | Params::ResourcesUnsubscribe(p) => &p.meta,
+            Params::PromptsGet(p) => &p.meta,
+            Params::Complete(p) => &p.meta,
+            Params::Listen(p) => &p.meta,
+        }
+    }
+
+    /// The member the 2026-07-28 `Mcp-Name` header mirrors, where the method has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Params::ToolsCall(p) => Some(&p.name),
+            Params::PromptsGet(p) => Some(&p.name),
+            Params::ResourcesRead(p) => Some(&p.uri),
+            _ => None,
+        }
     }
 }
 
-/// One deserialization of `params` into `T`; the error names the method and what is wrong
-/// (a missing member by name, a member of the wrong type by what was expected).
-pub fn typed<T: DeserializeOwned>(
-    method: Method,
-    params: Map<String, Value>,
-) -> Result<T, McpError> {
-    T::deserialize(Value::Object(params))
-        .map_err(|e| McpError::InvalidParams(format!("{} params: {e}", method.name())))
+/// One deserialization of a params object's text into `T`; the error names the method and what
+/// is wrong (a missing member by name, a member of the wrong type by what was expected).
+fn typed<T: DeserializeOwned>(method: Method, text: &str) -> Result<T, McpError> {
+    serde_json::from_str(text).map_err(|e| {
+        // The position in the params text says nothing the client can use.
+        let e = e.to_string();
+        let e = e.rsplit_once(" at line ").map_or(e.as_str(), |(m, _)| m);
+        McpError::InvalidParams(format!("{} params: {e}", method.name()))
+    })
+}
+
+/// A request as the dispatcher takes it: its params typed once, from the body's text.
+#[derive(Debug)]
+pub struct Request {
+    pub id: Id,
+    /// As the client wrote it (for a method this server does not know).
+    pub method: String,
+    pub params: Parsed,
+}
+
+/// A request's params: typed by a method this server answers, or (an unknown method, params
+/// its method's type refuses) kept as a map, so that the checks made before dispatch (the era,
+/// the 2026-07-28 headers) read the same members either way. The dispatcher answers the
+/// latter with -32601 or the -32602 it holds.
+#[derive(Debug)]
+pub enum Parsed {
+    Typed(Params),
+    Untyped {
+        method: Option<Method>,
+        params: Map<String, Value>,
+        error: Option<McpError>,
+    },
+}
+
+impl Request {
+    pub fn new(request: jsonrpc::Request<'_>) -> Request {
+        let jsonrpc::Request { id, method, params } = request;
+        let known = Method::parse(&method);
+        let parsed = match known.map(|m| Params::parse(m, params)) {
+            Some(Ok(typed)) => Parsed::Typed(typed),
+            outcome => Parsed::Untyped {
+                method: known,
+                // A map of what the client sent; empty when even that cannot be read (a
+                // number no f64 holds).
+                params: params
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                    .unwrap_or_default(),
+                error: outcome.and_then(Result::err),
+            },
+        };
+        Request {
+            id,
+            method: method.into_owned(),
+            params: parsed,
+        }
+    }
+
+    /// The params' `_meta` object, if any.
+    pub fn meta(&self) -> Option<&Map<String, Value>> {
+        match &self.params {
+            Parsed::Typed(p) => p.meta().0.as_ref(),
+            Parsed::Untyped { params, .. } => params.get("_meta").and_then(Value::as_object),
+        }
+    }
+
+    /// The params' string member `member`, for the header checks (`name` or `uri`).
+    pub fn name(&self, member: &str) -> Option<&str> {
+        match &self.params {
+            Parsed::Typed(p) => p.name(),
+            Parsed::Untyped { params, .. } => params.get(member).and_then(Value::as_str),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -305,8 +454,8 @@ mod tests {
     use serde_json::json;
 
     fn parse(method: &str, params: Value) -> Result<Params, McpError> {
-        let Value::Object(m) = params else { panic!() };
-        Params::parse(Method::parse(method).unwrap(), m)
+        let text = serde_json::value::to_raw_value(&params).unwrap();
+        Params::parse(Method::parse(method).unwrap(), Some(&text))
     }
 
     #[test]
@@ -328,7 +477,7 @@ mod tests {
         };
         assert_eq!(c.name, "t");
         assert_eq!(c.arguments.as_ref().unwrap()["a"], 1);
-        assert_eq!(c.meta.progress_token, Some(json!(7)));
+        assert_eq!(c.meta.progress_token(), Some(&json!(7)));
         assert_eq!(c.round().request_state, Some("s"));
         let e = parse("tools/call", json!({})).unwrap_err();
         assert!(
@@ -347,7 +496,7 @@ mod tests {
         assert!(parse("tools/list", json!({"cursor": 7})).is_err());
         assert!(matches!(
             parse("tools/list", json!({"cursor": null})),
-            Ok(Params::ToolsList(Paginated { cursor: None }))
+            Ok(Params::ToolsList(Paginated { cursor: None, .. }))
         ));
     }
 }

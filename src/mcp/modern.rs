@@ -15,15 +15,13 @@ pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabil
 pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
 pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
 
-/// Decides the era of one message. The body decides (a `_meta` naming a protocol version claims
-/// that revision); the `MCP-Protocol-Version` header must agree with it, and decides alone when
-/// the body makes no claim (absent header: 2025-03-26, as the 2025 revisions say).
-pub fn classify(header: Option<&str>, params: &Map<String, Value>) -> Result<Era, McpError> {
+/// Decides the era of one message from its params' `_meta` object. The body decides (a `_meta`
+/// naming a protocol version claims that revision); the `MCP-Protocol-Version` header must
+/// agree with it, and decides alone when the body makes no claim (absent header: 2025-03-26, as
+/// the 2025 revisions say).
+pub fn classify(header: Option<&str>, meta: Option<&Map<String, Value>>) -> Result<Era, McpError> {
     let header = header.map(str::trim);
-    let claim = params
-        .get("_meta")
-        .and_then(Value::as_object)
-        .and_then(|m| m.get(PROTOCOL_VERSION_KEY));
+    let claim = meta.and_then(|m| m.get(PROTOCOL_VERSION_KEY));
     match claim {
         None => match header {
             None => Ok(Era::Legacy(DEFAULT_VERSION)),
@@ -68,16 +66,14 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
-    pub fn from_params(params: &Map<String, Value>) -> Result<RequestMeta, McpError> {
+    /// Checks a request's `_meta` object.
+    pub fn from_meta(meta: Option<&Map<String, Value>>) -> Result<RequestMeta, McpError> {
         let required = || {
             McpError::InvalidEnvelope(format!(
                 "protocol revision 2026-07-28 requires params._meta with {PROTOCOL_VERSION_KEY} and {CLIENT_CAPABILITIES_KEY}"
             ))
         };
-        let meta = params
-            .get("_meta")
-            .and_then(Value::as_object)
-            .ok_or_else(required)?;
+        let meta = meta.ok_or_else(required)?;
         if !meta.get(PROTOCOL_VERSION_KEY).is_some_and(Value::is_string) {
             return Err(required());
         }
@@ -193,44 +189,47 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn params(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
+    /// The `_meta` object of these params.
+    fn params(v: Value) -> Option<Map<String, Value>> {
+        v.get("_meta").and_then(Value::as_object).cloned()
     }
 
     #[test]
     fn the_body_claims_the_era_and_the_header_must_agree() {
         let modern = params(json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28"}}));
-        assert_eq!(classify(Some(" 2026-07-28 "), &modern), Ok(Era::Modern));
+        assert_eq!(
+            classify(Some(" 2026-07-28 "), modern.as_ref()),
+            Ok(Era::Modern)
+        );
         assert!(matches!(
-            classify(Some("2025-11-25"), &modern),
+            classify(Some("2025-11-25"), modern.as_ref()),
             Err(McpError::HeaderMismatch(_))
         ));
         assert!(matches!(
-            classify(None, &modern),
+            classify(None, modern.as_ref()),
             Err(McpError::HeaderMismatch(_))
         ));
         let odd = params(json!({"_meta": {PROTOCOL_VERSION_KEY: "v999.0.0"}}));
         assert_eq!(
-            classify(Some("v999.0.0"), &odd),
+            classify(Some("v999.0.0"), odd.as_ref()),
             Err(McpError::UnsupportedVersion("v999.0.0".into()))
         );
         assert!(matches!(
-            classify(Some("2026-07-28"), &odd),
+            classify(Some("2026-07-28"), odd.as_ref()),
             Err(McpError::HeaderMismatch(_))
         ));
     }
 
     #[test]
     fn without_a_claim_the_header_decides() {
-        let none = Map::new();
-        assert_eq!(classify(None, &none), Ok(Era::Legacy("2025-03-26")));
+        assert_eq!(classify(None, None), Ok(Era::Legacy("2025-03-26")));
         assert_eq!(
-            classify(Some("2025-06-18"), &none),
+            classify(Some("2025-06-18"), None),
             Ok(Era::Legacy("2025-06-18"))
         );
-        assert_eq!(classify(Some("2026-07-28"), &none), Ok(Era::Modern));
+        assert_eq!(classify(Some("2026-07-28"), None), Ok(Era::Modern));
         assert_eq!(
-            classify(Some("2024-11-05"), &none),
+            classify(Some("2024-11-05"), None),
             Err(McpError::UnsupportedVersion("2024-11-05".into()))
         );
     }
@@ -242,7 +241,7 @@ mod tests {
             CLIENT_CAPABILITIES_KEY: {"sampling": {}},
             LOG_LEVEL_KEY: "warning"
         }}));
-        let meta = RequestMeta::from_params(&ok).unwrap();
+        let meta = RequestMeta::from_meta(ok.as_ref()).unwrap();
         assert_eq!(meta.log_level, Some(LogLevel::Warning));
         assert!(meta.require(&["sampling"]).is_ok());
         assert_eq!(
@@ -257,7 +256,7 @@ mod tests {
             json!({"_meta": {PROTOCOL_VERSION_KEY: "2026-07-28", CLIENT_CAPABILITIES_KEY: {}, LOG_LEVEL_KEY: "loud"}}),
         ] {
             assert!(matches!(
-                RequestMeta::from_params(&params(bad)),
+                RequestMeta::from_meta(params(bad).as_ref()),
                 Err(McpError::InvalidEnvelope(_))
             ));
         }

@@ -5,15 +5,18 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
-use super::{Cap, RESULT_RESERVE, capped, invalid, outcome_response, outside_strings};
+use super::{
+    Cap, RESULT_RESERVE, capped, invalid, notification_params, outcome_response, outside_strings,
+};
 use crate::auth::Caller;
 use crate::budget::{Budget, Refused};
 use crate::edge::DeferredCharge;
 use crate::edge::RateKey;
 use crate::jsonrpc::{Invalid, Message, Response};
+use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
 use crate::metrics::METRICS;
 use crate::refusal::Refusal;
@@ -21,7 +24,7 @@ use crate::refusal::Refusal;
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
 /// response remains.
 pub(super) async fn batch(
-    items: Vec<Value>,
+    items: Vec<&RawValue>,
     server: &Arc<Server>,
     caller: Caller,
     era: Era,
@@ -43,13 +46,13 @@ pub(super) async fn batch(
         body.push_str(text);
     }
     for item in items {
-        match Message::classify(item) {
+        match Message::parse_item(item) {
             Err(bad) => add(
                 &mut body,
                 &Response::error(bad.id.clone(), McpError::from(bad).to_error()).to_json(),
             ),
             Ok(Message::Notification { method, params }) => {
-                server.notify(&caller, &method, &params)
+                server.notify(&caller, &method, &notification_params(params))
             }
             // An answer inside a batch can only be delivered here (a batch has no stream, so no
             // question of this request waits; one of an earlier request may).
@@ -59,6 +62,7 @@ pub(super) async fn batch(
                     .answer(caller.subject().unwrap_or(""), &id, outcome);
             }
             Ok(Message::Request(request)) => {
+                let request = Request::new(request);
                 let id = request.id.clone();
                 let cap = Cap::new(server, &request, era);
                 let call = Call {
@@ -164,7 +168,7 @@ impl RequestBudget {
         &self,
         req: &HttpRequest,
         server: &Server,
-        message: &Result<Message, Invalid>,
+        message: &Result<Message<'_>, Invalid>,
     ) -> Result<bool, HttpResponse> {
         let request_refusal = |r| {
             match r {

@@ -5,11 +5,10 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderValue;
-use serde_json::Value;
 
 use crate::header_params::decode;
-use crate::jsonrpc::Request;
 use crate::mcp::McpError;
+use crate::mcp::model::Request;
 use crate::mcp::modern::name_member;
 
 const PARAM_PREFIX: &str = "mcp-param-";
@@ -51,12 +50,12 @@ pub fn check(req: &HttpRequest, request: &Request) -> Result<(), McpError> {
         return Ok(());
     };
     // A body without the member is refused by the method itself (-32602).
-    let Some(Value::String(body)) = request.params.get(member) else {
+    let Some(body) = request.name(member) else {
         return Ok(());
     };
     let name = one(req, "Mcp-Name")?;
     match decode(name) {
-        Some(n) if n == *body => Ok(()),
+        Some(n) if n == body => Ok(()),
         Some(_) => Err(McpError::HeaderMismatch(format!(
             "the Mcp-Name header does not match the body's params.{member}"
         ))),

@@ -496,3 +496,35 @@ async fn hostile_bodies_never_get_a_server_error() {
         }
     }
 }
+
+#[actix_web::test]
+async fn the_body_is_read_as_written_once() {
+    let app = spawn_open(&[]).await;
+    let send = |body: &'static str| app.send(app.mcp(None).body(body));
+    // Escapes and white space are read as JSON reads them.
+    let r = send(
+        r#" { "params" : { "arguments" : { "name" : "A\u00e9" } , "name" : "greet_\u0075ser" } ,
+             "method" : "tools\/call" , "id" : "x" , "jsonrpc" : "2.0" } "#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["id"], "x");
+    let text = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Aé"), "{text}");
+    // A member named twice is refused, whichever copy a parser would keep.
+    let r = send(r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/list"}"#).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], -32600);
+    // Params of the wrong shape for their method: -32602 naming the member, without the
+    // position in the text.
+    let r = send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":7}}"#).await;
+    let body = r.json();
+    assert_eq!(body["error"]["code"], -32602, "{}", r.text);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("expected a string"), "{message}");
+    assert!(!message.contains("line 1"), "{message}");
+    // An unknown method is -32601 whatever its params hold.
+    let r = send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/nope","params":{"n":1e999}}"#).await;
+    assert_eq!(r.json()["error"]["code"], -32601, "{}", r.text);
+}
