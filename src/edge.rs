@@ -230,7 +230,13 @@ fn new_request_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let a = splitmix64(seed ^ n);
     let b = splitmix64(a ^ seed.rotate_left(32));
-    format!("{a:016x}{:08x}", b >> 32)
+    // 24 hex digits: `a`, then the high half of `b`.
+    let mut id = [0u8; 24];
+    let digits = (a as u128) << 32 | u128::from(b >> 32);
+    for (i, d) in id.iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[(digits >> (4 * (23 - i)) & 0xf) as usize];
+    }
+    String::from_utf8_lossy(&id).into_owned()
 }
 
 /// SplitMix64's finalizer: a bijection on u64 that scatters consecutive inputs.
@@ -364,6 +370,19 @@ struct GenericError;
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn new_request_ids_are_24_hex_digits_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 24, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
+    }
 
     fn req(headers: &[(&str, &str)]) -> ServiceRequest {
         let mut r = TestRequest::default().peer_addr("10.0.0.9:1234".parse().unwrap());

@@ -82,10 +82,7 @@ impl AppState {
         };
         let auth = web::Data::new(AuthState {
             mode,
-            challenge: ChallengeContext {
-                resource_metadata: urls.metadata_url.clone(),
-                base_scopes: a.base_scopes.clone(),
-            },
+            challenge: ChallengeContext::new(urls.metadata_url.clone(), &a.base_scopes),
         });
 
         let mut scopes: BTreeSet<String> = registry.declared_scopes();

@@ -55,13 +55,45 @@ pub fn www_authenticate(params: &[(&str, &str)]) -> String {
     }
 }
 
-/// What a challenge needs to know about this server.
+/// What a challenge needs to know about this server, and the two 401 challenges, which depend
+/// on nothing else and so are written once.
 #[derive(Debug, Clone)]
 pub struct ChallengeContext {
     /// The public metadata URL (from PUBLIC_URL, never from request headers).
-    pub resource_metadata: String,
-    /// The baseline scopes for the 401 `scope` parameter.
-    pub base_scopes: Vec<String>,
+    resource_metadata: String,
+    no_token: String,
+    invalid_token: String,
+}
+
+impl ChallengeContext {
+    /// `resource_metadata`: the public metadata URL (from PUBLIC_URL, never from request
+    /// headers); `base_scopes`: the 401 `scope` parameter.
+    pub fn new(resource_metadata: String, base_scopes: &[String]) -> ChallengeContext {
+        let base = base_scopes.join(" ");
+        let rm = resource_metadata.as_str();
+        let scope = (!base.is_empty()).then_some(("scope", base.as_str()));
+        let no_token: Vec<_> = [("resource_metadata", rm)]
+            .into_iter()
+            .chain(scope)
+            .collect();
+        let invalid_token: Vec<_> = [
+            ("error", "invalid_token"),
+            ("error_description", INVALID_TOKEN_DESCRIPTION),
+            ("resource_metadata", rm),
+        ]
+        .into_iter()
+        .chain(scope)
+        .collect();
+        let (no_token, invalid_token) = (
+            www_authenticate(&no_token),
+            www_authenticate(&invalid_token),
+        );
+        ChallengeContext {
+            no_token,
+            invalid_token,
+            resource_metadata,
+        }
+    }
 }
 
 impl AuthRefusal {
@@ -76,20 +108,13 @@ impl AuthRefusal {
 
     /// The refusal as a response: RFC 6750 body and `WWW-Authenticate` challenge.
     pub fn refusal(&self, ctx: &ChallengeContext) -> Refusal {
-        let base = ctx.base_scopes.join(" ");
         let rm = ctx.resource_metadata.as_str();
         let (header, error, description): (Option<String>, &str, &str) = match self {
-            AuthRefusal::NoToken => {
-                let mut p = vec![("resource_metadata", rm)];
-                if !base.is_empty() {
-                    p.push(("scope", base.as_str()));
-                }
-                (
-                    Some(www_authenticate(&p)),
-                    "unauthorized",
-                    "Authorization required: send Authorization: Bearer <access token>",
-                )
-            }
+            AuthRefusal::NoToken => (
+                Some(ctx.no_token.clone()),
+                "unauthorized",
+                "Authorization required: send Authorization: Bearer <access token>",
+            ),
             AuthRefusal::BadRequest(why) => (
                 Some(www_authenticate(&[
                     ("error", "invalid_request"),
@@ -99,21 +124,11 @@ impl AuthRefusal {
                 "invalid_request",
                 why,
             ),
-            AuthRefusal::InvalidToken => {
-                let mut p = vec![
-                    ("error", "invalid_token"),
-                    ("error_description", INVALID_TOKEN_DESCRIPTION),
-                    ("resource_metadata", rm),
-                ];
-                if !base.is_empty() {
-                    p.push(("scope", base.as_str()));
-                }
-                (
-                    Some(www_authenticate(&p)),
-                    "invalid_token",
-                    INVALID_TOKEN_DESCRIPTION,
-                )
-            }
+            AuthRefusal::InvalidToken => (
+                Some(ctx.invalid_token.clone()),
+                "invalid_token",
+                INVALID_TOKEN_DESCRIPTION,
+            ),
             AuthRefusal::InsufficientScope(scopes) => {
                 let needed = scopes.join(" ");
                 let h = www_authenticate(&[

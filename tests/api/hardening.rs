@@ -216,7 +216,13 @@ async fn a_silent_connection_is_closed_within_the_request_timeout() {
 
 #[actix_web::test]
 async fn one_client_cannot_hold_more_than_its_share_of_connections() {
-    let app = spawn_open(&[("GATEHOUSE_SERVER__MAX_CONNECTIONS_PER_IP", "5")]).await;
+    // The held connections send nothing: the head timeout is long enough that they outlive
+    // every retry below.
+    let app = spawn_open(&[
+        ("GATEHOUSE_SERVER__MAX_CONNECTIONS_PER_IP", "5"),
+        ("GATEHOUSE_SERVER__CLIENT_REQUEST_TIMEOUT_MS", "30000"),
+    ])
+    .await;
     let mut held = Vec::new();
     for _ in 0..5 {
         held.push(connect_from(app.port, "127.0.0.1").await);
