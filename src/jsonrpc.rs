@@ -134,46 +134,67 @@ pub enum Response {
     },
 }
 
-/// A result as sent, already serialized (from the typed results of `mcp::result`, never
-/// through a `Value`): built for this request, or serialized once and shared by many responses
-/// (a tool listing is the same for every caller with the same scopes).
+/// A result as sent: a typed result that writes its own JSON text straight into the response
+/// (`mcp::result::Answer`; never through a `Value`), or one serialized once and shared by many
+/// responses (a tool listing is the same for every caller with the same scopes).
 #[derive(Debug, Clone)]
 pub enum ResultBody {
-    Built(Box<RawValue>),
+    Typed(Arc<dyn JsonResult>),
     Shared(Arc<RawValue>),
 }
 
+/// A result that writes its JSON text (the dispatcher's typed results implement it).
+pub trait JsonResult: std::fmt::Debug + Send + Sync {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
 impl ResultBody {
-    pub fn text(&self) -> &str {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            ResultBody::Built(raw) => raw.get(),
-            ResultBody::Shared(raw) => raw.get(),
+            ResultBody::Typed(r) => r.write_json(out),
+            ResultBody::Shared(raw) => {
+                out.extend_from_slice(raw.get().as_bytes());
+                Ok(())
+            }
         }
+    }
+
+    /// The result's JSON text.
+    pub fn text(&self) -> serde_json::Result<String> {
+        let mut out = Vec::new();
+        self.write_json(&mut out)?;
+        // serde_json writes UTF-8, and a shared result is a `str`.
+        Ok(String::from_utf8(out).unwrap_or_default())
     }
 }
 
 impl Serialize for ResultBody {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ResultBody::Built(v) => v.serialize(s),
-            ResultBody::Shared(raw) => raw.serialize(s),
-        }
+        let text = self.text().map_err(serde::ser::Error::custom)?;
+        RawValue::from_string(text)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 impl PartialEq for ResultBody {
     fn eq(&self, other: &Self) -> bool {
-        let value = |r: &ResultBody| serde_json::from_str::<Value>(r.text()).ok();
+        let value = |r: &ResultBody| {
+            r.text()
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        };
         value(self) == value(other)
     }
 }
 
 impl Response {
-    pub fn success(id: Id, result: Box<RawValue>) -> Self {
+    /// A success whose typed result is written when the response is.
+    pub fn success(id: Id, result: Arc<dyn JsonResult>) -> Self {
         Response::Success {
             jsonrpc: Version2,
             id,
-            result: ResultBody::Built(result),
+            result: ResultBody::Typed(result),
         }
     }
 
@@ -194,8 +215,32 @@ impl Response {
         }
     }
 
+    /// The response's JSON text. A success is written in one pass, its result straight into
+    /// the text; should a result fail to write (no typed result can), the response becomes a
+    /// -32603 error.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("responses always serialize")
+        let written = match self {
+            Response::Success { id, result, .. } => {
+                let mut out = Vec::with_capacity(256);
+                out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+                serde_json::to_writer(&mut out, id)
+                    .and_then(|()| {
+                        out.extend_from_slice(br#","result":"#);
+                        result.write_json(&mut out)
+                    })
+                    .map(|()| {
+                        out.push(b'}');
+                        String::from_utf8(out).unwrap_or_default()
+                    })
+                    .map_err(|e| (id.clone(), e))
+            }
+            Response::Error { .. } => Ok(serde_json::to_string(self).unwrap_or_default()),
+        };
+        written.unwrap_or_else(|(id, e)| {
+            log::error!("a result did not serialize: {e}");
+            let error = ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error");
+            serde_json::to_string(&Response::error(Some(id), error)).unwrap_or_default()
+        })
     }
 }
 
@@ -497,6 +542,41 @@ mod tests {
         };
         assert_eq!((id, outcome), (Id::Int(3.into()), Ok(json!({}))));
         assert!(parse(&json!({"jsonrpc":"2.0","id":3,"error":"no"})).is_err());
+    }
+
+    #[derive(Debug)]
+    struct Written(Option<&'static str>);
+
+    impl JsonResult for Written {
+        fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+            match self.0 {
+                Some(text) => {
+                    out.extend_from_slice(text.as_bytes());
+                    Ok(())
+                }
+                None => Err(serde::ser::Error::custom("cannot")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_success_is_written_in_one_pass_and_a_failed_result_becomes_an_error() {
+        let ok = Response::success(
+            Id::Str("a\"b".into()),
+            Arc::new(Written(Some(r#"{"x":[1]}"#))),
+        );
+        assert_eq!(
+            ok.to_json(),
+            r#"{"jsonrpc":"2.0","id":"a\"b","result":{"x":[1]}}"#
+        );
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            json!({"jsonrpc": "2.0", "id": "a\"b", "result": {"x": [1]}})
+        );
+        let failed = Response::success(Id::Int(3.into()), Arc::new(Written(None)));
+        let v: Value = serde_json::from_str(&failed.to_json()).unwrap();
+        assert_eq!(v["id"], 3);
+        assert_eq!(v["error"]["code"], -32603);
     }
 
     #[test]

@@ -300,10 +300,10 @@ impl Server {
             };
         }
         match self.route(params, &call).await {
-            Ok(result) => match self.answer(method, call.era, result).to_raw() {
-                Ok(raw) => Outcome::Response(Response::success(id, raw)),
-                Err(e) => self.refusal(call.era, Some(id), e),
-            },
+            Ok(result) => {
+                let answer = self.answer(method, call.era, result);
+                Outcome::Response(Response::success(id, Arc::new(answer)))
+            }
             Err(e) => self.refusal(call.era, Some(id), e),
         }
     }

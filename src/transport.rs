@@ -580,10 +580,8 @@ fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> String {
                 "The tool returned a result of {} bytes, over this server's limit of {limit} bytes per response (mcp.max_response_bytes)",
                 text.len()
             ));
-            match server.answer(Method::ToolsCall, *era, error).to_raw() {
-                Ok(raw) => Response::success(id.clone(), raw),
-                Err(e) => Response::error(Some(id.clone()), e.to_error()),
-            }
+            let answer = server.answer(Method::ToolsCall, *era, error);
+            Response::success(id.clone(), Arc::new(answer))
         }
         _ => Response::error(Some(id.clone()), too_large.to_error()),
     };

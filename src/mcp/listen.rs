@@ -1,6 +1,8 @@
 //! `subscriptions/listen` (2026-07-28): which announcements a stream agreed to carry, and the
 //! messages that travel on it. The stream itself belongs to the transport.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::model::Listen;
@@ -140,9 +142,5 @@ pub fn closed(server: &Server, id: &Id) -> String {
             cache_scope: None,
         }),
     };
-    match answer.to_raw() {
-        Ok(raw) => Response::success(id.clone(), raw),
-        Err(e) => Response::error(Some(id.clone()), e.to_error()),
-    }
-    .to_json()
+    Response::success(id.clone(), Arc::new(answer)).to_json()
 }

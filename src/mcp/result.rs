@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::McpError;
 use crate::context::{Content, ResourceContents};
-use crate::jsonrpc::Id;
+use crate::jsonrpc::{Id, JsonResult};
 use crate::prompt::{PromptArg, PromptMessage};
 
 /// What a handler answers: one variant per result shape of the protocol.
@@ -273,6 +273,12 @@ pub struct Answer<T = Reply> {
     pub result: T,
     #[serde(flatten)]
     pub modern: Option<ModernMembers>,
+}
+
+impl<T: Serialize + std::fmt::Debug + Send + Sync> JsonResult for Answer<T> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
 }
 
 impl<T: Serialize> Answer<T> {
