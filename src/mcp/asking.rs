@@ -22,7 +22,13 @@ use super::{Call, McpError, Server};
 use crate::ask::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
 use crate::context::BoxFuture;
 
-/// How one guarded run ended.
+/// How one guarded run ended. The one policy for what each ending answers, for tools, prompts
+/// and resource reads alike:
+/// - a panic is -32603 (logged; the server keeps serving);
+/// - a timeout is the handler's failure, answered the way its kind answers failures: a tool's
+///   as an `isError` result (tool failures are results the model reads, as the protocol
+///   wants), a prompt's or a resource read's as -32603 (their results have no error form);
+/// - an interruption (2026-07-28) is the `input_required` result, or the refusal it implies.
 pub enum Ran<T> {
     Done(T),
     Panicked,
