@@ -282,7 +282,8 @@ impl<T: Serialize + std::fmt::Debug + Send + Sync> JsonResult for Answer<T> {
 }
 
 impl<T: Serialize> Answer<T> {
-    /// The JSON text of the result, for the response to carry.
+    /// The JSON text of the result, serialized once for many responses to share (the tool
+    /// listings; a result for one response is written straight into it, `JsonResult`).
     pub fn to_raw(&self) -> Result<Box<RawValue>, McpError> {
         serde_json::value::to_raw_value(self).map_err(|e| {
             log::error!("a result did not serialize: {e}");
