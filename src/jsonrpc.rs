@@ -374,9 +374,7 @@ impl<'a> Message<'a> {
             Err(_) => Err(Unreadable::NotJson),
         }
     }
-}
 
-impl<'a> Message<'a> {
     /// Reads one item of a batch (already known to be JSON).
     pub fn parse_item(item: &'a RawValue) -> Result<Message<'a>, Invalid> {
         match Message::parse(item.get().as_bytes()) {

@@ -72,25 +72,17 @@ impl ChallengeContext {
         let base = base_scopes.join(" ");
         let rm = resource_metadata.as_str();
         let scope = (!base.is_empty()).then_some(("scope", base.as_str()));
-        let no_token: Vec<_> = [("resource_metadata", rm)]
-            .into_iter()
-            .chain(scope)
-            .collect();
-        let invalid_token: Vec<_> = [
-            ("error", "invalid_token"),
-            ("error_description", INVALID_TOKEN_DESCRIPTION),
-            ("resource_metadata", rm),
-        ]
-        .into_iter()
-        .chain(scope)
-        .collect();
-        let (no_token, invalid_token) = (
-            www_authenticate(&no_token),
-            www_authenticate(&invalid_token),
-        );
+        let challenge = |params: &[(&str, &str)]| {
+            let params: Vec<_> = params.iter().copied().chain(scope).collect();
+            www_authenticate(&params)
+        };
         ChallengeContext {
-            no_token,
-            invalid_token,
+            no_token: challenge(&[("resource_metadata", rm)]),
+            invalid_token: challenge(&[
+                ("error", "invalid_token"),
+                ("error_description", INVALID_TOKEN_DESCRIPTION),
+                ("resource_metadata", rm),
+            ]),
             resource_metadata,
         }
     }

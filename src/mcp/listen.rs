@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::model::Listen;
+use super::model::{Listen, Method};
 use super::modern::SUBSCRIPTION_ID_KEY;
 use super::resources::{scopes_for, valid_uri};
-use super::result::{Answer, ModernMembers, Reply, ResultMeta, ResultType};
-use super::{McpError, Server};
+use super::result::Reply;
+use super::{Era, McpError, Server};
 use crate::auth::Caller;
 use crate::changes::Change;
 use crate::jsonrpc::{Id, Notification, Response};
@@ -130,17 +130,9 @@ pub fn announcement(id: &Id, change: &Change) -> String {
 
 /// The listen request's result: sent only when the server ends the stream (shutdown, size).
 pub fn closed(server: &Server, id: &Id) -> String {
-    let answer = Answer {
-        result: Reply::EMPTY,
-        modern: Some(ModernMembers {
-            result_type: ResultType::Complete,
-            meta: ResultMeta {
-                subscription_id: Some(id.clone()),
-                server_info: server.server_info(),
-            },
-            ttl_ms: None,
-            cache_scope: None,
-        }),
-    };
+    let mut answer = server.answer(Method::Listen, Era::Modern, Reply::EMPTY);
+    if let Some(modern) = &mut answer.modern {
+        modern.meta.subscription_id = Some(id.clone());
+    }
     Response::success(id.clone(), Arc::new(answer)).to_json()
 }

@@ -128,7 +128,7 @@ pub struct Round<'a> {
 macro_rules! params {
     ($(#[$doc:meta])* $name:ident { $($fields:tt)* }) => {
         $(#[$doc])*
-        #[derive(Debug, Default, Deserialize)]
+        #[derive(Debug, Deserialize)]
         pub struct $name {
             $($fields)*
             #[serde(rename = "_meta", default)]
@@ -223,14 +223,13 @@ asking_params! {
     }
 }
 
-/// `completion/complete`.
-#[derive(Debug, Deserialize)]
-pub struct Complete {
-    #[serde(rename = "ref")]
-    pub reference: CompletionRef,
-    pub argument: CompletionArgument,
-    #[serde(rename = "_meta", default)]
-    pub meta: RequestParamsMeta,
+params! {
+    /// `completion/complete`.
+    Complete {
+        #[serde(rename = "ref")]
+        pub reference: CompletionRef,
+        pub argument: CompletionArgument,
+    }
 }
 
 /// What a completion is for.
