@@ -20,6 +20,7 @@ pub mod header_params;
 pub mod jsonrpc;
 pub mod logging;
 pub mod mcp;
+pub mod memory;
 pub mod metrics;
 pub mod prompt;
 pub mod refusal;

@@ -192,7 +192,7 @@ impl AppState {
                 tick.tick().await;
                 request_budget.purge_idle();
                 mcp.purge_idle();
-                release_free_memory();
+                crate::memory::release_free_heap();
             }
         });
     }
@@ -293,21 +293,4 @@ async fn not_found() -> HttpResponse {
 
 async fn get_only() -> HttpResponse {
     Refusal::method_not_allowed("GET, HEAD").into_response()
-}
-
-/// Hands memory freed after a burst (large bodies, batches) back to the OS, so the resident
-/// size returns to its idle level instead of staying at the burst's peak (glibc keeps freed
-/// heap pages otherwise).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns unused pages of glibc's own heap to the kernel; it
-        // takes no pointers and is safe to call at any time from any thread.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }

@@ -515,3 +515,50 @@ async fn listen_streams_end_with_their_result_on_shutdown() {
     let code = wait_exit(&mut child, Duration::from_secs(10));
     assert!(code.success(), "exit {code:?}");
 }
+
+/// Once serving, the binary hands the pages only start-up used back to the kernel (see
+/// `gatehouse::memory`), and everything keeps working after it: code comes back on first use.
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn start_up_pages_are_released_and_serving_goes_on() {
+    let port = free_port();
+    let mut child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    // The development profile's keys are local, so the release follows the start at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = reqwest::Client::new();
+    for (method, params, expect) in [
+        ("tools/list", json!({}), "greet_user"),
+        (
+            "tools/call",
+            json!({"name": "greet_user", "arguments": {"name": "paged"}}),
+            "paged",
+        ),
+        ("ping", json!({}), "\"result\":{}"),
+    ] {
+        let r = client
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{method}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(expect), "{method}: {text}");
+    }
+    let log = stop_and_read_log(&mut child);
+    let line = log
+        .lines()
+        .find(|l| l.contains("start-up pages released"))
+        .unwrap_or_else(|| panic!("no release logged:\n{log}"));
+    assert!(!line.contains(": 0 KiB"), "nothing was advised: {line}");
+}

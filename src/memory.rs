@@ -1,0 +1,128 @@
+//! Process memory: the heap a burst freed, and the program's own pages only start-up used,
+//! handed back to the kernel so the resident size is what serving needs.
+//!
+//! Most of an idle server's resident size is not data but the pages of its own binary: start-up
+//! (configuration, schema compilation, the key store, the HTTP client) runs code spread over most
+//! of the executable, and the kernel maps the cached pages around every page it touches. Once
+//! the server is serving, [`release_startup_pages`] asks the kernel to reclaim those pages
+//! (`MADV_PAGEOUT` on the executable's read-only mappings). This changes no content: the code a
+//! request runs is paged back in on first use, pages the process wrote (relocated constants)
+//! are not file pages and stay, and pages other processes share are left to them. Linux only;
+//! elsewhere, and on a kernel that refuses the advice, it does nothing.
+
+/// Hands memory freed after a burst (large bodies, batches) back to the OS, so the resident
+/// size returns to its idle level instead of staying at the burst's peak (glibc keeps freed
+/// heap pages otherwise).
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused pages of glibc's own heap to the kernel; it
+        // takes no pointers and is safe to call at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Asks the kernel to reclaim the resident pages of this executable's read-only mappings (its
+/// code and constants). Returns how many bytes of mappings were advised (0 when there is
+/// nothing to do or the platform has no such advice). Never fails: this is an economy, not a
+/// requirement.
+pub fn release_startup_pages() -> usize {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        use std::os::unix::fs::MetadataExt;
+        const MADV_PAGEOUT: i32 = 21;
+        unsafe extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        let (Ok(exe), Ok(maps)) = (
+            std::fs::metadata("/proc/self/exe"),
+            std::fs::read_to_string("/proc/self/maps"),
+        ) else {
+            return 0;
+        };
+        let mut advised = 0;
+        for (start, end) in own_read_only_mappings(&maps, exe.ino()) {
+            // SAFETY: the range is a whole mapping of this process's executable, page-aligned as
+            // the kernel reported it, and never written (no 'w' permission): MADV_PAGEOUT only
+            // drops clean file pages the kernel can read back, so no memory's content changes.
+            if unsafe { madvise(start as *mut std::ffi::c_void, end - start, MADV_PAGEOUT) } == 0 {
+                advised += end - start;
+            }
+        }
+        advised
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        0
+    }
+}
+
+/// The `start..end` ranges of `/proc/self/maps` lines that map the file with inode `inode`
+/// without write permission.
+#[cfg_attr(
+    not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )),
+    allow(dead_code)
+)]
+fn own_read_only_mappings(maps: &str, inode: u64) -> impl Iterator<Item = (usize, usize)> + '_ {
+    maps.lines().filter_map(move |line| {
+        let mut f = line.split_ascii_whitespace();
+        let (range, perms, _offset, _dev, ino) =
+            (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+        if ino.parse::<u64>().ok()? != inode || perms.contains('w') {
+            return None;
+        }
+        let (start, end) = range.split_once('-')?;
+        let start = usize::from_str_radix(start, 16).ok()?;
+        let end = usize::from_str_radix(end, 16).ok()?;
+        (end > start).then_some((start, end))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_executables_unwritable_mappings_are_chosen() {
+        let maps = "\
+55d0a0000000-55d0a0100000 r--p 00000000 08:01 4242 /srv/gatehouse
+55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242 /srv/gatehouse
+55d0a0900000-55d0a0a00000 rw-p 00900000 08:01 4242 /srv/gatehouse
+55d0a0a00000-55d0a0b00000 rw-p 00000000 00:00 0 [heap]
+7f0000000000-7f0000200000 r-xp 00000000 08:01 77 /usr/lib/libc.so.6
+7f0000300000-7f0000400000 r--p 00000000 08:01 4242 /srv/gatehouse (deleted)
+garbage line";
+        let got: Vec<_> = own_read_only_mappings(maps, 4242).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0x55d0a0000000, 0x55d0a0100000),
+                (0x55d0a0100000, 0x55d0a0900000),
+                (0x7f0000300000, 0x7f0000400000),
+            ]
+        );
+    }
+
+    #[test]
+    fn releasing_pages_keeps_the_program_working() {
+        // The advice changes no content: code and constants read back the same afterwards.
+        let table: Vec<u64> = (0..1000).map(|i| i * 31).collect();
+        release_startup_pages();
+        assert_eq!(table.iter().sum::<u64>(), 31 * 999 * 1000 / 2);
+        assert_eq!(format!("{:?}", Some("still here")), "Some(\"still here\")");
+    }
+}
