@@ -61,53 +61,40 @@ fn forbidden(message: &str) -> Refusal {
 }
 
 /// Rejects oversized heads (431) and unknown `Host`s (403; the absolute-form target's authority
-/// counts as the host). Health probes skip the Host check: platforms probe by IP.
-pub async fn guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+/// counts as the host). Health probes skip the Host check: platforms probe by IP. Run by
+/// [`request_log`] before anything else sees the request (one layer, not two).
+fn guard(req: &ServiceRequest) -> Option<Refusal> {
     let s = req
         .app_data::<web::Data<GuardSettings>>()
-        .expect("GuardSettings is registered")
-        .clone();
+        .expect("GuardSettings is registered");
     let head_bytes: usize = req
         .headers()
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    let refusal = if head_bytes > s.max_header_bytes {
+    if head_bytes > s.max_header_bytes {
         Some(Refusal::transport(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request header fields too large",
         ))
     } else if matches!(req.path(), "/health" | "/ready") {
         None
-    } else if !host_allowed(&req, &s.allowed_hosts) {
+    } else if !host_allowed(req, &s.allowed_hosts) {
         Some(forbidden("Forbidden: Host header not allowed"))
     } else {
         None
-    };
-    match refusal {
-        Some(r) => Ok(r.respond(req)),
-        None => Ok(next.call(req).await?.map_into_boxed_body()),
     }
 }
 
-/// The Origin check (403), wrapped on the MCP endpoint's route itself: it runs for every
-/// spelling of the path the router accepts (`/mcp`, `/%6Dcp`, ...), never on a raw-path
-/// comparison of its own.
-pub async fn origin_guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+/// The Origin check (403). The auth gate runs it first, on the MCP endpoint's route itself: it
+/// runs for every spelling of the path the router accepts (`/mcp`, `/%6Dcp`, ...), never on a
+/// raw-path comparison of its own.
+pub fn origin_refusal(req: &ServiceRequest) -> Option<Refusal> {
     let allowed = &req
         .app_data::<web::Data<GuardSettings>>()
         .expect("GuardSettings is registered")
         .allowed_origins;
-    if origin_allowed(&req, allowed) {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    Ok(forbidden("Forbidden: Origin not allowed").respond(req))
+    (!origin_allowed(req, allowed)).then(|| forbidden("Forbidden: Origin not allowed"))
 }
 
 /// The authority a request names: the absolute-form target's (RFC 9112 section 3.2.2: the
@@ -247,8 +234,9 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Assigns the request id, times the request, writes one access-log line, adds security
-/// headers, and replaces the body of any 500 with a generic message. Never logs headers, query
+/// Assigns the request id, refuses what [`guard`] refuses, times the request, writes one
+/// access-log line, adds security headers, and replaces the body of any 500 with a generic
+/// message. Never logs headers, query
 /// strings or bodies.
 pub async fn request_log(
     mut req: ServiceRequest,
@@ -268,7 +256,10 @@ pub async fn request_log(
     req.extensions_mut().insert(RequestId(id.clone()));
     let body = crate::conn::announces_body(req.headers())
         .then(|| crate::conn::SharedBody::install(&mut req));
-    let mut res = next.call(req).await?.map_into_boxed_body();
+    let mut res = match guard(&req) {
+        Some(refusal) => refusal.respond(req),
+        None => next.call(req).await?.map_into_boxed_body(),
+    };
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR
         && res.response().extensions().get::<GenericError>().is_none()
     {

@@ -201,9 +201,10 @@ impl AppState {
 /// The whole application: routes, shared data and middleware.
 ///
 /// Effective middleware order, outermost first: CORS -> request log (id, timing, nosniff,
-/// generic 500) -> guard (431, Host) -> [MCP route only, whatever spelling of its path matched:
-/// Origin -> the auth gate (request budget, then bearer token)] -> handler. (In actix the last
-/// `.wrap()` is the outermost.)
+/// generic 500; first of all the guard: 431, Host) -> [MCP route only, whatever spelling of its
+/// path matched: the auth gate (Origin, request budget, then bearer token)] -> handler. (In
+/// actix the last `.wrap()` is the outermost.) Two layers, not four: each layer boxes a future
+/// per request.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -242,11 +243,9 @@ pub fn app(
         web::resource(s.mcp_path.as_str())
             .route(web::post().to(transport::post))
             .default_service(web::to(transport::method_not_allowed))
-            .wrap(from_fn(gate))
-            .wrap(from_fn(edge::origin_guard)),
+            .wrap(from_fn(gate)),
     )
     .default_service(web::to(not_found))
-    .wrap(from_fn(edge::guard))
     .wrap(from_fn(edge::request_log))
     .wrap(edge::cors(&s.cors))
 }

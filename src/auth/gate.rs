@@ -26,7 +26,7 @@ use super::validator::{Rejection, TokenValidator};
 use super::{Caller, Identity};
 use crate::budget::{Budget, Refused};
 use crate::config::TrustedProxy;
-use crate::edge::{DeferredCharge, RateKey, bucket, client_ip};
+use crate::edge::{DeferredCharge, RateKey, bucket, client_ip, origin_refusal};
 use crate::metrics::METRICS;
 use crate::refusal::Refusal;
 
@@ -67,6 +67,11 @@ pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    // The Origin check comes first: a page on a foreign origin learns nothing, not even
+    // whether it is over its budget.
+    if let Some(refusal) = origin_refusal(&req) {
+        return Ok(refusal.respond(req));
+    }
     let gate = req
         .app_data::<web::Data<Gate>>()
         .expect("the auth gate is registered")
