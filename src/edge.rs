@@ -236,8 +236,7 @@ fn splitmix64(mut z: u64) -> u64 {
 
 /// Assigns the request id, refuses what [`guard`] refuses, times the request, writes one
 /// access-log line, adds security headers, and replaces the body of any 500 with a generic
-/// message. Never logs headers, query
-/// strings or bodies.
+/// message. Never logs headers, query strings or bodies.
 pub async fn request_log(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

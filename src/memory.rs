@@ -37,19 +37,23 @@ pub fn release_startup_pages() -> usize {
         any(target_arch = "x86_64", target_arch = "aarch64")
     ))]
     {
-        use std::os::unix::fs::MetadataExt;
         const MADV_PAGEOUT: i32 = 21;
         unsafe extern "C" {
             fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
         }
+        // The kernel names the executable the same way in both places (" (deleted)" included
+        // when the file was replaced since), whatever file system it lives on.
         let (Ok(exe), Ok(maps)) = (
-            std::fs::metadata("/proc/self/exe"),
+            std::fs::read_link("/proc/self/exe"),
             std::fs::read_to_string("/proc/self/maps"),
         ) else {
             return 0;
         };
+        let Some(exe) = exe.to_str() else {
+            return 0;
+        };
         let mut advised = 0;
-        for (start, end) in own_read_only_mappings(&maps, exe.ino()) {
+        for (start, end) in own_read_only_mappings(&maps, exe) {
             // SAFETY: the range is a whole mapping of this process's executable, page-aligned as
             // the kernel reported it, and never written (no 'w' permission): MADV_PAGEOUT only
             // drops clean file pages the kernel can read back, so no memory's content changes.
@@ -68,8 +72,8 @@ pub fn release_startup_pages() -> usize {
     }
 }
 
-/// The `start..end` ranges of `/proc/self/maps` lines that map the file with inode `inode`
-/// without write permission.
+/// The `start..end` ranges of `/proc/self/maps` lines that map the file `path` without write
+/// permission.
 #[cfg_attr(
     not(all(
         target_os = "linux",
@@ -77,12 +81,16 @@ pub fn release_startup_pages() -> usize {
     )),
     allow(dead_code)
 )]
-fn own_read_only_mappings(maps: &str, inode: u64) -> impl Iterator<Item = (usize, usize)> + '_ {
+fn own_read_only_mappings<'a>(
+    maps: &'a str,
+    path: &'a str,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     maps.lines().filter_map(move |line| {
-        let mut f = line.split_ascii_whitespace();
-        let (range, perms, _offset, _dev, ino) =
-            (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
-        if ino.parse::<u64>().ok()? != inode || perms.contains('w') {
+        // address perms offset dev inode, then the path (which may hold spaces).
+        let mut f = line.splitn(6, ' ');
+        let (range, perms) = (f.next()?, f.next()?);
+        let (_offset, _dev, _inode) = (f.next()?, f.next()?, f.next()?);
+        if f.next()?.trim_start() != path || perms.contains('w') {
             return None;
         }
         let (start, end) = range.split_once('-')?;
@@ -99,29 +107,42 @@ mod tests {
     #[test]
     fn only_the_executables_unwritable_mappings_are_chosen() {
         let maps = "\
-55d0a0000000-55d0a0100000 r--p 00000000 08:01 4242 /srv/gatehouse
-55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242 /srv/gatehouse
-55d0a0900000-55d0a0a00000 rw-p 00900000 08:01 4242 /srv/gatehouse
-55d0a0a00000-55d0a0b00000 rw-p 00000000 00:00 0 [heap]
-7f0000000000-7f0000200000 r-xp 00000000 08:01 77 /usr/lib/libc.so.6
-7f0000300000-7f0000400000 r--p 00000000 08:01 4242 /srv/gatehouse (deleted)
+55d0a0000000-55d0a0100000 r--p 00000000 08:01 4242                       /srv/my app/gatehouse
+55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242                       /srv/my app/gatehouse
+55d0a0900000-55d0a0a00000 rw-p 00900000 08:01 4242                       /srv/my app/gatehouse
+55d0a0a00000-55d0a0b00000 rw-p 00000000 00:00 0                          [heap]
+7f0000000000-7f0000200000 r-xp 00000000 08:01 77                         /usr/lib/libc.so.6
+7f0000300000-7f0000400000 r--p 00000000 08:01 4242                       /srv/my app/gatehouse.old
+7f0000500000-7f0000600000 ---p 00000000 00:00 0
 garbage line";
-        let got: Vec<_> = own_read_only_mappings(maps, 4242).collect();
+        let got: Vec<_> = own_read_only_mappings(maps, "/srv/my app/gatehouse").collect();
         assert_eq!(
             got,
             vec![
                 (0x55d0a0000000, 0x55d0a0100000),
                 (0x55d0a0100000, 0x55d0a0900000),
-                (0x7f0000300000, 0x7f0000400000),
             ]
         );
+        // A binary replaced on disk since it started is still this process's.
+        let deleted = "55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242 /srv/gh (deleted)";
+        let got: Vec<_> = own_read_only_mappings(deleted, "/srv/gh (deleted)").collect();
+        assert_eq!(got, vec![(0x55d0a0100000, 0x55d0a0900000)]);
     }
 
     #[test]
     fn releasing_pages_keeps_the_program_working() {
         // The advice changes no content: code and constants read back the same afterwards.
         let table: Vec<u64> = (0..1000).map(|i| i * 31).collect();
-        release_startup_pages();
+        let advised = release_startup_pages();
+        if cfg!(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )) {
+            assert!(
+                advised > 0,
+                "this test binary's own mappings were not found"
+            );
+        }
         assert_eq!(table.iter().sum::<u64>(), 31 * 999 * 1000 / 2);
         assert_eq!(format!("{:?}", Some("still here")), "Some(\"still here\")");
     }

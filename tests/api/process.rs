@@ -48,6 +48,19 @@ async fn wait_up(port: u16) {
     panic!("the server never came up");
 }
 
+/// The binary serving on a free port with auth off, once `/health` answers.
+async fn serving_without_auth() -> (u16, Child) {
+    let port = free_port();
+    let child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    (port, child)
+}
+
 /// SIGTERM, a clean exit, and everything the process wrote to standard error.
 fn stop_and_read_log(child: &mut Child) -> String {
     signal(child, "TERM");
@@ -83,14 +96,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 }
 
 async fn drains_on(sig: &str) {
-    let port = free_port();
-    let mut child = gatehouse(&[
-        ("PORT", &port.to_string()),
-        ("GATEHOUSE_AUTH__ENABLED", "false"),
-    ])
-    .spawn()
-    .unwrap();
-    wait_up(port).await;
+    let (port, mut child) = serving_without_auth().await;
     let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":1500}}}).to_string();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let call = actix_web::rt::spawn(async move {
@@ -462,14 +468,7 @@ async fn the_drain_is_bounded_by_the_shutdown_timeout() {
 
 #[actix_web::test]
 async fn listen_streams_end_with_their_result_on_shutdown() {
-    let port = free_port();
-    let mut child = gatehouse(&[
-        ("PORT", &port.to_string()),
-        ("GATEHOUSE_AUTH__ENABLED", "false"),
-    ])
-    .spawn()
-    .unwrap();
-    wait_up(port).await;
+    let (port, mut child) = serving_without_auth().await;
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}
@@ -521,14 +520,7 @@ async fn listen_streams_end_with_their_result_on_shutdown() {
 #[cfg(target_os = "linux")]
 #[actix_web::test]
 async fn start_up_pages_are_released_and_serving_goes_on() {
-    let port = free_port();
-    let mut child = gatehouse(&[
-        ("PORT", &port.to_string()),
-        ("GATEHOUSE_AUTH__ENABLED", "false"),
-    ])
-    .spawn()
-    .unwrap();
-    wait_up(port).await;
+    let (port, mut child) = serving_without_auth().await;
     // The development profile's keys are local, so the release follows the start at once.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let client = reqwest::Client::new();
