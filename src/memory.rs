@@ -55,8 +55,10 @@ pub fn release_startup_pages() -> usize {
         let mut advised = 0;
         for (start, end) in own_read_only_mappings(&maps, exe) {
             // SAFETY: the range is a whole mapping of this process's executable, page-aligned as
-            // the kernel reported it, and never written (no 'w' permission): MADV_PAGEOUT only
-            // drops clean file pages the kernel can read back, so no memory's content changes.
+            // the kernel reported it, and not writable. MADV_PAGEOUT is advice that changes no
+            // content: clean file pages are read back on use, and pages written before the
+            // mapping became read-only (relocated constants) are anonymous, so they are kept
+            // (or swapped), never reverted to the file's bytes.
             if unsafe { madvise(start as *mut std::ffi::c_void, end - start, MADV_PAGEOUT) } == 0 {
                 advised += end - start;
             }
