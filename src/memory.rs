@@ -32,57 +32,52 @@ pub fn release_free_heap() {
 /// nothing to do or the platform has no such advice). Never fails: this is an economy, not a
 /// requirement.
 pub fn release_startup_pages() -> usize {
-    #[cfg(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))]
-    {
-        const MADV_PAGEOUT: i32 = 21;
-        unsafe extern "C" {
-            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-        }
-        // The kernel names the executable the same way in both places (" (deleted)" included
-        // when the file was replaced since), whatever file system it lives on.
-        let (Ok(exe), Ok(maps)) = (
-            std::fs::read_link("/proc/self/exe"),
-            std::fs::read_to_string("/proc/self/maps"),
-        ) else {
-            return 0;
-        };
-        let Some(exe) = exe.to_str() else {
-            return 0;
-        };
-        let mut advised = 0;
-        for (start, end) in own_read_only_mappings(&maps, exe) {
-            // SAFETY: the range is a whole mapping of this process's executable, page-aligned as
-            // the kernel reported it, and not writable. MADV_PAGEOUT is advice that changes no
-            // content: clean file pages are read back on use, and pages written before the
-            // mapping became read-only (relocated constants) are anonymous, so they are kept
-            // (or swapped), never reverted to the file's bytes.
-            if unsafe { madvise(start as *mut std::ffi::c_void, end - start, MADV_PAGEOUT) } == 0 {
-                advised += end - start;
-            }
-        }
-        advised
+    // The kernel names the executable the same way in both places (" (deleted)" included when
+    // the file was replaced since), whatever file system it lives on.
+    let (Ok(exe), Ok(maps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return 0;
+    };
+    let Some(exe) = exe.to_str() else {
+        return 0;
+    };
+    own_read_only_mappings(&maps, exe)
+        .filter(|&(start, end)| page_out(start, end - start))
+        .map(|(start, end)| end - start)
+        .sum()
+}
+
+/// `MADV_PAGEOUT` over one mapping; whether the kernel took the advice.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn page_out(start: usize, len: usize) -> bool {
+    const MADV_PAGEOUT: i32 = 21;
+    unsafe extern "C" {
+        fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
     }
-    #[cfg(not(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )))]
-    {
-        0
-    }
+    // SAFETY: the range is a whole mapping of this process's executable, page-aligned as the
+    // kernel reported it, and not writable. MADV_PAGEOUT is advice that changes no content:
+    // clean file pages are read back on use, and pages written before the mapping became
+    // read-only (relocated constants) are anonymous, so they are kept (or swapped), never
+    // reverted to the file's bytes.
+    unsafe { madvise(start as *mut std::ffi::c_void, len, MADV_PAGEOUT) == 0 }
+}
+
+/// No such advice here (and no `/proc/self/maps` to find mappings in).
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn page_out(_start: usize, _len: usize) -> bool {
+    false
 }
 
 /// The `start..end` ranges of `/proc/self/maps` lines that map the file `path` without write
 /// permission.
-#[cfg_attr(
-    not(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )),
-    allow(dead_code)
-)]
 fn own_read_only_mappings<'a>(
     maps: &'a str,
     path: &'a str,
