@@ -61,7 +61,8 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
     /// Takes `n` cells for `key`.
     pub async fn take(&self, key: &K, n: u32) -> Result<(), Refused> {
         if let Some(shared) = &self.shared {
-            match shared.store.take(&[self.check(key, n)]).await {
+            // Boxed: a round trip is rare beside the in-memory path, whose future stays small.
+            match Box::pin(shared.store.take(&[self.check(key, n)])).await {
                 Ok(None) => return Ok(()),
                 Ok(Some((_, wait))) => return Err(Refused::Wait(wait)),
                 Err(_) if shared.when_down == RedisDown::Refuse => return Err(Refused::StoreDown),
@@ -97,7 +98,7 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
             && other.shared.is_some()
         {
             let checks = [self.check(key, n), other.check(other_key, other_n)];
-            match shared.store.take(&checks).await {
+            match Box::pin(shared.store.take(&checks)).await {
                 Ok(None) => return Ok(()),
                 Ok(Some((i, wait))) => return Err((i, Refused::Wait(wait))),
                 Err(_) if shared.when_down == RedisDown::Refuse => {

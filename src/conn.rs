@@ -201,7 +201,9 @@ pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBo
     let Some(body) = body else {
         return;
     };
-    if body.0.finished.get() || body.drain().await {
+    // The drain (a timer and a read) is boxed: it is rare, and this future is part of every
+    // request's (the request log awaits it), which must stay small (see transport::post).
+    if body.0.finished.get() || Box::pin(body.drain()).await {
         return;
     }
     res.response_mut()

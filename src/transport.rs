@@ -211,6 +211,12 @@ async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, 
 }
 
 /// `POST /mcp`.
+///
+/// actix moves this handler's future into a new box on every request, so its size is a cost:
+/// the batch path, the shared-store charges and the dispatch itself are awaited through boxes
+/// of their own, which keeps this future small enough for the allocator's per-thread cache
+/// (over about 1 KiB, each box took glibc's slow path and a copy of the whole future; see
+/// bench/README.md).
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
@@ -319,14 +325,14 @@ pub async fn post(
                 McpError::InvalidRequest(batches_unsupported(era)),
             );
         }
-        if let Some(refusal) = budget.charge_batch(&req, items.len()).await {
+        if let Some(refusal) = Box::pin(budget.charge_batch(&req, items.len())).await {
             return refusal;
         }
         req.extensions_mut().insert(RpcLabels {
             era: era.version(),
             method: "batch",
         });
-        return batch(items, &server, caller, era, &request_id).await;
+        return Box::pin(batch(items, &server, caller, era, &request_id)).await;
     }
     let message = match Message::parse(&body) {
         Ok(m) => Ok(m),
@@ -336,7 +342,7 @@ pub async fn post(
     // A verified subject's request budget, left for now by the auth gate.
     let mut tool_budget_charged = false;
     if req.extensions().contains::<crate::edge::DeferredCharge>() {
-        match budget.charge_one(&req, &server, &message).await {
+        match Box::pin(budget.charge_one(&req, &server, &message)).await {
             Ok(charged) => tool_budget_charged = charged,
             Err(refusal) => return refusal,
         }
@@ -408,7 +414,7 @@ pub async fn post(
                     return subscribe(request, server, &call, framing);
                 }
             }
-            one_request(request, server, call, framing).await
+            Box::pin(one_request(request, server, call, framing)).await
         }
     }
 }

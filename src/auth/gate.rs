@@ -122,7 +122,8 @@ pub async fn gate(
     let caller = match (validator, credentials, known) {
         (None, ..) => Ok(Caller::Anonymous),
         (Some(_), _, Some(identity)) => Ok(Caller::Authenticated(identity)),
-        (Some(v), Some(credentials), None) => authenticate(&req, credentials, v).await,
+        // Boxed: a first sight is rare, and its future would otherwise size every request's.
+        (Some(v), Some(credentials), None) => Box::pin(authenticate(&req, credentials, v)).await,
         (Some(_), None, None) => unreachable!("credentials are read whenever auth is on"),
     };
     match caller {
