@@ -14,6 +14,7 @@ pub mod result;
 pub mod tools;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::{Arc, Mutex};
 
 use actix_governor::governor::{Quota, RateLimiter};
@@ -107,8 +108,34 @@ pub struct Call {
     pub tool_budget_charged: bool,
 }
 
-/// Keys for state that must stay per caller: `(subject or "", request id)`.
-type InFlightKey = (String, Id);
+/// One in-flight request that can be cancelled: who sent it, its id, and a serial of its own,
+/// so two requests that share an id never unregister each other.
+struct InFlight {
+    serial: u64,
+    caller: Caller,
+    id: Id,
+    abort: AbortHandle,
+}
+
+/// The hasher of a map whose keys are already hashes (fingerprints from a `RandomState`).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// The MCP server: registry, settings, and the little cross-request state a stateless server
 /// keeps (per-subject log levels, in-flight requests that can be cancelled, tool-call budgets).
@@ -118,9 +145,11 @@ pub struct Server {
     pub filter_tools_by_scope: bool,
     tool_budget: Option<Budget<String>>,
     log_levels: Mutex<HashMap<String, LogLevel>>,
-    /// Each entry holds every in-flight request with that key, by a serial of its own, so two
-    /// requests that share an id never unregister each other.
-    in_flight: Mutex<HashMap<InFlightKey, Vec<(u64, AbortHandle)>>>,
+    /// In-flight requests by a fingerprint of `(subject, request id)`, hashed once per request:
+    /// the guard that removes an entry finds it again without hashing the key again. Entries
+    /// keep their caller and id, so a fingerprint shared by two keys cancels only the right one.
+    in_flight: Mutex<HashMap<u64, Vec<InFlight>, BuildHasherDefault<Prehashed>>>,
+    fingerprints: RandomState,
     serial: std::sync::atomic::AtomicU64,
     /// List-change and resource-update announcements, and the shutdown signal of listen streams.
     pub changes: Arc<Changes>,
@@ -196,7 +225,8 @@ impl Server {
             filter_tools_by_scope,
             tool_budget,
             log_levels: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::default()),
+            fingerprints: RandomState::new(),
             serial: std::sync::atomic::AtomicU64::new(0),
             changes: Arc::new(Changes::default()),
             listeners: Mutex::new(HashMap::new()),
@@ -224,7 +254,7 @@ impl Server {
         self.log_levels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&Self::caller_key(caller))
+            .get(caller.subject().unwrap_or(""))
             .copied()
             .unwrap_or(self.settings.default_log_level)
     }
@@ -239,22 +269,32 @@ impl Server {
 
     /// Registers an in-flight request so `notifications/cancelled` from the same caller can stop
     /// it. The returned guard unregisters it.
-    pub fn track(self: &Arc<Self>, caller: &Caller, id: &Id, handle: AbortHandle) -> InFlightGuard {
-        let key = (Self::caller_key(caller), id.clone());
+    pub fn track(self: &Arc<Self>, caller: &Caller, id: &Id, abort: AbortHandle) -> InFlightGuard {
+        let fingerprint = self.fingerprint(caller, id);
         let serial = self
             .serial
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
+            .entry(fingerprint)
             .or_default()
-            .push((serial, handle));
+            .push(InFlight {
+                serial,
+                caller: caller.clone(),
+                id: id.clone(),
+                abort,
+            });
         InFlightGuard {
             server: self.clone(),
-            key,
+            fingerprint,
             serial,
         }
+    }
+
+    fn fingerprint(&self, caller: &Caller, id: &Id) -> u64 {
+        self.fingerprints
+            .hash_one((caller.subject().unwrap_or(""), id))
     }
 
     /// Handles a notification from the client. Nothing is ever answered.
@@ -262,19 +302,19 @@ impl Server {
         if method == "notifications/cancelled"
             && let Some(id) = params.get("requestId").and_then(Id::from_value)
         {
-            let key = (Self::caller_key(caller), id);
             // Every in-flight request of this caller with that id: the client asked to cancel
             // the id. Entries are removed by their own guards when the requests end.
-            if let Some(handles) = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&key)
-            {
-                log::info!("request {} cancelled by the client", key.1);
-                for (_, h) in handles {
-                    h.abort();
+            let fingerprint = self.fingerprint(caller, &id);
+            let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cancelled = false;
+            for entry in map.get(&fingerprint).into_iter().flatten() {
+                if entry.id == id && entry.caller.subject() == caller.subject() {
+                    entry.abort.abort();
+                    cancelled = true;
                 }
+            }
+            if cancelled {
+                log::info!("request {id} cancelled by the client");
             }
         }
     }
@@ -551,7 +591,7 @@ impl Drop for ListenerGuard {
 /// Removes an in-flight entry when its request ends, however it ends.
 pub struct InFlightGuard {
     server: Arc<Server>,
-    key: InFlightKey,
+    fingerprint: u64,
     serial: u64,
 }
 
@@ -562,10 +602,10 @@ impl Drop for InFlightGuard {
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(list) = map.get_mut(&self.key) {
-            list.retain(|(serial, _)| *serial != self.serial);
+        if let Some(list) = map.get_mut(&self.fingerprint) {
+            list.retain(|entry| entry.serial != self.serial);
             if list.is_empty() {
-                map.remove(&self.key);
+                map.remove(&self.fingerprint);
             }
         }
     }
