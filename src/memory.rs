@@ -12,7 +12,9 @@
 
 /// The allocator every Rust allocation of the process goes through: mimalloc, whose
 /// per-thread free lists serve the 50-odd small allocations of a request at a fraction of
-/// glibc's cost (see bench/README.md). C code (AWS-LC) still uses glibc's `malloc`.
+/// glibc's cost (see bench/README.md). C code (AWS-LC) still uses glibc's `malloc`. Fuzzing
+/// builds keep the system allocator, which the sanitizer watches.
+#[cfg(not(fuzzing))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
