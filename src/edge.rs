@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::config::{CorsSettings, TrustedProxy};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels};
 use crate::refusal::Refusal;
-use patterns::{HostPattern, OriginPattern};
+use patterns::{HostPattern, OriginPattern, split_host_port};
 
 /// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
 /// wildcard or reflected origin is ever combined with credentials.
@@ -111,12 +111,13 @@ fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
             if authority.as_str().contains('@') {
                 return false;
             }
-            Some(authority.as_str().to_string())
+            Some(authority.as_str())
         }
-        (None, Some(h)) => h.to_str().ok().map(str::to_string),
+        (None, Some(h)) => h.to_str().ok(),
         (None, None) => None,
     };
-    host.is_some_and(|h| allowed.iter().any(|p| p.matches(&h)))
+    host.and_then(split_host_port)
+        .is_some_and(|(name, port)| allowed.iter().any(|p| p.matches_parts(name, port)))
 }
 
 fn origin_allowed(req: &ServiceRequest, allowed: &[OriginPattern]) -> bool {

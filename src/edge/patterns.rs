@@ -108,6 +108,7 @@ impl HostPattern {
             return Ok(HostPattern::Any);
         }
         let (name, port) = split_host_port(s).ok_or_else(|| format!("{s:?} is not a host"))?;
+        let name = name.to_ascii_lowercase();
         Ok(match port {
             Some(p) => HostPattern::NameAndPort(name, p),
             None => HostPattern::Name(name),
@@ -116,19 +117,23 @@ impl HostPattern {
 
     /// Does a raw `Host` header value match?
     pub fn matches(&self, host: &str) -> bool {
-        let Some((name, port)) = split_host_port(host) else {
-            return false;
-        };
+        split_host_port(host).is_some_and(|(name, port)| self.matches_parts(name, port))
+    }
+
+    /// Does a `Host` value already split by [`split_host_port`] match? (The request's host is
+    /// split once, whatever the number of patterns.)
+    pub fn matches_parts(&self, name: &str, port: Option<u16>) -> bool {
         match self {
             HostPattern::Any => true,
-            HostPattern::Name(n) => *n == name,
-            HostPattern::NameAndPort(n, p) => *n == name && port == Some(*p),
+            HostPattern::Name(n) => n.eq_ignore_ascii_case(name),
+            HostPattern::NameAndPort(n, p) => n.eq_ignore_ascii_case(name) && port == Some(*p),
         }
     }
 }
 
-/// Splits `host[:port]` (with `[v6]` literals), lower-casing the name. `None` if malformed.
-pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+/// Splits `host[:port]` (with `[v6]` literals); the name keeps its case (names compare
+/// without it). `None` if malformed.
+pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let s = s.trim();
     if s.is_empty() || s.len() > 255 {
         return None;
@@ -162,7 +167,7 @@ pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
         }
         Some(_) => return None,
     };
-    Some((name.to_ascii_lowercase(), port))
+    Some((name, port))
 }
 
 #[cfg(test)]
@@ -194,6 +199,15 @@ mod tests {
                 .unwrap()
                 .matches("a.example:444")
         );
+        // The request's host is split once and keeps its case; the patterns ignore case.
+        assert_eq!(
+            split_host_port("API.Example:8443"),
+            Some(("API.Example", Some(8443)))
+        );
+        let named = HostPattern::parse("Api.EXAMPLE").unwrap();
+        assert_eq!(named, HostPattern::Name("api.example".into()));
+        assert!(named.matches_parts("API.Example", Some(8443)));
+        assert!(!named.matches_parts("api.example.evil", None));
         assert!(split_host_port("a b").is_none());
         assert!(split_host_port("a:99999").is_none());
     }
