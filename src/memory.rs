@@ -5,10 +5,11 @@
 //! (configuration, schema compilation, the key store, the HTTP client) runs code spread over most
 //! of the executable, and the kernel maps the cached pages around every page it touches. Once
 //! the server is serving, [`release_startup_pages`] asks the kernel to reclaim those pages
-//! (`MADV_PAGEOUT` on the executable's read-only mappings). This changes no content: the code a
-//! request runs is paged back in on first use, pages the process wrote (relocated constants)
-//! are not file pages and stay, and pages other processes share are left to them. Linux only;
-//! elsewhere, and on a kernel that refuses the advice, it does nothing.
+//! (`MADV_DONTNEED` on its code, `MADV_PAGEOUT` on its other read-only mappings). This changes
+//! no content: the code a request runs is mapped back from the page cache on first use, pages
+//! the process wrote (relocated constants) are not file pages and stay, and pages other
+//! processes share are left to them. Linux only; elsewhere, and on a kernel that refuses the
+//! advice, it does nothing.
 
 /// The allocator every Rust allocation of the process goes through: mimalloc, whose
 /// per-thread free lists serve the 50-odd small allocations of a request at a fraction of
@@ -48,69 +49,134 @@ pub fn release_free_heap() {
 /// code and constants). Returns how many bytes of mappings were advised (0 when there is
 /// nothing to do or the platform has no such advice). Never fails: this is an economy, not a
 /// requirement.
+///
+/// Code mappings that hold only file pages (no page was ever written, which is what a
+/// mapping that was never writable holds) are unmapped from this process with
+/// `MADV_DONTNEED`: the page cache keeps the file's pages, in the large folios it read them
+/// into, and a page a request needs again is a minor fault, not a read. Every other read-only
+/// mapping (constants the loader relocated before making them read-only are anonymous pages;
+/// `MADV_DONTNEED` would revert them to the file's bytes) gets `MADV_PAGEOUT`, which reclaims
+/// only clean file pages and keeps the rest.
 pub fn release_startup_pages() -> usize {
     // The kernel names the executable the same way in both places (" (deleted)" included when
     // the file was replaced since), whatever file system it lives on.
-    let (Ok(exe), Ok(maps)) = (
+    let (Ok(exe), Ok(smaps)) = (
         std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/maps"),
+        std::fs::read_to_string("/proc/self/smaps"),
     ) else {
         return 0;
     };
     let Some(exe) = exe.to_str() else {
         return 0;
     };
-    own_read_only_mappings(&maps, exe)
-        .filter(|&(start, end)| page_out(start, end - start))
-        .map(|(start, end)| end - start)
+    own_read_only_mappings(&smaps, exe)
+        .filter(|m| {
+            let advice = if m.executable && m.anonymous_kib == Some(0) {
+                Advice::Unmap
+            } else {
+                Advice::PageOut
+            };
+            advise(m.start, m.end - m.start, advice)
+        })
+        .map(|m| m.end - m.start)
         .sum()
 }
 
-/// `MADV_PAGEOUT` over one mapping; whether the kernel took the advice.
+/// What to ask of the kernel for one mapping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Advice {
+    /// `MADV_DONTNEED`: drop the process's mappings of the pages (only for mappings without
+    /// anonymous pages: the file's bytes are what a refault reads).
+    Unmap,
+    /// `MADV_PAGEOUT`: reclaim the clean file pages, keep the others.
+    PageOut,
+}
+
+/// `madvise` over one mapping; whether the kernel took the advice.
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-fn page_out(start: usize, len: usize) -> bool {
+fn advise(start: usize, len: usize, advice: Advice) -> bool {
+    const MADV_DONTNEED: i32 = 4;
     const MADV_PAGEOUT: i32 = 21;
     unsafe extern "C" {
         fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
     }
+    let advice = match advice {
+        Advice::Unmap => MADV_DONTNEED,
+        Advice::PageOut => MADV_PAGEOUT,
+    };
     // SAFETY: the range is a whole mapping of this process's executable, page-aligned as the
-    // kernel reported it, and not writable. MADV_PAGEOUT is advice that changes no content:
-    // clean file pages are read back on use, and pages written before the mapping became
-    // read-only (relocated constants) are anonymous, so they are kept (or swapped), never
-    // reverted to the file's bytes.
-    unsafe { madvise(start as *mut std::ffi::c_void, len, MADV_PAGEOUT) == 0 }
+    // kernel reported it, and not writable. MADV_PAGEOUT changes no content: clean file pages
+    // are read back on use, and pages written before the mapping became read-only (relocated
+    // constants) are anonymous, so they are kept (or swapped), never reverted to the file's
+    // bytes. MADV_DONTNEED is only given for a mapping the kernel reported without anonymous
+    // pages, so every page it drops reads back from the file as it was.
+    unsafe { madvise(start as *mut std::ffi::c_void, len, advice) == 0 }
 }
 
-/// No such advice here (and no `/proc/self/maps` to find mappings in).
+/// No such advice here (and no `/proc/self/smaps` to find mappings in).
 #[cfg(not(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-fn page_out(_start: usize, _len: usize) -> bool {
+fn advise(_start: usize, _len: usize, _advice: Advice) -> bool {
     false
 }
 
-/// The `start..end` ranges of `/proc/self/maps` lines that map the file `path` without write
-/// permission.
-fn own_read_only_mappings<'a>(
-    maps: &'a str,
-    path: &'a str,
-) -> impl Iterator<Item = (usize, usize)> + 'a {
-    maps.lines().filter_map(move |line| {
-        // address perms offset dev inode, then the path (which may hold spaces).
-        let mut f = line.splitn(6, ' ');
-        let (range, perms) = (f.next()?, f.next()?);
-        let (_offset, _dev, _inode) = (f.next()?, f.next()?, f.next()?);
-        if f.next()?.trim_start() != path || perms.contains('w') {
-            return None;
+/// One read-only mapping of the executable, from `/proc/self/smaps`.
+#[derive(Debug, PartialEq)]
+struct Mapping {
+    start: usize,
+    end: usize,
+    executable: bool,
+    /// Its `Anonymous:` field (pages written since it was mapped); `None` when absent.
+    anonymous_kib: Option<u64>,
+}
+
+/// The mappings of `/proc/self/smaps` (or `/proc/self/maps`, without the fields) that map the
+/// file `path` without write permission.
+fn own_read_only_mappings<'a>(smaps: &'a str, path: &'a str) -> impl Iterator<Item = Mapping> + 'a {
+    let mut lines = smaps.lines().peekable();
+    std::iter::from_fn(move || {
+        loop {
+            let line = lines.next()?;
+            let Some(mut mapping) = header(line, path) else {
+                continue;
+            };
+            // The fields that follow, up to the next mapping's line.
+            while let Some(field) = lines.next_if(|l| header_fields(l).is_none()) {
+                if let Some(kib) = field.strip_prefix("Anonymous:") {
+                    mapping.anonymous_kib = kib.trim().trim_end_matches("kB").trim().parse().ok();
+                }
+            }
+            return Some(mapping);
         }
-        let (start, end) = range.split_once('-')?;
-        let start = usize::from_str_radix(start, 16).ok()?;
-        let end = usize::from_str_radix(end, 16).ok()?;
-        (end > start).then_some((start, end))
+    })
+}
+
+/// A mapping line's range and permissions, and the rest of the line (the path, which may hold
+/// spaces); `None` for a field line.
+fn header_fields(line: &str) -> Option<(usize, usize, &str, &str)> {
+    // address perms offset dev inode, then the path.
+    let mut f = line.splitn(6, ' ');
+    let (range, perms) = (f.next()?, f.next()?);
+    let (_offset, _dev, _inode) = (f.next()?, f.next()?, f.next()?);
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    Some((start, end, perms, f.next().unwrap_or("").trim_start()))
+}
+
+/// The mapping on `line` if it maps `path` without write permission.
+fn header(line: &str, path: &str) -> Option<Mapping> {
+    let (start, end, perms, file) = header_fields(line)?;
+    (file == path && !perms.contains('w') && end > start).then(|| Mapping {
+        start,
+        end,
+        executable: perms.contains('x'),
+        anonymous_kib: None,
     })
 }
 
@@ -129,18 +195,49 @@ mod tests {
 7f0000300000-7f0000400000 r--p 00000000 08:01 4242                       /srv/my app/gatehouse.old
 7f0000500000-7f0000600000 ---p 00000000 00:00 0
 garbage line";
-        let got: Vec<_> = own_read_only_mappings(maps, "/srv/my app/gatehouse").collect();
+        let got: Vec<_> = own_read_only_mappings(maps, "/srv/my app/gatehouse")
+            .map(|m| (m.start, m.end, m.executable))
+            .collect();
         assert_eq!(
             got,
             vec![
-                (0x55d0a0000000, 0x55d0a0100000),
-                (0x55d0a0100000, 0x55d0a0900000),
+                (0x55d0a0000000, 0x55d0a0100000, false),
+                (0x55d0a0100000, 0x55d0a0900000, true),
             ]
         );
         // A binary replaced on disk since it started is still this process's.
         let deleted = "55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242 /srv/gh (deleted)";
-        let got: Vec<_> = own_read_only_mappings(deleted, "/srv/gh (deleted)").collect();
+        let got: Vec<_> = own_read_only_mappings(deleted, "/srv/gh (deleted)")
+            .map(|m| (m.start, m.end))
+            .collect();
         assert_eq!(got, vec![(0x55d0a0100000, 0x55d0a0900000)]);
+    }
+
+    #[test]
+    fn each_mappings_anonymous_pages_are_read_from_its_own_fields() {
+        // Only a code mapping without anonymous pages may be unmapped: the relocated
+        // constants of the first mapping must never be.
+        let smaps = "\
+55d0a0000000-55d0a0100000 r--p 00000000 08:01 4242 /srv/gatehouse
+Size:               1024 kB
+Anonymous:            36 kB
+VmFlags: rd mr mw me dw
+55d0a0100000-55d0a0900000 r-xp 00100000 08:01 4242 /srv/gatehouse
+Size:               8192 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me dw
+55d0a0a00000-55d0a0b00000 rw-p 00000000 00:00 0 [heap]
+Anonymous:           512 kB
+7f0000000000-7f0000200000 r-xp 00000000 08:01 4242 /srv/gatehouse
+Size:               2048 kB
+Anonymous:             4 kB";
+        let got: Vec<_> = own_read_only_mappings(smaps, "/srv/gatehouse")
+            .map(|m| (m.executable, m.anonymous_kib))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(false, Some(36)), (true, Some(0)), (true, Some(4))]
+        );
     }
 
     #[test]
