@@ -24,13 +24,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// pages (it returns them on its own after a delay; this is at once), and glibc's heap for
 /// the C code.
 pub fn release_free_heap() {
-    unsafe extern "C" {
-        fn mi_collect(force: bool);
-    }
-    // SAFETY: mi_collect takes no pointers; it frees what this thread's heap and the abandoned
-    // pages no longer use, and may be called at any time from any thread.
-    unsafe {
-        mi_collect(true);
+    // Only where mimalloc is the allocator (and so linked in).
+    #[cfg(not(fuzzing))]
+    {
+        unsafe extern "C" {
+            fn mi_collect(force: bool);
+        }
+        // SAFETY: mi_collect takes no pointers; it frees what this thread's heap and the
+        // abandoned pages no longer use, and may be called at any time from any thread.
+        unsafe {
+            mi_collect(true);
+        }
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
