@@ -358,17 +358,24 @@ pub fn first_byte(text: &[u8]) -> Option<u8> {
 impl<'a> Message<'a> {
     /// Reads one message from a JSON text (a whole body, or one item of a batch).
     pub fn parse(text: &'a [u8]) -> Result<Message<'a>, Unreadable> {
+        // Only an object is a message: serde would also read the envelope's members from an
+        // array, by position (`[0, 0]` would hold an id).
+        if first_byte(text) != Some(b'{') {
+            return match serde_json::from_slice::<IgnoredAny>(text) {
+                Ok(_) => Err(Unreadable::Invalid(Invalid {
+                    id: None,
+                    reason: "a message must be a JSON object",
+                })),
+                Err(_) => Err(Unreadable::NotJson),
+            };
+        }
         match serde_json::from_slice::<Envelope<'a>>(text) {
             Ok(envelope) => envelope.classify().map_err(Unreadable::Invalid),
-            // JSON of another shape, or an object that names a member twice.
+            // An object that names a member twice.
             Err(e) if e.is_data() && serde_json::from_slice::<IgnoredAny>(text).is_ok() => {
                 Err(Unreadable::Invalid(Invalid {
                     id: None,
-                    reason: if first_byte(text) == Some(b'{') {
-                        "a message must not name a member twice"
-                    } else {
-                        "a message must be a JSON object"
-                    },
+                    reason: "a message must not name a member twice",
                 }))
             }
             Err(_) => Err(Unreadable::NotJson),
@@ -489,6 +496,28 @@ mod tests {
             panic!()
         };
         assert_eq!(r.method, "tools/call");
+    }
+
+    #[test]
+    fn an_array_is_not_read_as_an_envelope_by_position() {
+        // Found by the jsonrpc_message fuzz target: `[0, 0]` read as (jsonrpc, id) gave an
+        // error that echoed an id the text never held.
+        for text in [
+            &b"\t[ 0,  0]"[..],
+            b"[\"2.0\", 1, \"ping\"]",
+            b"7",
+            b"\"x\"",
+        ] {
+            assert!(
+                matches!(
+                    Message::parse(text),
+                    Err(Unreadable::Invalid(Invalid { id: None, .. }))
+                ),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert!(matches!(Message::parse(b"[1,"), Err(Unreadable::NotJson)));
     }
 
     #[test]
