@@ -19,6 +19,8 @@ for t in jsonrpc_message authorization_header jwks_parse jwt_verify www_authenti
   if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$secs" -max_len=4096 >"$log" 2>&1; then
     tail -40 "$log"
+    # The panic's own message is above the tail (libFuzzer prints the input after it).
+    grep -m3 -A4 "panicked at" "$log" || true
     echo "fuzz target $t failed"
     exit 1
   fi
