@@ -675,32 +675,33 @@ async fn requests_sharing_an_id_do_not_unregister_each_other() {
 async fn a_caller_cannot_cancel_another_callers_request() {
     let app = spawn_with_issuer(&[]).await;
     let (alice, bob) = (app.token("alice", &[]), app.token("bob", &[]));
-    let slow = |token: &str| {
-        app.mcp(Some(token)).body(
-            json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":1500}}}).to_string(),
-        )
-    };
     let cancel =
         json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}});
+    // Alice's slow call with id 9, then a cancel of id 9 from `canceller`: the answer's body
+    // and how long the call took.
+    let run = |canceller: String| {
+        let call = app.mcp(Some(&alice)).body(
+            json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":1500}}}).to_string(),
+        );
+        let (app, cancel) = (&app, &cancel);
+        async move {
+            let started = Instant::now();
+            let hers =
+                actix_web::rt::spawn(
+                    async move { call.send().await.unwrap().text().await.unwrap() },
+                );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(app.post(Some(&canceller), cancel).await.status, 202);
+            (hers.await.unwrap(), started.elapsed())
+        }
+    };
     // Bob names the id of Alice's request: hers runs to its end.
-    let started = Instant::now();
-    let call = slow(&alice);
-    let hers =
-        actix_web::rt::spawn(async move { call.send().await.unwrap().text().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.post(Some(&bob), &cancel).await.status, 202);
-    let body = hers.await.unwrap();
+    let (body, took) = run(bob).await;
     assert!(body.contains("done after 1500 ms"), "{body}");
-    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(took >= Duration::from_millis(1500));
     // Alice cancels her own.
-    let started = Instant::now();
-    let call = slow(&alice);
-    let hers =
-        actix_web::rt::spawn(async move { call.send().await.unwrap().text().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.post(Some(&alice), &cancel).await.status, 202);
-    let body = hers.await.unwrap();
-    assert!(started.elapsed() < Duration::from_millis(1400), "cancelled");
+    let (body, took) = run(alice.clone()).await;
+    assert!(took < Duration::from_millis(1400), "cancelled");
     assert!(!body.contains("result"), "{body}");
 }
 
