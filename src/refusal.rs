@@ -21,7 +21,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
-use serde_json::json;
+use actix_web::web::Bytes;
+use serde::Serialize;
 
 use crate::jsonrpc::{ErrorObject, Id, Response};
 use crate::mcp::{McpError, retry_after_secs};
@@ -47,6 +48,18 @@ enum Body {
         /// What the refusal says inside an event stream whose status is already sent.
         in_band: Option<ErrorObject>,
     },
+    /// An OAuth body rendered once, at start-up (the two 401s of the auth gate, answered to
+    /// every request that comes without a valid token).
+    Rendered(Bytes),
+}
+
+/// The body of an OAuth-shaped refusal, written straight from borrowed strings.
+#[derive(Serialize)]
+struct OAuthBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl Refusal {
@@ -85,6 +98,27 @@ impl Refusal {
             },
             headers: Vec::new(),
         }
+    }
+
+    /// An OAuth-style refusal whose body `oauth_body` rendered ahead of time.
+    pub fn rendered(status: StatusCode, body: Bytes) -> Refusal {
+        Refusal {
+            status,
+            body: Body::Rendered(body),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The body of an OAuth-style refusal, rendered once for `rendered`.
+    pub fn oauth_body(error: &str, description: &str) -> Bytes {
+        Bytes::from(
+            serde_json::to_vec(&OAuthBody {
+                error,
+                error_description: description,
+                request_id: None,
+            })
+            .expect("strings always serialize"),
+        )
     }
 
     /// 429 for a request over its request budget, whichever store keeps it.
@@ -141,14 +175,9 @@ impl Refusal {
         r
     }
 
-    /// A `WWW-Authenticate` challenge (rendered by `auth::challenge`). A challenge that is not
-    /// a valid header value (it never is: parameters are quoted and stripped of controls) is
-    /// left out rather than sent broken.
-    pub fn with_challenge(self, challenge: String) -> Refusal {
-        match HeaderValue::try_from(challenge) {
-            Ok(v) => self.with_header(WWW_AUTHENTICATE, v),
-            Err(_) => self,
-        }
+    /// A `WWW-Authenticate` challenge, rendered and checked by `auth::challenge`.
+    pub fn with_challenge(self, challenge: HeaderValue) -> Refusal {
+        self.with_header(WWW_AUTHENTICATE, challenge)
     }
 
     pub fn with_retry_after(self, secs: u64) -> Refusal {
@@ -172,30 +201,34 @@ impl Refusal {
         self
     }
 
-    /// The one rendering of a refusal.
+    /// The one rendering of a refusal. The headers go straight into the map: every value is
+    /// already a checked `HeaderValue`, and the fixed ones are static.
     pub fn into_response(self) -> HttpResponse {
-        let mut b = HttpResponse::build(self.status);
-        b.insert_header((CACHE_CONTROL, "no-store"));
-        for h in self.headers {
-            b.insert_header(h);
-        }
-        match self.body {
-            Body::Rpc(r) => b
-                .insert_header((CONTENT_TYPE, "application/json"))
-                .body(r.to_json()),
+        let body = match self.body {
+            Body::Rendered(bytes) => bytes,
+            Body::Rpc(r) => Bytes::from(r.to_json()),
             Body::OAuth {
                 error,
                 description,
                 request_id,
                 ..
-            } => {
-                let mut body = json!({"error": error, "error_description": description});
-                if let Some(id) = request_id {
-                    body["request_id"] = json!(id);
-                }
-                b.json(body)
-            }
+            } => Bytes::from(
+                serde_json::to_vec(&OAuthBody {
+                    error,
+                    error_description: &description,
+                    request_id: request_id.as_deref(),
+                })
+                .expect("strings always serialize"),
+            ),
+        };
+        let mut res = HttpResponse::with_body(self.status, body).map_into_boxed_body();
+        let headers = res.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            headers.insert(name, value);
         }
+        res
     }
 
     /// Answers `req` with this refusal (for middleware).
@@ -213,6 +246,7 @@ impl Refusal {
                 Some(id.clone()),
                 in_band.unwrap_or_else(|| McpError::Internal.to_error()),
             ),
+            Body::Rendered(_) => Response::error(Some(id.clone()), McpError::Internal.to_error()),
         }
     }
 }

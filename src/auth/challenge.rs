@@ -3,6 +3,8 @@
 //! token, claim or library error text ever reaches a response.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use actix_web::web::Bytes;
 
 use crate::refusal::Refusal;
 
@@ -20,6 +22,9 @@ pub enum AuthRefusal {
     /// The issuer's key set has not been loaded yet: 503.
     KeysUnavailable,
 }
+
+const NO_TOKEN_DESCRIPTION: &str =
+    "Authorization required: send Authorization: Bearer <access token>";
 
 pub const INVALID_TOKEN_DESCRIPTION: &str =
     "The access token is invalid, expired, or not meant for this server";
@@ -43,7 +48,13 @@ fn quote(value: &str) -> String {
 }
 
 /// Builds a `WWW-Authenticate: Bearer ...` value from ordered auth-params.
-pub fn www_authenticate(params: &[(&str, &str)]) -> String {
+pub fn www_authenticate(params: &[(&str, &str)]) -> HeaderValue {
+    HeaderValue::try_from(challenge_text(params))
+        .expect("auth-params are quoted and stripped of control and non-ASCII characters")
+}
+
+/// The text of a `WWW-Authenticate: Bearer ...` value.
+fn challenge_text(params: &[(&str, &str)]) -> String {
     let parts: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{k}={}", quote(v)))
@@ -61,8 +72,10 @@ pub fn www_authenticate(params: &[(&str, &str)]) -> String {
 pub struct ChallengeContext {
     /// The public metadata URL (from PUBLIC_URL, never from request headers).
     resource_metadata: String,
-    no_token: String,
-    invalid_token: String,
+    no_token: HeaderValue,
+    no_token_body: Bytes,
+    invalid_token: HeaderValue,
+    invalid_token_body: Bytes,
 }
 
 impl ChallengeContext {
@@ -78,6 +91,8 @@ impl ChallengeContext {
         };
         ChallengeContext {
             no_token: challenge(&[("resource_metadata", rm)]),
+            no_token_body: Refusal::oauth_body("unauthorized", NO_TOKEN_DESCRIPTION),
+            invalid_token_body: Refusal::oauth_body("invalid_token", INVALID_TOKEN_DESCRIPTION),
             invalid_token: challenge(&[
                 ("error", "invalid_token"),
                 ("error_description", INVALID_TOKEN_DESCRIPTION),
@@ -101,57 +116,38 @@ impl AuthRefusal {
     /// The refusal as a response: RFC 6750 body and `WWW-Authenticate` challenge.
     pub fn refusal(&self, ctx: &ChallengeContext) -> Refusal {
         let rm = ctx.resource_metadata.as_str();
-        let (header, error, description): (Option<String>, &str, &str) = match self {
-            AuthRefusal::NoToken => (
-                Some(ctx.no_token.clone()),
-                "unauthorized",
-                "Authorization required: send Authorization: Bearer <access token>",
-            ),
-            AuthRefusal::BadRequest(why) => (
-                Some(www_authenticate(&[
+        let status = self.status();
+        match self {
+            // The two 401s: every request without a valid token gets one, written once.
+            AuthRefusal::NoToken => Refusal::rendered(status, ctx.no_token_body.clone())
+                .with_challenge(ctx.no_token.clone()),
+            AuthRefusal::InvalidToken => Refusal::rendered(status, ctx.invalid_token_body.clone())
+                .with_challenge(ctx.invalid_token.clone()),
+            AuthRefusal::BadRequest(why) => Refusal::oauth(status, "invalid_request", *why)
+                .with_challenge(www_authenticate(&[
                     ("error", "invalid_request"),
                     ("error_description", why),
                     ("resource_metadata", rm),
                 ])),
-                "invalid_request",
-                why,
-            ),
-            AuthRefusal::InvalidToken => (
-                Some(ctx.invalid_token.clone()),
-                "invalid_token",
-                INVALID_TOKEN_DESCRIPTION,
-            ),
             AuthRefusal::InsufficientScope(scopes) => {
+                const WHY: &str = "The access token lacks a scope this call needs";
                 let needed = scopes.join(" ");
-                let h = www_authenticate(&[
-                    ("error", "insufficient_scope"),
-                    ("scope", needed.as_str()),
-                    ("resource_metadata", rm),
-                    (
-                        "error_description",
-                        "The access token lacks a scope this call needs",
-                    ),
-                ]);
-                (
-                    Some(h),
-                    "insufficient_scope",
-                    "The access token lacks a scope this call needs",
-                )
+                Refusal::oauth(status, "insufficient_scope", WHY).with_challenge(www_authenticate(
+                    &[
+                        ("error", "insufficient_scope"),
+                        ("scope", needed.as_str()),
+                        ("resource_metadata", rm),
+                        ("error_description", WHY),
+                    ],
+                ))
             }
-            AuthRefusal::KeysUnavailable => (
-                None,
+            AuthRefusal::KeysUnavailable => Refusal::oauth(
+                status,
                 "temporarily_unavailable",
                 "The token issuer's keys are not available yet; retry shortly",
-            ),
-        };
-        let mut r = Refusal::oauth(self.status(), error, description.to_string());
-        if let Some(h) = header {
-            r = r.with_challenge(h);
+            )
+            .with_retry_after(5),
         }
-        if matches!(self, AuthRefusal::KeysUnavailable) {
-            r = r.with_retry_after(5);
-        }
-        r
     }
 }
 
@@ -166,13 +162,17 @@ mod tests {
             www_authenticate(&[("scope", "a\"b\\c\r\n")]),
             "Bearer scope=\"a\\\"b\\\\c\""
         );
+        assert_eq!(
+            www_authenticate(&[("scope", "é\u{7f}x")]),
+            "Bearer scope=\"x\""
+        );
     }
 
     proptest! {
         #[test]
         fn challenges_are_always_valid_header_values(s in ".{0,64}", t in ".{0,64}") {
-            let v = www_authenticate(&[("error_description", s.as_str()), ("scope", t.as_str())]);
-            prop_assert!(actix_web::http::header::HeaderValue::from_str(&v).is_ok());
+            let v = challenge_text(&[("error_description", s.as_str()), ("scope", t.as_str())]);
+            prop_assert!(HeaderValue::from_str(&v).is_ok());
         }
     }
 }
