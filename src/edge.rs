@@ -2,9 +2,11 @@
 //! limit, client IP behind PaaS proxies, the rate-limit key (`RateKey`), request ids, access
 //! logs, and security headers.
 
+pub mod cors;
 pub mod patterns;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_cors::Cors;
@@ -17,13 +19,14 @@ use actix_web::{Error, HttpMessage, web};
 
 use crate::auth::Caller;
 use crate::config::{CorsSettings, TrustedProxy};
-use crate::metrics::{GaugeGuard, METRICS, RpcLabels};
+use crate::metrics::{GaugeGuard, METRICS, RpcLabels, count_request};
 use crate::refusal::Refusal;
 use patterns::{HostPattern, OriginPattern, split_host_port};
 
-/// Builds the CORS layer. Credentials are never allowed (bearer tokens need none), so no
-/// wildcard or reflected origin is ever combined with credentials.
-pub fn cors(settings: &CorsSettings) -> Cors {
+/// Builds the CORS layer (`cors::OriginCors`: actix-cors for requests with an `Origin`).
+/// Credentials are never allowed (bearer tokens need none), so no wildcard or reflected origin
+/// is ever combined with credentials.
+pub fn cors(settings: &CorsSettings) -> cors::OriginCors {
     let origins = settings.allowed_origins.clone();
     let any = origins.contains(&OriginPattern::Any);
     let mut cors = Cors::default();
@@ -36,7 +39,8 @@ pub fn cors(settings: &CorsSettings) -> Cors {
                 .is_ok_and(|o| origins.iter().any(|p| p.matches(o)))
         })
     };
-    cors.allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
+    let cors = cors
+        .allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
         // Any request header, so `Mcp-Param-*` works (a fixed list cannot express a prefix).
         .allow_any_header()
         .expose_headers([
@@ -46,7 +50,8 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             header::RETRY_AFTER,
             HeaderName::from_static("x-request-id"),
         ])
-        .max_age(settings.max_age_secs)
+        .max_age(settings.max_age_secs);
+    cors::OriginCors(cors)
 }
 
 /// What the guard middleware checks.
@@ -194,12 +199,12 @@ pub struct DeferredCharge;
 
 /// The request id: the caller's `X-Request-Id` if it is short visible ASCII, else a new one.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub Arc<str>);
 
 /// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
 /// mix) and across instances (a random per-process seed). Ids are labels for logs and support,
 /// not secrets, so one random draw per process is enough.
-fn new_request_id() -> String {
+fn new_request_id() -> Arc<str> {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEED: OnceLock<u64> = OnceLock::new();
@@ -224,7 +229,7 @@ fn new_request_id() -> String {
     for (i, d) in id.iter_mut().enumerate() {
         *d = b"0123456789abcdef"[(digits >> (4 * (23 - i)) & 0xf) as usize];
     }
-    String::from_utf8_lossy(&id).into_owned()
+    Arc::from(std::str::from_utf8(&id).expect("hex digits are ASCII"))
 }
 
 /// SplitMix64's finalizer: a bijection on u64 that scatters consecutive inputs.
@@ -251,9 +256,9 @@ pub async fn request_log(
         .filter(|v| {
             !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
         })
-        .map(str::to_string)
+        .map(Arc::from)
         .unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(RequestId(Arc::clone(&id)));
     let body = crate::conn::announces_body(req.headers())
         .then(|| crate::conn::SharedBody::install(&mut req));
     let mut res = match guard(&req) {
@@ -264,7 +269,7 @@ pub async fn request_log(
         && res.response().extensions().get::<GenericError>().is_none()
     {
         let (http, _) = res.into_parts();
-        let mut generic = Refusal::internal(id.clone()).into_response();
+        let mut generic = Refusal::internal(id.to_string()).into_response();
         generic.extensions_mut().insert(GenericError);
         res = ServiceResponse::new(http, generic);
     }
@@ -281,10 +286,7 @@ pub async fn request_log(
     let req = res.request();
     let labels = req.extensions().get::<RpcLabels>().copied();
     let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
-    METRICS
-        .requests
-        .with_label_values(&[era, rpc_method, status_label(status)])
-        .inc();
+    count_request(era, rpc_method, status_label(status));
     let level = if matches!(req.path(), "/health" | "/ready") {
         log::Level::Debug
     } else {
@@ -364,7 +366,8 @@ mod tests {
 
     #[test]
     fn new_request_ids_are_24_hex_digits_and_distinct() {
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        let ids: std::collections::HashSet<Arc<str>> =
+            (0..1000).map(|_| new_request_id()).collect();
         assert_eq!(ids.len(), 1000);
         for id in &ids {
             assert_eq!(id.len(), 24, "{id}");

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod edge;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
+pub mod hashing;
 pub mod header_params;
 pub mod jsonrpc;
 pub mod logging;

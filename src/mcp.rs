@@ -103,7 +103,7 @@ pub struct Call {
     pub param_headers: Vec<(String, Option<String>)>,
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
-    pub request_id: String,
+    pub request_id: Arc<str>,
     /// The tool-call budget was already charged (with the request budget, in one round trip).
     pub tool_budget_charged: bool,
 }

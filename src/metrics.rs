@@ -3,6 +3,8 @@
 //! label value is bounded: eras and methods from fixed lists, tool names from the registry,
 //! reasons from enums; never subjects or raw paths.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, LazyLock};
 
@@ -14,6 +16,7 @@ use prometheus::{
 };
 
 use crate::auth::jwks::KeyStore;
+use crate::hashing::BuildFold;
 
 /// Every metric gatehouse records.
 pub struct Metrics {
@@ -166,6 +169,32 @@ pub fn method_label(method: &str) -> &'static str {
 pub struct RpcLabels {
     pub era: &'static str,
     pub method: &'static str,
+}
+
+/// Counts one MCP endpoint request under its era, method and status label. The labels are
+/// static strings, so each thread keeps the counters it has resolved, keyed by the labels'
+/// addresses and lengths: the vector's own lookup hashes all three labels with SipHash and
+/// takes its lock on every call. The key space is bounded by the label lists.
+pub fn count_request(era: &'static str, method: &'static str, status: &'static str) {
+    type Key = [usize; 6];
+    thread_local! {
+        static RESOLVED: RefCell<HashMap<Key, IntCounter, BuildFold>> =
+            RefCell::new(HashMap::default());
+    }
+    let key: Key = [
+        era.as_ptr() as usize,
+        era.len(),
+        method.as_ptr() as usize,
+        method.len(),
+        status.as_ptr() as usize,
+        status.len(),
+    ];
+    RESOLVED.with_borrow_mut(|resolved| {
+        resolved
+            .entry(key)
+            .or_insert_with(|| METRICS.requests.with_label_values(&[era, method, status]))
+            .inc()
+    });
 }
 
 /// Counts a gauge up while alive.

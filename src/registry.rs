@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use jsonschema::Validator;
 use serde_json::{Value, json};
 
+use crate::hashing::BuildFold;
 use crate::prompt::PromptDef;
 use crate::resource::{ResourceDef, ResourceTemplateDef};
 pub use crate::schema::{compile_schema, first_error};
@@ -34,7 +35,7 @@ pub struct Tool {
 
 pub struct Registry {
     pub tools: Vec<Tool>,
-    tool_index: HashMap<&'static str, usize>,
+    tool_index: HashMap<&'static str, usize, BuildFold>,
     pub resources: Vec<&'static ResourceDef>,
     pub templates: Vec<&'static ResourceTemplateDef>,
     pub prompts: Vec<&'static PromptDef>,
@@ -104,7 +105,7 @@ impl Registry {
         prompts.sort_by_key(|d| d.name);
 
         let mut tools = Vec::with_capacity(tool_defs.len());
-        let mut tool_index = HashMap::new();
+        let mut tool_index = HashMap::default();
         for def in tool_defs {
             let err = |problem: String| RegistryError::Tool {
                 name: def.name.to_string(),

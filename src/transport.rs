@@ -306,7 +306,7 @@ pub async fn post(
         .unwrap_or_default();
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
-        return Refusal::internal(request_id).into_response();
+        return Refusal::internal(request_id.to_string()).into_response();
     };
     let server = server.into_inner();
     if first_byte(&body) == Some(b'[') {

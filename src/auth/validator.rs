@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::Identity;
 use super::jwks::KeyStore;
 use crate::auth::asymmetric_algorithm;
+use crate::hashing::BuildDigest;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -118,7 +119,7 @@ const MAX_TIME_CLAIM: f64 = 9_007_199_254_740_992.0;
 /// lives until the token's `exp` (without leeway) and at most five minutes, and only while the
 /// key set it was verified against is current: a key removed at a refresh stops validating.
 struct VerifiedCache {
-    entries: Mutex<HashMap<[u8; 32], Verified>>,
+    entries: Mutex<HashMap<[u8; 32], Verified, BuildDigest>>,
 }
 
 struct Verified {
@@ -262,7 +263,7 @@ impl TokenValidator {
             max_lifetime: o.max_lifetime,
             scope_implies: o.scope_implies,
             verified: VerifiedCache {
-                entries: Mutex::new(HashMap::new()),
+                entries: Mutex::new(HashMap::default()),
             },
         }
     }
