@@ -125,6 +125,48 @@ async fn cors_headers_are_on_errors_too() {
 }
 
 #[actix_web::test]
+async fn requests_without_origin_skip_cors_but_keep_its_vary() {
+    let app = spawn_with_issuer(&[]).await;
+    let vary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+    let t = app.token("alice", &[]);
+    for (r, what) in [
+        (app.send(app.mcp(None).body(ping())).await, "401"),
+        (app.send(app.mcp(Some(&t)).body(ping())).await, "200"),
+        (app.get("/health").await, "/health"),
+        (app.get("/nowhere").await, "404"),
+    ] {
+        assert_eq!(r.header("vary").as_deref(), Some(vary), "{what}");
+        assert!(
+            r.headers
+                .keys()
+                .all(|k| !k.as_str().starts_with("access-control-")),
+            "{what}: {:?}",
+            r.headers
+        );
+    }
+    // The same request from a page gets the CORS headers, and the same Vary.
+    let origin = "http://localhost:5173";
+    let r = app
+        .send(app.mcp(Some(&t)).header("origin", origin).body(ping()))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("vary").as_deref(), Some(vary));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    assert!(r.header("access-control-expose-headers").is_some());
+    // An OPTIONS without Origin is still actix-cors's to answer (not a preflight: passed on).
+    let r = app
+        .send(
+            app.client
+                .request(reqwest::Method::OPTIONS, format!("{}/mcp", app.base)),
+        )
+        .await;
+    assert_eq!(r.header("vary").as_deref(), Some(vary));
+}
+
+#[actix_web::test]
 async fn tool_calls_over_budget_get_429_with_retry_after() {
     let app = spawn_with_issuer(&[
         ("GATEHOUSE_RATE_LIMIT__TOOL_CALLS_BURST", "3"),
