@@ -62,6 +62,17 @@ struct OAuthBody<'a> {
     request_id: Option<&'a str>,
 }
 
+impl OAuthBody<'_> {
+    fn render(error: &str, description: &str, request_id: Option<&str>) -> Bytes {
+        let body = OAuthBody {
+            error,
+            error_description: description,
+            request_id,
+        };
+        Bytes::from(serde_json::to_vec(&body).expect("strings always serialize"))
+    }
+}
+
 impl Refusal {
     /// A JSON-RPC error on the MCP endpoint.
     pub fn rpc(status: StatusCode, id: Option<Id>, error: &McpError) -> Refusal {
@@ -111,14 +122,7 @@ impl Refusal {
 
     /// The body of an OAuth-style refusal, rendered once for `rendered`.
     pub fn oauth_body(error: &str, description: &str) -> Bytes {
-        Bytes::from(
-            serde_json::to_vec(&OAuthBody {
-                error,
-                error_description: description,
-                request_id: None,
-            })
-            .expect("strings always serialize"),
-        )
+        OAuthBody::render(error, description, None)
     }
 
     /// 429 for a request over its request budget, whichever store keeps it.
@@ -212,14 +216,7 @@ impl Refusal {
                 description,
                 request_id,
                 ..
-            } => Bytes::from(
-                serde_json::to_vec(&OAuthBody {
-                    error,
-                    error_description: &description,
-                    request_id: request_id.as_deref(),
-                })
-                .expect("strings always serialize"),
-            ),
+            } => OAuthBody::render(error, &description, request_id.as_deref()),
         };
         let mut res = HttpResponse::with_body(self.status, body).map_into_boxed_body();
         let headers = res.headers_mut();
@@ -242,11 +239,13 @@ impl Refusal {
     pub fn into_message(self, id: &Id) -> Response {
         match self.body {
             Body::Rpc(r) => r,
-            Body::OAuth { in_band, .. } => Response::error(
-                Some(id.clone()),
-                in_band.unwrap_or_else(|| McpError::Internal.to_error()),
-            ),
-            Body::Rendered(_) => Response::error(Some(id.clone()), McpError::Internal.to_error()),
+            Body::OAuth {
+                in_band: Some(error),
+                ..
+            } => Response::error(Some(id.clone()), error),
+            Body::OAuth { .. } | Body::Rendered(_) => {
+                Response::error(Some(id.clone()), McpError::Internal.to_error())
+            }
         }
     }
 }

@@ -92,12 +92,12 @@ impl ChallengeContext {
         ChallengeContext {
             no_token: challenge(&[("resource_metadata", rm)]),
             no_token_body: Refusal::oauth_body("unauthorized", NO_TOKEN_DESCRIPTION),
-            invalid_token_body: Refusal::oauth_body("invalid_token", INVALID_TOKEN_DESCRIPTION),
             invalid_token: challenge(&[
                 ("error", "invalid_token"),
                 ("error_description", INVALID_TOKEN_DESCRIPTION),
                 ("resource_metadata", rm),
             ]),
+            invalid_token_body: Refusal::oauth_body("invalid_token", INVALID_TOKEN_DESCRIPTION),
             resource_metadata,
         }
     }
