@@ -8,7 +8,7 @@ use crate::auth::Caller;
 use crate::edge::log_safe;
 use crate::mcp::result::Reply;
 use crate::mcp::{Call, McpError};
-use crate::metrics::METRICS;
+use crate::metrics::{self, METRICS};
 
 /// One audited operation, from its start. Dropped without `finish` (the client cancelled or
 /// went away), it records `cancelled`.
@@ -77,12 +77,9 @@ impl<'a> Audit<'a> {
         let secs = self.start.elapsed().as_secs_f64();
         if self.method == "tools/call" {
             let tool = self.tool.unwrap_or("unknown");
-            METRICS.tool_calls.with_label_values(&[tool, outcome]).inc();
+            metrics::count(&METRICS.tool_calls, [tool, outcome]);
             if self.tool.is_some() {
-                METRICS
-                    .tool_seconds
-                    .with_label_values(&[tool])
-                    .observe(secs);
+                metrics::observe_tool_seconds(tool, secs);
             }
         }
         // The line is built only when it will be written.

@@ -31,7 +31,7 @@ use crate::config::{McpSettings, RateLimitSettings};
 use crate::context::LogLevel;
 use crate::context::Notifier;
 use crate::jsonrpc::{Id, Response};
-use crate::metrics::METRICS;
+use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 use crate::registry::Registry;
 use crate::seal::Seal;
@@ -377,7 +377,7 @@ impl Server {
         if let Some(status) = e.http_status() {
             return Outcome::Refused(match &e {
                 McpError::InsufficientScope(scopes) => {
-                    METRICS.auth_refusals.with_label_values(&["scope"]).inc();
+                    metrics::count(&METRICS.auth_refusals, ["scope"]);
                     AuthRefusal::InsufficientScope(scopes.clone())
                         .refusal(&self.challenge)
                         .with_in_band(e.to_error())
@@ -527,10 +527,7 @@ impl Server {
 
     /// The refusal of the tool-call budget.
     pub fn tool_budget_refusal(refused: budget::Refused) -> McpError {
-        crate::metrics::METRICS
-            .rate_limited
-            .with_label_values(&["tool_calls"])
-            .inc();
+        metrics::count(&METRICS.rate_limited, ["tool_calls"]);
         match refused {
             budget::Refused::Wait(wait) => McpError::RateLimited(wait),
             budget::Refused::StoreDown => McpError::StoreDown,

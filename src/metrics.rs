@@ -11,8 +11,8 @@ use std::sync::{Arc, LazyLock};
 use actix_web::dev::Server as HttpServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::auth::jwks::KeyStore;
@@ -171,29 +171,49 @@ pub struct RpcLabels {
     pub method: &'static str,
 }
 
-/// Counts one MCP endpoint request under its era, method and status label. The labels are
-/// static strings, so each thread keeps the counters it has resolved, keyed by the labels'
-/// addresses and lengths: the vector's own lookup hashes all three labels with SipHash and
-/// takes its lock on every call. The key space is bounded by the label lists.
+/// Counts one MCP endpoint request under its era, method and status label.
 pub fn count_request(era: &'static str, method: &'static str, status: &'static str) {
-    type Key = [usize; 6];
+    count(&METRICS.requests, [era, method, status]);
+}
+
+/// Counts one in a counter vector under static labels (at most three). Each thread keeps the
+/// counters it has resolved, keyed by the vector's address and the labels' addresses and
+/// lengths: the vector's own lookup hashes every label with SipHash and takes its lock on
+/// every call, and these counters are counted on every request. The key space is bounded by
+/// the label lists.
+pub fn count<const N: usize>(vec: &'static IntCounterVec, labels: [&'static str; N]) {
+    const { assert!(N <= 3, "at most three labels") };
+    type Key = [usize; 7];
     thread_local! {
         static RESOLVED: RefCell<HashMap<Key, IntCounter, BuildFold>> =
             RefCell::new(HashMap::default());
     }
-    let key: Key = [
-        era.as_ptr() as usize,
-        era.len(),
-        method.as_ptr() as usize,
-        method.len(),
-        status.as_ptr() as usize,
-        status.len(),
-    ];
+    let mut key: Key = [0; 7];
+    key[0] = std::ptr::from_ref(vec) as usize;
+    for (i, label) in labels.iter().enumerate() {
+        key[1 + 2 * i] = label.as_ptr() as usize;
+        key[2 + 2 * i] = label.len();
+    }
     RESOLVED.with_borrow_mut(|resolved| {
         resolved
             .entry(key)
-            .or_insert_with(|| METRICS.requests.with_label_values(&[era, method, status]))
+            .or_insert_with(|| vec.with_label_values(&labels))
             .inc()
+    });
+}
+
+/// Observes one tool call's duration in `gatehouse_tool_seconds`, through a per-thread cache
+/// of resolved histograms keyed by the tool's registered (static) name, as `count` does.
+pub fn observe_tool_seconds(tool: &'static str, secs: f64) {
+    thread_local! {
+        static RESOLVED: RefCell<HashMap<[usize; 2], Histogram, BuildFold>> =
+            RefCell::new(HashMap::default());
+    }
+    RESOLVED.with_borrow_mut(|resolved| {
+        resolved
+            .entry([tool.as_ptr() as usize, tool.len()])
+            .or_insert_with(|| METRICS.tool_seconds.with_label_values(&[tool]))
+            .observe(secs)
     });
 }
 

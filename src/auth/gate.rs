@@ -27,7 +27,7 @@ use super::{Caller, Identity};
 use crate::budget::{Budget, Refused};
 use crate::config::TrustedProxy;
 use crate::edge::{DeferredCharge, RateKey, bucket, client_ip, origin_refusal};
-use crate::metrics::METRICS;
+use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 
 /// How the MCP endpoint authenticates.
@@ -80,11 +80,9 @@ pub async fn gate(
         AuthMode::On(v) => Some(v),
         AuthMode::Off => None,
     };
-    let credentials = validator.map(|_| bearer::from_headers(req.headers()));
-    let known: Option<Arc<Identity>> = match (validator, &credentials) {
-        (Some(v), Some(Ok(Credentials::Bearer(token)))) => v.already_verified(token),
-        _ => None,
-    };
+    // A token already verified is found by its bytes alone; anything else is read in full.
+    let known: Option<Arc<Identity>> =
+        validator.and_then(|v| v.already_verified(bearer::presented(req.headers())?));
 
     // The request budget, under the key the caller's verified identity gives, if any.
     let key = match &known {
@@ -107,7 +105,7 @@ pub async fn gate(
             match budget.take(&key, 1).await {
                 Ok(()) => {}
                 Err(Refused::Wait(wait)) => {
-                    METRICS.rate_limited.with_label_values(&["requests"]).inc();
+                    metrics::count(&METRICS.rate_limited, ["requests"]);
                     return Ok(Refusal::too_many_requests(wait).respond(req));
                 }
                 Err(Refused::StoreDown) => return Ok(Refusal::store_down().respond(req)),
@@ -119,12 +117,14 @@ pub async fn gate(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
 
-    let caller = match (validator, credentials, known) {
-        (None, ..) => Ok(Caller::Anonymous),
-        (Some(_), _, Some(identity)) => Ok(Caller::Authenticated(identity)),
+    let caller = match (validator, known) {
+        (None, _) => Ok(Caller::Anonymous),
+        (Some(_), Some(identity)) => Ok(Caller::Authenticated(identity)),
         // Boxed: a first sight is rare, and its future would otherwise size every request's.
-        (Some(v), Some(credentials), None) => Box::pin(authenticate(&req, credentials, v)).await,
-        (Some(_), None, None) => unreachable!("credentials are read whenever auth is on"),
+        (Some(v), None) => {
+            let credentials = bearer::from_headers(req.headers());
+            Box::pin(authenticate(&req, credentials, v)).await
+        }
     };
     match caller {
         Ok(caller) => {
@@ -136,7 +136,7 @@ pub async fn gate(
             Ok(res)
         }
         Err((refusal, reason)) => {
-            METRICS.auth_refusals.with_label_values(&[reason]).inc();
+            metrics::count(&METRICS.auth_refusals, [reason]);
             Ok(refusal.refusal(&gate.auth.challenge).respond(req))
         }
     }

@@ -151,8 +151,8 @@ impl VerifiedCache {
     }
 }
 
-fn token_digest(token: &str) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+fn token_digest(token: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
@@ -274,7 +274,7 @@ impl TokenValidator {
 
     /// The identity of `token` if it was already fully verified and is still valid: a hash
     /// lookup, no signature check.
-    pub fn already_verified(&self, token: &str) -> Option<Arc<Identity>> {
+    pub fn already_verified(&self, token: &[u8]) -> Option<Arc<Identity>> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
@@ -291,7 +291,7 @@ impl TokenValidator {
         if parts.len() != 3 || !parts.iter().all(|p| is_segment(p)) {
             return Err(Rejection::NotCompactJws);
         }
-        let digest = token_digest(token);
+        let digest = token_digest(token.as_bytes());
         let now = jsonwebtoken::get_current_timestamp();
         if let Some(identity) = self.verified.get(&digest, now, self.keys.generation()) {
             return Ok(identity);

@@ -18,7 +18,7 @@ use crate::edge::RateKey;
 use crate::jsonrpc::{Invalid, Message, Response};
 use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
-use crate::metrics::METRICS;
+use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
@@ -145,7 +145,7 @@ impl RequestBudget {
             Err(Refused::StoreDown) => return Some(Refusal::store_down().into_response()),
         };
         let secs = retry_after_secs(wait);
-        METRICS.rate_limited.with_label_values(&["requests"]).inc();
+        metrics::count(&METRICS.rate_limited, ["requests"]);
         Some(
             Refusal::transport(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -173,7 +173,7 @@ impl RequestBudget {
         let request_refusal = |r| {
             match r {
                 Refused::Wait(wait) => {
-                    METRICS.rate_limited.with_label_values(&["requests"]).inc();
+                    metrics::count(&METRICS.rate_limited, ["requests"]);
                     Refusal::too_many_requests(wait)
                 }
                 Refused::StoreDown => Refusal::store_down(),
