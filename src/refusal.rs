@@ -12,6 +12,7 @@
 //! Every refusal is `Cache-Control: no-store`.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
@@ -48,8 +49,9 @@ enum Body {
         /// What the refusal says inside an event stream whose status is already sent.
         in_band: Option<ErrorObject>,
     },
-    /// An OAuth body rendered once, at start-up (the two 401s of the auth gate, answered to
-    /// every request that comes without a valid token).
+    /// A body rendered ahead of time: the two OAuth 401s of the auth gate (at start-up) and
+    /// the gate's 429 (per thread, by its delay). Both are answered before any event stream
+    /// opens, so `into_message` never carries one.
     Rendered(Bytes),
 }
 
@@ -111,7 +113,7 @@ impl Refusal {
         }
     }
 
-    /// An OAuth-style refusal whose body `oauth_body` rendered ahead of time.
+    /// A refusal whose body was rendered ahead of time (`oauth_body`, or a JSON-RPC error).
     pub fn rendered(status: StatusCode, body: Bytes) -> Refusal {
         Refusal {
             status,
@@ -126,13 +128,26 @@ impl Refusal {
     }
 
     /// 429 for a request over its request budget, whichever store keeps it.
+    ///
+    /// A client over its budget tends to keep asking, and is told the same number of seconds
+    /// for a second on end: each thread keeps the last body it rendered, by that number.
     pub fn too_many_requests(wait: Duration) -> Refusal {
+        thread_local! {
+            static LAST: RefCell<Option<(u64, Bytes)>> = const { RefCell::new(None) };
+        }
         let secs = retry_after_secs(wait);
-        Refusal::transport(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many requests; retry in {secs} s"),
-        )
-        .with_retry_after(secs)
+        let body = LAST.with_borrow_mut(|last| match last {
+            Some((s, body)) if *s == secs => body.clone(),
+            _ => {
+                let message = format!("Too many requests; retry in {secs} s");
+                let body = Bytes::from(
+                    Response::error(None, McpError::Transport(message).to_error()).to_json(),
+                );
+                *last = Some((secs, body.clone()));
+                body
+            }
+        });
+        Refusal::rendered(StatusCode::TOO_MANY_REQUESTS, body).with_retry_after(secs)
     }
 
     /// 503 while the shared budget store does not answer and `rate_limit.redis_down = "refuse"`.
@@ -246,6 +261,45 @@ impl Refusal {
             Body::OAuth { .. } | Body::Rendered(_) => {
                 Response::error(Some(id.clone()), McpError::Internal.to_error())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(r: Refusal) -> (StatusCode, Option<String>, serde_json::Value) {
+        let res = r.into_response();
+        let retry = res
+            .headers()
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = res.status();
+        let bytes = match res.into_body().try_into_bytes() {
+            Ok(b) => b,
+            Err(_) => panic!("a refusal's body is in memory"),
+        };
+        (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// The 429 body is kept per thread by its delay: the same delay gives the same body, a
+    /// new one a body that says so.
+    #[test]
+    fn too_many_requests_says_its_own_delay() {
+        for secs in [7, 7, 8, 7, 60] {
+            let (status, retry, body) = body_of(Refusal::too_many_requests(Duration::from_millis(
+                secs * 1000 - 300,
+            )));
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(retry.as_deref(), Some(secs.to_string().as_str()));
+            assert_eq!(body["jsonrpc"], "2.0");
+            assert_eq!(body["id"], serde_json::Value::Null);
+            assert_eq!(
+                body["error"]["message"],
+                format!("Too many requests; retry in {secs} s")
+            );
         }
     }
 }
