@@ -23,6 +23,13 @@ use crate::metrics::{GaugeGuard, METRICS, RpcLabels, count_request};
 use crate::refusal::Refusal;
 use patterns::{HostPattern, OriginPattern, split_host_port};
 
+/// Header names read or written on every request, resolved at compile time: a lookup by
+/// `&str` parses and classifies the name on each call.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const FLY_CLIENT_IP: HeaderName = HeaderName::from_static("fly-client-ip");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Builds the CORS layer (`cors::OriginCors`: actix-cors for requests with an `Origin`).
 /// Credentials are never allowed (bearer tokens need none), so no wildcard or reflected origin
 /// is ever combined with credentials.
@@ -46,9 +53,9 @@ pub fn cors(settings: &CorsSettings) -> cors::OriginCors {
         .expose_headers([
             header::WWW_AUTHENTICATE,
             HeaderName::from_static("mcp-session-id"),
-            HeaderName::from_static("mcp-protocol-version"),
+            MCP_PROTOCOL_VERSION,
             header::RETRY_AFTER,
-            HeaderName::from_static("x-request-id"),
+            X_REQUEST_ID,
         ])
         .max_age(settings.max_age_secs);
     cors::OriginCors(cors)
@@ -146,12 +153,12 @@ pub fn client_ip(req: &ServiceRequest, mode: TrustedProxy) -> Option<IpAddr> {
         TrustedProxy::None => None,
         TrustedProxy::Fly => req
             .headers()
-            .get("fly-client-ip")
+            .get(FLY_CLIENT_IP)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<IpAddr>().ok()),
         TrustedProxy::Heroku => req
             .headers()
-            .get_all("x-forwarded-for")
+            .get_all(X_FORWARDED_FOR)
             .last()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
@@ -251,7 +258,7 @@ pub async fn request_log(
     let _in_flight = GaugeGuard::new(&METRICS.in_flight);
     let id = req
         .headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
@@ -280,7 +287,7 @@ pub async fn request_log(
         HeaderValue::from_static("nosniff"),
     );
     if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(HeaderName::from_static("x-request-id"), v);
+        headers.insert(X_REQUEST_ID, v);
     }
     let status = res.status().as_u16();
     let req = res.request();

@@ -240,7 +240,7 @@ pub async fn post(
     // refusal can echo the request's id.
     let version_header = req
         .headers()
-        .get("mcp-protocol-version")
+        .get(crate::edge::MCP_PROTOCOL_VERSION)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let header_era = || modern::classify(version_header, None);
     let declared = req
