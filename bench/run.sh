@@ -4,8 +4,9 @@
 # (SERVER_CPU, default 0) with one worker; wrk runs on the other (LOAD_CPU, default 1). The
 # server's CPU time (utime+stime from /proc) divided by the requests it served is the figure
 # compared with the baseline's. Prints one table; bench/README.md explains it.
-#   bench/run.sh              # full run, DURATION seconds per case (default 5): about 3 minutes
-#                             # of load after the release builds (fat LTO: several minutes each)
+#   bench/run.sh              # full run, DURATION seconds per case (default 5), ROUNDS (default
+#                             # 3) paired with a fresh baseline run each: about 9 minutes of
+#                             # load after the release builds (fat LTO: several minutes each)
 #   bench/run.sh --smoke      # 1 s per case, small token sets, debug builds: checks it works
 #   ONLY='401|429' bench/run.sh   # only the cases whose name matches (and the baseline)
 set -euo pipefail
@@ -16,11 +17,12 @@ need_wrk
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 duration="${DURATION:-5}"
+ROUNDS="${ROUNDS:-3}"
 conns="${CONNECTIONS:-32}"
 es_count=20000 rs_count=3000 flood=100000
 profile=release
 if (( smoke )); then
-  duration=1 es_count=500 rs_count=50 flood=2000 profile=dev
+  duration=1 es_count=500 rs_count=50 flood=2000 profile=dev ROUNDS=1
 fi
 server_cpu="${SERVER_CPU:-0}"
 load_cpu="${LOAD_CPU:-1}"
@@ -65,42 +67,69 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
-declare -A base_us
+declare -A base_bin base_path base_method base_body base_extra
 ticks="$(getconf CLK_TCK)"
-printf '%-44s %9s %8s %8s %9s %6s %9s\n' case 'req/s' p50_ms p99_ms CPU_us/req ratio peak_MiB
-measure() { # NAME BASELINE_KEY PATH, with the load's settings in the environment
-  local name="$1" key="$2" path="$3" t0 t1 out requests rps p50 p99 errors non2xx us ratio
+printf '%-44s %9s %8s %8s %9s %8s %6s %9s\n' case 'req/s' p50_ms p99_ms CPU_us/req base_us ratio peak_MiB
+measure() { # PATH, with the load's settings in the environment: sets m_* for the caller
+  local path="$1" t0 t1 out errors
   t0="$(cpu_ticks "$server")"
   out="$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${D:-$duration}s" -s bench/load.lua \
     "http://127.0.0.1:$port$path" | grep '^RESULT')"
   t1="$(cpu_ticks "$server")"
-  read -r requests rps p50 p99 errors non2xx <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
+  read -r m_requests m_rps m_p50 m_p99 errors m_non2xx <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
   # A load that stops after a fixed number of requests idles for the rest of the duration.
-  [ -n "${TOKENS:-}${LIMIT:-}" ] && rps="($requests)"
-  us="$(awk -v d=$(( t1 - t0 )) -v n="$requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
-  if [ "$key" = "=" ]; then
-    base_us[$name]="$us"; ratio="1.00"
-  else
-    ratio="$(awk -v a="$us" -v b="${base_us[$key]}" 'BEGIN{printf "%.2f", a / b}')"
-  fi
-  printf '%-44s %9s %8s %8s %9s %6s %9.1f\n' "$name" "$rps" "$p50" "$p99" "$us" "$ratio" \
-    "$(awk -v k="$(hwm_kib "$server")" 'BEGIN{print k / 1024}')"
-  if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( non2xx > 0 )); then
-    echo "  ^ $non2xx responses were not 2xx (errors: $errors); see $work/server.log" >&2
+  if [ -n "${TOKENS:-}" ] || [ "${LIMIT:-0}" != 0 ]; then m_rps="($m_requests)"; fi
+  m_us="$(awk -v d=$(( t1 - t0 )) -v n="$m_requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
+  m_hwm="$(awk -v k="$(hwm_kib "$server")" 'BEGIN{print k / 1024}')"
+  if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( m_non2xx > 0 )); then
+    echo "  ^ $m_non2xx responses were not 2xx (errors: $errors); see $work/server.log" >&2
     exit 1
   fi
 }
-one() { # NAME BASELINE_KEY BINARY PATH [ENV...]: a fresh server, one load
-  local name="$1" key="$2" bin="$3" path="$4"; shift 4
-  if [ "$key" != = ] && [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$name"; then return; fi
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+baseline_run() { # KEY: the baseline KEY names, run again as it was (fresh server, one load)
+  local key="$1" extra
+  # The case's load settings are in the environment: the baseline's own replace them here.
+  local -x METHOD="${base_method[$key]}" BODY="${base_body[$key]}" TOKEN="" TOKENS="" IPS=0 \
+    LIMIT=0 HEADERS="" EXPECT_STATUS=2xx D=""
+  read -r -a extra <<<"${base_extra[$key]}"
+  start "${base_bin[$key]}" "${extra[@]}"
+  measure "${base_path[$key]}"
+  stop
+}
+# NAME BASELINE_KEY BINARY PATH [ENV...]: a fresh server per load. A baseline row ("=" as its
+# key) is remembered; every other case runs ROUNDS times, each round right after a fresh run
+# of its baseline, and prints the medians (CPU time, the baseline's, the per-round ratio), so
+# a machine that drifts over minutes moves both sides of each ratio.
+one() {
+  local name="$1" key="$2" bin="$3" path="$4" r rounds us=() bases=() ratios=() base ratio
+  shift 4
+  if [ "$key" = = ]; then
+    base_bin[$name]="$bin" base_path[$name]="$path" base_method[$name]="${METHOD:-POST}"
+    base_body[$name]="${BODY:-}" base_extra[$name]="$*"
+    start "$bin" "$@"; measure "$path"; stop
+    printf '%-44s %9s %8s %8s %9s %8s %6s %9.1f\n' "$name" "$m_rps" "$m_p50" "$m_p99" "$m_us" \
+      "$m_us" 1.00 "$m_hwm"
+    return
+  fi
+  if [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$name"; then return; fi
   if [ "$bin" = "$work/gatehouse-300" ] && [ ! -x "$bin" ]; then
     # The benchmark build (300 tools and a progress tool), built when first needed.
     cargo build --quiet --profile "$profile" --bin gatehouse --features bench-tools
     cp "target/$target/gatehouse" "$bin"
   fi
-  start "$bin" "$@"
-  measure "$name" "$key" "$path"
-  stop
+  rounds="${R:-$ROUNDS}"
+  for (( r = 0; r < rounds; r++ )); do
+    baseline_run "$key"
+    bases+=("$m_us")
+    start "$bin" "$@"; measure "$path"; stop
+    us+=("$m_us")
+    ratios+=("$(awk -v a="$m_us" -v b="${bases[-1]}" 'BEGIN{printf "%.2f", a / b}')")
+  done
+  base="$(printf '%s\n' "${bases[@]}" | median)"
+  ratio="$(printf '%s\n' "${ratios[@]}" | median)"
+  printf '%-44s %9s %8s %8s %9s %8s %6s %9.1f\n' "$name" "$m_rps" "$m_p50" "$m_p99" \
+    "$(printf '%s\n' "${us[@]}" | median)" "$base" "$ratio" "$m_hwm"
 }
 rpc() { printf '{"jsonrpc":"2.0","id":1,"method":"%s"%s}' "$1" "${2:+,\"params\":$2}"; }
 call='{"name":"greet_user","arguments":{"name":"bench"}}'
@@ -133,10 +162,10 @@ BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list, 300 tools, first page o
 BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list, 300 tools, one page" "$post" "$work/gatehouse-300" /mcp \
   GATEHOUSE_MCP__PAGE_SIZE=300
 # (Longer: every one of these tokens costs a signature check, and all of them must be seen.)
-D=$(( smoke ? 2 : 30 )) BODY="$(rpc tools/call "$call")" TOKENS="$work/flood.txt" one "$flood distinct valid tokens" "$post" "$work/gatehouse" /mcp
+R=1 D=$(( smoke ? 2 : 30 )) BODY="$(rpc tools/call "$call")" TOKENS="$work/flood.txt" one "$flood distinct valid tokens" "$post" "$work/gatehouse" /mcp
 # Requests without a token are keyed by address (a verified token's by its subject): a flood
 # from 100,000 addresses, each refused 401 after its budget check.
-D=$(( smoke ? 2 : 12 )) EXPECT_STATUS=401 BODY="$(rpc ping)" IPS="$flood" LIMIT="$(( flood * 3 / 2 ))" \
+R=1 D=$(( smoke ? 2 : 12 )) EXPECT_STATUS=401 BODY="$(rpc ping)" IPS="$flood" LIMIT="$(( flood * 3 / 2 ))" \
   one "$flood distinct client addresses (Fly-Client-IP), no token" "$post" "$work/gatehouse" /mcp \
   TRUSTED_PROXY=fly GATEHOUSE_RATE_LIMIT__ENABLED=true GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE=100000 \
   GATEHOUSE_RATE_LIMIT__REQUESTS_BURST=100000
@@ -168,7 +197,6 @@ p.terminate(); p.wait()
 print(f"{ms:.1f} {int(rss) / 1024:.1f}")
 EOF
 }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 keys="$work/dev-keys"
 startup "$work/gatehouse" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys" >/dev/null # creates the key
 for name in baseline gatehouse; do
