@@ -11,6 +11,7 @@ mod sse;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -617,6 +618,36 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> String {
     capped(&r, id, used, cap)
 }
 
+/// The response to a request whose handler is done before any notification was streamed:
+/// its queued notifications (if any) and its result, as JSON or as an event stream.
+fn finished(
+    done: Result<Outcome, Aborted>,
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    cap: &Cap,
+    framing: Framing,
+    id: &Id,
+) -> HttpResponse {
+    let mut queued = Events::new(cap.clone());
+    while let Ok(n) = rx.try_recv() {
+        queued.notification(n);
+    }
+    match done {
+        Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
+        // HTTP-level refusals (403, 429) keep their status whatever the framing.
+        Ok(outcome)
+            if queued.is_empty()
+                && (framing != Framing::SseOnly || !matches!(outcome, Outcome::Response(_))) =>
+        {
+            outcome_response(outcome, id, cap)
+        }
+        Ok(outcome) => {
+            queued.result(outcome, id);
+            let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));
+            sse_response(Box::pin(events))
+        }
+    }
+}
+
 pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
 
 async fn one_request(
@@ -631,36 +662,23 @@ async fn one_request(
     // A JSON-only client gets no notifications: nothing is produced for it.
     call.tx = (framing != Framing::JsonOnly).then_some(tx);
     let (abort, registration) = AbortHandle::new_pair();
-    let guard = server.track(&call.caller, &id, abort);
+    let caller = call.caller.clone();
     let srv = server.clone();
     let mut running: Running = Box::pin(Abortable::new(
         async move { srv.handle(request, call).await },
         registration,
     ));
+    // A request that is done on its first poll can never be cancelled: only one still running
+    // after it is registered for `notifications/cancelled` (a lock, a hash and two clones).
+    let guard = match std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
+        Poll::Ready(done) => return finished(done, &mut rx, &cap, framing, &id),
+        Poll::Pending => server.track(&caller, &id, abort),
+    };
     let first = tokio::select! {
         biased;
         done = &mut running => {
             drop(guard);
-            let mut queued = Events::new(cap.clone());
-            while let Ok(n) = rx.try_recv() {
-                queued.notification(n);
-            }
-            return match done {
-                Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
-                // HTTP-level refusals (403, 429) keep their status whatever the framing.
-                Ok(outcome)
-                    if queued.is_empty()
-                        && (framing != Framing::SseOnly
-                            || !matches!(outcome, Outcome::Response(_))) =>
-                {
-                    outcome_response(outcome, &id, &cap)
-                }
-                Ok(outcome) => {
-                    queued.result(outcome, &id);
-                    let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));
-                    sse_response(Box::pin(events))
-                }
-            };
+            return finished(done, &mut rx, &cap, framing, &id);
         }
         Some(n) = rx.recv() => n,
     };
