@@ -5,7 +5,7 @@
 # server's CPU time (utime+stime from /proc) divided by the requests it served is the figure
 # compared with the baseline's. Prints one table; bench/README.md explains it.
 #   bench/run.sh              # full run, DURATION seconds per case (default 5), ROUNDS (default
-#                             # 3) paired with a fresh baseline run each: about 9 minutes of
+#                             # 3) paired with a fresh baseline run each: about 10 minutes of
 #                             # load after the release builds (fat LTO: several minutes each)
 #   bench/run.sh --smoke      # 1 s per case, small token sets, debug builds: checks it works
 #   ONLY='401|429' bench/run.sh   # only the cases whose name matches (and the baseline)
