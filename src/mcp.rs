@@ -269,8 +269,8 @@ impl Server {
 
     /// Registers an in-flight request so `notifications/cancelled` from the same caller can stop
     /// it. The returned guard unregisters it.
-    pub fn track(self: &Arc<Self>, caller: &Caller, id: &Id, abort: AbortHandle) -> InFlightGuard {
-        let fingerprint = self.fingerprint(caller, id);
+    pub fn track(self: &Arc<Self>, caller: Caller, id: &Id, abort: AbortHandle) -> InFlightGuard {
+        let fingerprint = self.fingerprint(&caller, id);
         let serial = self
             .serial
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -281,7 +281,7 @@ impl Server {
             .or_default()
             .push(InFlight {
                 serial,
-                caller: caller.clone(),
+                caller,
                 id: id.clone(),
                 abort,
             });

@@ -669,10 +669,11 @@ async fn one_request(
         registration,
     ));
     // A request that is done on its first poll can never be cancelled: only one still running
-    // after it is registered for `notifications/cancelled` (a lock, a hash and two clones).
+    // after it is registered for `notifications/cancelled` (a lock, a hash and a clone of the
+    // id; the caller's clone above is moved into the entry).
     let guard = match std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
         Poll::Ready(done) => return finished(done, &mut rx, &cap, framing, &id),
-        Poll::Pending => server.track(&caller, &id, abort),
+        Poll::Pending => server.track(caller, &id, abort),
     };
     let first = tokio::select! {
         biased;
