@@ -62,9 +62,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if answer.is_empty() {
         // A fresh connection must get a 200 from /health. The server runs inside the fuzzing
-        // process with a 300 ms head timeout, so a stall of that process (seen in CI under
-        // ASAN) can make /health answer 408; up to five tries a second apart absorb it. A
-        // server that stopped serving fails them all, and the message says what it answered.
+        // process with a 300 ms head timeout (a floor since the server adds actix's 500 ms
+        // clock step: before that, a stale clock answered 408 to 4 in 10 health checks and,
+        // the checks a second apart, to all five), so only a stall of that process longer
+        // than the timeout makes /health answer 408; up to five tries a second apart absorb
+        // it. A server that stopped serving fails them all, and the message says what it
+        // answered.
         let check = || exchange(port, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
         let mut health = check();
         for _ in 0..4 {
