@@ -167,9 +167,31 @@ impl SharedBody {
             }
             true
         };
-        tokio::time::timeout(DRAIN_DEADLINE, read_all)
+        within_after_a_turn(DRAIN_DEADLINE, read_all)
             .await
             .unwrap_or(false)
+    }
+}
+
+/// Runs `fut` under `limit`, the timer armed only when `fut` is not done a turn of the
+/// connection's task later (arming and cancelling one is two trips to the runtime's timer
+/// wheel). actix polls a handler before it feeds the body that came in with the head, in the
+/// same turn: a body read a turn later is usually all there and needs no timer. `None` when
+/// the limit passed.
+pub async fn within_after_a_turn<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut turned = false;
+    let first = std::future::poll_fn(|cx| {
+        if !std::mem::replace(&mut turned, true) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(fut.as_mut().poll(cx))
+    })
+    .await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await.ok(),
     }
 }
 
@@ -211,5 +233,36 @@ pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBo
         .set_connection_type(ConnectionType::Close);
     if let Some(conn) = res.request().conn_data::<Connection>() {
         conn.shutdown(std::net::Shutdown::Read);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn work_done_within_a_turn_or_the_limit_is_returned_and_late_work_is_cut() {
+        let limit = Duration::from_millis(50);
+        assert_eq!(within_after_a_turn(limit, async { 7 }).await, Some(7));
+        // Done on its second poll (after the turn), then after a wait inside the limit.
+        let mut polls = 0;
+        let second = std::future::poll_fn(|cx| {
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(polls)
+        });
+        assert_eq!(within_after_a_turn(limit, second).await, Some(3));
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            1
+        };
+        assert_eq!(within_after_a_turn(limit, slow).await, Some(1));
+        let start = std::time::Instant::now();
+        let never = std::future::pending::<()>();
+        assert_eq!(within_after_a_turn(limit, never).await, None);
+        assert!(start.elapsed() >= limit);
     }
 }

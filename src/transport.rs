@@ -211,26 +211,9 @@ async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, 
         }
         Ok(buf.freeze())
     };
-    let mut read = std::pin::pin!(read);
-    // actix polls this handler before it feeds the body that came in with the head, in the
-    // same turn of the connection's task. A turn later such a body is all there: it needs no
-    // timer (arming and cancelling one is two trips to the runtime's timer wheel). A body still
-    // missing then is read under the timeout, which starts a turn late.
-    let mut turned = false;
-    let first = std::future::poll_fn(|cx| {
-        if !std::mem::replace(&mut turned, true) {
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Poll::Ready(read.as_mut().poll(cx))
-    })
-    .await;
-    match first {
-        Poll::Ready(body) => body,
-        Poll::Pending => tokio::time::timeout(limits.body_timeout, read)
-            .await
-            .unwrap_or(Err(BodyError::Timeout)),
-    }
+    crate::conn::within_after_a_turn(limits.body_timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
 }
 
 /// `POST /mcp`.
