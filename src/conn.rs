@@ -2,7 +2,7 @@
 //! happens to a connection whose request body was left unread by an early refusal: the rest is
 //! read and discarded when it is small and arrives promptly (so refused clients keep their
 //! connection), otherwise the connection is closed (so a client cannot park a socket by
-//! sending half a body and then nothing).
+//! sending half a body and then nothing). Also the timeout helper both body reads share.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -173,28 +173,6 @@ impl SharedBody {
     }
 }
 
-/// Runs `fut` under `limit`, the timer armed only when `fut` is not done a turn of the
-/// connection's task later (arming and cancelling one is two trips to the runtime's timer
-/// wheel). actix polls a handler before it feeds the body that came in with the head, in the
-/// same turn: a body read a turn later is usually all there and needs no timer. `None` when
-/// the limit passed.
-pub async fn within_after_a_turn<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    let mut turned = false;
-    let first = std::future::poll_fn(|cx| {
-        if !std::mem::replace(&mut turned, true) {
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Poll::Ready(fut.as_mut().poll(cx))
-    })
-    .await;
-    match first {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => tokio::time::timeout(limit, fut).await.ok(),
-    }
-}
-
 impl Stream for SharedBody {
     type Item = Result<Bytes, PayloadError>;
 
@@ -233,6 +211,28 @@ pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBo
         .set_connection_type(ConnectionType::Close);
     if let Some(conn) = res.request().conn_data::<Connection>() {
         conn.shutdown(std::net::Shutdown::Read);
+    }
+}
+
+/// Runs `fut` under `limit`, the timer armed only when `fut` is not done a turn of the
+/// connection's task later (arming and cancelling one is two trips to the runtime's timer
+/// wheel). actix polls a handler before it feeds the body that came in with the head, in the
+/// same turn: a body read a turn later is usually all there and needs no timer. `None` when
+/// the limit passed.
+pub async fn within_after_a_turn<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut turned = false;
+    let first = std::future::poll_fn(|cx| {
+        if !std::mem::replace(&mut turned, true) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(fut.as_mut().poll(cx))
+    })
+    .await;
+    match first {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await.ok(),
     }
 }
 
