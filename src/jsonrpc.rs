@@ -369,10 +369,15 @@ impl<'a> Message<'a> {
                 Err(_) => Err(Unreadable::NotJson),
             };
         }
-        match serde_json::from_slice::<Envelope<'a>>(text) {
+        // UTF-8 is checked once here: read from a `str`, the members left as JSON text are
+        // not checked again (read from bytes, each would be).
+        let Ok(text) = std::str::from_utf8(text) else {
+            return Err(Unreadable::NotJson);
+        };
+        match serde_json::from_str::<Envelope<'a>>(text) {
             Ok(envelope) => envelope.classify().map_err(Unreadable::Invalid),
             // An object that names a member twice.
-            Err(e) if e.is_data() && serde_json::from_slice::<IgnoredAny>(text).is_ok() => {
+            Err(e) if e.is_data() && serde_json::from_str::<IgnoredAny>(text).is_ok() => {
                 Err(Unreadable::Invalid(Invalid {
                     id: None,
                     reason: "a message must not name a member twice",

@@ -226,6 +226,15 @@ pub fn app(
         .app_data(s.budget.clone())
         .app_data(s.gate.clone())
         .app_data(s.store.clone())
+        // The MCP endpoint first: the router tries resources in the order they are registered,
+        // and this one takes nearly every request. One route, without a method guard:
+        // `transport::post` answers other methods 405 itself (actix's method guards record the
+        // request's method in its extensions, an allocation on every request).
+        .service(
+            web::resource(s.mcp_path.as_str())
+                .to(transport::post)
+                .wrap(from_fn(gate)),
+        )
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready));
     for p in &s.prm_paths {
@@ -239,15 +248,9 @@ pub fn app(
     if let Some(dev) = &s.dev_issuer {
         app = app.configure(|cfg| dev_issuer::routes(dev, cfg));
     }
-    app.service(
-        web::resource(s.mcp_path.as_str())
-            .route(web::post().to(transport::post))
-            .default_service(web::to(transport::method_not_allowed))
-            .wrap(from_fn(gate)),
-    )
-    .default_service(web::to(not_found))
-    .wrap(from_fn(edge::request_log))
-    .wrap(edge::cors(&s.cors))
+    app.default_service(web::to(not_found))
+        .wrap(from_fn(edge::request_log))
+        .wrap(edge::cors(&s.cors))
 }
 
 /// A probe's answer: a status document, never cached; `retry_after` when not ready.

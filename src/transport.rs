@@ -56,7 +56,7 @@ fn invalid(status: StatusCode, id: Option<Id>, e: McpError) -> HttpResponse {
 }
 
 /// GET, DELETE and every other method on the endpoint: no standalone stream, no sessions.
-pub async fn method_not_allowed() -> HttpResponse {
+fn method_not_allowed() -> HttpResponse {
     Refusal::transport(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
         .with_allow("POST")
         .into_response()
@@ -78,6 +78,16 @@ pub enum Framing {
 /// count: a range with `q=0` refuses, and the most specific range that matches a type decides
 /// its quality (`application/json;q=0, */*` refuses JSON).
 pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
+    // What MCP clients send, settled without parsing (the same answer the parse gives).
+    let mut values = req.headers().get_all(ACCEPT);
+    if let (Some(v), None) = (values.next(), values.next())
+        && matches!(
+            v.as_bytes(),
+            b"application/json, text/event-stream" | b"text/event-stream, application/json"
+        )
+    {
+        return Some(Framing::Either);
+    }
     // (quality, how specific: 3 exact, 2 `type/*`, 1 `*/*`) of the best-matching range so far.
     let mut json: Option<(f32, u8)> = None;
     let mut sse: Option<(f32, u8)> = None;
@@ -140,6 +150,9 @@ fn is_json_content(req: &HttpRequest) -> bool {
     let (Some(v), None) = (values.next(), values.next()) else {
         return false;
     };
+    if v.as_bytes() == b"application/json" {
+        return true;
+    }
     v.to_str()
         .ok()
         .and_then(|s| s.split(';').next())
@@ -172,9 +185,19 @@ fn outside_strings(body: &[u8], mut f: impl FnMut(u8) -> bool) {
 /// True when brackets nest deeper than `max` (strings are skipped). Runs before parsing so a
 /// deeply nested body never reaches the parser's recursion.
 pub fn too_deep(body: &[u8], max: usize) -> bool {
-    // Depth never exceeds the count of opening brackets, a count the compiler vectorizes: it
-    // settles most bodies without the byte-by-byte walk.
-    if body.iter().filter(|&&b| b == b'[' || b == b'{').count() <= max {
+    // Depth never exceeds the count of opening brackets, a count the compiler vectorizes (in
+    // byte lanes, hence chunks of at most 255): it settles most bodies without the
+    // byte-by-byte walk.
+    let openers: usize = body
+        .chunks(255)
+        .map(|chunk| {
+            let n = chunk
+                .iter()
+                .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{'));
+            usize::from(n)
+        })
+        .sum();
+    if openers <= max {
         return false;
     }
     let mut depth = 0usize;
@@ -201,22 +224,32 @@ enum BodyError {
 
 async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, BodyError> {
     let read = async {
+        // A body that comes in one chunk (nearly every body) is that chunk, not a copy of it.
+        let mut first: Option<Bytes> = None;
         let mut buf = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| BodyError::Broken)?;
-            if buf.len() + chunk.len() > limits.max_body_bytes {
+            let held = first.as_ref().map_or(buf.len(), Bytes::len);
+            if held + chunk.len() > limits.max_body_bytes {
                 return Err(BodyError::TooLarge);
             }
-            buf.extend_from_slice(&chunk);
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                Some(f) => {
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&chunk);
+                }
+                None => buf.extend_from_slice(&chunk),
+            }
         }
-        Ok(buf.freeze())
+        Ok(first.unwrap_or_else(|| buf.freeze()))
     };
     crate::conn::within_after_a_turn(limits.body_timeout, read)
         .await
         .unwrap_or(Err(BodyError::Timeout))
 }
 
-/// `POST /mcp`.
+/// The MCP endpoint: `POST /mcp`, and 405 for every other method.
 ///
 /// actix moves this handler's future into a new box on every request, so its size is a cost:
 /// the batch path, the shared-store charges and the dispatch itself are awaited through boxes
@@ -230,6 +263,10 @@ pub async fn post(
     limits: web::Data<Limits>,
     budget: web::Data<RequestBudget>,
 ) -> HttpResponse {
+    // The endpoint's only route has no method guard (see `routes::app`).
+    if req.method() != actix_web::http::Method::POST {
+        return method_not_allowed();
+    }
     let Some(framing) = negotiate(&req) else {
         return transport_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -712,5 +749,42 @@ mod tests {
         assert!(!too_deep(br#"{"a":"[[[[[[[[["}"#, 2));
         assert!(!too_deep(br#"{"a":"\"[[[[[[[["}"#, 2));
         assert!(too_deep(&[b'['; 10_000], 64));
+        // Counted in chunks of 255: brackets on both sides of a chunk's edge, and in strings.
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!too_deep(nested(64).as_bytes(), 64));
+        assert!(too_deep(nested(65).as_bytes(), 64));
+        let quoted = format!(r#"{{"a":"{}","b":{}}}"#, "[".repeat(600), nested(60));
+        assert!(!too_deep(quoted.as_bytes(), 64));
+    }
+
+    fn framing(accept: &[&str]) -> Option<Framing> {
+        let mut r = actix_web::test::TestRequest::default();
+        for a in accept {
+            r = r.append_header((ACCEPT, *a));
+        }
+        negotiate(&r.to_http_request())
+    }
+
+    #[test]
+    fn what_clients_send_is_settled_as_the_parse_would() {
+        assert_eq!(
+            framing(&["application/json, text/event-stream"]),
+            Some(Framing::Either)
+        );
+        assert_eq!(
+            framing(&["text/event-stream, application/json"]),
+            Some(Framing::Either)
+        );
+        assert_eq!(
+            framing(&["application/json,text/event-stream"]),
+            Some(Framing::Either)
+        );
+        assert_eq!(
+            framing(&["application/json, text/event-stream;q=0"]),
+            Some(Framing::JsonOnly)
+        );
+        assert_eq!(framing(&["text/event-stream"]), Some(Framing::SseOnly));
+        assert_eq!(framing(&[]), Some(Framing::JsonOnly));
+        assert_eq!(framing(&["text/html"]), None);
     }
 }

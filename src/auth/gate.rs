@@ -111,8 +111,10 @@ pub async fn gate(
                 Err(Refused::StoreDown) => return Ok(Refusal::store_down().respond(req)),
             }
         }
+        // For a batch's further items and the deferred charge (nothing reads it without a
+        // budget).
+        req.extensions_mut().insert(key);
     }
-    req.extensions_mut().insert(key);
     if req.method() != Method::POST {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }

@@ -88,6 +88,7 @@ impl McpSettings {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
             || p.starts_with("/.well-known")
+            || p.starts_with(crate::auth::dev_issuer::ISSUER_PATH)
             || p == "/health"
             || p == "/ready"
         {

@@ -171,6 +171,11 @@ fn bad_configuration_stops_startup_naming_the_setting() {
             "MCP_STATE_KEY",
         ),
         (vec![("MCP_STATE_KEY", "do-not-print-me")], "MCP_STATE_KEY"),
+        // The built-in development issuer's paths are not the endpoint's to take.
+        (
+            vec![("GATEHOUSE_MCP__PATH", "/dev-issuer/keys")],
+            "GATEHOUSE_MCP__PATH",
+        ),
         (
             vec![("MCP_STATE_KEY_PREVIOUS", "c2hvcnQ=")],
             "MCP_STATE_KEY_PREVIOUS",
