@@ -644,7 +644,7 @@ const RESULT_RESERVE: usize = 1024;
 fn outcome_response(outcome: Outcome, id: &Id, cap: &Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "application/json"))
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
             .body(capped(&r, id, 0, cap)),
         Outcome::Refused(refusal) => refusal.into_response(),
     }

@@ -2,7 +2,9 @@
 //! verbatim from PROTECTED_RESOURCE_METADATA) and served at the root and path-suffixed
 //! well-known URLs, open to every origin.
 
-use actix_web::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, HeaderValue,
+};
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -46,9 +48,12 @@ pub fn build_document(i: DocumentInput<'_>) -> Value {
 /// GET (and HEAD) handler for both well-known paths.
 pub async fn serve(meta: web::Data<Metadata>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")))
+        .insert_header((
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
         .body(meta.body.clone())
 }
 

@@ -3,7 +3,7 @@
 //! items in order.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub(super) async fn batch(
     }
     body.push(']');
     HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
         .body(body)
 }
 
