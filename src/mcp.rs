@@ -332,7 +332,7 @@ impl Server {
             _ => return self.refusal(call.era, Some(id), McpError::MethodNotFound(method)),
         };
         let method = params.method();
-        if let Params::ToolsList(p) = &params {
+        if let Params::ToolsList(p) = &*params {
             // Served from the listings serialized once per set of visible tools.
             return match self.tool_lists.get(self, p.cursor.as_deref(), &call) {
                 Ok(raw) => Outcome::Response(Response::shared(id, raw)),
@@ -451,9 +451,9 @@ impl Server {
         !self.registry.prompts.is_empty()
     }
 
-    async fn route(&self, params: Params, call: &Call) -> Result<Reply, McpError> {
-        match params {
-            Params::Initialize(p) => lifecycle::initialize(self, &p),
+    async fn route(&self, mut params: Box<Params>, call: &Call) -> Result<Reply, McpError> {
+        match &mut *params {
+            Params::Initialize(p) => lifecycle::initialize(self, p),
             Params::Ping(_) => Ok(Reply::EMPTY),
             Params::SetLevel(p) => {
                 let level = LogLevel::parse(&p.level).ok_or_else(|| {
@@ -462,7 +462,7 @@ impl Server {
                 self.set_log_level(&call.caller, level);
                 Ok(Reply::EMPTY)
             }
-            Params::ToolsCall(mut p) => {
+            Params::ToolsCall(p) => {
                 // The arguments move from the request into the handler: never copied.
                 let arguments = p.arguments.take();
                 let tool = self.registry.tool(&p.name).map(|t| t.def.name);
@@ -474,30 +474,30 @@ impl Server {
                 };
                 let result = match checked {
                     Err(e) => Err(e),
-                    Ok(()) => tools::call(self, &p, arguments, call).await,
+                    Ok(()) => tools::call(self, p, arguments, call).await,
                 };
                 audit.finish(&result);
                 result
             }
-            Params::ResourcesList(p) => resources::list(self, &p, &call.caller),
-            Params::ResourceTemplatesList(p) => resources::list_templates(self, &p, &call.caller),
+            Params::ResourcesList(p) => resources::list(self, p, &call.caller),
+            Params::ResourceTemplatesList(p) => resources::list_templates(self, p, &call.caller),
             Params::ResourcesRead(p) => {
                 let audit = Audit::start(call, "resources/read", &p.uri, None);
-                let result = resources::read(self, &p, call).await;
+                let result = resources::read(self, p, call).await;
                 audit.finish(&result);
                 result
             }
             Params::ResourcesSubscribe(p) | Params::ResourcesUnsubscribe(p) => {
-                resources::subscribe(self, &p, &call.caller)
+                resources::subscribe(self, p, &call.caller)
             }
-            Params::PromptsList(p) => prompts::list(self, &p, &call.caller),
+            Params::PromptsList(p) => prompts::list(self, p, &call.caller),
             Params::PromptsGet(p) => {
                 let audit = Audit::start(call, "prompts/get", &p.name, None);
-                let result = prompts::get(self, &p, call).await;
+                let result = prompts::get(self, p, call).await;
                 audit.finish(&result);
                 result
             }
-            Params::Complete(p) => prompts::complete(self, &p, &call.caller),
+            Params::Complete(p) => prompts::complete(self, p, &call.caller),
             Params::Discover(_) => Ok(modern::discover(self)),
             // Listed here only by mistake: the transport serves its stream itself.
             Params::ToolsList(_) | Params::Listen(_) => Err(McpError::Internal),

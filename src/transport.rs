@@ -543,7 +543,10 @@ fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framin
         );
     }
     let params = match request.params {
-        Parsed::Typed(Params::Listen(p)) => Ok(p),
+        Parsed::Typed(p) => match *p {
+            Params::Listen(p) => Ok(p),
+            _ => Err(McpError::Internal),
+        },
         Parsed::Untyped { error: Some(e), .. } => Err(e),
         _ => Err(McpError::Internal),
     };
