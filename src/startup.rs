@@ -14,7 +14,7 @@ use url::Url;
 use crate::auth::dev_issuer::{self, DevIssuer};
 use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata;
-use crate::auth::validator::{TokenValidator, ValidatorOptions};
+use crate::auth::validator::{TokenMemo, TokenValidator, ValidatorOptions};
 use crate::budget;
 use crate::config::{IssuerSetting, Profile, Settings, TrustedProxy, base_str};
 use crate::conn::ConnectionLimiter;
@@ -185,7 +185,10 @@ impl Application {
         };
         let connections = ConnectionLimiter::new(per_peer);
         let server = HttpServer::new(move || routes::app(state.clone()))
-            .on_connect(move |io, data| connections.on_connect(io, data))
+            .on_connect(move |io, data| {
+                connections.on_connect(io, data);
+                data.insert(TokenMemo::default());
+            })
             .listen(listener)
             .map_err(|source| StartupError::Bind {
                 addr: format!("{}:{port}", s.host),

@@ -22,7 +22,7 @@ use actix_web::{Error, HttpMessage, web};
 
 use super::bearer::{self, BearerError, Credentials};
 use super::challenge::{AuthRefusal, ChallengeContext};
-use super::validator::{Rejection, TokenValidator};
+use super::validator::{Rejection, TokenMemo, TokenValidator};
 use super::{Caller, Identity};
 use crate::budget::{Budget, Refused};
 use crate::config::TrustedProxy;
@@ -81,8 +81,10 @@ pub async fn gate(
         AuthMode::Off => None,
     };
     // A token already verified is found by its bytes alone; anything else is read in full.
-    let known: Option<Arc<Identity>> =
-        validator.and_then(|v| v.already_verified(bearer::presented(req.headers())?));
+    let known: Option<Arc<Identity>> = validator.and_then(|v| {
+        let memo = req.conn_data::<TokenMemo>();
+        v.already_verified(bearer::presented(req.headers())?, memo)
+    });
 
     // The request budget, under the key the caller's verified identity gives, if any.
     let key = match &known {

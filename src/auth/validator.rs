@@ -132,11 +132,11 @@ const CACHE_CAPACITY: usize = 10_000;
 const CACHE_MAX_AGE_SECS: u64 = 300;
 
 impl VerifiedCache {
-    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<Arc<Identity>> {
+    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<(Arc<Identity>, u64)> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         map.get(key)
             .filter(|v| now < v.until && v.generation == generation)
-            .map(|v| v.identity.clone())
+            .map(|v| (v.identity.clone(), v.until))
     }
 
     fn put(&self, key: [u8; 32], entry: Verified, now: u64) {
@@ -149,6 +149,55 @@ impl VerifiedCache {
         }
         map.insert(key, entry);
     }
+}
+
+/// One connection's memory of the last token it presented that was found verified (kept in
+/// actix's per-connection data, put there by `startup`): a client that keeps its connection and
+/// its token (every MCP client does) is recognised by comparing bytes, without the SHA-256 of
+/// the shared cache (the largest cost of an authenticated request when it was measured). It
+/// ends with the connection, and obeys the same `until` and key generation as the shared cache
+/// entry it was copied from. Behind a proxy that pools connections, several callers can share
+/// one: the memo then holds whichever token came last and the others use the shared cache; the
+/// comparison takes the same time whatever bytes match, so no caller learns another's token.
+#[derive(Default)]
+pub struct TokenMemo(std::cell::RefCell<Option<Remembered>>);
+
+struct Remembered {
+    token: Box<[u8]>,
+    identity: Arc<Identity>,
+    until: u64,
+    generation: u64,
+}
+
+impl TokenMemo {
+    fn recall(&self, token: &[u8], now: u64, generation: u64) -> Option<Arc<Identity>> {
+        let memo = self.0.borrow();
+        let r = memo.as_ref()?;
+        (now < r.until && r.generation == generation && same_bytes(&r.token, token))
+            .then(|| r.identity.clone())
+    }
+
+    fn keep(&self, token: &[u8], identity: &Arc<Identity>, until: u64, generation: u64) {
+        *self.0.borrow_mut() = Some(Remembered {
+            token: token.into(),
+            identity: identity.clone(),
+            until,
+            generation,
+        });
+    }
+}
+
+/// Equal slices, compared in time that depends on their lengths only (an accumulated xor, no
+/// early exit).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
 }
 
 fn token_digest(token: &[u8]) -> [u8; 32] {
@@ -272,15 +321,26 @@ impl TokenValidator {
         &self.keys
     }
 
-    /// The identity of `token` if it was already fully verified and is still valid: a hash
-    /// lookup, no signature check.
-    pub fn already_verified(&self, token: &[u8]) -> Option<Arc<Identity>> {
+    /// The identity of `token` if it was already fully verified and is still valid: the
+    /// connection's memo, else a hash lookup (which then fills the memo); no signature check.
+    pub fn already_verified(
+        &self,
+        token: &[u8],
+        memo: Option<&TokenMemo>,
+    ) -> Option<Arc<Identity>> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
         let now = jsonwebtoken::get_current_timestamp();
-        self.verified
-            .get(&token_digest(token), now, self.keys.generation())
+        let generation = self.keys.generation();
+        if let Some(identity) = memo.and_then(|m| m.recall(token, now, generation)) {
+            return Some(identity);
+        }
+        let (identity, until) = self.verified.get(&token_digest(token), now, generation)?;
+        if let Some(memo) = memo {
+            memo.keep(token, &identity, until, generation);
+        }
+        Some(identity)
     }
 
     pub async fn validate(&self, token: &str) -> Result<Arc<Identity>, Rejection> {
@@ -293,7 +353,7 @@ impl TokenValidator {
         }
         let digest = token_digest(token.as_bytes());
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(identity) = self.verified.get(&digest, now, self.keys.generation()) {
+        if let Some((identity, _)) = self.verified.get(&digest, now, self.keys.generation()) {
             return Ok(identity);
         }
         let checked = self.verify(token, &parts).await?;
@@ -451,18 +511,21 @@ impl TokenValidator {
         let subject = string("sub")?
             .filter(|s| !s.is_empty())
             .ok_or(Rejection::BadClaimType("sub"))?;
+        let now = jsonwebtoken::get_current_timestamp() as f64;
         let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
-        if self.max_lifetime > 0
-            && exp - jsonwebtoken::get_current_timestamp() as f64 > self.max_lifetime as f64
-        {
+        // RFC 7519 section 4.1.4: the current time must be before `exp`. jsonwebtoken also
+        // accepts a token during the second `exp` names; the cache (`now < until`) does not.
+        if now >= exp + self.leeway as f64 {
+            return Err(Rejection::BadSignatureOrClaims("expired".into()));
+        }
+        if self.max_lifetime > 0 && exp - now > self.max_lifetime as f64 {
             return Err(Rejection::LifetimeTooLong);
         }
         number("nbf")?;
-        if let Some(iat) = number("iat")? {
-            let now = jsonwebtoken::get_current_timestamp() as f64;
-            if iat > now + self.leeway as f64 {
-                return Err(Rejection::IssuedInFuture);
-            }
+        if let Some(iat) = number("iat")?
+            && iat > now + self.leeway as f64
+        {
+            return Err(Rejection::IssuedInFuture);
         }
         match c.get("aud") {
             Some(Value::String(_)) => {}

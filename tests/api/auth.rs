@@ -156,6 +156,8 @@ async fn claim_rules_are_enforced() {
     let cases: Vec<(&str, Value)> = vec![
         ("expired", with("exp", json!(t - 120))),
         ("expired beyond the leeway", with("exp", json!(t - 36))),
+        // RFC 7519 4.1.4: "before" exp (plus the leeway), so not in the second it names.
+        ("at the leeway's end", with("exp", json!(t - 30))),
         ("not yet valid", with("nbf", json!(t + 120))),
         ("issued in the future", with("iat", json!(t + 300))),
         ("wrong issuer", with("iss", json!("https://evil.example"))),

@@ -158,6 +158,46 @@ async fn exchange(s: &mut TcpStream, token: Option<&str>, body: &str) -> (String
     }
 }
 
+/// A kept connection remembers its last verified token (to skip the digest): each token sent
+/// on one connection still gets its own identity, and a remembered token stops working at its
+/// `exp` like any other.
+#[actix_web::test]
+async fn a_kept_connection_tells_its_tokens_apart_and_forgets_one_at_its_expiry() {
+    let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__LEEWAY_SECS", "0")]).await;
+    let token = |sub: &str, ttl: i64| {
+        let mut c = app.claims(sub, &["admin"]);
+        c["exp"] = json!(now() + ttl);
+        app.rsa().sign(&c)
+    };
+    let started = Instant::now();
+    let alice = token("alice", 2);
+    let bob = token("bob", 300);
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_action","arguments":{"action":"x"}}}"#;
+    let mut s = connect_from(app.port, "127.0.0.1").await;
+    // First sight, the shared cache (which fills the memo), the memo; the same for bob; then
+    // alice again, found in the shared cache while the memo holds bob, and from the memo.
+    let order = [&alice, &alice, &alice, &bob, &bob, &bob, &alice, &alice];
+    for t in order {
+        let who = if t == &alice { "alice" } else { "bob" };
+        let (text, closed) = exchange(&mut s, Some(t), call).await;
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.contains(&format!("performed by {who}")),
+            "{who}: {text}"
+        );
+        assert!(!closed, "the connection was kept");
+    }
+    // At or past alice's `exp` (whole seconds, at most two after `started`; RFC 7519 4.1.4:
+    // valid only before it), on the same connection.
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed())).await;
+    let (text, closed) = exchange(&mut s, Some(&alice), call).await;
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("invalid_token"), "{text}");
+    assert!(!closed);
+    let (text, _) = exchange(&mut s, Some(&bob), call).await;
+    assert!(text.contains("performed by bob"), "{text}");
+}
+
 #[actix_web::test]
 async fn refusals_of_complete_small_bodies_keep_the_connection() {
     let app = spawn_with_issuer(&[]).await;
