@@ -40,6 +40,11 @@ impl<'a> Audit<'a> {
         }
     }
 
+    /// When the handler must be done: `limit` (`mcp.tool_timeout_secs`) after the start.
+    pub fn deadline(&self, limit: std::time::Duration) -> Instant {
+        self.start + limit
+    }
+
     /// Records the outcome of `result`.
     pub fn finish(mut self, result: &Result<Reply, McpError>) {
         self.done = true;

@@ -254,7 +254,8 @@ pub async fn request_log(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let start = Instant::now();
+    // Timed only when an access line can be written (its levels are Info and Debug).
+    let start = log::log_enabled!(target: "gatehouse::access", log::Level::Info).then(Instant::now);
     let _in_flight = GaugeGuard::new(&METRICS.in_flight);
     let id = req
         .headers()
@@ -300,7 +301,9 @@ pub async fn request_log(
         log::Level::Info
     };
     // The line is built only when it will be written.
-    if log::log_enabled!(target: "gatehouse::access", level) {
+    if let Some(start) = start
+        && log::log_enabled!(target: "gatehouse::access", level)
+    {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let subject = req
             .extensions()

@@ -474,7 +474,16 @@ impl Server {
                 };
                 let result = match checked {
                     Err(e) => Err(e),
-                    Ok(()) => tools::call(self, p, arguments, call).await,
+                    Ok(()) => {
+                        tools::call(
+                            self,
+                            p,
+                            arguments,
+                            call,
+                            audit.deadline(self.settings.tool_timeout),
+                        )
+                        .await
+                    }
                 };
                 audit.finish(&result);
                 result
@@ -483,7 +492,9 @@ impl Server {
             Params::ResourceTemplatesList(p) => resources::list_templates(self, p, &call.caller),
             Params::ResourcesRead(p) => {
                 let audit = Audit::start(call, "resources/read", &p.uri, None);
-                let result = resources::read(self, p, call).await;
+                let result =
+                    resources::read(self, p, call, audit.deadline(self.settings.tool_timeout))
+                        .await;
                 audit.finish(&result);
                 result
             }
@@ -493,7 +504,8 @@ impl Server {
             Params::PromptsList(p) => prompts::list(self, p, &call.caller),
             Params::PromptsGet(p) => {
                 let audit = Audit::start(call, "prompts/get", &p.name, None);
-                let result = prompts::get(self, p, call).await;
+                let result =
+                    prompts::get(self, p, call, audit.deadline(self.settings.tool_timeout)).await;
                 audit.finish(&result);
                 result
             }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -161,12 +161,25 @@ impl Asking {
     }
 
     /// Runs a handler under the one policy: panics caught (while it is built and while it
-    /// runs), `timeout` enforced, and (2026-07-28) stopped at its first unanswered question.
-    pub async fn run<T>(&self, start: impl FnOnce() -> BoxFuture<T>, timeout: Duration) -> Ran<T> {
+    /// runs), `deadline` enforced (the audit's start plus `mcp.tool_timeout_secs`, so time a
+    /// handler spends before its first wait counts too), and (2026-07-28) stopped at its first
+    /// unanswered question. The timer is armed only when the handler first waits: most finish
+    /// at their first poll, and arming and cancelling one is two trips to the timer wheel.
+    pub async fn run<T>(&self, start: impl FnOnce() -> BoxFuture<T>, deadline: Instant) -> Ran<T> {
         let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(start)) else {
             return Ran::Panicked;
         };
-        let guarded = AssertUnwindSafe(fut).catch_unwind();
+        let mut guarded = std::pin::pin!(AssertUnwindSafe(fut).catch_unwind());
+        // Nothing can have interrupted a handler that has not run yet, and one that finishes
+        // at its first poll asked nothing it waited for.
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(guarded.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(done) = first {
+            return match done {
+                Ok(v) => Ran::Done(v),
+                Err(_) => Ran::Panicked,
+            };
+        }
         let interrupted = async {
             match &self.bound {
                 Some((rounds, _)) => rounds.interrupted().await,
@@ -176,7 +189,7 @@ impl Asking {
         tokio::select! {
             biased;
             i = interrupted => Ran::Interrupted(i),
-            done = tokio::time::timeout(timeout, guarded) => match done {
+            done = tokio::time::timeout_at(deadline.into(), guarded) => match done {
                 Ok(Ok(v)) => Ran::Done(v),
                 Ok(Err(_)) => Ran::Panicked,
                 Err(_) => Ran::TimedOut,

@@ -1,5 +1,7 @@
 //! `prompts/list`, `prompts/get` and `completion/complete`.
 
+use std::time::Instant;
+
 use serde_json::json;
 
 use super::asking::{Asking, Ran};
@@ -22,7 +24,12 @@ pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, Mc
     page.map(Reply::Prompts)
 }
 
-pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Reply, McpError> {
+pub async fn get(
+    server: &Server,
+    p: &GetPrompt,
+    call: &Call,
+    deadline: Instant,
+) -> Result<Reply, McpError> {
     let caller = call.caller.clone();
     let name = p.name.as_str();
     let def =
@@ -56,10 +63,7 @@ pub async fn get(server: &Server, p: &GetPrompt, call: &Call) -> Result<Reply, M
     let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
-    match asking
-        .run(|| (def.get)(ctx, args), server.settings.tool_timeout)
-        .await
-    {
+    match asking.run(|| (def.get)(ctx, args), deadline).await {
         Ran::Done(Ok(r)) => Ok(Reply::GetPrompt(GetPromptResult {
             description: r.description,
             messages: r.messages,

@@ -1,6 +1,8 @@
 //! `resources/list`, `resources/templates/list`, `resources/read`, `resources/subscribe` and
 //! `resources/unsubscribe`.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value};
 
 use super::asking::{Asking, Ran};
@@ -53,7 +55,12 @@ pub fn valid_uri(uri: &str) -> Result<(), McpError> {
     Ok(())
 }
 
-pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Reply, McpError> {
+pub async fn read(
+    server: &Server,
+    p: &ReadResource,
+    call: &Call,
+    deadline: Instant,
+) -> Result<Reply, McpError> {
     let uri = p.uri.as_str();
     valid_uri(uri)?;
     let caller = &call.caller;
@@ -99,7 +106,7 @@ pub async fn read(server: &Server, p: &ReadResource, call: &Call) -> Result<Repl
         Reader::Direct(r) => (r.read)(ctx),
         Reader::Template(t, vars) => (t.read)(ctx, uri.to_string(), vars),
     };
-    match asking.run(start, server.settings.tool_timeout).await {
+    match asking.run(start, deadline).await {
         Ran::Done(Ok(contents)) => Ok(Reply::ReadResource(ReadResourceResult { contents })),
         Ran::Done(Err(msg)) => {
             log::warn!("resource {uri} could not be read: {msg}");

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -101,6 +102,7 @@ pub async fn call(
     p: &CallTool,
     arguments: Option<Map<String, Value>>,
     call: &Call,
+    deadline: Instant,
 ) -> Result<Reply, McpError> {
     let args = Value::Object(arguments.unwrap_or_default());
     let name = p.name.as_str();
@@ -136,10 +138,7 @@ pub async fn call(
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
     let handler = tool.def.handler;
-    match asking
-        .run(|| handler(ctx, args), server.settings.tool_timeout)
-        .await
-    {
+    match asking.run(|| handler(ctx, args), deadline).await {
         Ran::Done(Ok(output)) => finish(tool, output),
         Ran::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
         Ran::Interrupted(why) => asking.interrupted(server, why),
