@@ -327,16 +327,17 @@ pub enum Unreadable {
     Invalid(Invalid),
 }
 
-/// A message's members as they arrive, borrowed from the body and each left as JSON text:
-/// reading the envelope builds nothing, and each member is then read by what it is for.
+/// A message's members as they arrive, borrowed from the body: `jsonrpc`, `id` and `method`
+/// read in the same pass as what they hold (a string, an integer, or anything else, which
+/// the checks then refuse), the others left as JSON text to be read by what they are for.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "member")]
-    jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "member")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "member")]
-    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "scalar")]
+    jsonrpc: Option<Scalar<'a>>,
+    #[serde(borrow, default, deserialize_with = "scalar")]
+    id: Option<Scalar<'a>>,
+    #[serde(borrow, default, deserialize_with = "scalar")]
+    method: Option<Scalar<'a>>,
     #[serde(borrow, default, deserialize_with = "member")]
     params: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "member")]
@@ -348,6 +349,79 @@ struct Envelope<'a> {
 /// A member that is present, `null` included (absent members are `None` by default).
 fn member<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
+}
+
+/// A present member read as a string (borrowed unless it holds escapes), an integer, or
+/// something else (`null`, a boolean, a fraction, an object, an array: read and dropped).
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Int(serde_json::Number),
+    Other,
+}
+
+fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Scalar<'de>>, D::Error> {
+    d.deserialize_any(ScalarVisitor).map(Some)
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(s)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Int(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Int(n.into()))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+}
+
+impl<'a> Scalar<'a> {
+    /// The string, if it is one.
+    fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The id it names, as `Id::from_value` reads one.
+    fn id(self) -> Option<Id> {
+        match self {
+            Scalar::Str(s) if s.chars().count() <= MAX_ID_CHARS => Some(Id::Str(s.into_owned())),
+            Scalar::Int(n) => Some(Id::Int(n)),
+            _ => None,
+        }
+    }
 }
 
 /// The first byte of a JSON text that is not white space.
@@ -404,7 +478,7 @@ impl<'a> Envelope<'a> {
     fn classify(self) -> Result<Message<'a>, Invalid> {
         let id = match self.id {
             None => None,
-            Some(raw) => match Id::from_raw(raw) {
+            Some(raw) => match raw.id() {
                 Some(id) => Some(id),
                 None => {
                     return Err(Invalid {
@@ -418,11 +492,14 @@ impl<'a> Envelope<'a> {
             id: id.clone(),
             reason,
         };
-        if self.jsonrpc.and_then(text).as_deref() != Some("2.0") {
+        if self.jsonrpc.and_then(Scalar::text).as_deref() != Some("2.0") {
             return Err(invalid("jsonrpc must be \"2.0\""));
         }
         let method = match self.method {
-            Some(raw) => Some(text(raw).ok_or_else(|| invalid("method must be a string"))?),
+            Some(raw) => Some(
+                raw.text()
+                    .ok_or_else(|| invalid("method must be a string"))?,
+            ),
             None => None,
         };
         let Some(method) = method else {
@@ -455,16 +532,6 @@ impl<'a> Envelope<'a> {
             Some(id) => Message::Request(Request { id, method, params }),
             None => Message::Notification { method, params },
         })
-    }
-}
-
-/// A JSON string's text (borrowed unless it holds escapes); `None` for any other value.
-fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
-    match serde_json::from_str::<&str>(raw.get()) {
-        Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(raw.get())
-            .ok()
-            .map(Cow::Owned),
     }
 }
 
@@ -523,6 +590,26 @@ mod tests {
             );
         }
         assert!(matches!(Message::parse(b"[1,"), Err(Unreadable::NotJson)));
+    }
+
+    #[test]
+    fn scalar_members_are_read_in_one_pass_whatever_they_hold() {
+        // A nested value where a string belongs is read to its end and refused, not unparsable.
+        let nested = br#"{"jsonrpc":{"a":[1,{"b":"]}"}]},"id":1,"method":"ping"}"#;
+        assert!(matches!(
+            Message::parse(nested),
+            Err(Unreadable::Invalid(Invalid { id: Some(_), .. }))
+        ));
+        // Escapes are decoded; the id length counts characters.
+        let escaped = br#"{"jsonrpc":"2\u002e0","id":"a\u0041","method":"pi\u006eg"}"#;
+        let Ok(Message::Request(r)) = Message::parse(escaped) else {
+            panic!("an escaped request is a request");
+        };
+        assert_eq!((r.id, r.method.as_ref()), (Id::Str("aA".into()), "ping"));
+        let long = json!({"jsonrpc":"2.0","id":"é".repeat(MAX_ID_CHARS + 1),"method":"ping"});
+        assert!(parse(&long).is_err());
+        let longest = json!({"jsonrpc":"2.0","id":"é".repeat(MAX_ID_CHARS),"method":"ping"});
+        assert!(parse(&longest).is_ok());
     }
 
     #[test]
