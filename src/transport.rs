@@ -36,7 +36,7 @@ use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
 use crate::refusal::Refusal;
 use batch::batch;
 pub use batch::{RequestBudget, batch_items};
-use sse::{Events, StreamState, next_event, sse_response};
+use sse::{Events, StreamState, finished, next_event, sse_response};
 
 /// Request limits the transport enforces.
 #[derive(Debug, Clone)]
@@ -663,36 +663,6 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> String {
     capped(&r, id, used, cap)
 }
 
-/// The response to a request whose handler is done before any notification was streamed:
-/// its queued notifications (if any) and its result, as JSON or as an event stream.
-fn finished(
-    done: Result<Outcome, Aborted>,
-    rx: &mut mpsc::UnboundedReceiver<String>,
-    cap: &Cap,
-    framing: Framing,
-    id: &Id,
-) -> HttpResponse {
-    let mut queued = Events::new(cap.clone());
-    while let Ok(n) = rx.try_recv() {
-        queued.notification(n);
-    }
-    match done {
-        Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
-        // HTTP-level refusals (403, 429) keep their status whatever the framing.
-        Ok(outcome)
-            if queued.is_empty()
-                && (framing != Framing::SseOnly || !matches!(outcome, Outcome::Response(_))) =>
-        {
-            outcome_response(outcome, id, cap)
-        }
-        Ok(outcome) => {
-            queued.result(outcome, id);
-            let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));
-            sse_response(Box::pin(events))
-        }
-    }
-}
-
 pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
 
 async fn one_request(
@@ -703,9 +673,14 @@ async fn one_request(
 ) -> HttpResponse {
     let id = request.id.clone();
     let cap = Cap::new(&server, &request, call.era);
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    // A JSON-only client gets no notifications: nothing is produced for it.
-    call.tx = (framing != Framing::JsonOnly).then_some(tx);
+    // A JSON-only client gets no notifications (nothing is produced for it), and a method
+    // that runs no author code has none to send: neither gets a channel.
+    let mut rx = None;
+    if framing != Framing::JsonOnly && request.may_notify() {
+        let (tx, receiver) = mpsc::unbounded_channel::<String>();
+        call.tx = Some(tx);
+        rx = Some(receiver);
+    }
     let (abort, registration) = AbortHandle::new_pair();
     let caller = call.caller.clone();
     let srv = server.clone();
@@ -717,14 +692,20 @@ async fn one_request(
     // after it is registered for `notifications/cancelled` (a lock, a hash and a clone of the
     // id; the caller's clone above is moved into the entry).
     let guard = match std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
-        Poll::Ready(done) => return finished(done, &mut rx, &cap, framing, &id),
+        Poll::Ready(done) => return finished(done, rx.as_mut(), &cap, framing, &id),
         Poll::Pending => server.track(caller, &id, abort),
+    };
+    let Some(mut rx) = rx else {
+        // Nothing can be streamed: the answer alone.
+        let done = running.await;
+        drop(guard);
+        return finished(done, None, &cap, framing, &id);
     };
     let first = tokio::select! {
         biased;
         done = &mut running => {
             drop(guard);
-            return finished(done, &mut rx, &cap, framing, &id);
+            return finished(done, Some(&mut rx), &cap, framing, &id);
         }
         Some(n) = rx.recv() => n,
     };

@@ -433,6 +433,15 @@ impl Request {
         }
     }
 
+    /// Can its handler send anything before its answer (progress, log messages, a 2025
+    /// question on the stream)? Only author code does: a tool, a prompt, a resource read.
+    pub fn may_notify(&self) -> bool {
+        matches!(&self.params, Parsed::Typed(p) if matches!(
+            p.method(),
+            Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead
+        ))
+    }
+
     /// The params' `_meta` object, if any.
     pub fn meta(&self) -> Option<&Map<String, Value>> {
         match &self.params {

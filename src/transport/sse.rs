@@ -1,5 +1,6 @@
 //! Server-sent event streams: the response stream of one request (notifications, then the
-//! result last) and the long-lived `subscriptions/listen` stream of the 2026-07-28 revision.
+//! result last; or the answer alone, as JSON or as a stream, when nothing was streamed before
+//! it) and the long-lived `subscriptions/listen` stream of the 2026-07-28 revision.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use actix_web::web::Bytes;
 use futures_util::future::Aborted;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::{Cap, RESULT_RESERVE, Running, outcome_event};
+use super::{Cap, Framing, RESULT_RESERVE, Running, outcome_event, outcome_response};
 use crate::changes::Change;
 use crate::jsonrpc::Id;
 use crate::mcp::listen::{self, Filter};
@@ -230,6 +231,38 @@ async fn next_listen_event(
                 }
             }
             Next::Tick => st.queue.push_back(Bytes::from_static(b": keepalive\n\n")),
+        }
+    }
+}
+
+/// The response to a request whose handler is done before any notification was streamed:
+/// its queued notifications (if any) and its result, as JSON or as an event stream.
+pub(super) fn finished(
+    done: Result<Outcome, Aborted>,
+    rx: Option<&mut mpsc::UnboundedReceiver<String>>,
+    cap: &Cap,
+    framing: Framing,
+    id: &Id,
+) -> HttpResponse {
+    let mut queued = Events::new(cap.clone());
+    if let Some(rx) = rx {
+        while let Ok(n) = rx.try_recv() {
+            queued.notification(n);
+        }
+    }
+    match done {
+        Err(Aborted) => sse_response(Box::pin(futures_util::stream::empty())),
+        // HTTP-level refusals (403, 429) keep their status whatever the framing.
+        Ok(outcome)
+            if queued.is_empty()
+                && (framing != Framing::SseOnly || !matches!(outcome, Outcome::Response(_))) =>
+        {
+            outcome_response(outcome, id, cap)
+        }
+        Ok(outcome) => {
+            queued.result(outcome, id);
+            let events = futures_util::stream::iter(queued.queue.into_iter().map(Ok));
+            sse_response(Box::pin(events))
         }
     }
 }
