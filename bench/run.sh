@@ -89,9 +89,11 @@ measure() { # PATH, with the load's settings in the environment: sets m_* for th
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 baseline_run() { # KEY: the baseline KEY names, run again as it was (fresh server, one load)
   local key="$1" extra
-  # The case's load settings are in the environment: the baseline's own replace them here.
-  local -x METHOD="${base_method[$key]}" BODY="${base_body[$key]}" TOKEN="" TOKENS="" IPS=0 \
-    LIMIT=0 HEADERS="" EXPECT_STATUS=2xx D=""
+  # The case's load settings are in the environment. The baseline gets the same request
+  # headers (bearer token, token file, client addresses, extra headers), so both sides of a
+  # ratio receive the same bytes, as in the issue's table; its own method, path and body
+  # replace the case's, and it runs for the full duration.
+  local -x METHOD="${base_method[$key]}" BODY="${base_body[$key]}" LIMIT=0 EXPECT_STATUS=2xx D=""
   read -r -a extra <<<"${base_extra[$key]}"
   start "${base_bin[$key]}" "${extra[@]}"
   measure "${base_path[$key]}"
