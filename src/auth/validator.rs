@@ -171,19 +171,21 @@ struct Remembered {
 
 impl TokenMemo {
     fn recall(&self, token: &[u8], now: u64, generation: u64) -> Option<Arc<Identity>> {
-        let memo = self.0.borrow();
+        let memo = self.0.try_borrow().ok()?;
         let r = memo.as_ref()?;
         (now < r.until && r.generation == generation && same_bytes(&r.token, token))
             .then(|| r.identity.clone())
     }
 
     fn keep(&self, token: &[u8], identity: &Arc<Identity>, until: u64, generation: u64) {
-        *self.0.borrow_mut() = Some(Remembered {
-            token: token.into(),
-            identity: identity.clone(),
-            until,
-            generation,
-        });
+        if let Ok(mut memo) = self.0.try_borrow_mut() {
+            *memo = Some(Remembered {
+                token: token.into(),
+                identity: identity.clone(),
+                until,
+                generation,
+            });
+        }
     }
 }
 
@@ -621,4 +623,18 @@ fn kind_name(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         _ => "rejected",
     }
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_compares_whole_slices() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(same_bytes(b"", b""));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"xbc", b"abc"));
+        assert!(!same_bytes(b"abc", b"ab"));
+    }
 }
