@@ -27,11 +27,16 @@ impl Id {
         Id::from_value(&serde_json::from_str(raw.get()).ok()?)
     }
 
+    /// A string short enough to be an id (`MAX_ID_CHARS`, counted in characters).
+    fn fits(s: &str) -> bool {
+        s.chars().count() <= MAX_ID_CHARS
+    }
+
     /// Reads an id from a JSON value; `None` for null, floats, booleans, objects, arrays and
     /// strings longer than `MAX_ID_CHARS`.
     pub fn from_value(v: &Value) -> Option<Id> {
         match v {
-            Value::String(s) if s.chars().count() <= MAX_ID_CHARS => Some(Id::Str(s.clone())),
+            Value::String(s) if Id::fits(s) => Some(Id::Str(s.clone())),
             Value::Number(n) if n.is_i64() || n.is_u64() => Some(Id::Int(n.clone())),
             _ => None,
         }
@@ -417,7 +422,7 @@ impl<'a> Scalar<'a> {
     /// The id it names, as `Id::from_value` reads one.
     fn id(self) -> Option<Id> {
         match self {
-            Scalar::Str(s) if s.chars().count() <= MAX_ID_CHARS => Some(Id::Str(s.into_owned())),
+            Scalar::Str(s) if Id::fits(&s) => Some(Id::Str(s.into_owned())),
             Scalar::Int(n) => Some(Id::Int(n)),
             _ => None,
         }

@@ -751,24 +751,29 @@ mod tests {
 
     #[test]
     fn what_clients_send_is_settled_as_the_parse_would() {
-        assert_eq!(
-            framing(&["application/json, text/event-stream"]),
-            Some(Framing::Either)
-        );
-        assert_eq!(
-            framing(&["text/event-stream, application/json"]),
-            Some(Framing::Either)
-        );
-        assert_eq!(
-            framing(&["application/json,text/event-stream"]),
-            Some(Framing::Either)
-        );
-        assert_eq!(
-            framing(&["application/json, text/event-stream;q=0"]),
-            Some(Framing::JsonOnly)
-        );
-        assert_eq!(framing(&["text/event-stream"]), Some(Framing::SseOnly));
-        assert_eq!(framing(&[]), Some(Framing::JsonOnly));
-        assert_eq!(framing(&["text/html"]), None);
+        let cases: [(&[&str], Option<Framing>); 7] = [
+            (
+                &["application/json, text/event-stream"],
+                Some(Framing::Either),
+            ),
+            (
+                &["text/event-stream, application/json"],
+                Some(Framing::Either),
+            ),
+            (
+                &["application/json,text/event-stream"],
+                Some(Framing::Either),
+            ),
+            (
+                &["application/json, text/event-stream;q=0"],
+                Some(Framing::JsonOnly),
+            ),
+            (&["text/event-stream"], Some(Framing::SseOnly)),
+            (&[], Some(Framing::JsonOnly)),
+            (&["text/html"], None),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(framing(accept), expected, "Accept: {accept:?}");
+        }
     }
 }
