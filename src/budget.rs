@@ -58,6 +58,11 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
         }
     }
 
+    /// The budget lives in a shared store: taking from it is a round trip.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Takes `n` cells for `key`.
     pub async fn take(&self, key: &K, n: u32) -> Result<(), Refused> {
         if let Some(shared) = &self.shared {

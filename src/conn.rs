@@ -192,19 +192,22 @@ impl Stream for SharedBody {
     }
 }
 
-/// After a response: when the request announced a body that was not read to its end (every
-/// early refusal: 401, 403, 406, 413, 415, 429, a body timeout), reads the rest if it is small
-/// and prompt (the connection then stays open for the client's next request), and otherwise
-/// closes the connection after this response. Closing shuts the read side at once, so actix
-/// stops waiting for (or draining) the rest of the body; the response is still written.
-pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBody>) {
-    let Some(body) = body else {
-        return;
-    };
-    // The drain (a timer and a read) is boxed: it is rare, and this future is part of every
-    // request's (the request log awaits it), which must stay small (see transport::post).
-    if body.0.finished.get() || Box::pin(body.drain()).await {
-        return;
+impl SharedBody {
+    /// The body was read to its end: nothing is left to settle.
+    pub fn finished(&self) -> bool {
+        self.0.finished.get()
+    }
+}
+
+/// After a response whose request announced a body that was not read to its end (every early
+/// refusal: 401, 403, 406, 413, 415, 429, a body timeout; see [`SharedBody::finished`]):
+/// reads the rest if it is small and prompt (the connection then stays open for the client's
+/// next request), and otherwise closes the connection after this response. Closing shuts the
+/// read side at once, so actix stops waiting for (or draining) the rest of the body; the
+/// response is still written. Rare, so the request log boxes this future.
+pub async fn settle_body<B>(mut res: ServiceResponse<B>, body: SharedBody) -> ServiceResponse<B> {
+    if body.drain().await {
+        return res;
     }
     res.response_mut()
         .head_mut()
@@ -212,6 +215,7 @@ pub async fn settle_body<B>(res: &mut ServiceResponse<B>, body: Option<&SharedBo
     if let Some(conn) = res.request().conn_data::<Connection>() {
         conn.shutdown(std::net::Shutdown::Read);
     }
+    res
 }
 
 /// Runs `fut` under `limit`, the timer armed only when `fut` is not done a turn of the

@@ -2,24 +2,20 @@
 //! limit, client IP behind PaaS proxies, the rate-limit key (`RateKey`), request ids, access
 //! logs, and security headers.
 
+pub mod access;
 pub mod cors;
 pub mod patterns;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::http::header::{self, HeaderName};
+use actix_web::web;
 
-use crate::auth::Caller;
 use crate::config::{CorsSettings, TrustedProxy};
-use crate::metrics::{GaugeGuard, METRICS, RpcLabels, count_request};
 use crate::refusal::Refusal;
 use patterns::{HostPattern, OriginPattern, split_host_port};
 
@@ -74,7 +70,7 @@ fn forbidden(message: &str) -> Refusal {
 
 /// Rejects oversized heads (431) and unknown `Host`s (403; the absolute-form target's authority
 /// counts as the host). Health probes skip the Host check: platforms probe by IP. Run by
-/// [`request_log`] before anything else sees the request (one layer, not two).
+/// the request log layer (`access::RequestLog`) before anything else sees the request.
 fn guard(req: &ServiceRequest) -> Option<Refusal> {
     let s = req
         .app_data::<web::Data<GuardSettings>>()
@@ -245,80 +241,6 @@ fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Assigns the request id, refuses what [`guard`] refuses, times the request, writes one
-/// access-log line, adds security headers, and replaces the body of any 500 with a generic
-/// message. Never logs headers, query strings or bodies.
-pub async fn request_log(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    // Timed only when an access line can be written (its levels are Info and Debug).
-    let start = log::log_enabled!(target: "gatehouse::access", log::Level::Info).then(Instant::now);
-    let _in_flight = GaugeGuard::new(&METRICS.in_flight);
-    let id = req
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        })
-        .map(Arc::from)
-        .unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(Arc::clone(&id)));
-    let body = crate::conn::announces_body(req.headers())
-        .then(|| crate::conn::SharedBody::install(&mut req));
-    let mut res = match guard(&req) {
-        Some(refusal) => refusal.respond(req),
-        None => next.call(req).await?.map_into_boxed_body(),
-    };
-    if res.status() == StatusCode::INTERNAL_SERVER_ERROR
-        && res.response().extensions().get::<GenericError>().is_none()
-    {
-        let (http, _) = res.into_parts();
-        let mut generic = Refusal::internal(id.to_string()).into_response();
-        generic.extensions_mut().insert(GenericError);
-        res = ServiceResponse::new(http, generic);
-    }
-    crate::conn::settle_body(&mut res, body.as_ref()).await;
-    let headers = res.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(X_REQUEST_ID, v);
-    }
-    let status = res.status().as_u16();
-    let req = res.request();
-    let labels = req.extensions().get::<RpcLabels>().copied();
-    let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
-    count_request(era, rpc_method, status_label(status));
-    let level = if matches!(req.path(), "/health" | "/ready") {
-        log::Level::Debug
-    } else {
-        log::Level::Info
-    };
-    // The line is built only when it will be written.
-    if let Some(start) = start
-        && log::log_enabled!(target: "gatehouse::access", level)
-    {
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let subject = req
-            .extensions()
-            .get::<Caller>()
-            .and_then(|c| c.subject().map(log_safe))
-            .unwrap_or_else(|| "-".into());
-        let method = req.method();
-        let path: String = req.path().chars().take(200).collect();
-        log::log!(
-            target: "gatehouse::access",
-            level,
-            "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
-        );
-    }
-    Ok(res)
 }
 
 /// A client-chosen value made safe for a one-line text log: control characters, spaces, the

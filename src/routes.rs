@@ -13,13 +13,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use actix_web::middleware::from_fn;
 use actix_web::{App, Error, HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::challenge::ChallengeContext;
 use crate::auth::dev_issuer::{self, DevIssuer};
-use crate::auth::gate::{AuthMode, AuthState, Gate, gate};
+use crate::auth::gate::{AuthGate, AuthMode, AuthState, Gate};
 use crate::auth::jwks::KeyStore;
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::budget::{self, Budget};
@@ -203,8 +202,8 @@ impl AppState {
 /// Effective middleware order, outermost first: CORS -> request log (id, timing, nosniff,
 /// generic 500; first of all the guard: 431, Host) -> [MCP route only, whatever spelling of its
 /// path matched: the auth gate (Origin, request budget, then bearer token)] -> handler. (In
-/// actix the last `.wrap()` is the outermost.) Two layers, not four: each layer boxes a future
-/// per request.
+/// actix the last `.wrap()` is the outermost.) Two layers, not four, each a hand-written
+/// `Transform` that holds the inner future in place.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -233,7 +232,7 @@ pub fn app(
         .service(
             web::resource(s.mcp_path.as_str())
                 .to(transport::post)
-                .wrap(from_fn(gate)),
+                .wrap(AuthGate),
         )
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready));
@@ -249,7 +248,7 @@ pub fn app(
         app = app.configure(|cfg| dev_issuer::routes(dev, cfg));
     }
     app.default_service(web::to(not_found))
-        .wrap(from_fn(edge::request_log))
+        .wrap(edge::access::RequestLog)
         .wrap(edge::cors(&s.cors))
 }
 

@@ -11,14 +11,18 @@
 //! are answered by CORS before this). The verified `Caller` and the `RateKey` go into the
 //! request for the transport and the dispatcher.
 
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
+use futures_util::future::LocalBoxFuture;
 
 use super::bearer::{self, BearerError, Credentials};
 use super::challenge::{AuthRefusal, ChallengeContext};
@@ -63,19 +67,99 @@ pub struct Gate {
     pub shared: bool,
 }
 
-pub async fn gate(
+/// The auth gate as a middleware (`web::resource(..).wrap(AuthGate)`). A hand-written
+/// `Transform`: what can be decided at once (the Origin check, a token already verified, an
+/// in-memory budget) is decided in `call`, and the inner service's future is held in place;
+/// only a round trip (a shared budget) or a first sight of a token (a signature check) gets a
+/// boxed future.
+pub struct AuthGate;
+
+impl<S, B> Transform<S, ServiceRequest> for AuthGate
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S::Future: Unpin,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Transform = AuthGateService<S>;
+    type InitError = ();
+    type Future = Ready<Result<AuthGateService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(AuthGateService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+pub struct AuthGateService<S> {
+    service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for AuthGateService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S::Future: Unpin,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Future = Gated<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Gated<S::Future> {
+        match admit(req) {
+            Admission::Refused(res) => Gated::Answered(Some(res)),
+            Admission::Pass(Passed { req, no_store }) => Gated::Inner {
+                future: self.service.call(req),
+                no_store,
+            },
+            Admission::Later(req, pending) => {
+                let service = Rc::clone(&self.service);
+                Gated::Later(Box::pin(async move {
+                    match admit_later(req, pending).await {
+                        Err(res) => Ok(res),
+                        Ok(Passed { req, no_store }) => answered(service.call(req).await, no_store),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+/// The gate's decision on a request.
+enum Admission {
+    Refused(ServiceResponse<BoxBody>),
+    Pass(Passed),
+    /// What is left needs a round trip or a signature check.
+    Later(ServiceRequest, Pending),
+}
+
+/// On to the endpoint; `no_store`: the answer holds the caller's data.
+struct Passed {
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    // The Origin check comes first: a page on a foreign origin learns nothing, not even
-    // whether it is over its budget.
+    no_store: bool,
+}
+
+/// What [`admit`] left for [`admit_later`].
+struct Pending {
+    /// The request budget's charge under this key, in the shared store.
+    charge: Option<RateKey>,
+    /// The caller, when known; `None`: the token is read and verified.
+    caller: Option<Caller>,
+}
+
+/// Everything the gate can decide without waiting. The Origin check comes first: a page on a
+/// foreign origin learns nothing, not even whether it is over its budget.
+fn admit(req: ServiceRequest) -> Admission {
     if let Some(refusal) = origin_refusal(&req) {
-        return Ok(refusal.respond(req));
+        return Admission::Refused(refusal.respond(req));
     }
     let gate = req
         .app_data::<web::Data<Gate>>()
-        .expect("the auth gate is registered")
-        .clone();
+        .expect("the auth gate is registered");
     let validator = match &gate.auth.mode {
         AuthMode::On(v) => Some(v),
         AuthMode::Off => None,
@@ -87,61 +171,139 @@ pub async fn gate(
     });
 
     // The request budget, under the key the caller's verified identity gives, if any.
-    let key = match &known {
-        Some(identity) => RateKey::Subject(identity.subject.clone()),
-        None => match client_ip(&req, gate.trusted_proxy) {
-            Some(ip) => RateKey::Ip(bucket(ip)),
-            None => {
-                return Ok(Refusal::transport(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: the client address cannot be determined",
-                )
-                .respond(req));
-            }
-        },
-    };
+    let mut charge = None;
     if let Some(budget) = &gate.budget {
+        let key = match &known {
+            Some(identity) => RateKey::Subject(identity.subject.clone()),
+            None => match client_ip(&req, gate.trusted_proxy) {
+                Some(ip) => RateKey::Ip(bucket(ip)),
+                None => {
+                    let refusal = Refusal::transport(
+                        StatusCode::BAD_REQUEST,
+                        "Bad Request: the client address cannot be determined",
+                    );
+                    return Admission::Refused(refusal.respond(req));
+                }
+            },
+        };
         if gate.shared && matches!(key, RateKey::Subject(_)) {
             req.extensions_mut().insert(DeferredCharge);
-        } else {
-            match budget.take(&key, 1).await {
-                Ok(()) => {}
-                Err(Refused::Wait(wait)) => {
-                    metrics::count(&METRICS.rate_limited, ["requests"]);
-                    return Ok(Refusal::too_many_requests(wait).respond(req));
-                }
-                Err(Refused::StoreDown) => return Ok(Refusal::store_down().respond(req)),
-            }
+        } else if budget.is_shared() {
+            charge = Some(key.clone());
+        } else if let Err(refused) = budget.take_local(&key, 1) {
+            return Admission::Refused(budget_refusal(refused, req));
         }
         // For a batch's further items and the deferred charge (nothing reads it without a
         // budget).
         req.extensions_mut().insert(key);
     }
-    if req.method() != Method::POST {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-
     let caller = match (validator, known) {
-        (None, _) => Ok(Caller::Anonymous),
-        (Some(_), Some(identity)) => Ok(Caller::Authenticated(identity)),
-        // Boxed: a first sight is rare, and its future would otherwise size every request's.
-        (Some(v), None) => {
-            let credentials = bearer::from_headers(req.headers());
-            Box::pin(authenticate(&req, credentials, v)).await
-        }
+        (None, _) => Some(Caller::Anonymous),
+        (Some(_), Some(identity)) => Some(Caller::Authenticated(identity)),
+        (Some(_), None) => None,
     };
+    if charge.is_some() || (caller.is_none() && req.method() == Method::POST) {
+        return Admission::Later(req, Pending { charge, caller });
+    }
+    Admission::Pass(pass(req, caller))
+}
+
+/// On to the endpoint. Only POST needs a caller (GET and DELETE get their 405).
+fn pass(req: ServiceRequest, caller: Option<Caller>) -> Passed {
     match caller {
-        Ok(caller) => {
+        Some(caller) if req.method() == Method::POST => {
             req.extensions_mut().insert(caller);
-            let mut res = next.call(req).await?.map_into_boxed_body();
-            // Answers to authenticated requests hold the caller's data: never cache them.
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(res)
+            Passed {
+                req,
+                no_store: true,
+            }
         }
+        _ => Passed {
+            req,
+            no_store: false,
+        },
+    }
+}
+
+/// The rest of [`admit`]: the shared budget's charge, then the token's check.
+async fn admit_later(
+    req: ServiceRequest,
+    pending: Pending,
+) -> Result<Passed, ServiceResponse<BoxBody>> {
+    let gate = req
+        .app_data::<web::Data<Gate>>()
+        .expect("the auth gate is registered")
+        .clone();
+    if let (Some(key), Some(budget)) = (&pending.charge, &gate.budget)
+        && let Err(refused) = budget.take(key, 1).await
+    {
+        return Err(budget_refusal(refused, req));
+    }
+    if pending.caller.is_some() || req.method() != Method::POST {
+        return Ok(pass(req, pending.caller));
+    }
+    let AuthMode::On(validator) = &gate.auth.mode else {
+        return Ok(pass(req, Some(Caller::Anonymous)));
+    };
+    let credentials = bearer::from_headers(req.headers());
+    match authenticate(&req, credentials, validator).await {
+        Ok(caller) => Ok(pass(req, Some(caller))),
         Err((refusal, reason)) => {
             metrics::count(&METRICS.auth_refusals, [reason]);
-            Ok(refusal.refusal(&gate.auth.challenge).respond(req))
+            Err(refusal.refusal(&gate.auth.challenge).respond(req))
+        }
+    }
+}
+
+/// A budget's refusal: 429 with its wait, or 503 when the shared store is down and refuses.
+fn budget_refusal(refused: Refused, req: ServiceRequest) -> ServiceResponse<BoxBody> {
+    match refused {
+        Refused::Wait(wait) => {
+            metrics::count(&METRICS.rate_limited, ["requests"]);
+            Refusal::too_many_requests(wait).respond(req)
+        }
+        Refused::StoreDown => Refusal::store_down().respond(req),
+    }
+}
+
+/// The endpoint's answer; answers to authenticated requests hold the caller's data: never
+/// cache them.
+fn answered<B: MessageBody + 'static>(
+    res: Result<ServiceResponse<B>, Error>,
+    no_store: bool,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let mut res = res?.map_into_boxed_body();
+    if no_store {
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// The future of one request through the gate.
+pub enum Gated<F> {
+    Answered(Option<ServiceResponse<BoxBody>>),
+    Inner { future: F, no_store: bool },
+    Later(LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, Error>>),
+}
+
+impl<F, B> Future for Gated<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>> + Unpin,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<BoxBody>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Gated::Answered(res) => {
+                Poll::Ready(Ok(res.take().expect("a finished request is not polled")))
+            }
+            Gated::Inner { future, no_store } => match Pin::new(future).poll(cx) {
+                Poll::Ready(res) => Poll::Ready(answered(res, *no_store)),
+                Poll::Pending => Poll::Pending,
+            },
+            Gated::Later(future) => future.as_mut().poll(cx),
         }
     }
 }
