@@ -24,8 +24,12 @@ pub fn compile_schema(schema: &Value) -> Result<Validator, String> {
         .map_err(|e| format!("schema does not compile: {e}"))
 }
 
-/// The first validation error of `instance`, phrased to name the failing field.
+/// The first validation error of `instance`, phrased to name the failing field. A valid
+/// instance (nearly every call) is told by `is_valid`, which builds no error.
 pub fn first_error(validator: &Validator, instance: &Value) -> Option<String> {
+    if validator.is_valid(instance) {
+        return None;
+    }
     validator.iter_errors(instance).next().map(|e| {
         let path = e.instance_path().to_string();
         if path.is_empty() {

@@ -202,6 +202,15 @@ fn admit(req: ServiceRequest) -> Admission {
         (Some(_), Some(identity)) => Some(Caller::Authenticated(identity)),
         (Some(_), None) => None,
     };
+    if caller.is_none()
+        && charge.is_none()
+        && req.method() == Method::POST
+        && let Err(refused) = bearer_token(bearer::from_headers(req.headers()))
+    {
+        // No token, or an unusable header: refused here, without a wait.
+        let refusal = auth_refusal(refused, &gate.auth.challenge);
+        return Admission::Refused(refusal.respond(req));
+    }
     if charge.is_some() || (caller.is_none() && req.method() == Method::POST) {
         return Admission::Later(req, Pending { charge, caller });
     }
@@ -245,14 +254,23 @@ async fn admit_later(
     let AuthMode::On(validator) = &gate.auth.mode else {
         return Ok(pass(req, Some(Caller::Anonymous)));
     };
-    let credentials = bearer::from_headers(req.headers());
-    match authenticate(&req, credentials, validator).await {
+    let checked = match bearer_token(bearer::from_headers(req.headers())) {
+        Ok(token) => authenticate(&req, token, validator).await,
+        Err(refused) => Err(refused),
+    };
+    match checked {
         Ok(caller) => Ok(pass(req, Some(caller))),
-        Err((refusal, reason)) => {
-            metrics::count(&METRICS.auth_refusals, [reason]);
-            Err(refusal.refusal(&gate.auth.challenge).respond(req))
-        }
+        Err(refused) => Err(auth_refusal(refused, &gate.auth.challenge).respond(req)),
     }
+}
+
+/// An authentication refusal, counted under its label.
+fn auth_refusal(
+    (refusal, reason): (AuthRefusal, &'static str),
+    challenge: &ChallengeContext,
+) -> Refusal {
+    metrics::count(&METRICS.auth_refusals, [reason]);
+    refusal.refusal(challenge)
 }
 
 /// A budget's refusal: 429 with its wait, or 503 when the shared store is down and refuses.
@@ -308,21 +326,29 @@ where
     }
 }
 
-/// The caller, or the refusal with its label for the refusal counter.
+/// The bearer token of the request's one `Authorization` header, or the refusal (400, 401)
+/// with its label for the refusal counter.
+fn bearer_token(
+    credentials: Result<Credentials<'_>, BearerError>,
+) -> Result<&str, (AuthRefusal, &'static str)> {
+    let malformed = |why| Err((AuthRefusal::BadRequest(why), "malformed"));
+    match credentials {
+        Ok(Credentials::Bearer(t)) => Ok(t),
+        Ok(Credentials::None) => Err((AuthRefusal::NoToken, "no_token")),
+        Err(BearerError::Multiple) => malformed("Send exactly one Authorization header"),
+        Err(BearerError::Malformed) => {
+            malformed("Malformed Authorization header; expected Bearer <token>")
+        }
+    }
+}
+
+/// The caller a token names, or the refusal with its label (a signature check, and perhaps a
+/// key fetch).
 async fn authenticate(
     req: &ServiceRequest,
-    credentials: Result<Credentials<'_>, BearerError>,
+    token: &str,
     validator: &TokenValidator,
 ) -> Result<Caller, (AuthRefusal, &'static str)> {
-    let malformed = |why| Err((AuthRefusal::BadRequest(why), "malformed"));
-    let token = match credentials {
-        Ok(Credentials::Bearer(t)) => t,
-        Ok(Credentials::None) => return Err((AuthRefusal::NoToken, "no_token")),
-        Err(BearerError::Multiple) => return malformed("Send exactly one Authorization header"),
-        Err(BearerError::Malformed) => {
-            return malformed("Malformed Authorization header; expected Bearer <token>");
-        }
-    };
     match validator.validate(token).await {
         Ok(identity) => Ok(Caller::Authenticated(identity)),
         Err(Rejection::KeysUnavailable) => Err((AuthRefusal::KeysUnavailable, "keys_unavailable")),

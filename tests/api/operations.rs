@@ -33,6 +33,11 @@ async fn metrics_are_served_on_their_own_port_with_bounded_labels() {
         403
     );
     assert_eq!(app.rpc(None, "ping", json!({})).await.status, 401);
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let r = app
+        .send(app.mcp(None).header("authorization", "Bearer").body(ping))
+        .await;
+    assert_eq!(r.status, 400);
     let mut c = app.claims("alice", &[]);
     c["exp"] = json!(crate::issuer::now() - 3600);
     assert_eq!(
@@ -91,7 +96,7 @@ async fn metrics_are_served_on_their_own_port_with_bounded_labels() {
         "gatehouse_tool_call_duration_seconds_count",
         &[r#"tool="greet_user""#],
     );
-    for reason in ["no_token", "expired", "audience", "scope"] {
+    for reason in ["no_token", "malformed", "expired", "audience", "scope"] {
         at_least_one(
             "gatehouse_auth_refusals_total",
             &[&format!(r#"reason="{reason}""#)],
