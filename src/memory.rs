@@ -102,22 +102,33 @@ enum Advice {
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 fn advise(start: usize, len: usize, advice: Advice) -> bool {
+    const MADV_RANDOM: i32 = 1;
     const MADV_DONTNEED: i32 = 4;
     const MADV_PAGEOUT: i32 = 21;
     unsafe extern "C" {
         fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
     }
-    let advice = match advice {
-        Advice::Unmap => MADV_DONTNEED,
-        Advice::PageOut => MADV_PAGEOUT,
-    };
-    // SAFETY: the range is a whole mapping of this process's executable, page-aligned as the
-    // kernel reported it, and not writable. MADV_PAGEOUT changes no content: clean file pages
-    // are read back on use, and pages written before the mapping became read-only (relocated
-    // constants) are anonymous, so they are kept (or swapped), never reverted to the file's
-    // bytes. MADV_DONTNEED is only given for a mapping the kernel reported without anonymous
-    // pages, so every page it drops reads back from the file as it was.
-    unsafe { madvise(start as *mut std::ffi::c_void, len, advice) == 0 }
+    let addr = start as *mut std::ffi::c_void;
+    match advice {
+        Advice::Unmap => {
+            // The code a request runs comes back page by page, not with the cached pages
+            // around each (fault-around): one request otherwise maps about 2.4 MB of code
+            // back, this way about 2 MB. Taken or not, the unmapping below still helps.
+            // SAFETY: MADV_RANDOM only tunes how this mapping is faulted and read ahead; it
+            // changes no content and takes no pointer beyond the mapping's own range.
+            unsafe { madvise(addr, len, MADV_RANDOM) };
+            // SAFETY: the range is a whole mapping of this process's executable, page-aligned
+            // as the kernel reported it, and not writable. MADV_DONTNEED is only given for a
+            // mapping the kernel reported without anonymous pages, so every page it drops reads
+            // back from the file as it was.
+            unsafe { madvise(addr, len, MADV_DONTNEED) == 0 }
+        }
+        // SAFETY: as above (a whole read-only mapping of the executable). MADV_PAGEOUT changes
+        // no content: clean file pages are read back on use, and pages written before the
+        // mapping became read-only (relocated constants) are anonymous, so they are kept (or
+        // swapped), never reverted to the file's bytes.
+        Advice::PageOut => unsafe { madvise(addr, len, MADV_PAGEOUT) == 0 },
+    }
 }
 
 /// No such advice here (and no `/proc/self/smaps` to find mappings in).
