@@ -6,7 +6,10 @@
 # compared with the baseline's. Prints one table; bench/README.md explains it.
 #   bench/run.sh              # full run, DURATION seconds per case (default 5), ROUNDS (default
 #                             # 3) paired with a fresh baseline run each: about 10 minutes of
-#                             # load after the release builds (fat LTO: several minutes each)
+#                             # load after the release builds (fat LTO: several minutes each).
+#                             # A round runs both servers side by side on the server core and
+#                             # alternates the load between them in SLICES (default 5) slices,
+#                             # so both sides of a ratio see the same seconds of the machine
 #   bench/run.sh --smoke      # 1 s per case, small token sets, debug builds: checks it works
 #   ONLY='401|429' bench/run.sh   # only the cases whose name matches (and the baseline)
 set -euo pipefail
@@ -18,11 +21,12 @@ smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 duration="${DURATION:-5}"
 ROUNDS="${ROUNDS:-3}"
+slices="${SLICES:-5}"
 conns="${CONNECTIONS:-32}"
 es_count=20000 rs_count=3000 flood=100000
 profile=release
 if (( smoke )); then
-  duration=1 es_count=500 rs_count=50 flood=2000 profile=dev ROUNDS=1
+  duration=1 es_count=500 rs_count=50 flood=2000 profile=dev ROUNDS=1 slices=1
 fi
 server_cpu="${SERVER_CPU:-0}"
 load_cpu="${LOAD_CPU:-1}"
@@ -55,13 +59,14 @@ base_env=(PATH="$PATH" PORT="$port" RUST_LOG=warn GATEHOUSE_SERVER__WORKERS=1
   OAUTH_ISSUER="$issuer" OAUTH_JWKS_URI="$issuer/keys" EXPECTED_AUDIENCE="$audience"
   GATEHOUSE_RATE_LIMIT__ENABLED=false)
 server=0
-start() { # BINARY ENV...
-  local bin="$1"; shift
-  env -i "${base_env[@]}" "$@" taskset -c "$server_cpu" "$bin" >"$work/server.log" 2>&1 &
+start_on() { # PORT BINARY ENV...: the server's pid in $server
+  local on="$1" bin="$2"; shift 2
+  env -i "${base_env[@]}" "$@" PORT="$on" taskset -c "$server_cpu" "$bin" >>"$work/server.log" 2>&1 &
   server=$!
   pids+=("$server")
-  wait_for "$port"
+  wait_for "$on"
 }
+start() { start_on "$port" "$@"; } # BINARY ENV...
 stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
@@ -70,17 +75,19 @@ rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 declare -A base_bin base_path base_method base_body base_extra
 ticks="$(getconf CLK_TCK)"
 printf '%-44s %9s %8s %8s %9s %8s %6s %9s\n' case 'req/s' p50_ms p99_ms CPU_us/req base_us ratio peak_MiB
-measure() { # PATH, with the load's settings in the environment: sets m_* for the caller
-  local path="$1" t0 t1 out errors
-  t0="$(cpu_ticks "$server")"
+measure() { measure_on "$server" "$port" "$1"; } # PATH
+measure_on() { # PID PORT PATH, with the load's settings in the environment: sets m_*
+  local pid="$1" on="$2" path="$3" t0 t1 out errors
+  t0="$(cpu_ticks "$pid")"
   out="$(taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"${D:-$duration}s" -s bench/load.lua \
-    "http://127.0.0.1:$port$path" | grep '^RESULT')"
-  t1="$(cpu_ticks "$server")"
+    "http://127.0.0.1:$on$path" | grep '^RESULT')"
+  t1="$(cpu_ticks "$pid")"
+  m_ticks=$(( t1 - t0 ))
   read -r m_requests m_rps m_p50 m_p99 errors m_non2xx <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
   # A load that stops after a fixed number of requests idles for the rest of the duration.
   if [ -n "${TOKENS:-}" ] || [ "${LIMIT:-0}" != 0 ]; then m_rps="($m_requests)"; fi
   m_us="$(awk -v d=$(( t1 - t0 )) -v n="$m_requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
-  m_hwm="$(awk -v k="$(hwm_kib "$server")" 'BEGIN{print k / 1024}')"
+  m_hwm="$(awk -v k="$(hwm_kib "$pid")" 'BEGIN{print k / 1024}')"
   if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( m_non2xx > 0 )); then
     echo "  ^ $m_non2xx responses were not 2xx (errors: $errors); see $work/server.log" >&2
     exit 1
@@ -99,6 +106,34 @@ baseline_run() { # KEY: the baseline KEY names, run again as it was (fresh serve
   measure "${base_path[$key]}"
   stop
 }
+# One round of a case whose every request is the same (no token file, no request limit): the
+# case's server and a fresh baseline run side by side on the server core, and the load
+# alternates between them in SLICES slices of DURATION/SLICES seconds, the baseline first.
+# Sets r_us and r_base (CPU us per request of each over the round) and m_* (the case's last
+# slice; m_rps over all of them).
+interleaved_round() { # KEY BINARY PATH [ENV...]
+  local key="$1" bin="$2" path="$3" s gt=0 gn=0 bt=0 bn=0 gpid bpid extra
+  shift 3
+  read -r -a extra <<<"${base_extra[$key]}"
+  start_on "$(( port + 1 ))" "${base_bin[$key]}" "${extra[@]}"; bpid=$server
+  start "$bin" "$@"; gpid=$server
+  local slice; slice="$(( ${D:-$duration} / slices ))"; (( slice >= 1 )) || slice=1
+  for (( s = 0; s < slices; s++ )); do
+    (
+      export METHOD="${base_method[$key]}" BODY="${base_body[$key]}" EXPECT_STATUS=2xx D="$slice"
+      measure_on "$bpid" "$(( port + 1 ))" "${base_path[$key]}"
+      echo "$m_ticks $m_requests"
+    ) >"$work/slice"
+    read -r t n <"$work/slice"; bt=$(( bt + t )); bn=$(( bn + n ))
+    D="$slice" measure_on "$gpid" "$port" "$path"
+    gt=$(( gt + m_ticks )); gn=$(( gn + m_requests ))
+  done
+  kill "$bpid" "$gpid" 2>/dev/null || true; wait "$bpid" "$gpid" 2>/dev/null || true
+  r_us="$(awk -v d="$gt" -v n="$gn" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
+  r_base="$(awk -v d="$bt" -v n="$bn" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
+  m_rps="$(awk -v n="$gn" -v t="$(( slice * slices ))" 'BEGIN{printf "%.0f", n / t}')"
+}
+
 # NAME BASELINE_KEY BINARY PATH [ENV...]: a fresh server per load. A baseline row ("=" as its
 # key) is remembered; every other case runs ROUNDS times, each round right after a fresh run
 # of its baseline, and prints the medians (CPU time, the baseline's, the per-round ratio), so
@@ -122,11 +157,18 @@ one() {
   fi
   rounds="${R:-$ROUNDS}"
   for (( r = 0; r < rounds; r++ )); do
-    baseline_run "$key"
-    bases+=("$m_us")
-    start "$bin" "$@"; measure "$path"; stop
-    us+=("$m_us")
-    ratios+=("$(awk -v a="$m_us" -v b="${bases[-1]}" 'BEGIN{printf "%.2f", a / b}')")
+    if [ -z "${TOKENS:-}" ] && [ "${LIMIT:-0}" = 0 ]; then
+      interleaved_round "$key" "$bin" "$path" "$@"
+      bases+=("$r_base"); us+=("$r_us")
+    else
+      # A token file is read once and a limit counts from the first request: one load each.
+      baseline_run "$key"
+      bases+=("$m_us")
+      start "$bin" "$@"; measure "$path"; stop
+      us+=("$m_us")
+    fi
+    ratios+=("$(awk -v a="${us[-1]}" -v b="${bases[-1]}" 'BEGIN{if (b > 0) printf "%.2f", a / b; else printf "-"}')")
+    [ -n "${VERBOSE:-}" ] && echo "  round $r: ${us[-1]} us, baseline ${bases[-1]} us, ratio ${ratios[-1]}" >&2
   done
   base="$(printf '%s\n' "${bases[@]}" | median)"
   ratio="$(printf '%s\n' "${ratios[@]}" | median)"
