@@ -6,6 +6,7 @@ pub mod access;
 pub mod cors;
 pub mod patterns;
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -13,9 +14,10 @@ use actix_cors::Cors;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName};
-use actix_web::web;
+use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::config::{CorsSettings, TrustedProxy};
+use crate::metrics::RpcLabels;
 use crate::refusal::Refusal;
 use patterns::{HostPattern, OriginPattern, split_host_port};
 
@@ -200,9 +202,36 @@ impl std::fmt::Display for RateKey {
 #[derive(Debug, Clone, Copy)]
 pub struct DeferredCharge;
 
-/// The request id: the caller's `X-Request-Id` if it is short visible ASCII, else a new one.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub Arc<str>);
+/// The request's note in its extensions, put there by the request log: its id (the caller's
+/// `X-Request-Id` if it is short visible ASCII, else a new one) and, once the transport has
+/// read an MCP message, the request counter's era and method labels (one extension instead of
+/// two: each is an allocation and a map insert per request).
+#[derive(Debug)]
+pub struct RequestId {
+    pub id: Arc<str>,
+    labels: Cell<Option<RpcLabels>>,
+}
+
+impl RequestId {
+    pub fn new(id: Arc<str>) -> RequestId {
+        RequestId {
+            id,
+            labels: Cell::new(None),
+        }
+    }
+
+    /// The request counter's labels, when the transport gave them.
+    pub fn labels(&self) -> Option<RpcLabels> {
+        self.labels.get()
+    }
+}
+
+/// Gives an MCP request its era and method labels for the request counter.
+pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
+    if let Some(note) = req.extensions().get::<RequestId>() {
+        note.labels.set(Some(labels));
+    }
+}
 
 /// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
 /// mix) and across instances (a random per-process seed). Ids are labels for logs and support,

@@ -19,14 +19,14 @@ use actix_web::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use futures_util::future::{AbortHandle, Abortable, Aborted};
+use futures_util::future::{AbortHandle, Abortable};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::ask::Answered;
 use crate::auth::Caller;
-use crate::edge::RequestId;
+use crate::edge::{RequestId, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Params, Parsed, Request};
 use crate::mcp::modern::{self, RequestMeta};
@@ -345,7 +345,7 @@ pub async fn post(
     let request_id = req
         .extensions()
         .get::<RequestId>()
-        .map(|r| r.0.clone())
+        .map(|r| r.id.clone())
         .unwrap_or_default();
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
@@ -371,10 +371,13 @@ pub async fn post(
         if let Some(refusal) = Box::pin(budget.charge_batch(&req, items.len())).await {
             return refusal;
         }
-        req.extensions_mut().insert(RpcLabels {
-            era: era.version(),
-            method: "batch",
-        });
+        label_request(
+            &req,
+            RpcLabels {
+                era: era.version(),
+                method: "batch",
+            },
+        );
         return Box::pin(batch(items, &server, caller, era, &request_id)).await;
     }
     let message = match Message::parse(&body) {
@@ -399,10 +402,13 @@ pub async fn post(
                 Ok(era) => era,
                 Err(e) => return refused(None, e),
             };
-            req.extensions_mut().insert(RpcLabels {
-                era: era.version(),
-                method: method_label(&method),
-            });
+            label_request(
+                &req,
+                RpcLabels {
+                    era: era.version(),
+                    method: method_label(&method),
+                },
+            );
             // 2026-07-28 defines no client notifications over HTTP (closing a stream
             // cancels): they are accepted and ignored.
             if era != Era::Modern {
@@ -415,10 +421,13 @@ pub async fn post(
                 Ok(era) => era,
                 Err(e) => return refused(None, e),
             };
-            req.extensions_mut().insert(RpcLabels {
-                era: era.version(),
-                method: "response",
-            });
+            label_request(
+                &req,
+                RpcLabels {
+                    era: era.version(),
+                    method: "response",
+                },
+            );
             answer(&req, &server, &caller, era, &id, outcome)
         }
         Ok(Message::Request(request)) => {
@@ -429,10 +438,13 @@ pub async fn post(
                 Ok(era) => era,
                 Err(e) => return refused(id, e),
             };
-            req.extensions_mut().insert(RpcLabels {
-                era: era.version(),
-                method: method_label(&request.method),
-            });
+            label_request(
+                &req,
+                RpcLabels {
+                    era: era.version(),
+                    method: method_label(&request.method),
+                },
+            );
             let mut call = Call {
                 caller,
                 era,
@@ -663,7 +675,8 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> String {
     capped(&r, id, used, cap)
 }
 
-pub(crate) type Running = Pin<Box<dyn std::future::Future<Output = Result<Outcome, Aborted>>>>;
+/// A request's dispatch still running after its first poll: boxed once, made abortable then.
+pub(crate) type Running = Abortable<Pin<Box<dyn std::future::Future<Output = Outcome>>>>;
 
 async fn one_request(
     request: Request,
@@ -681,20 +694,22 @@ async fn one_request(
         call.tx = Some(tx);
         rx = Some(receiver);
     }
-    let (abort, registration) = AbortHandle::new_pair();
     let caller = call.caller.clone();
     let srv = server.clone();
-    let mut running: Running = Box::pin(Abortable::new(
-        async move { srv.handle(request, call).await },
-        registration,
-    ));
+    let mut first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
+        Box::pin(async move { srv.handle(request, call).await });
     // A request that is done on its first poll can never be cancelled: only one still running
-    // after it is registered for `notifications/cancelled` (a lock, a hash and a clone of the
-    // id; the caller's clone above is moved into the entry).
-    let guard = match std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
-        Poll::Ready(done) => return finished(done, rx.as_mut(), &cap, framing, &id),
-        Poll::Pending => server.track(caller, &id, abort),
-    };
+    // after it is made abortable and registered for `notifications/cancelled` (an abort
+    // handle, a lock, a hash and a clone of the id; the caller's clone above is moved into the
+    // entry). The boxed future moves into the `Abortable` as it is (a `Pin<Box<_>>`).
+    if let Poll::Ready(outcome) =
+        std::future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await
+    {
+        return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
+    }
+    let (abort, registration) = AbortHandle::new_pair();
+    let guard = server.track(caller, &id, abort);
+    let mut running: Running = Abortable::new(first, registration);
     let Some(mut rx) = rx else {
         // Nothing can be streamed: the answer alone.
         let done = running.await;

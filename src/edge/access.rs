@@ -19,7 +19,7 @@ use futures_util::future::LocalBoxFuture;
 use super::{GenericError, RequestId, X_REQUEST_ID, guard, log_safe, new_request_id, status_label};
 use crate::auth::Caller;
 use crate::conn::{SharedBody, announces_body, settle_body};
-use crate::metrics::{GaugeGuard, METRICS, RpcLabels, count_request};
+use crate::metrics::{GaugeGuard, METRICS, count_request};
 use crate::refusal::Refusal;
 
 /// Assigns the request id, refuses what [`guard`] refuses, times the request, writes one
@@ -74,7 +74,7 @@ where
             })
             .map(Arc::from)
             .unwrap_or_else(new_request_id);
-        req.extensions_mut().insert(RequestId(Arc::clone(&id)));
+        req.extensions_mut().insert(RequestId::new(Arc::clone(&id)));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
         let state = match guard(&req) {
             Some(refusal) => State::Answered(Some(refusal.respond(req))),
@@ -175,7 +175,10 @@ impl After {
         }
         let status = res.status().as_u16();
         let req = res.request();
-        let labels = req.extensions().get::<RpcLabels>().copied();
+        let labels = req
+            .extensions()
+            .get::<RequestId>()
+            .and_then(RequestId::labels);
         let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
         count_request(era, rpc_method, status_label(status));
         let level = if matches!(req.path(), "/health" | "/ready") {

@@ -85,7 +85,7 @@ pub(super) async fn next_event(
         let running = st.running.as_mut()?;
         tokio::select! {
             biased;
-            done = running.as_mut() => {
+            done = running => {
                 st.running = None;
                 st.guard = None;
                 while let Ok(n) = st.rx.try_recv() {
