@@ -134,10 +134,11 @@ interleaved_round() { # KEY BINARY PATH [ENV...]
   m_rps="$(awk -v n="$gn" -v t="$(( slice * slices ))" 'BEGIN{printf "%.0f", n / t}')"
 }
 
-# NAME BASELINE_KEY BINARY PATH [ENV...]: a fresh server per load. A baseline row ("=" as its
-# key) is remembered; every other case runs ROUNDS times, each round right after a fresh run
-# of its baseline, and prints the medians (CPU time, the baseline's, the per-round ratio), so
-# a machine that drifts over minutes moves both sides of each ratio.
+# NAME BASELINE_KEY BINARY PATH [ENV...]: fresh servers per round. A baseline row ("=" as its
+# key) is remembered; every other case runs ROUNDS times, each round paired with a fresh run
+# of its baseline (interleaved with it, or right before it when the load reads a token file or
+# stops at a limit), and prints the medians (CPU time, the baseline's, the per-round ratio), so
+# a machine that drifts moves both sides of each ratio.
 one() {
   local name="$1" key="$2" bin="$3" path="$4" r rounds us=() bases=() ratios=() base ratio
   shift 4
