@@ -152,32 +152,42 @@ pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     if s.is_empty() || s.len() > 255 {
         return None;
     }
-    let (name, port) = if let Some(rest) = s.strip_prefix('[') {
-        let end = rest.find(']')?;
-        let name = &s[..end + 2];
-        let after = &rest[end + 1..];
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':')?),
+    // Read byte by byte (every request's Host passes here; `:`, `[` and `]` are ASCII, so
+    // every index below is a char boundary).
+    let bytes = s.as_bytes();
+    let (name, port) = if bytes[0] == b'[' {
+        let end = bytes.iter().position(|&b| b == b']')?;
+        let port = match &bytes[end + 1..] {
+            [] => None,
+            [b':', ..] => Some(&bytes[end + 2..]),
+            _ => return None,
         };
-        (name, port)
+        (&bytes[..=end], port)
     } else {
-        match s.rsplit_once(':') {
-            Some((n, p)) => (n, Some(p)),
-            None => (s, None),
+        match bytes.iter().rposition(|&b| b == b':') {
+            Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+            None => (bytes, None),
         }
     };
-    if name.is_empty() || !name.bytes().all(|b| HOST_BYTES[usize::from(b)]) {
+    if name.is_empty() || !name.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
         return None;
     }
     let port = match port {
         None => None,
-        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().ok()?)
+        Some(p) if !p.is_empty() && p.len() <= 5 => {
+            let mut n: u32 = 0;
+            for &b in p {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                n = n * 10 + u32::from(b - b'0');
+            }
+            Some(u16::try_from(n).ok()?)
         }
         Some(_) => return None,
     };
-    Some((name, port))
+    // Only ASCII passed the table: the name is the same text, cut at a char boundary.
+    Some((&s[..name.len()], port))
 }
 
 #[cfg(test)]
@@ -220,5 +230,29 @@ mod tests {
         assert!(!named.matches_parts("api.example.evil", None));
         assert!(split_host_port("a b").is_none());
         assert!(split_host_port("a:99999").is_none());
+    }
+
+    #[test]
+    fn hosts_split_exactly_at_their_last_colon_or_bracket() {
+        type Split<'a> = Option<(&'a str, Option<u16>)>;
+        let cases: [(&str, Split); 14] = [
+            ("localhost", Some(("localhost", None))),
+            (" 127.0.0.1:8080 ", Some(("127.0.0.1", Some(8080)))),
+            ("a:00080", Some(("a", Some(80)))),
+            ("a:65535", Some(("a", Some(65535)))),
+            ("a:65536", None),
+            ("a:", None),
+            (":80", None),
+            ("a:8x", None),
+            ("a:+80", None),
+            ("[::1]", Some(("[::1]", None))),
+            ("[::1]:9", Some(("[::1]", Some(9)))),
+            ("[::1]x", None),
+            ("[::1", None),
+            ("h\u{e9}te:80", None),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(split_host_port(host), expected, "{host:?}");
+        }
     }
 }
