@@ -319,32 +319,55 @@ impl Server {
         }
     }
 
-    /// Handles one request: its method routed on `Method`, its params typed once.
-    pub async fn handle(&self, req: Request, call: Call) -> Outcome {
+    /// Handles one request: its method routed on `Method`, its params typed once. What needs
+    /// no wait (an unserved method, `tools/list`) is decided before the future is made; the
+    /// future owns only what the wait needs (it is boxed by the transport, so its size is
+    /// copied and allocated on every request).
+    pub fn handle(
+        self: &Arc<Self>,
+        req: Request,
+        call: Call,
+    ) -> impl Future<Output = Outcome> + 'static {
         let Request { id, method, params } = req;
-        let params = match params {
-            Parsed::Typed(p) if self.serves(p.method(), call.era) => p,
+        let ready = Handled::Ready;
+        let handled = match params {
+            Parsed::Typed(p) if self.serves(p.method(), call.era) => match &*p {
+                Params::ToolsList(list) => {
+                    // Served from the listings serialized once per set of visible tools.
+                    ready(
+                        match self.tool_lists.get(self, list.cursor.as_deref(), &call) {
+                            Ok(raw) => Outcome::Response(Response::shared(id, raw)),
+                            Err(e) => self.refusal(call.era, Some(id), e),
+                        },
+                    )
+                }
+                _ => Handled::Route(id, p),
+            },
             Parsed::Untyped {
                 method: Some(m),
                 error: Some(e),
                 ..
-            } if self.serves(m, call.era) => return self.refusal(call.era, Some(id), e),
-            _ => return self.refusal(call.era, Some(id), McpError::MethodNotFound(method)),
+            } if self.serves(m, call.era) => ready(self.refusal(call.era, Some(id), e)),
+            _ => ready(self.refusal(
+                call.era,
+                Some(id),
+                McpError::MethodNotFound(method.into_owned()),
+            )),
         };
-        let method = params.method();
-        if let Params::ToolsList(p) = &*params {
-            // Served from the listings serialized once per set of visible tools.
-            return match self.tool_lists.get(self, p.cursor.as_deref(), &call) {
-                Ok(raw) => Outcome::Response(Response::shared(id, raw)),
-                Err(e) => self.refusal(call.era, Some(id), e),
+        let server = Arc::clone(self);
+        async move {
+            let (id, params) = match handled {
+                Handled::Ready(outcome) => return outcome,
+                Handled::Route(id, params) => (id, params),
             };
-        }
-        match self.route(params, &call).await {
-            Ok(result) => {
-                let answer = self.answer(method, call.era, result);
-                Outcome::Response(Response::success(id, Arc::new(answer)))
+            let method = params.method();
+            match server.route(params, &call).await {
+                Ok(result) => {
+                    let answer = server.answer(method, call.era, result);
+                    Outcome::Response(Response::success(id, Arc::new(answer)))
+                }
+                Err(e) => server.refusal(call.era, Some(id), e),
             }
-            Err(e) => self.refusal(call.era, Some(id), e),
         }
     }
 
@@ -675,6 +698,12 @@ pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError
             required.iter().map(|s| s.to_string()).collect(),
         ))
     }
+}
+
+/// What `Server::handle` decided before its wait: an answer already, or a method to route.
+enum Handled {
+    Ready(Outcome),
+    Route(Id, Box<Params>),
 }
 
 #[cfg(test)]

@@ -469,7 +469,7 @@ pub async fn post(
                     return subscribe(request, server, &call, framing);
                 }
             }
-            Box::pin(one_request(request, server, call, framing)).await
+            one_request(request, server, call, framing).await
         }
     }
 }
@@ -695,9 +695,8 @@ async fn one_request(
         rx = Some(receiver);
     }
     let caller = call.caller.clone();
-    let srv = server.clone();
     let mut first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
-        Box::pin(async move { srv.handle(request, call).await });
+        Box::pin(server.handle(request, call));
     // A request that is done on its first poll can never be cancelled: only one still running
     // after it is made abortable and registered for `notifications/cancelled` (an abort
     // handle, a lock, a hash and a clone of the id; the caller's clone above is moved into the

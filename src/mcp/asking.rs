@@ -90,7 +90,8 @@ impl Asking {
             asker: Asker::Cannot(why),
             bound: None,
         };
-        let subject = call.caller.subject().unwrap_or("").to_string();
+        // Made only where it is kept (a tool that never asks needs none).
+        let subject = || call.caller.subject().unwrap_or("").to_string();
         let Some(meta) = &call.meta else {
             return Ok(match (&call.tx, declared) {
                 (_, false) => cannot(NOT_DECLARED),
@@ -99,7 +100,7 @@ impl Asking {
                     asker: Asker::Stream(Arc::new(StreamAsker {
                         tx: tx.clone(),
                         pending: server.pending.clone(),
-                        subject,
+                        subject: subject(),
                         version: call.era.version(),
                     })),
                     bound: None,
@@ -115,7 +116,7 @@ impl Asking {
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
         let mut state = State {
-            sub: subject,
+            sub: subject(),
             method: method.to_string(),
             name: name.to_string(),
             args: digest(args),

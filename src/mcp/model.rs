@@ -7,6 +7,8 @@
 //! `_meta.progressToken` and the 2026-07-28 multi-round members (`inputResponses`,
 //! `requestState`) are read here.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -388,8 +390,8 @@ fn typed<T: DeserializeOwned>(method: Method, text: &str) -> Result<T, McpError>
 #[derive(Debug)]
 pub struct Request {
     pub id: Id,
-    /// As the client wrote it (for a method this server does not know).
-    pub method: String,
+    /// As the client wrote it; a method this server knows borrows its static name.
+    pub method: Cow<'static, str>,
     pub params: Parsed,
 }
 
@@ -428,7 +430,10 @@ impl Request {
         };
         Request {
             id,
-            method: method.into_owned(),
+            method: match known {
+                Some(m) => Cow::Borrowed(m.name()),
+                None => Cow::Owned(method.into_owned()),
+            },
             params: parsed,
         }
     }
