@@ -1,6 +1,8 @@
 //! JSON-RPC 2.0 wire types: ids, messages, responses and error codes. Only this module knows the
 //! envelope format; everything else works with the typed values it produces.
 
+pub mod onepass;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ mod batch;
 mod headers;
 mod sse;
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -28,10 +29,10 @@ use crate::ask::Answered;
 use crate::auth::Caller;
 use crate::edge::{RequestId, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
-use crate::mcp::model::{Method, Params, Parsed, Request};
+use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::result::Reply;
-use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server, listen};
+use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
 use crate::refusal::Refusal;
 use batch::batch;
@@ -380,22 +381,37 @@ pub async fn post(
         );
         return Box::pin(batch(items, &server, caller, era, &request_id)).await;
     }
-    let message = match Message::parse(&body) {
-        Ok(m) => Ok(m),
-        Err(Unreadable::NotJson) => return not_json(),
-        Err(Unreadable::Invalid(bad)) => Err(bad),
+    // The common request in one pass; anything else as `Message::parse` reads it (the same
+    // request either way: `Request::read_in_one_pass`).
+    let fast = std::str::from_utf8(&body)
+        .ok()
+        .and_then(Request::read_in_one_pass);
+    let message = match fast {
+        Some(request) => Ok(Read::Request(request)),
+        None => match Message::parse(&body) {
+            // The params, typed once from the body's text.
+            Ok(Message::Request(request)) => Ok(Read::Request(Request::new(request))),
+            Ok(Message::Notification { method, params }) => Ok(Read::Notification(method, params)),
+            Ok(Message::ClientResponse { id, outcome }) => Ok(Read::Response(id, outcome)),
+            Err(Unreadable::NotJson) => return not_json(),
+            Err(Unreadable::Invalid(bad)) => Err(bad),
+        },
     };
     // A verified subject's request budget, left for now by the auth gate.
     let mut tool_budget_charged = false;
     if req.extensions().contains::<crate::edge::DeferredCharge>() {
-        match Box::pin(budget.charge_one(&req, &server, &message)).await {
+        let tool_call = match &message {
+            Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
+            _ => None,
+        };
+        match Box::pin(budget.charge_one(&req, &server, tool_call)).await {
             Ok(charged) => tool_budget_charged = charged,
             Err(refusal) => return refusal,
         }
     }
     match message {
         Err(bad) => invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
-        Ok(Message::Notification { method, params }) => {
+        Ok(Read::Notification(method, params)) => {
             let params = notification_params(params);
             let meta = params.get("_meta").and_then(Value::as_object);
             let era = match modern::classify(version_header, meta) {
@@ -416,7 +432,7 @@ pub async fn post(
             }
             HttpResponse::Accepted().finish()
         }
-        Ok(Message::ClientResponse { id, outcome }) => {
+        Ok(Read::Response(id, outcome)) => {
             let era = match header_era() {
                 Ok(era) => era,
                 Err(e) => return refused(None, e),
@@ -430,9 +446,7 @@ pub async fn post(
             );
             answer(&req, &server, &caller, era, &id, outcome)
         }
-        Ok(Message::Request(request)) => {
-            // The params, typed once from the body's text.
-            let request = Request::new(request);
+        Ok(Read::Request(request)) => {
             let id = Some(request.id.clone());
             let era = match modern::classify(version_header, request.meta()) {
                 Ok(era) => era,
@@ -466,12 +480,20 @@ pub async fn post(
                     call.param_headers = headers::params(&req);
                 }
                 if request.method == "subscriptions/listen" {
-                    return subscribe(request, server, &call, framing);
+                    return sse::subscribe(request, server, &call, framing);
                 }
             }
             one_request(request, server, call, framing).await
         }
     }
+}
+
+/// A single message as `post` serves it.
+enum Read<'a> {
+    Request(Request),
+    Notification(Cow<'a, str>, Option<&'a RawValue>),
+    /// The client's answer to a question a handler asked: its id, its `result` or `error`.
+    Response(Id, Result<Value, Value>),
 }
 
 /// A notification's params as a map (empty when absent or unreadable: notifications are
@@ -543,49 +565,6 @@ fn batches_unsupported(era: Era) -> String {
         era.version()
     )
 }
-
-/// `subscriptions/listen` (2026-07-28): a stream of announcements, not one answer.
-fn subscribe(request: Request, server: Arc<Server>, call: &Call, framing: Framing) -> HttpResponse {
-    let id = request.id;
-    let cap = Cap::plain(server.settings.max_response_bytes);
-    if framing == Framing::JsonOnly {
-        return transport_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
-        );
-    }
-    let params = match request.params {
-        Parsed::Typed(p) => match *p {
-            Params::Listen(p) => Ok(p),
-            _ => Err(McpError::Internal),
-        },
-        Parsed::Untyped { error: Some(e), .. } => Err(e),
-        _ => Err(McpError::Internal),
-    };
-    let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
-        Ok(f) => f,
-        Err(e) => {
-            return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, &cap);
-        }
-    };
-    let Some(slot) = server.open_listener(&call.caller) else {
-        METRICS
-            .rate_limited
-            .with_label_values(&["listen_streams"])
-            .inc();
-        return Refusal::rpc(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(id),
-            &McpError::TooManyListenStreams(server.settings.max_listen_streams),
-        )
-        .with_retry_after(LISTEN_RETRY_SECS)
-        .into_response();
-    };
-    sse::listen(server, id, filter, slot)
-}
-
-/// `Retry-After` of a refused listen stream: streams end only when clients close them.
-const LISTEN_RETRY_SECS: u64 = 5;
 
 fn too_large(limits: &Limits) -> HttpResponse {
     transport_error(

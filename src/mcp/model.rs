@@ -10,11 +10,13 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::MapAccess;
+use serde::de::value::MapAccessDeserializer;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::McpError;
+use crate::jsonrpc::onepass::{OnePass, TypedParams};
 use crate::jsonrpc::{self, Id};
 
 /// Every request method this server answers, in either era.
@@ -305,22 +307,40 @@ impl Params {
     /// from the body's text; -32602 naming what is wrong.
     pub fn parse(method: Method, params: Option<&RawValue>) -> Result<Params, McpError> {
         let text = params.map_or("{}", RawValue::get);
+        let mut de = serde_json::Deserializer::from_str(text);
+        Params::typed(method, &mut de)
+            .and_then(|p| de.end().map(|()| p))
+            .map_err(|e| {
+                // The position in the params text says nothing the client can use.
+                let e = e.to_string();
+                let e = e.rsplit_once(" at line ").map_or(e.as_str(), |(m, _)| m);
+                McpError::InvalidParams(format!("{} params: {e}", method.name()))
+            })
+    }
+
+    /// `method`'s params read from `d`: from a params object's text (`parse`), or from the
+    /// members of the object as the envelope's one pass meets them (`TypedParams`).
+    fn typed<'de, D: serde::Deserializer<'de>>(method: Method, d: D) -> Result<Params, D::Error> {
         Ok(match method {
-            Method::Initialize => Params::Initialize(typed(method, text)?),
-            Method::Ping => Params::Ping(typed(method, text)?),
-            Method::SetLevel => Params::SetLevel(typed(method, text)?),
-            Method::ToolsList => Params::ToolsList(typed(method, text)?),
-            Method::ToolsCall => Params::ToolsCall(typed(method, text)?),
-            Method::ResourcesList => Params::ResourcesList(typed(method, text)?),
-            Method::ResourceTemplatesList => Params::ResourceTemplatesList(typed(method, text)?),
-            Method::ResourcesRead => Params::ResourcesRead(typed(method, text)?),
-            Method::ResourcesSubscribe => Params::ResourcesSubscribe(typed(method, text)?),
-            Method::ResourcesUnsubscribe => Params::ResourcesUnsubscribe(typed(method, text)?),
-            Method::PromptsList => Params::PromptsList(typed(method, text)?),
-            Method::PromptsGet => Params::PromptsGet(typed(method, text)?),
-            Method::Complete => Params::Complete(typed(method, text)?),
-            Method::Discover => Params::Discover(typed(method, text)?),
-            Method::Listen => Params::Listen(typed(method, text)?),
+            Method::Initialize => Params::Initialize(Deserialize::deserialize(d)?),
+            Method::Ping => Params::Ping(Deserialize::deserialize(d)?),
+            Method::SetLevel => Params::SetLevel(Deserialize::deserialize(d)?),
+            Method::ToolsList => Params::ToolsList(Deserialize::deserialize(d)?),
+            Method::ToolsCall => Params::ToolsCall(Deserialize::deserialize(d)?),
+            Method::ResourcesList => Params::ResourcesList(Deserialize::deserialize(d)?),
+            Method::ResourceTemplatesList => {
+                Params::ResourceTemplatesList(Deserialize::deserialize(d)?)
+            }
+            Method::ResourcesRead => Params::ResourcesRead(Deserialize::deserialize(d)?),
+            Method::ResourcesSubscribe => Params::ResourcesSubscribe(Deserialize::deserialize(d)?),
+            Method::ResourcesUnsubscribe => {
+                Params::ResourcesUnsubscribe(Deserialize::deserialize(d)?)
+            }
+            Method::PromptsList => Params::PromptsList(Deserialize::deserialize(d)?),
+            Method::PromptsGet => Params::PromptsGet(Deserialize::deserialize(d)?),
+            Method::Complete => Params::Complete(Deserialize::deserialize(d)?),
+            Method::Discover => Params::Discover(Deserialize::deserialize(d)?),
+            Method::Listen => Params::Listen(Deserialize::deserialize(d)?),
         })
     }
 
@@ -375,15 +395,22 @@ impl Params {
     }
 }
 
-/// One deserialization of a params object's text into `T`; the error names the method and what
-/// is wrong (a missing member by name, a member of the wrong type by what was expected).
-fn typed<T: DeserializeOwned>(method: Method, text: &str) -> Result<T, McpError> {
-    serde_json::from_str(text).map_err(|e| {
-        // The position in the params text says nothing the client can use.
-        let e = e.to_string();
-        let e = e.rsplit_once(" at line ").map_or(e.as_str(), |(m, _)| m);
-        McpError::InvalidParams(format!("{} params: {e}", method.name()))
-    })
+/// Boxed as they are read, as `Parsed::Typed` keeps them (moved through the envelope's reader
+/// unboxed, they were copied at each of its returns).
+impl TypedParams for Box<Params> {
+    type Method = Method;
+
+    fn method(name: &str) -> Option<Method> {
+        Method::parse(name)
+    }
+
+    fn read<'de, A: MapAccess<'de>>(method: Method, members: A) -> Result<Self, A::Error> {
+        Params::typed(method, MapAccessDeserializer::new(members)).map(Box::new)
+    }
+
+    fn absent(method: Method) -> Option<Self> {
+        Params::parse(method, None).ok().map(Box::new)
+    }
 }
 
 /// A request as the dispatcher takes it: its params typed once, from the body's text.
@@ -438,6 +465,18 @@ impl Request {
         }
     }
 
+    /// The common request (`method` before `params`, both well formed) read from a body in one
+    /// pass; `None`: read it with `Message::parse` and `Request::new`, which give the same
+    /// request for every text this reads (`tests::one_pass_reads_what_two_passes_read`).
+    pub fn read_in_one_pass(text: &str) -> Option<Request> {
+        let read = OnePass::<Box<Params>>::read(text)?;
+        Some(Request {
+            id: read.id,
+            method: Cow::Borrowed(read.method.name()),
+            params: Parsed::Typed(read.params),
+        })
+    }
+
     /// Can its handler send anything before its answer (progress, log messages, a 2025
     /// question on the stream)? Only author code does: a tool, a prompt, a resource read.
     pub fn may_notify(&self) -> bool {
@@ -472,6 +511,72 @@ mod tests {
     fn parse(method: &str, params: Value) -> Result<Params, McpError> {
         let text = serde_json::value::to_raw_value(&params).unwrap();
         Params::parse(Method::parse(method).unwrap(), Some(&text))
+    }
+
+    /// The request `Message::parse` and `Request::new` read from `text`, if it is one.
+    fn two_passes(text: &str) -> Option<Request> {
+        match jsonrpc::Message::parse(text.as_bytes()) {
+            Ok(jsonrpc::Message::Request(r)) => Some(Request::new(r)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_pass_reads_what_two_passes_read() {
+        let long_id = "x".repeat(257);
+        // Read in one pass: the common forms.
+        let common = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet_user","arguments":{"name":"b"}}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"tools/list"}"#,
+            r#" { "id" : -7 , "method" : "ping" , "jsonrpc" : "2.0" , "params" : { } } "#,
+            r#"{"method":"tools/list","params":{"cursor":"c","_meta":{"k":1}},"jsonrpc":"2.0","id":18446744073709551615}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"u","inputResponses":{"q":{"a":1}},"requestState":"s"}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"p","arguments":{"x":"y"}},"extra":[1,{"a":null}]}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p"},"argument":{"name":"a","value":"v"}}}"#,
+            r#"{"jsonrpc":"2\u002e0","id":"\u00e9","meth\u006fd":"tools\/call","params":{"name":"t","arguments":null}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#,
+        ];
+        for text in common {
+            let one = Request::read_in_one_pass(text).unwrap_or_else(|| panic!("declined: {text}"));
+            let two = two_passes(text).expect("a request");
+            assert_eq!(format!("{one:?}"), format!("{two:?}"), "{text}");
+        }
+        // Declined: each is read by `Message::parse` (refused, or read another way).
+        let declined = [
+            r#"{"jsonrpc":"2.0","id":1,"params":{"name":"t"},"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"},"result":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["t",{}]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"no/such","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"params":{}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+            r#"{"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":true,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"} x"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping",}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            r#""{}""#,
+            "",
+        ];
+        let long = format!(r#"{{"jsonrpc":"2.0","id":"{long_id}","method":"ping"}}"#);
+        for text in declined.iter().copied().chain([long.as_str()]) {
+            assert!(Request::read_in_one_pass(text).is_none(), "read: {text}");
+        }
+        // What was declined and is still a request reads the same in two passes as before.
+        let r = two_passes(declined[0]).expect("params before method is a request");
+        assert!(matches!(r.params, Parsed::Typed(_)));
+        let r = two_passes(declined[4]).expect("mistyped params are a request");
+        assert!(matches!(r.params, Parsed::Untyped { error: Some(_), .. }));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::budget::{Budget, Refused};
 use crate::edge::DeferredCharge;
 use crate::edge::RateKey;
-use crate::jsonrpc::{Invalid, Message, Response};
+use crate::jsonrpc::{Id, Message, Response};
 use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
 use crate::metrics::{self, METRICS};
@@ -161,14 +161,14 @@ impl RequestBudget {
 
 impl RequestBudget {
     /// The request-budget charge the auth gate left for after parsing
-    /// (`DeferredCharge`), for one message; a tool call pays its tool-call budget in the same
-    /// round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
+    /// (`DeferredCharge`), for one message; a tool call (`tool_call`: its id) pays its
+    /// tool-call budget in the same round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
     /// to send (429 or 503, the tool budget's with the request's id).
     pub(super) async fn charge_one(
         &self,
         req: &HttpRequest,
         server: &Server,
-        message: &Result<Message<'_>, Invalid>,
+        tool_call: Option<&Id>,
     ) -> Result<bool, HttpResponse> {
         let request_refusal = |r| {
             match r {
@@ -188,13 +188,11 @@ impl RequestBudget {
             .extensions()
             .get::<Caller>()
             .and_then(|c| c.subject().map(str::to_string));
-        let tool_call = match (message, server.tool_budget(), subject) {
-            (Ok(Message::Request(r)), Some(tools), Some(subject)) if r.method == "tools/call" => {
-                Some((r, tools, subject))
-            }
+        let tool_call = match (tool_call, server.tool_budget(), subject) {
+            (Some(id), Some(tools), Some(subject)) => Some((id, tools, subject)),
             _ => None,
         };
-        let Some((request, tools, subject)) = tool_call else {
+        let Some((id, tools, subject)) = tool_call else {
             return budget
                 .take(&key, 1)
                 .await
@@ -208,10 +206,10 @@ impl RequestBudget {
                 let cap = Cap::plain(server.settings.max_response_bytes);
                 let outcome = server.refusal(
                     Era::Modern,
-                    Some(request.id.clone()),
+                    Some(id.clone()),
                     Server::tool_budget_refusal(r),
                 );
-                Err(outcome_response(outcome, &request.id, &cap))
+                Err(outcome_response(outcome, id, &cap))
             }
         }
     }

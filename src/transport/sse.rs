@@ -8,17 +8,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::future::Aborted;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::{Cap, Framing, RESULT_RESERVE, Running, outcome_event, outcome_response};
+use super::{
+    Cap, Framing, RESULT_RESERVE, Running, outcome_event, outcome_response, transport_error,
+};
 use crate::changes::Change;
 use crate::jsonrpc::Id;
 use crate::mcp::listen::{self, Filter};
-use crate::mcp::{InFlightGuard, ListenerGuard, Outcome, Server};
+use crate::mcp::model::{Params, Parsed, Request};
+use crate::mcp::{Call, Era, InFlightGuard, ListenerGuard, McpError, Outcome, Server};
 use crate::metrics::{GaugeGuard, METRICS};
+use crate::refusal::Refusal;
 
 /// The events of one SSE response, framed, with the bytes they take counted: a notification
 /// that would take the stream past `mcp.max_response_bytes` is dropped, and a result that would
@@ -266,3 +271,51 @@ pub(super) fn finished(
         }
     }
 }
+
+/// `subscriptions/listen` (2026-07-28): a stream of announcements, not one answer.
+pub(super) fn subscribe(
+    request: Request,
+    server: Arc<Server>,
+    call: &Call,
+    framing: Framing,
+) -> HttpResponse {
+    let id = request.id;
+    let cap = Cap::plain(server.settings.max_response_bytes);
+    if framing == Framing::JsonOnly {
+        return transport_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
+        );
+    }
+    let params = match request.params {
+        Parsed::Typed(p) => match *p {
+            Params::Listen(p) => Ok(p),
+            _ => Err(McpError::Internal),
+        },
+        Parsed::Untyped { error: Some(e), .. } => Err(e),
+        _ => Err(McpError::Internal),
+    };
+    let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
+        Ok(f) => f,
+        Err(e) => {
+            return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, &cap);
+        }
+    };
+    let Some(slot) = server.open_listener(&call.caller) else {
+        METRICS
+            .rate_limited
+            .with_label_values(&["listen_streams"])
+            .inc();
+        return Refusal::rpc(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(id),
+            &McpError::TooManyListenStreams(server.settings.max_listen_streams),
+        )
+        .with_retry_after(LISTEN_RETRY_SECS)
+        .into_response();
+    };
+    listen(server, id, filter, slot)
+}
+
+/// `Retry-After` of a refused listen stream: streams end only when clients close them.
+const LISTEN_RETRY_SECS: u64 = 5;
