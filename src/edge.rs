@@ -255,11 +255,12 @@ fn new_request_id() -> Arc<str> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let a = splitmix64(seed ^ n);
     let b = splitmix64(a ^ seed.rotate_left(32));
-    // 24 hex digits: `a`, then the high half of `b`.
+    // 24 hex digits: `a`, then the high half of `b`; two digits per byte.
     let mut id = [0u8; 24];
-    let digits = (a as u128) << 32 | u128::from(b >> 32);
-    for (i, d) in id.iter_mut().enumerate() {
-        *d = b"0123456789abcdef"[(digits >> (4 * (23 - i)) & 0xf) as usize];
+    let bytes = ((a as u128) << 32 | u128::from(b >> 32)).to_be_bytes();
+    for (pair, byte) in id.chunks_exact_mut(2).zip(&bytes[4..]) {
+        pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
+        pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
     }
     Arc::from(std::str::from_utf8(&id).expect("hex digits are ASCII"))
 }
