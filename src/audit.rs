@@ -112,7 +112,7 @@ impl<'a> Audit<'a> {
         log::info!(
             target: "gatehouse::audit",
             time = time,
-            request_id = &*self.call.request_id,
+            request_id = crate::edge::id_text(&self.call.request_id),
             subject = subject.as_str(),
             organization = organization.as_str(),
             client_id = client_id.as_str(),

@@ -8,12 +8,12 @@ pub mod patterns;
 
 use std::cell::Cell;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::config::{CorsSettings, TrustedProxy};
@@ -205,15 +205,22 @@ pub struct DeferredCharge;
 /// The request's note in its extensions, put there by the request log: its id (the caller's
 /// `X-Request-Id` if it is short visible ASCII, else a new one) and, once the transport has
 /// read an MCP message, the request counter's era and method labels (one extension instead of
-/// two: each is an allocation and a map insert per request).
+/// two: each is an allocation and a map insert per request). The id is kept as the header
+/// value it is sent back as: a clone counts a reference (the caller's id shares the request
+/// head's bytes; a new one is one allocation), and the response header copies nothing.
 #[derive(Debug)]
 pub struct RequestId {
-    pub id: Arc<str>,
+    pub id: HeaderValue,
     labels: Cell<Option<RpcLabels>>,
 }
 
+/// A request id as text, for logs and bodies (ids are visible ASCII by construction).
+pub fn id_text(id: &HeaderValue) -> &str {
+    id.to_str().unwrap_or("-")
+}
+
 impl RequestId {
-    pub fn new(id: Arc<str>) -> RequestId {
+    pub fn new(id: HeaderValue) -> RequestId {
         RequestId {
             id,
             labels: Cell::new(None),
@@ -236,7 +243,7 @@ pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
 /// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
 /// mix) and across instances (a random per-process seed). Ids are labels for logs and support,
 /// not secrets, so one random draw per process is enough.
-fn new_request_id() -> Arc<str> {
+fn new_request_id() -> HeaderValue {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEED: OnceLock<u64> = OnceLock::new();
@@ -262,7 +269,7 @@ fn new_request_id() -> Arc<str> {
         pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
         pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
     }
-    Arc::from(std::str::from_utf8(&id).expect("hex digits are ASCII"))
+    HeaderValue::from_maybe_shared(Bytes::from_owner(id)).expect("hex digits are a header value")
 }
 
 /// SplitMix64's finalizer: a bijection on u64 that scatters consecutive inputs.
@@ -328,8 +335,9 @@ mod tests {
 
     #[test]
     fn new_request_ids_are_24_hex_digits_and_distinct() {
-        let ids: std::collections::HashSet<Arc<str>> =
-            (0..1000).map(|_| new_request_id()).collect();
+        let ids: std::collections::HashSet<String> = (0..1000)
+            .map(|_| id_text(&new_request_id()).to_string())
+            .collect();
         assert_eq!(ids.len(), 1000);
         for id in &ids {
             assert_eq!(id.len(), 24, "{id}");

@@ -18,6 +18,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::{Arc, Mutex};
 
 use actix_governor::governor::{Quota, RateLimiter};
+use actix_web::http::header::HeaderValue;
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value};
 
@@ -102,8 +103,9 @@ pub struct Call {
     /// value's encoding is invalid) of a 2026-07-28 request.
     pub param_headers: Vec<(String, Option<String>)>,
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
-    /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
-    pub request_id: Arc<str>,
+    /// The request id of the HTTP request (`X-Request-Id`), for the audit trail: the value the
+    /// response header carries (cloned by a reference count, never copied).
+    pub request_id: HeaderValue,
     /// The tool-call budget was already charged (with the request budget, in one round trip).
     pub tool_budget_charged: bool,
 }

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::ask::Answered;
 use crate::auth::Caller;
-use crate::edge::{RequestId, label_request};
+use crate::edge::{RequestId, id_text, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{self, RequestMeta};
@@ -347,10 +347,10 @@ pub async fn post(
         .extensions()
         .get::<RequestId>()
         .map(|r| r.id.clone())
-        .unwrap_or_default();
+        .unwrap_or_else(|| HeaderValue::from_static("-"));
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
-        return Refusal::internal(request_id.to_string()).into_response();
+        return Refusal::internal(id_text(&request_id).to_string()).into_response();
     };
     let server = server.into_inner();
     if first_byte(&body) == Some(b'[') {

@@ -5,7 +5,6 @@
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -16,7 +15,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
 
-use super::{GenericError, RequestId, X_REQUEST_ID, guard, log_safe, new_request_id, status_label};
+use super::{
+    GenericError, RequestId, X_REQUEST_ID, guard, id_text, log_safe, new_request_id, status_label,
+};
 use crate::auth::Caller;
 use crate::conn::{SharedBody, announces_body, settle_body};
 use crate::metrics::{GaugeGuard, METRICS, count_request};
@@ -68,13 +69,13 @@ where
         let id = req
             .headers()
             .get(X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
             .filter(|v| {
-                !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
+                let v = v.as_bytes();
+                !v.is_empty() && v.len() <= 128 && v.iter().all(|b| (0x21..=0x7e).contains(b))
             })
-            .map(Arc::from)
+            .cloned()
             .unwrap_or_else(new_request_id);
-        req.extensions_mut().insert(RequestId::new(Arc::clone(&id)));
+        req.extensions_mut().insert(RequestId::new(id.clone()));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
         let state = match guard(&req) {
             Some(refusal) => State::Answered(Some(refusal.respond(req))),
@@ -111,7 +112,7 @@ enum State<F> {
 struct After {
     start: Option<Instant>,
     _in_flight: GaugeGuard,
-    id: Arc<str>,
+    id: HeaderValue,
     body: Option<SharedBody>,
 }
 
@@ -147,7 +148,7 @@ where
             && res.response().extensions().get::<GenericError>().is_none()
         {
             let (http, _) = res.into_parts();
-            let mut generic = Refusal::internal(after.id.to_string()).into_response();
+            let mut generic = Refusal::internal(id_text(&after.id).to_string()).into_response();
             generic.extensions_mut().insert(GenericError);
             res = ServiceResponse::new(http, generic);
         }
@@ -164,15 +165,12 @@ where
 impl After {
     /// Security headers, the request id, the request counter and the access line.
     fn finish(self, mut res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
-        let id = &self.id;
         let headers = res.headers_mut();
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        if let Ok(v) = HeaderValue::from_str(id) {
-            headers.insert(X_REQUEST_ID, v);
-        }
+        headers.insert(X_REQUEST_ID, self.id.clone());
         let status = res.status().as_u16();
         let req = res.request();
         let labels = req
@@ -201,7 +199,8 @@ impl After {
             log::log!(
                 target: "gatehouse::access",
                 level,
-                "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
+                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
+                id_text(&self.id)
             );
         }
         res

@@ -28,7 +28,7 @@ pub(super) async fn batch(
     server: &Arc<Server>,
     caller: Caller,
     era: Era,
-    request_id: &Arc<str>,
+    request_id: &HeaderValue,
 ) -> HttpResponse {
     if items.is_empty() {
         return invalid(
@@ -71,7 +71,7 @@ pub(super) async fn batch(
                     meta: None,
                     param_headers: Vec::new(),
                     tx: None,
-                    request_id: Arc::clone(request_id),
+                    request_id: request_id.clone(),
                     tool_budget_charged: false,
                 };
                 match server.handle(request, call).await {
