@@ -206,8 +206,8 @@ pub struct DeferredCharge;
 /// `X-Request-Id` if it is short visible ASCII, else a new one) and, once the transport has
 /// read an MCP message, the request counter's era and method labels (one extension instead of
 /// two: each is an allocation and a map insert per request). The id is kept as the header
-/// value it is sent back as: a clone counts a reference (the caller's id shares the request
-/// head's bytes; a new one is one allocation), and the response header copies nothing.
+/// value it is sent back as (a caller's id copied once, a new one made in one allocation):
+/// clones count a reference, and the response header copies nothing.
 #[derive(Debug)]
 pub struct RequestId {
     pub id: HeaderValue,

@@ -69,11 +69,13 @@ where
         let id = req
             .headers()
             .get(X_REQUEST_ID)
+            .map(HeaderValue::as_bytes)
             .filter(|v| {
-                let v = v.as_bytes();
                 !v.is_empty() && v.len() <= 128 && v.iter().all(|b| (0x21..=0x7e).contains(b))
             })
-            .cloned()
+            // Copied: a clone would share the connection's read buffer and keep it alive for
+            // as long as a stream the request opens runs.
+            .and_then(|v| HeaderValue::from_bytes(v).ok())
             .unwrap_or_else(new_request_id);
         req.extensions_mut().insert(RequestId::new(id.clone()));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
