@@ -160,9 +160,9 @@ impl RequestBudget {
 }
 
 impl RequestBudget {
-    /// The request-budget charge the auth gate left for after parsing
-    /// (`DeferredCharge`), for one message; a tool call (`tool_call`: its id) pays its
-    /// tool-call budget in the same round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
+    /// The request-budget charge the auth gate left for after parsing (`DeferredCharge`), for
+    /// one message; a tool call (`tool_call`: its id) pays its tool-call budget in the same
+    /// round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
     /// to send (429 or 503, the tool budget's with the request's id).
     pub(super) async fn charge_one(
         &self,
