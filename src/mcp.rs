@@ -104,7 +104,7 @@ pub struct Call {
     pub param_headers: Vec<(String, Option<String>)>,
     pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// The request id of the HTTP request (`X-Request-Id`), for the audit trail: the value the
-    /// response header carries (cloned by a reference count, never copied).
+    /// response header carries (its clones count a reference).
     pub request_id: HeaderValue,
     /// The tool-call budget was already charged (with the request budget, in one round trip).
     pub tool_budget_charged: bool,
@@ -331,12 +331,11 @@ impl Server {
         call: Call,
     ) -> impl Future<Output = Outcome> + 'static {
         let Request { id, method, params } = req;
-        let ready = Handled::Ready;
         let handled = match params {
             Parsed::Typed(p) if self.serves(p.method(), call.era) => match &*p {
                 Params::ToolsList(list) => {
                     // Served from the listings serialized once per set of visible tools.
-                    ready(
+                    Handled::Ready(
                         match self.tool_lists.get(self, list.cursor.as_deref(), &call) {
                             Ok(raw) => Outcome::Response(Response::shared(id, raw)),
                             Err(e) => self.refusal(call.era, Some(id), e),
@@ -349,8 +348,8 @@ impl Server {
                 method: Some(m),
                 error: Some(e),
                 ..
-            } if self.serves(m, call.era) => ready(self.refusal(call.era, Some(id), e)),
-            _ => ready(self.refusal(
+            } if self.serves(m, call.era) => Handled::Ready(self.refusal(call.era, Some(id), e)),
+            _ => Handled::Ready(self.refusal(
                 call.era,
                 Some(id),
                 McpError::MethodNotFound(method.into_owned()),
