@@ -151,6 +151,12 @@ pub struct KeyStore {
     algorithms: Vec<Algorithm>,
     /// The last successfully fetched key set and when it was fetched, under one lock.
     current: RwLock<Option<(Arc<KeySet>, Instant)>>,
+    /// The generation of `current`'s set (0 when none) and the time it goes stale, in nanoseconds
+    /// past `epoch` (`u64::MAX`: never), copied out of the lock so that a token already verified
+    /// learns the generation in force from two atomic loads. `stale_at` is stored first.
+    generation: AtomicU64,
+    stale_at: AtomicU64,
+    epoch: Instant,
     last_attempt: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
@@ -180,6 +186,9 @@ impl KeyStore {
             source: Source::Static,
             algorithms: Vec::new(),
             current: RwLock::new(Some((Arc::new(set), Instant::now()))),
+            generation: AtomicU64::new(1),
+            stale_at: AtomicU64::new(u64::MAX),
+            epoch: Instant::now(),
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
@@ -210,6 +219,9 @@ impl KeyStore {
             },
             algorithms: o.algorithms,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            stale_at: AtomicU64::new(0),
+            epoch: Instant::now(),
             last_attempt: Mutex::new(None),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
@@ -241,9 +253,34 @@ impl KeyStore {
             .clone()
     }
 
-    /// The generation of the key set in force (0 when none is).
+    /// The generation of the key set in force (0 when none is): what `current` says, without
+    /// its lock and reference count.
     pub fn generation(&self) -> u64 {
-        self.current().map_or(0, |s| s.generation)
+        let generation = self.generation.load(Ordering::Acquire);
+        let stale_at = self.stale_at.load(Ordering::Acquire);
+        if generation == 0
+            || stale_at == u64::MAX
+            || self.nanos_since_epoch(Instant::now()) <= stale_at
+        {
+            generation
+        } else {
+            0
+        }
+    }
+
+    fn nanos_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Puts `set` in force, fetched `at`.
+    fn install(&self, set: Arc<KeySet>, at: Instant) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let stale_at = self
+            .nanos_since_epoch(at)
+            .saturating_add(u64::try_from(self.max_stale.as_nanos()).unwrap_or(u64::MAX));
+        self.stale_at.store(stale_at, Ordering::Release);
+        self.generation.store(set.generation, Ordering::Release);
+        *current = Some((set, at));
     }
 
     /// How many key set fetches were attempted (for logs and tests).
@@ -336,8 +373,7 @@ impl KeyStore {
         let n = set.keys.len();
         // The caller holds fetch_lock, so generations are handed out one at a time.
         set.generation = self.loaded().map_or(0, |(s, _)| s.generation) + 1;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Arc::new(set), Instant::now()));
+        self.install(Arc::new(set), Instant::now());
         if n == 0 {
             log::error!(
                 "the key set at {uri} holds no usable signature key (algorithms allowed: auth.algorithms): every token is refused and /ready answers 503 until it does"
@@ -499,6 +535,32 @@ mod tests {
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn the_generation_in_force_goes_stale_with_the_set() {
+        let store = KeyStore::new_remote(RemoteOptions {
+            issuer: "https://issuer.test".into(),
+            jwks_uri: None,
+            algorithms: vec![Algorithm::RS256],
+            ttl: Duration::from_secs(60),
+            cooldown: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            require_https: false,
+            max_stale: Duration::from_millis(200),
+        });
+        assert_eq!(store.generation(), 0);
+        let set = KeySet {
+            keys: Vec::new(),
+            generation: 7,
+        };
+        store.install(Arc::new(set), Instant::now());
+        assert_eq!(store.generation(), 7);
+        assert!(store.current().is_some());
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(store.generation(), 0);
+        assert!(store.current().is_none());
+        assert_eq!(KeyStore::new_static(KeySet::default()).generation(), 1);
     }
 
     #[test]
