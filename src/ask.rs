@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, mpsc::UnboundedSender, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::jsonrpc::{ErrorCode, Id, OutgoingRequest};
+use crate::outbox::Outbox;
 
 /// One question for the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -391,7 +392,7 @@ impl Drop for PendingGuard {
 
 /// Asks on a 2025 response stream.
 pub(crate) struct StreamAsker {
-    pub tx: UnboundedSender<String>,
+    pub tx: Outbox,
     pub pending: Arc<Pending>,
     pub subject: String,
     pub version: &'static str,

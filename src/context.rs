@@ -5,15 +5,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ask::{Answer, AskError, Asker, Elicitation, Question, Root};
 use crate::auth::{Caller, Identity};
 use crate::changes::{Change, Changes};
+use crate::outbox::Outbox;
 
 /// RFC 5424 levels used by MCP logging, in increasing severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,30 +119,29 @@ impl Content {
 /// no stream the notifications are dropped.
 #[derive(Clone, Default)]
 pub struct Notifier {
-    inner: Option<Arc<NotifierInner>>,
+    inner: Option<NotifierInner>,
 }
 
+#[derive(Clone)]
 struct NotifierInner {
-    tx: UnboundedSender<String>,
+    outbox: Outbox,
     progress_token: Option<Value>,
-    last_progress: Mutex<Option<f64>>,
     /// `None`: no log messages at all (a 2026-07-28 request that asked for none).
     min_level: Option<LogLevel>,
 }
 
 impl Notifier {
     pub(crate) fn new(
-        tx: UnboundedSender<String>,
+        outbox: Outbox,
         progress_token: Option<Value>,
         min_level: Option<LogLevel>,
     ) -> Self {
         Notifier {
-            inner: Some(Arc::new(NotifierInner {
-                tx,
+            inner: Some(NotifierInner {
+                outbox,
                 progress_token,
-                last_progress: Mutex::new(None),
                 min_level,
-            })),
+            }),
         }
     }
 
@@ -150,7 +149,7 @@ impl Notifier {
         if let Some(inner) = &self.inner {
             let n = crate::jsonrpc::Notification::new(method, params);
             let _ = inner
-                .tx
+                .outbox
                 .send(serde_json::to_string(&n).expect("notifications serialize"));
         }
     }
@@ -303,15 +302,8 @@ impl ToolContext {
         let Some(token) = &inner.progress_token else {
             return;
         };
-        {
-            let mut last = inner
-                .last_progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|l| progress <= l) || !progress.is_finite() {
-                return;
-            }
-            *last = Some(progress);
+        if !inner.outbox.advance_progress(progress) {
+            return;
         }
         let mut params = json!({"progressToken": token, "progress": progress});
         if let Some(t) = total {

@@ -16,6 +16,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, web};
 
+use crate::auth::Caller;
 use crate::config::{CorsSettings, TrustedProxy};
 use crate::metrics::RpcLabels;
 use crate::refusal::Refusal;
@@ -203,14 +204,17 @@ impl std::fmt::Display for RateKey {
 pub struct DeferredCharge;
 
 /// The request's note in its extensions, put there by the request log: its id (the caller's
-/// `X-Request-Id` if it is short visible ASCII, else a new one) and, once the transport has
-/// read an MCP message, the request counter's era and method labels (one extension instead of
-/// two: each is an allocation and a map insert per request). The id is kept as the header
-/// value it is sent back as (a caller's id copied once, a new one made in one allocation):
-/// clones count a reference, and the response header copies nothing.
+/// `X-Request-Id` if it is short visible ASCII, else a new one), the caller the auth gate
+/// admitted and, once the transport has read an MCP message, the request counter's era and
+/// method labels (one extension instead of three: each is an allocation and a map insert per
+/// request). The id is kept as the header value it is sent back as (a caller's id copied once,
+/// a new one made in one allocation): clones count a reference, and the response header copies
+/// nothing.
 #[derive(Debug)]
-pub struct RequestId {
+pub struct RequestNote {
     pub id: HeaderValue,
+    /// Who the auth gate let through to the MCP endpoint (POST requests only).
+    pub caller: Option<Caller>,
     labels: Cell<Option<RpcLabels>>,
 }
 
@@ -219,10 +223,11 @@ pub fn id_text(id: &HeaderValue) -> &str {
     id.to_str().unwrap_or("-")
 }
 
-impl RequestId {
-    pub fn new(id: HeaderValue) -> RequestId {
-        RequestId {
+impl RequestNote {
+    pub fn new(id: HeaderValue) -> RequestNote {
+        RequestNote {
             id,
+            caller: None,
             labels: Cell::new(None),
         }
     }
@@ -233,9 +238,30 @@ impl RequestId {
     }
 }
 
+/// Records on the request's note who the auth gate admitted (the note is made here when the
+/// request log is not installed).
+pub fn admit(req: &ServiceRequest, caller: Caller) {
+    let mut extensions = req.extensions_mut();
+    match extensions.get_mut::<RequestNote>() {
+        Some(note) => note.caller = Some(caller),
+        None => {
+            let mut note = RequestNote::new(HeaderValue::from_static("-"));
+            note.caller = Some(caller);
+            extensions.insert(note);
+        }
+    }
+}
+
+/// The caller the auth gate admitted, if any.
+pub fn admitted(req: &impl HttpMessage) -> Option<Caller> {
+    req.extensions()
+        .get::<RequestNote>()
+        .and_then(|n| n.caller.clone())
+}
+
 /// Gives an MCP request its era and method labels for the request counter.
 pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
-    if let Some(note) = req.extensions().get::<RequestId>() {
+    if let Some(note) = req.extensions().get::<RequestNote>() {
         note.labels.set(Some(labels));
     }
 }

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod mcp;
 pub mod memory;
 pub mod metrics;
+pub mod outbox;
 pub mod prompt;
 pub mod refusal;
 pub mod registry;

@@ -102,7 +102,7 @@ pub struct Call {
     /// `Mcp-Param-*` headers (lower-case name after the prefix, decoded value; `None` when the
     /// value's encoding is invalid) of a 2026-07-28 request.
     pub param_headers: Vec<(String, Option<String>)>,
-    pub tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    pub tx: Option<crate::outbox::Outbox>,
     /// The request id of the HTTP request (`X-Request-Id`), for the audit trail: the value the
     /// response header carries (its clones count a reference).
     pub request_id: HeaderValue,

@@ -23,17 +23,17 @@ use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 
 use crate::ask::Answered;
 use crate::auth::Caller;
-use crate::edge::{RequestId, id_text, label_request};
+use crate::edge::{RequestNote, id_text, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::result::Reply;
 use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
+use crate::outbox::outbox;
 use crate::refusal::Refusal;
 use batch::batch;
 pub use batch::{RequestBudget, batch_items};
@@ -343,12 +343,11 @@ pub async fn post(
             McpError::ParseError("Parse error: the body is not valid JSON".into()),
         )
     };
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.id.clone())
-        .unwrap_or_else(|| HeaderValue::from_static("-"));
-    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+    let (request_id, caller) = match req.extensions().get::<RequestNote>() {
+        Some(note) => (note.id.clone(), note.caller.clone()),
+        None => (HeaderValue::from_static("-"), None),
+    };
+    let Some(caller) = caller else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
         return Refusal::internal(id_text(&request_id).to_string()).into_response();
     };
@@ -669,7 +668,7 @@ async fn one_request(
     // that runs no author code has none to send: neither gets a channel.
     let mut rx = None;
     if framing != Framing::JsonOnly && request.may_notify() {
-        let (tx, receiver) = mpsc::unbounded_channel::<String>();
+        let (tx, receiver) = outbox();
         call.tx = Some(tx);
         rx = Some(receiver);
     }
@@ -700,7 +699,7 @@ async fn one_request(
             drop(guard);
             return finished(done, Some(&mut rx), &cap, framing, &id);
         }
-        Some(n) = rx.recv() => n,
+        n = rx.recv() => n,
     };
     let mut events = Events::new(cap);
     events.notification(first);

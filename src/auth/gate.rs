@@ -30,7 +30,7 @@ use super::validator::{Rejection, TokenMemo, TokenValidator};
 use super::{Caller, Identity};
 use crate::budget::{Budget, Refused};
 use crate::config::TrustedProxy;
-use crate::edge::{DeferredCharge, RateKey, bucket, client_ip, origin_refusal};
+use crate::edge::{self, DeferredCharge, RateKey, bucket, client_ip, origin_refusal};
 use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 
@@ -221,7 +221,7 @@ fn admit(req: ServiceRequest) -> Admission {
 fn pass(req: ServiceRequest, caller: Option<Caller>) -> Passed {
     match caller {
         Some(caller) if req.method() == Method::POST => {
-            req.extensions_mut().insert(caller);
+            edge::admit(&req, caller);
             Passed {
                 req,
                 no_store: true,

@@ -16,9 +16,8 @@ use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
 
 use super::{
-    GenericError, RequestId, X_REQUEST_ID, guard, id_text, log_safe, new_request_id, status_label,
+    GenericError, RequestNote, X_REQUEST_ID, guard, id_text, log_safe, new_request_id, status_label,
 };
-use crate::auth::Caller;
 use crate::conn::{SharedBody, announces_body, settle_body};
 use crate::metrics::{GaugeGuard, METRICS, count_request};
 use crate::refusal::Refusal;
@@ -77,7 +76,7 @@ where
             // as long as a stream the request opens runs.
             .and_then(|v| HeaderValue::from_bytes(v).ok())
             .unwrap_or_else(new_request_id);
-        req.extensions_mut().insert(RequestId::new(id.clone()));
+        req.extensions_mut().insert(RequestNote::new(id.clone()));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
         let state = match guard(&req) {
             Some(refusal) => State::Answered(Some(refusal.respond(req))),
@@ -174,36 +173,35 @@ impl After {
         );
         headers.insert(X_REQUEST_ID, self.id.clone());
         let status = res.status().as_u16();
-        let req = res.request();
-        let labels = req
-            .extensions()
-            .get::<RequestId>()
-            .and_then(RequestId::labels);
-        let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
-        count_request(era, rpc_method, status_label(status));
-        let level = if matches!(req.path(), "/health" | "/ready") {
-            log::Level::Debug
-        } else {
-            log::Level::Info
-        };
-        // The line is built only when it will be written.
-        if let Some(start) = self.start
-            && log::log_enabled!(target: "gatehouse::access", level)
         {
-            let ms = start.elapsed().as_secs_f64() * 1000.0;
-            let subject = req
-                .extensions()
-                .get::<Caller>()
-                .and_then(|c| c.subject().map(log_safe))
-                .unwrap_or_else(|| "-".into());
-            let method = req.method();
-            let path: String = req.path().chars().take(200).collect();
-            log::log!(
-                target: "gatehouse::access",
-                level,
-                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
-                id_text(&self.id)
-            );
+            let req = res.request();
+            let extensions = req.extensions();
+            let note = extensions.get::<RequestNote>();
+            let labels = note.and_then(RequestNote::labels);
+            let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
+            count_request(era, rpc_method, status_label(status));
+            let level = if matches!(req.path(), "/health" | "/ready") {
+                log::Level::Debug
+            } else {
+                log::Level::Info
+            };
+            // The line is built only when it will be written.
+            if let Some(start) = self.start
+                && log::log_enabled!(target: "gatehouse::access", level)
+            {
+                let ms = start.elapsed().as_secs_f64() * 1000.0;
+                let subject = note
+                    .and_then(|n| n.caller.as_ref()?.subject().map(log_safe))
+                    .unwrap_or_else(|| "-".into());
+                let method = req.method();
+                let path: String = req.path().chars().take(200).collect();
+                log::log!(
+                    target: "gatehouse::access",
+                    level,
+                    "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
+                    id_text(&self.id)
+                );
+            }
         }
         res
     }

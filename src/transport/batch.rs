@@ -184,10 +184,7 @@ impl RequestBudget {
         else {
             return Ok(false);
         };
-        let subject = req
-            .extensions()
-            .get::<Caller>()
-            .and_then(|c| c.subject().map(str::to_string));
+        let subject = crate::edge::admitted(req).and_then(|c| c.subject().map(str::to_string));
         let tool_call = match (tool_call, server.tool_budget(), subject) {
             (Some(id), Some(tools), Some(subject)) => Some((id, tools, subject)),
             _ => None,

@@ -12,7 +12,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::future::Aborted;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
+
+use crate::outbox::Inbox;
 
 use super::{
     Cap, Framing, RESULT_RESERVE, Running, outcome_event, outcome_response, transport_error,
@@ -73,7 +75,7 @@ pub(super) struct StreamState {
     pub(super) _open: GaugeGuard,
     pub(super) events: Events,
     pub(super) running: Option<Running>,
-    pub(super) rx: mpsc::UnboundedReceiver<String>,
+    pub(super) rx: Inbox,
     pub(super) id: Id,
     pub(super) guard: Option<InFlightGuard>,
 }
@@ -93,7 +95,7 @@ pub(super) async fn next_event(
             done = running => {
                 st.running = None;
                 st.guard = None;
-                while let Ok(n) = st.rx.try_recv() {
+                while let Some(n) = st.rx.try_recv() {
                     st.events.notification(n);
                 }
                 match done {
@@ -101,7 +103,7 @@ pub(super) async fn next_event(
                     Err(Aborted) => st.events.queue.clear(),
                 }
             }
-            Some(n) = st.rx.recv() => st.events.notification(n),
+            n = st.rx.recv() => st.events.notification(n),
         }
     }
 }
@@ -244,14 +246,14 @@ async fn next_listen_event(
 /// its queued notifications (if any) and its result, as JSON or as an event stream.
 pub(super) fn finished(
     done: Result<Outcome, Aborted>,
-    rx: Option<&mut mpsc::UnboundedReceiver<String>>,
+    rx: Option<&mut Inbox>,
     cap: &Cap,
     framing: Framing,
     id: &Id,
 ) -> HttpResponse {
     let mut queued = Events::new(cap.clone());
     if let Some(rx) = rx {
-        while let Ok(n) = rx.try_recv() {
+        while let Some(n) = rx.try_recv() {
             queued.notification(n);
         }
     }
