@@ -222,10 +222,17 @@ impl Response {
         }
     }
 
-    /// The response's JSON text. A success is written in one pass, its result straight into
-    /// the text; should a result fail to write (no typed result can), the response becomes a
-    /// -32603 error.
+    /// The response's JSON text.
     pub fn to_json(&self) -> String {
+        // Only the bytes of JSON serializers, so always UTF-8; checked all the same.
+        String::from_utf8(self.to_json_bytes()).unwrap_or_default()
+    }
+
+    /// The response's JSON text as bytes, for a body (no UTF-8 check of a text that only
+    /// serializers wrote). A success is written in one pass, its result straight into the
+    /// text; should a result fail to write (no typed result can), the response becomes a
+    /// -32603 error.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
         let written = match self {
             Response::Success { id, result, .. } => {
                 let mut out = Vec::with_capacity(256);
@@ -237,16 +244,16 @@ impl Response {
                     })
                     .map(|()| {
                         out.push(b'}');
-                        String::from_utf8(out).unwrap_or_default()
+                        out
                     })
                     .map_err(|e| (id.clone(), e))
             }
-            Response::Error { .. } => Ok(serde_json::to_string(self).unwrap_or_default()),
+            Response::Error { .. } => Ok(serde_json::to_vec(self).unwrap_or_default()),
         };
         written.unwrap_or_else(|(id, e)| {
             log::error!("a result did not serialize: {e}");
             let error = ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error");
-            serde_json::to_string(&Response::error(Some(id), error)).unwrap_or_default()
+            serde_json::to_vec(&Response::error(Some(id), error)).unwrap_or_default()
         })
     }
 }

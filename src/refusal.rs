@@ -141,7 +141,7 @@ impl Refusal {
             _ => {
                 let message = format!("Too many requests; retry in {secs} s");
                 let body = Bytes::from(
-                    Response::error(None, McpError::Transport(message).to_error()).to_json(),
+                    Response::error(None, McpError::Transport(message).to_error()).to_json_bytes(),
                 );
                 *last = Some((secs, body.clone()));
                 body
@@ -225,7 +225,7 @@ impl Refusal {
     pub fn into_response(self) -> HttpResponse {
         let body = match self.body {
             Body::Rendered(bytes) => bytes,
-            Body::Rpc(r) => Bytes::from(r.to_json()),
+            Body::Rpc(r) => Bytes::from(r.to_json_bytes()),
             Body::OAuth {
                 error,
                 description,

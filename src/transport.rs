@@ -604,8 +604,8 @@ impl Cap {
 /// The JSON text of a response, or a replacement when the text would take the body past the
 /// limit (`used` bytes are already sent): a tool result that is too large on its own becomes a
 /// tool error saying so; anything else a -32603 error. No response ever exceeds the limit.
-fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> String {
-    let text = r.to_json();
+fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
+    let text = r.to_json_bytes();
     if used.saturating_add(text.len()) <= cap.limit {
         return text;
     }
@@ -627,7 +627,7 @@ fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> String {
         }
         _ => Response::error(Some(id.clone()), too_large.to_error()),
     };
-    replacement.to_json()
+    replacement.to_json_bytes()
 }
 
 /// Bytes a stream keeps free for its final result (enough for any error response).
@@ -645,7 +645,7 @@ fn outcome_response(outcome: Outcome, id: &Id, cap: &Cap) -> HttpResponse {
 
 /// The text of an outcome sent inside an event stream (the HTTP status is already sent, so
 /// HTTP-level refusals travel as their JSON-RPC errors).
-fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> String {
+fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
     let r = match outcome {
         Outcome::Response(r) => r,
         Outcome::Refused(refusal) => refusal.into_message(id),

@@ -38,18 +38,18 @@ pub(super) async fn batch(
         );
     }
     // The body is `[` + the responses joined by `,` + `]`.
-    let mut body = String::from("[");
-    fn add(body: &mut String, text: &str) {
+    let mut body = b"[".to_vec();
+    fn add(body: &mut Vec<u8>, text: &[u8]) {
         if body.len() > 1 {
-            body.push(',');
+            body.push(b',');
         }
-        body.push_str(text);
+        body.extend_from_slice(text);
     }
     for item in items {
         match Message::parse_item(item) {
             Err(bad) => add(
                 &mut body,
-                &Response::error(bad.id.clone(), McpError::from(bad).to_error()).to_json(),
+                &Response::error(bad.id.clone(), McpError::from(bad).to_error()).to_json_bytes(),
             ),
             Ok(Message::Notification { method, params }) => {
                 server.notify(&caller, &method, &notification_params(params))
@@ -88,7 +88,7 @@ pub(super) async fn batch(
     if body.len() == 1 {
         return HttpResponse::Accepted().finish();
     }
-    body.push(']');
+    body.push(b']');
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
         .body(body)

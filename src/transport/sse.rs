@@ -55,7 +55,7 @@ impl Events {
     }
 
     pub(super) fn notification(&mut self, json: String) {
-        let event = sse_event(&json);
+        let event = sse_event(json.as_bytes());
         // Room is kept for the result's error, whatever happens to the notifications.
         if self.used + event.len() + RESULT_RESERVE <= self.cap.limit {
             self.push(event);
@@ -108,8 +108,13 @@ pub(super) async fn next_event(
     }
 }
 
-fn sse_event(json: &str) -> Bytes {
-    Bytes::from(format!("event: message\ndata: {json}\n\n"))
+fn sse_event(json: &[u8]) -> Bytes {
+    const HEAD: &[u8] = b"event: message\ndata: ";
+    let mut event = Vec::with_capacity(HEAD.len() + json.len() + 2);
+    event.extend_from_slice(HEAD);
+    event.extend_from_slice(json);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
 }
 
 pub(super) type EventStream =
@@ -146,7 +151,7 @@ struct ListenState {
 
 impl ListenState {
     fn push(&mut self, json: &str) {
-        let event = sse_event(json);
+        let event = sse_event(json.as_bytes());
         // A stream that would pass mcp.max_response_bytes ends with its result instead; the
         // client opens a new one.
         if self.used + event.len() + RESULT_RESERVE > self.server.settings.max_response_bytes {
@@ -162,7 +167,7 @@ impl ListenState {
         if !self.done {
             self.done = true;
             self.queue
-                .push_back(sse_event(&listen::closed(&self.server, &self.id)));
+                .push_back(sse_event(listen::closed(&self.server, &self.id).as_bytes()));
         }
     }
 
