@@ -34,7 +34,7 @@ pub fn announces_body(headers: &HeaderMap) -> bool {
     }
     headers
         .get(CONTENT_LENGTH)
-        .is_some_and(|v| v.to_str().map_or(true, |s| s.trim() != "0"))
+        .is_some_and(|v| v.as_bytes().trim_ascii() != b"0")
 }
 
 /// Counts open connections per peer address. Shared by every worker.

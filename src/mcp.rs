@@ -489,8 +489,8 @@ impl Server {
             Params::ToolsCall(p) => {
                 // The arguments move from the request into the handler: never copied.
                 let arguments = p.arguments.take();
-                let tool = self.registry.tool(&p.name).map(|t| t.def.name);
-                let audit = Audit::start(call, "tools/call", &p.name, tool);
+                let tool = self.registry.tool(&p.name);
+                let audit = Audit::start(call, "tools/call", &p.name, tool.map(|t| t.def.name));
                 let checked = if call.tool_budget_charged {
                     Ok(())
                 } else {
@@ -502,6 +502,7 @@ impl Server {
                         tools::call(
                             self,
                             p,
+                            tool,
                             arguments,
                             call,
                             audit.deadline(self.settings.tool_timeout),

@@ -146,9 +146,10 @@ const HOST_BYTES: [bool; 256] = {
 };
 
 /// Splits `host[:port]` (with `[v6]` literals); the name keeps its case (names compare
-/// without it). `None` if malformed.
+/// without it). `None` if malformed, and for anything but ASCII (only ASCII whitespace is
+/// trimmed: a Host header passes here as it came, checked only as UTF-8).
 pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() || s.len() > 255 {
         return None;
     }
@@ -235,7 +236,7 @@ mod tests {
     #[test]
     fn hosts_split_exactly_at_their_last_colon_or_bracket() {
         type Split<'a> = Option<(&'a str, Option<u16>)>;
-        let cases: [(&str, Split); 14] = [
+        let cases: [(&str, Split); 17] = [
             ("localhost", Some(("localhost", None))),
             (" 127.0.0.1:8080 ", Some(("127.0.0.1", Some(8080)))),
             ("a:00080", Some(("a", Some(80)))),
@@ -250,6 +251,9 @@ mod tests {
             ("[::1]x", None),
             ("[::1", None),
             ("h\u{e9}te:80", None),
+            ("localhost\u{a0}", None),
+            ("\u{3000}localhost", None),
+            ("localhost:8\u{663}", None),
         ];
         for (host, expected) in cases {
             assert_eq!(split_host_port(host), expected, "{host:?}");

@@ -96,20 +96,19 @@ fn redacted(tool: &Tool, args: &Value) -> Value {
     args
 }
 
-/// `p.arguments` is taken out beforehand (`arguments`) so that it moves into the handler.
+/// `p.arguments` is taken out beforehand (`arguments`) so that it moves into the handler;
+/// `tool` is the registration `p.name` names, if any (looked up once, for the audit too).
 pub async fn call(
     server: &Server,
     p: &CallTool,
+    tool: Option<&Tool>,
     arguments: Option<Map<String, Value>>,
     call: &Call,
     deadline: Instant,
 ) -> Result<Reply, McpError> {
     let args = Value::Object(arguments.unwrap_or_default());
     let name = p.name.as_str();
-    let tool = server
-        .registry
-        .tool(name)
-        .ok_or_else(|| McpError::UnknownTool(name.to_string()))?;
+    let tool = tool.ok_or_else(|| McpError::UnknownTool(name.to_string()))?;
     // 2026-07-28 checks that come before the tool runs: mirrored headers, then the client
     // capabilities the tool needs.
     if let Some(meta) = &call.meta {
