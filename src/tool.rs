@@ -211,9 +211,21 @@ inventory::collect!(ToolDef);
 
 /// The arguments of a tool that takes none: `async fn run(ctx: ToolContext, _: NoArgs)`.
 /// Its schema is `{"type": "object", "additionalProperties": false}`.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
+
+// Written by hand: the derive would publish this type's doc comment as the description of
+// every argument-less tool's input.
+impl schemars::JsonSchema for NoArgs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NoArgs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "object", "additionalProperties": false})
+    }
+}
 
 /// The JSON Schema (2020-12) of `T`, as the registry publishes it: doc comments become
 /// descriptions, `#[serde(...)]` attributes are honoured, `#[schemars(...)]` adds constraints.
