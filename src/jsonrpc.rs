@@ -235,7 +235,11 @@ impl Response {
     pub fn to_json_bytes(&self) -> Vec<u8> {
         let written = match self {
             Response::Success { id, result, .. } => {
-                let mut out = Vec::with_capacity(256);
+                // A shared result's length is known: the text is written without regrowing.
+                let mut out = Vec::with_capacity(match result {
+                    ResultBody::Shared(raw) => raw.get().len() + 64,
+                    ResultBody::Typed(_) => 256,
+                });
                 out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
                 serde_json::to_writer(&mut out, id)
                     .and_then(|()| {
