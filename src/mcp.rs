@@ -322,45 +322,42 @@ impl Server {
     }
 
     /// Handles one request: its method routed on `Method`, its params typed once. What needs
-    /// no wait (an unserved method, `tools/list`) is decided before the future is made; the
-    /// future owns only what the wait needs (it is boxed by the transport, so its size is
-    /// copied and allocated on every request).
+    /// no wait (an unserved method, `tools/list`) is answered at once, with no future made;
+    /// the future of the rest owns only what the wait needs (the transport boxes it, so its
+    /// size is copied and allocated on every such request).
     pub fn handle(
         self: &Arc<Self>,
         req: Request,
         call: Call,
-    ) -> impl Future<Output = Outcome> + 'static {
+    ) -> Handling<impl Future<Output = Outcome> + 'static> {
         let Request { id, method, params } = req;
-        let handled = match params {
+        let params = match params {
             Parsed::Typed(p) if self.serves(p.method(), call.era) => match &*p {
                 Params::ToolsList(list) => {
                     // Served from the listings serialized once per set of visible tools.
-                    Handled::Ready(
+                    return Handling::Answered(
                         match self.tool_lists.get(self, list.cursor.as_deref(), &call) {
                             Ok(raw) => Outcome::Response(Response::shared(id, raw)),
                             Err(e) => self.refusal(call.era, Some(id), e),
                         },
-                    )
+                    );
                 }
-                _ => Handled::Route(id, p),
+                _ => p,
             },
             Parsed::Untyped {
                 method: Some(m),
                 error: Some(e),
                 ..
-            } if self.serves(m, call.era) => Handled::Ready(self.refusal(call.era, Some(id), e)),
-            _ => Handled::Ready(self.refusal(
-                call.era,
-                Some(id),
-                McpError::MethodNotFound(method.into_owned()),
-            )),
+            } if self.serves(m, call.era) => {
+                return Handling::Answered(self.refusal(call.era, Some(id), e));
+            }
+            _ => {
+                let unknown = McpError::MethodNotFound(method.into_owned());
+                return Handling::Answered(self.refusal(call.era, Some(id), unknown));
+            }
         };
         let server = Arc::clone(self);
-        async move {
-            let (id, params) = match handled {
-                Handled::Ready(outcome) => return outcome,
-                Handled::Route(id, params) => (id, params),
-            };
+        Handling::Running(async move {
             let method = params.method();
             match server.route(params, &call).await {
                 Ok(result) => {
@@ -369,7 +366,7 @@ impl Server {
                 }
                 Err(e) => server.refusal(call.era, Some(id), e),
             }
-        }
+        })
     }
 
     /// Whether `method` is answered in `era` by what this binary registers (no tools, no
@@ -702,10 +699,21 @@ pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError
     }
 }
 
-/// What `Server::handle` decided before its wait: an answer already, or a method to route.
-enum Handled {
-    Ready(Outcome),
-    Route(Id, Box<Params>),
+/// What `Server::handle` gives: the answer already (nothing to wait for), or the future of
+/// the routed method.
+pub enum Handling<F> {
+    Answered(Outcome),
+    Running(F),
+}
+
+impl<F: Future<Output = Outcome>> Handling<F> {
+    /// The outcome, waiting for it if need be.
+    pub async fn outcome(self) -> Outcome {
+        match self {
+            Handling::Answered(outcome) => outcome,
+            Handling::Running(f) => f.await,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::result::Reply;
-use crate::mcp::{BATCH_VERSION, Call, Era, McpError, Outcome, Server};
+use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Server};
 use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
 use crate::outbox::outbox;
 use crate::refusal::Refusal;
@@ -674,7 +674,13 @@ async fn one_request(
     }
     let caller = call.caller.clone();
     let mut first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
-        Box::pin(server.handle(request, call));
+        match server.handle(request, call) {
+            // Nothing to wait for (`tools/list`, an unserved method): no future at all.
+            Handling::Answered(outcome) => {
+                return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
+            }
+            Handling::Running(f) => Box::pin(f),
+        };
     // A request that is done on its first poll can never be cancelled: only one still running
     // after it is made abortable and registered for `notifications/cancelled` (an abort
     // handle, a lock, a hash and a clone of the id; the caller's clone above is moved into the

@@ -10,9 +10,11 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -170,17 +172,29 @@ impl Asking {
         let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(start)) else {
             return Ran::Panicked;
         };
-        let mut guarded = std::pin::pin!(AssertUnwindSafe(fut).catch_unwind());
+        // The handler's future is boxed already, so its guard may move after a poll.
+        let mut guarded = AssertUnwindSafe(fut).catch_unwind();
         // Nothing can have interrupted a handler that has not run yet, and one that finishes
         // at its first poll asked nothing it waited for.
-        let first =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(guarded.as_mut().poll(cx))).await;
-        if let std::task::Poll::Ready(done) = first {
+        if let Poll::Ready(done) =
+            std::future::poll_fn(|cx| Poll::Ready(guarded.poll_unpin(cx))).await
+        {
             return match done {
                 Ok(v) => Ran::Done(v),
                 Err(_) => Ran::Panicked,
             };
         }
+        // Still running: the wait (the timer, the watch for questions) is boxed on its own, so
+        // the future of every call that finishes at once (which the transport boxes and
+        // copies) does not carry it.
+        Box::pin(self.wait(guarded, deadline)).await
+    }
+
+    async fn wait<T>(
+        &self,
+        guarded: CatchUnwind<AssertUnwindSafe<BoxFuture<T>>>,
+        deadline: Instant,
+    ) -> Ran<T> {
         let interrupted = async {
             match &self.bound {
                 Some((rounds, _)) => rounds.interrupted().await,

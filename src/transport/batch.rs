@@ -74,7 +74,7 @@ pub(super) async fn batch(
                     request_id: request_id.clone(),
                     tool_budget_charged: false,
                 };
-                match server.handle(request, call).await {
+                match server.handle(request, call).outcome().await {
                     // Room is kept for the closing bracket and the errors of later items.
                     Outcome::Response(r) => {
                         let text = capped(&r, &id, body.len() + RESULT_RESERVE, &cap);
