@@ -12,7 +12,6 @@ mod sse;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -20,7 +19,7 @@ use actix_web::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use futures_util::future::{AbortHandle, Abortable};
+use futures_util::future::{Either, Ready, ready};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -32,12 +31,12 @@ use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{self, RequestMeta};
 use crate::mcp::result::Reply;
 use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Server};
-use crate::metrics::{GaugeGuard, METRICS, RpcLabels, method_label};
+use crate::metrics::{RpcLabels, method_label};
 use crate::outbox::outbox;
 use crate::refusal::Refusal;
 use batch::batch;
 pub use batch::{RequestBudget, batch_items};
-use sse::{Events, StreamState, finished, next_event, sse_response};
+use sse::{dispatched, finished};
 
 /// Request limits the transport enforces.
 #[derive(Debug, Clone)]
@@ -380,111 +379,118 @@ pub async fn post(
         );
         return Box::pin(batch(items, &server, caller, era, &request_id)).await;
     }
-    // The common request in one pass; anything else as `Message::parse` reads it (the same
-    // request either way: `Request::read_in_one_pass`).
-    let fast = std::str::from_utf8(&body)
-        .ok()
-        .and_then(Request::read_in_one_pass);
-    let message = match fast {
-        Some(request) => Ok(Read::Request(request)),
-        None => match Message::parse(&body) {
-            // The params, typed once from the body's text.
-            Ok(Message::Request(request)) => Ok(Read::Request(Request::new(request))),
-            Ok(Message::Notification { method, params }) => Ok(Read::Notification(method, params)),
-            Ok(Message::ClientResponse { id, outcome }) => Ok(Read::Response(id, outcome)),
-            Err(Unreadable::NotJson) => return not_json(),
-            Err(Unreadable::Invalid(bad)) => Err(bad),
-        },
-    };
-    // A verified subject's request budget, left for now by the auth gate.
-    let mut tool_budget_charged = false;
-    if req.extensions().contains::<crate::edge::DeferredCharge>() {
-        let tool_call = match &message {
-            Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
-            _ => None,
+    // What is read from the body lives in this block only, so none of it is kept in this
+    // future (which actix boxes and copies per request) across the dispatch's wait.
+    let (request, call) = {
+        // The common request in one pass; anything else as `Message::parse` reads it (the same
+        // request either way: `Request::read_in_one_pass`).
+        let fast = std::str::from_utf8(&body)
+            .ok()
+            .and_then(Request::read_in_one_pass);
+        let message = match fast {
+            Some(request) => Ok(Read::Request(request)),
+            None => match Message::parse(&body) {
+                // The params, typed once from the body's text.
+                Ok(Message::Request(request)) => Ok(Read::Request(Request::new(request))),
+                Ok(Message::Notification { method, params }) => {
+                    Ok(Read::Notification(method, params))
+                }
+                Ok(Message::ClientResponse { id, outcome }) => Ok(Read::Response(id, outcome)),
+                Err(Unreadable::NotJson) => return not_json(),
+                Err(Unreadable::Invalid(bad)) => Err(bad),
+            },
         };
-        match Box::pin(budget.charge_one(&req, &server, tool_call)).await {
-            Ok(charged) => tool_budget_charged = charged,
-            Err(refusal) => return refusal,
-        }
-    }
-    match message {
-        Err(bad) => invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
-        Ok(Read::Notification(method, params)) => {
-            let params = notification_params(params);
-            let meta = params.get("_meta").and_then(Value::as_object);
-            let era = match modern::classify(version_header, meta) {
-                Ok(era) => era,
-                Err(e) => return refused(None, e),
+        // A verified subject's request budget, left for now by the auth gate.
+        let mut tool_budget_charged = false;
+        if req.extensions().contains::<crate::edge::DeferredCharge>() {
+            let tool_call = match &message {
+                Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
+                _ => None,
             };
-            label_request(
-                &req,
-                RpcLabels {
-                    era: era.version(),
-                    method: method_label(&method),
-                },
-            );
-            // 2026-07-28 defines no client notifications over HTTP (closing a stream
-            // cancels): they are accepted and ignored.
-            if era != Era::Modern {
-                server.notify(&caller, &method, &params);
+            match Box::pin(budget.charge_one(&req, &server, tool_call)).await {
+                Ok(charged) => tool_budget_charged = charged,
+                Err(refusal) => return refusal,
             }
-            HttpResponse::Accepted().finish()
         }
-        Ok(Read::Response(id, outcome)) => {
-            let era = match header_era() {
-                Ok(era) => era,
-                Err(e) => return refused(None, e),
-            };
-            label_request(
-                &req,
-                RpcLabels {
-                    era: era.version(),
-                    method: "response",
-                },
-            );
-            answer(&req, &server, &caller, era, &id, outcome)
-        }
-        Ok(Read::Request(request)) => {
-            let id = Some(request.id.clone());
-            let era = match modern::classify(version_header, request.meta()) {
-                Ok(era) => era,
-                Err(e) => return refused(id, e),
-            };
-            label_request(
-                &req,
-                RpcLabels {
-                    era: era.version(),
-                    method: method_label(&request.method),
-                },
-            );
-            let mut call = Call {
-                caller,
-                era,
-                meta: None,
-                param_headers: Vec::new(),
-                tx: None,
-                request_id,
-                tool_budget_charged,
-            };
-            if era == Era::Modern {
-                // The envelope, then the standard headers, before anything is dispatched.
-                let meta = RequestMeta::from_meta(request.meta())
-                    .and_then(|meta| headers::check(&req, &request).map(|()| meta));
-                match meta {
-                    Ok(meta) => call.meta = Some(meta),
+        match message {
+            Err(bad) => return invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
+            Ok(Read::Notification(method, params)) => {
+                let params = notification_params(params);
+                let meta = params.get("_meta").and_then(Value::as_object);
+                let era = match modern::classify(version_header, meta) {
+                    Ok(era) => era,
+                    Err(e) => return refused(None, e),
+                };
+                label_request(
+                    &req,
+                    RpcLabels {
+                        era: era.version(),
+                        method: method_label(&method),
+                    },
+                );
+                // 2026-07-28 defines no client notifications over HTTP (closing a stream
+                // cancels): they are accepted and ignored.
+                if era != Era::Modern {
+                    server.notify(&caller, &method, &params);
+                }
+                return HttpResponse::Accepted().finish();
+            }
+            Ok(Read::Response(id, outcome)) => {
+                let era = match header_era() {
+                    Ok(era) => era,
+                    Err(e) => return refused(None, e),
+                };
+                label_request(
+                    &req,
+                    RpcLabels {
+                        era: era.version(),
+                        method: "response",
+                    },
+                );
+                return answer(&req, &server, &caller, era, &id, outcome);
+            }
+            Ok(Read::Request(request)) => {
+                let id = Some(request.id.clone());
+                let era = match modern::classify(version_header, request.meta()) {
+                    Ok(era) => era,
                     Err(e) => return refused(id, e),
+                };
+                label_request(
+                    &req,
+                    RpcLabels {
+                        era: era.version(),
+                        method: method_label(&request.method),
+                    },
+                );
+                let mut call = Call {
+                    caller,
+                    era,
+                    meta: None,
+                    param_headers: Vec::new(),
+                    tx: None,
+                    request_id,
+                    tool_budget_charged,
+                };
+                if era == Era::Modern {
+                    // The envelope, then the standard headers, before anything is dispatched.
+                    let meta = RequestMeta::from_meta(request.meta())
+                        .and_then(|meta| headers::check(&req, &request).map(|()| meta));
+                    match meta {
+                        Ok(meta) => call.meta = Some(meta),
+                        Err(e) => return refused(id, e),
+                    }
+                    if request.method == "tools/call" {
+                        call.param_headers = headers::params(&req);
+                    }
+                    if request.method == "subscriptions/listen" {
+                        return sse::subscribe(request, server, &call, framing);
+                    }
                 }
-                if request.method == "tools/call" {
-                    call.param_headers = headers::params(&req);
-                }
-                if request.method == "subscriptions/listen" {
-                    return sse::subscribe(request, server, &call, framing);
-                }
+                (request, call)
             }
-            one_request(request, server, call, framing).await
         }
-    }
+    };
+    one_request(request, server, call, framing).await
 }
 
 /// A single message as `post` serves it.
@@ -653,15 +659,15 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
     capped(&r, id, used, cap)
 }
 
-/// A request's dispatch still running after its first poll: boxed once, made abortable then.
-pub(crate) type Running = Abortable<Pin<Box<dyn std::future::Future<Output = Outcome>>>>;
-
-async fn one_request(
+/// Serves one request. The work before the first wait is done here, outside any future: the
+/// future returned holds only what the wait needs (not the request or its `Call`, which the
+/// dispatch took), and it is part of `post`'s, which actix boxes and copies per request.
+fn one_request(
     request: Request,
     server: Arc<Server>,
     mut call: Call,
     framing: Framing,
-) -> HttpResponse {
+) -> Either<Ready<HttpResponse>, impl std::future::Future<Output = HttpResponse>> {
     let id = request.id.clone();
     let cap = Cap::new(&server, &request, call.era);
     // A JSON-only client gets no notifications (nothing is produced for it), and a method
@@ -673,51 +679,21 @@ async fn one_request(
         rx = Some(receiver);
     }
     let caller = call.caller.clone();
-    let mut first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
+    let first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
         match server.handle(request, call) {
             // Nothing to wait for (`tools/list`, an unserved method): no future at all.
             Handling::Answered(outcome) => {
-                return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
+                return Either::Left(ready(finished(
+                    Ok(outcome),
+                    rx.as_mut(),
+                    &cap,
+                    framing,
+                    &id,
+                )));
             }
             Handling::Running(f) => Box::pin(f),
         };
-    // A request that is done on its first poll can never be cancelled: only one still running
-    // after it is made abortable and registered for `notifications/cancelled` (an abort
-    // handle, a lock, a hash and a clone of the id; the caller's clone above is moved into the
-    // entry). The boxed future moves into the `Abortable` as it is (a `Pin<Box<_>>`).
-    if let Poll::Ready(outcome) =
-        std::future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await
-    {
-        return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
-    }
-    let (abort, registration) = AbortHandle::new_pair();
-    let guard = server.track(caller, &id, abort);
-    let mut running: Running = Abortable::new(first, registration);
-    let Some(mut rx) = rx else {
-        // Nothing can be streamed: the answer alone.
-        let done = running.await;
-        drop(guard);
-        return finished(done, None, &cap, framing, &id);
-    };
-    let first = tokio::select! {
-        biased;
-        done = &mut running => {
-            drop(guard);
-            return finished(done, Some(&mut rx), &cap, framing, &id);
-        }
-        n = rx.recv() => n,
-    };
-    let mut events = Events::new(cap);
-    events.notification(first);
-    let state = StreamState {
-        _open: GaugeGuard::new(&METRICS.open_streams),
-        events,
-        running: Some(running),
-        rx,
-        id,
-        guard: Some(guard),
-    };
-    sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
+    Either::Right(dispatched(first, server, caller, id, cap, rx, framing))
 }
 
 #[cfg(test)]

@@ -1,30 +1,30 @@
-//! Server-sent event streams: the response stream of one request (notifications, then the
-//! result last; or the answer alone, as JSON or as a stream, when nothing was streamed before
-//! it) and the long-lived `subscriptions/listen` stream of the 2026-07-28 revision.
+//! Server-sent event streams: the wait of one dispatched request and its response stream
+//! (notifications, then the result last; or the answer alone, as JSON or as a stream, when
+//! nothing was streamed before it) and the long-lived `subscriptions/listen` stream of the
+//! 2026-07-28 revision.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
-use futures_util::future::Aborted;
+use futures_util::future::{AbortHandle, Abortable, Aborted};
 use tokio::sync::{broadcast, watch};
 
-use crate::outbox::Inbox;
-
-use super::{
-    Cap, Framing, RESULT_RESERVE, Running, outcome_event, outcome_response, transport_error,
-};
+use super::{Cap, Framing, RESULT_RESERVE, outcome_event, outcome_response, transport_error};
+use crate::auth::Caller;
 use crate::changes::Change;
 use crate::jsonrpc::Id;
 use crate::mcp::listen::{self, Filter};
 use crate::mcp::model::{Params, Parsed, Request};
 use crate::mcp::{Call, Era, InFlightGuard, ListenerGuard, McpError, Outcome, Server};
 use crate::metrics::{GaugeGuard, METRICS};
+use crate::outbox::Inbox;
 use crate::refusal::Refusal;
 
 /// The events of one SSE response, framed, with the bytes they take counted: a notification
@@ -326,3 +326,55 @@ pub(super) fn subscribe(
 
 /// `Retry-After` of a refused listen stream: streams end only when clients close them.
 const LISTEN_RETRY_SECS: u64 = 5;
+
+/// A request's dispatch still running after its first poll: boxed once, made abortable then.
+pub(super) type Running = Abortable<Pin<Box<dyn std::future::Future<Output = Outcome>>>>;
+
+/// The wait for a dispatched request, from its first poll.
+pub(super) async fn dispatched(
+    mut first: Pin<Box<dyn std::future::Future<Output = Outcome>>>,
+    server: Arc<Server>,
+    caller: Caller,
+    id: Id,
+    cap: Cap,
+    mut rx: Option<Inbox>,
+    framing: Framing,
+) -> HttpResponse {
+    // A request that is done on its first poll can never be cancelled: only one still running
+    // after it is made abortable and registered for `notifications/cancelled` (an abort
+    // handle, a lock, a hash and a clone of the id; `caller`, cloned by `one_request`, is moved
+    // into the entry). The boxed future moves into the `Abortable` as it is (a `Pin<Box<_>>`).
+    if let Poll::Ready(outcome) =
+        std::future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await
+    {
+        return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
+    }
+    let (abort, registration) = AbortHandle::new_pair();
+    let guard = server.track(caller, &id, abort);
+    let mut running: Running = Abortable::new(first, registration);
+    let Some(mut rx) = rx else {
+        // Nothing can be streamed: the answer alone.
+        let done = running.await;
+        drop(guard);
+        return finished(done, None, &cap, framing, &id);
+    };
+    let first = tokio::select! {
+        biased;
+        done = &mut running => {
+            drop(guard);
+            return finished(done, Some(&mut rx), &cap, framing, &id);
+        }
+        n = rx.recv() => n,
+    };
+    let mut events = Events::new(cap);
+    events.notification(first);
+    let state = StreamState {
+        _open: GaugeGuard::new(&METRICS.open_streams),
+        events,
+        running: Some(running),
+        rx,
+        id,
+        guard: Some(guard),
+    };
+    sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
+}
