@@ -286,6 +286,16 @@ pub async fn post(
         .get(crate::edge::MCP_PROTOCOL_VERSION)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let header_era = || modern::classify(version_header, None);
+    // The request counter's era and method labels, once the message is read.
+    let label = |era: Era, method: &'static str| {
+        label_request(
+            &req,
+            RpcLabels {
+                era: era.version(),
+                method,
+            },
+        )
+    };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -370,13 +380,7 @@ pub async fn post(
         if let Some(refusal) = Box::pin(budget.charge_batch(&req, items.len())).await {
             return refusal;
         }
-        label_request(
-            &req,
-            RpcLabels {
-                era: era.version(),
-                method: "batch",
-            },
-        );
+        label(era, "batch");
         return Box::pin(batch(items, &server, caller, era, &request_id)).await;
     }
     // What is read from the body lives in this block only, so none of it is kept in this
@@ -421,13 +425,7 @@ pub async fn post(
                     Ok(era) => era,
                     Err(e) => return refused(None, e),
                 };
-                label_request(
-                    &req,
-                    RpcLabels {
-                        era: era.version(),
-                        method: method_label(&method),
-                    },
-                );
+                label(era, method_label(&method));
                 // 2026-07-28 defines no client notifications over HTTP (closing a stream
                 // cancels): they are accepted and ignored.
                 if era != Era::Modern {
@@ -440,13 +438,7 @@ pub async fn post(
                     Ok(era) => era,
                     Err(e) => return refused(None, e),
                 };
-                label_request(
-                    &req,
-                    RpcLabels {
-                        era: era.version(),
-                        method: "response",
-                    },
-                );
+                label(era, "response");
                 return answer(&req, &server, &caller, era, &id, outcome);
             }
             Ok(Read::Request(request)) => {
@@ -455,13 +447,7 @@ pub async fn post(
                     Ok(era) => era,
                     Err(e) => return refused(id, e),
                 };
-                label_request(
-                    &req,
-                    RpcLabels {
-                        era: era.version(),
-                        method: method_label(&request.method),
-                    },
-                );
+                label(era, method_label(&request.method));
                 let mut call = Call {
                     caller,
                     era,
