@@ -253,9 +253,9 @@ async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, 
 ///
 /// actix moves this handler's future into a new box on every request, so its size is a cost:
 /// the batch path, the shared-store charges and the dispatch itself are awaited through boxes
-/// of their own, which keeps this future small enough for the allocator's per-thread cache
-/// (over about 1 KiB, each box took glibc's slow path and a copy of the whole future; see
-/// bench/README.md).
+/// of their own, and what is read from the body is scoped to end before the dispatch's wait,
+/// which keeps this future within the allocator's small size classes (over 1 KiB, mimalloc
+/// takes its generic path, and the whole future is copied into the box; see bench/README.md).
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
