@@ -12,7 +12,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::{
@@ -173,36 +173,38 @@ impl After {
         );
         headers.insert(X_REQUEST_ID, self.id.clone());
         let status = res.status().as_u16();
-        {
-            let req = res.request();
-            let extensions = req.extensions();
-            let note = extensions.get::<RequestNote>();
-            let labels = note.and_then(RequestNote::labels);
-            let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
-            count_request(era, rpc_method, status_label(status));
-            let level = if matches!(req.path(), "/health" | "/ready") {
-                log::Level::Debug
-            } else {
-                log::Level::Info
-            };
-            // The line is built only when it will be written.
-            if let Some(start) = self.start
-                && log::log_enabled!(target: "gatehouse::access", level)
-            {
-                let ms = start.elapsed().as_secs_f64() * 1000.0;
-                let subject = note
-                    .and_then(|n| n.caller.as_ref()?.subject().map(log_safe))
-                    .unwrap_or_else(|| "-".into());
-                let method = req.method();
-                let path: String = req.path().chars().take(200).collect();
-                log::log!(
-                    target: "gatehouse::access",
-                    level,
-                    "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
-                    id_text(&self.id)
-                );
-            }
-        }
+        self.record(res.request(), status);
         res
+    }
+
+    /// The request counter and the access line.
+    fn record(&self, req: &HttpRequest, status: u16) {
+        let extensions = req.extensions();
+        let note = extensions.get::<RequestNote>();
+        let labels = note.and_then(RequestNote::labels);
+        let (era, rpc_method) = labels.map_or(("-", "-"), |l| (l.era, l.method));
+        count_request(era, rpc_method, status_label(status));
+        let level = if matches!(req.path(), "/health" | "/ready") {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        // The line is built only when it will be written.
+        if let Some(start) = self.start
+            && log::log_enabled!(target: "gatehouse::access", level)
+        {
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            let subject = note
+                .and_then(|n| n.caller.as_ref()?.subject().map(log_safe))
+                .unwrap_or_else(|| "-".into());
+            let method = req.method();
+            let path: String = req.path().chars().take(200).collect();
+            log::log!(
+                target: "gatehouse::access",
+                level,
+                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
+                id_text(&self.id)
+            );
+        }
     }
 }
