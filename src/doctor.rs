@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 use url::Url;
 
-use crate::auth::validator::{b64_json, claimed_scopes, string_list};
+use crate::auth::validator::{Rejection, b64_json, claimed_scopes, string_list};
 use crate::auth::{Caller, Identity};
 use crate::config::{IssuerSetting, Profile, Settings};
 use crate::registry::Registry;
@@ -21,8 +21,17 @@ pub struct Report {
     pub ok: bool,
 }
 
-/// Runs the checks. `token` is the token to explain, if any.
+/// Runs the checks. `token` is the token to explain, if any. Every URL in the report is shown
+/// without its user info and query (`text::redact_urls`).
 pub async fn run(settings: &Settings, token: Option<&str>) -> Report {
+    let report = checks(settings, token).await;
+    Report {
+        text: crate::text::redact_urls(&report.text).into_owned(),
+        ok: report.ok,
+    }
+}
+
+async fn checks(settings: &Settings, token: Option<&str>) -> Report {
     let mut out = String::new();
     let mut ok = true;
     let line = |out: &mut String, name: &str, value: &str| {
@@ -338,7 +347,9 @@ async fn explain(
     }
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let leeway = settings.auth.leeway_secs as i64;
-    let mut why: Vec<String> = Vec::new();
+    // Each hint is tagged with the rejection it explains (`Rejection::hint`); only the ones
+    // that belong to the server's own verdict are printed.
+    let mut why: Vec<(&str, String)> = Vec::new();
     // Algorithm and key.
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     let allowed: Vec<String> = settings
@@ -348,36 +359,43 @@ async fn explain(
         .map(|a| format!("{a:?}"))
         .collect();
     if !alg.is_empty() && !allowed.iter().any(|a| a == alg) {
-        why.push(format!(
-            "algorithm {alg:?} is not accepted (auth.algorithms: {})",
-            allowed.join(", ")
+        why.push((
+            "alg",
+            format!(
+                "algorithm {alg:?} is not accepted (auth.algorithms: {})",
+                allowed.join(", ")
+            ),
         ));
     }
     if let Some(kid) = header.get("kid").and_then(Value::as_str) {
         let known = keys.current().is_some_and(|s| s.has_kid(kid));
         if !known {
-            why.push(format!(
-                "kid {kid:?} is not in the issuer's key set (refetched just now)"
+            why.push((
+                "kid",
+                format!("kid {kid:?} is not in the issuer's key set (refetched just now)"),
             ));
         }
     }
     // Claims.
     for name in ["iss", "sub", "aud", "exp"] {
         if claims.is_object() && claims.get(name).is_none() {
-            why.push(format!("the required claim {name:?} is missing"));
+            why.push(("missing", format!("the required claim {name:?} is missing")));
         }
     }
     if let Some(iss) = claims.get("iss").and_then(Value::as_str)
         && iss != urls.issuer
     {
-        why.push(format!(
-            "iss: expected {:?}, received {iss:?}{}",
-            urls.issuer,
-            if iss.trim_end_matches('/') == urls.issuer.trim_end_matches('/') {
-                " (they differ only by a trailing slash)"
-            } else {
-                ""
-            }
+        why.push((
+            "iss",
+            format!(
+                "iss: expected {:?}, received {iss:?}{}",
+                urls.issuer,
+                if iss.trim_end_matches('/') == urls.issuer.trim_end_matches('/') {
+                    " (they differ only by a trailing slash)"
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     let auds = string_list(claims.get("aud"));
@@ -387,7 +405,7 @@ async fn explain(
                 .iter()
                 .any(|e| e.trim_end_matches('/') == a.trim_end_matches('/'))
         });
-        why.push(format!(
+        why.push(("aud", format!(
             "aud: expected one of {:?}, received {auds:?}{}",
             urls.audiences,
             if slash {
@@ -395,18 +413,21 @@ async fn explain(
             } else {
                 " (set EXPECTED_AUDIENCE, or fix the resource URL at the issuer)"
             }
-        ));
+        )));
     }
     if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
         let exp = exp as i64;
         if exp + leeway <= now {
-            why.push(format!("expired {} s ago (exp {exp})", now - exp));
+            why.push(("exp", format!("expired {} s ago (exp {exp})", now - exp)));
         }
     }
     if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
         let nbf = nbf as i64;
         if nbf - leeway > now {
-            why.push(format!("not valid for another {} s (nbf {nbf})", nbf - now));
+            why.push((
+                "nbf",
+                format!("not valid for another {} s (nbf {nbf})", nbf - now),
+            ));
         }
     }
     match &verdict {
@@ -416,14 +437,15 @@ async fn explain(
         }
         Err(rejection) => {
             let _ = writeln!(out, "  REFUSED: {}", rejection.log_reason());
-            if why.is_empty() {
-                why.push(
-                    "the signature does not verify with the issuer's keys, or a claim has the wrong JSON type"
-                        .into(),
-                );
-            }
-            for w in &why {
+            let tag = rejection.hint();
+            for (_, w) in why.iter().filter(|(t, _)| Some(*t) == tag) {
                 let _ = writeln!(out, "  - {w}");
+            }
+            if matches!(rejection, Rejection::BadSignatureOrClaims(k) if k == "bad signature") {
+                let _ = writeln!(
+                    out,
+                    "  - the signature does not verify with the issuer's key of that kid: the token was signed by another key or altered"
+                );
             }
             let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("-");
             let _ = writeln!(

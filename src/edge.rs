@@ -308,9 +308,10 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A client-chosen value made safe for a one-line text log: control characters, spaces, the
-/// backslash and `"` are escaped (`\x20`, `\u{a}`, ...), and the value is cut at 128
-/// characters, so it can never forge a line or a field.
+/// A client-chosen value made safe for a one-line text log: control characters, white space,
+/// invisible characters (Unicode Cf, Zl, Zp: `text::invisible`), the backslash and `"` are
+/// escaped (`\x20`, `\u{a}`, `\u{202e}`, ...), and the value is cut at 128 characters, so it
+/// can never forge a line or a field, nor reorder what an operator reads.
 pub fn log_safe(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars().take(128) {
@@ -318,7 +319,7 @@ pub fn log_safe(value: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\x22"),
             ' ' => out.push_str("\\x20"),
-            c if c.is_control() || c.is_whitespace() => {
+            c if c.is_control() || c.is_whitespace() || crate::text::invisible(c) => {
                 out.push_str(&c.escape_unicode().to_string())
             }
             c => out.push(c),
@@ -422,6 +423,10 @@ mod tests {
             "a\\x20b\\u{a}status=200\\u{d}\\u{9}\\x22\\\\"
         );
         assert_eq!(log_safe(&"x".repeat(300)).len(), 131);
+        assert_eq!(
+            log_safe("ab\u{202E}cd\u{200B}\u{61C}\u{FEFF}\u{2028}"),
+            "ab\\u{202e}cd\\u{200b}\\u{61c}\\u{feff}\\u{2028}"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod schema;
 pub mod seal;
 pub mod shared;
 pub mod startup;
+pub mod text;
 pub mod tool;
 pub mod tools;
 pub mod transport;

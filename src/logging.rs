@@ -26,6 +26,52 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
     }
 }
 
+/// Where actix's HTTP/1 layer reports what a client got wrong (a malformed head, an invalid
+/// header, a connection that broke mid-request, a timed-out read): at error level, although
+/// nothing is wrong with the server. Anonymous garbage must not fill an operator's error log.
+const CLIENT_FAULT_TARGETS: &[&str] = &["actix_http::h1"];
+
+/// The logger: env_logger, with what actix's HTTP/1 layer logs as an error or a warning written
+/// at debug (`RUST_LOG=actix_http=debug` shows it). Whatever the filter, a client's malformed
+/// request never writes an ERROR line.
+struct ClientFaults(env_logger::Logger);
+
+impl ClientFaults {
+    fn demoted(record: &log::Record) -> bool {
+        record.level() <= log::Level::Warn
+            && CLIENT_FAULT_TARGETS
+                .iter()
+                .any(|t| record.target().starts_with(t))
+    }
+}
+
+impl log::Log for ClientFaults {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !Self::demoted(record) {
+            return self.0.log(record);
+        }
+        let demoted = log::Record::builder()
+            .args(*record.args())
+            .level(log::Level::Debug)
+            .target(record.target())
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build();
+        if self.0.enabled(demoted.metadata()) {
+            self.0.log(&demoted);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
+}
+
 /// Installs the logger once. `RUST_LOG` wins over the default (`info`).
 pub fn init(format: LogFormat) {
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
@@ -49,7 +95,11 @@ pub fn init(format: LogFormat) {
             writeln!(buf, "{line}")
         });
     }
-    let _ = b.try_init();
+    let inner = b.build();
+    let max = inner.filter();
+    if log::set_boxed_logger(Box::new(ClientFaults(inner))).is_ok() {
+        log::set_max_level(max);
+    }
     // Panics (a tool's, say) go through the logger too, so JSON logs stay one object per line.
     std::panic::set_hook(Box::new(|info| {
         let location = info

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use gatehouse::auth::dev_issuer::{DevIssuer, TokenRequest, parse_ttl};
 use gatehouse::config::{IssuerSetting, Settings, config_dir, process_environment};
 use gatehouse::startup::{Application, public_urls};
+use gatehouse::text::redact_urls;
 
 const USAGE: &str = "usage:
   gatehouse                      run the server (APP_ENV picks the profile; see README.md)
@@ -26,11 +27,11 @@ fn main() -> ExitCode {
     let settings = match Settings::load(&env, &config_dir(&env)) {
         Ok(s) => s,
         Err(e) if doctoring => {
-            println!("FAIL: {e}");
+            println!("FAIL: {}", redact_urls(&e.to_string()));
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("gatehouse: {e}");
+            eprintln!("gatehouse: {}", redact_urls(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -54,9 +55,12 @@ fn serve(settings: Settings) -> ExitCode {
             env!("CARGO_PKG_VERSION"),
             app.settings.profile.name(),
             app.port(),
-            app.resource
+            redact_urls(&app.resource)
         );
-        log::info!("protected resource metadata: {}", app.metadata_url);
+        log::info!(
+            "protected resource metadata: {}",
+            redact_urls(&app.metadata_url)
+        );
         if let Some(dev) = &app.dev_issuer {
             // Printed to stdout for the developer, never through the logger.
             let token = dev.mint(&TokenRequest {
@@ -81,7 +85,7 @@ fn serve(settings: Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("gatehouse: {e}");
+            eprintln!("gatehouse: {}", redact_urls(&e.to_string()));
             ExitCode::from(1)
         }
     }

@@ -75,7 +75,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("metric definition");
     r.register(Box::new(tool_seconds.clone()))
         .expect("metric registers once");
-    Metrics {
+    let m = Metrics {
         requests: counter(
             &r,
             "gatehouse_requests_total",
@@ -115,24 +115,61 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ),
         in_flight: gauge(&r, "gatehouse_in_flight_requests", "Requests being handled"),
         open_streams: gauge(&r, "gatehouse_open_streams", "Open SSE response streams"),
-        shared_store_up: gauge(
-            &r,
+        shared_store_up: IntGauge::new(
             "gatehouse_shared_store_up",
-            "1 while the shared store answers (0 while budgets fall back; 0 without one)",
-        ),
-        shared_store_fallbacks: {
-            let c = IntCounter::new(
-                "gatehouse_shared_store_fallbacks_total",
-                "Budget checks the shared store did not answer in time",
-            )
-            .expect("metric definition");
-            r.register(Box::new(c.clone()))
-                .expect("metric registers once");
-            c
-        },
+            "1 while the shared store (REDIS_URL) answers, 0 while budgets fall back",
+        )
+        .expect("metric definition"),
+        // Registered only once a shared store is configured (`shared_store_configured`): an
+        // instance without REDIS_URL has no store to report as down.
+        shared_store_fallbacks: IntCounter::new(
+            "gatehouse_shared_store_fallbacks_total",
+            "Budget checks the shared store did not answer in time",
+        )
+        .expect("metric definition"),
         registry: r,
+    };
+    // Families whose labels are known are present from the first scrape, at 0, so a rate over
+    // them means something before the first refusal.
+    for reason in AUTH_REFUSAL_REASONS {
+        m.auth_refusals.with_label_values(&[reason]);
     }
+    for budget in BUDGETS {
+        m.rate_limited.with_label_values(&[budget]);
+    }
+    m
 });
+
+/// Every `reason` label of `gatehouse_auth_refusals_total`.
+pub const AUTH_REFUSAL_REASONS: [&str; 8] = [
+    "no_token",
+    "malformed",
+    "invalid",
+    "expired",
+    "audience",
+    "issuer",
+    "keys_unavailable",
+    "scope",
+];
+
+/// Every `budget` label of `gatehouse_rate_limited_total`.
+pub const BUDGETS: [&str; 3] = ["requests", "tool_calls", "listen_streams"];
+
+impl Metrics {
+    /// A shared store is configured: its gauge and fallback counter join the exposition (once,
+    /// however many stores a process builds).
+    pub fn shared_store_configured(&self) {
+        for c in [
+            Box::new(self.shared_store_up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(self.shared_store_fallbacks.clone()),
+        ] {
+            match self.registry.register(c) {
+                Ok(()) | Err(prometheus::Error::AlreadyReg) => {}
+                Err(e) => log::warn!("a shared store metric did not register: {e}"),
+            }
+        }
+    }
+}
 
 /// JSON-RPC methods counted by name; anything else is `other`.
 const METHODS: [&str; 17] = [

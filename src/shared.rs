@@ -104,6 +104,7 @@ impl SharedStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("{e}"))?;
+        METRICS.shared_store_configured();
         METRICS.shared_store_up.set(1);
         Ok(Arc::new(SharedStore {
             client,

@@ -361,10 +361,14 @@ pub(crate) fn state_seal(settings: &Settings, registry: &Registry) -> Result<Sea
     };
     let m = &settings.mcp;
     match (&m.state_key, registry.first_asker()) {
-        (Some(key), _) => Ok(Seal::new(
-            &decode(key),
-            m.state_key_previous.as_ref().map(decode).as_deref(),
-        )),
+        (Some(key), _) => {
+            let current = decode(key);
+            let previous = m.state_key_previous.as_ref().map(decode);
+            for warning in state_key_warnings(&current, previous.as_deref()) {
+                log::warn!("{warning}");
+            }
+            Ok(Seal::new(&current, previous.as_deref()))
+        }
         (None, Some(asker)) if settings.profile == Profile::Production => {
             Err(StartupError::Config(format!(
                 "MCP_STATE_KEY (mcp.state_key): required in production because {asker} asks the client; set the same base64 key of at least 32 bytes on every instance (`openssl rand -base64 32`)"
@@ -379,6 +383,31 @@ pub(crate) fn state_seal(settings: &Settings, registry: &Registry) -> Result<Sea
             Ok(Seal::random())
         }
     }
+}
+
+/// What is wrong with configured `requestState` keys that still lets them work: a previous
+/// key equal to the current one (a rotation that rotated nothing), or key material made of one
+/// repeated byte (a placeholder, not a secret). The messages name the settings, never the keys.
+pub(crate) fn state_key_warnings(current: &[u8], previous: Option<&[u8]>) -> Vec<String> {
+    let uniform = |k: &[u8]| k.windows(2).all(|w| w[0] == w[1]);
+    let mut warnings = Vec::new();
+    if uniform(current) {
+        warnings.push(
+            "MCP_STATE_KEY (mcp.state_key) is one byte repeated: it is a placeholder, not a secret; generate one with `openssl rand -base64 32`".to_string(),
+        );
+    }
+    if let Some(previous) = previous {
+        if previous == current {
+            warnings.push(
+                "MCP_STATE_KEY_PREVIOUS (mcp.state_key_previous) equals MCP_STATE_KEY: a rotation keeps the old key there and a new one in MCP_STATE_KEY; remove it or set the old key".to_string(),
+            );
+        } else if uniform(previous) {
+            warnings.push(
+                "MCP_STATE_KEY_PREVIOUS (mcp.state_key_previous) is one byte repeated: it is a placeholder, not a secret; remove it".to_string(),
+            );
+        }
+    }
+    warnings
 }
 
 #[cfg(unix)]

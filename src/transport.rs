@@ -28,7 +28,7 @@ use crate::auth::Caller;
 use crate::edge::{RequestNote, id_text, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
-use crate::mcp::modern::{self, RequestMeta};
+use crate::mcp::modern::{RequestMeta, VersionHeader};
 use crate::mcp::result::Reply;
 use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Server};
 use crate::metrics::{RpcLabels, method_label};
@@ -281,11 +281,12 @@ pub async fn post(
     }
     // The era is decided once the body is read (the body's `_meta` may claim one), so that a
     // refusal can echo the request's id.
-    let version_header = req
-        .headers()
-        .get(crate::edge::MCP_PROTOCOL_VERSION)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let header_era = || modern::classify(version_header, None);
+    let version_header = VersionHeader::read(
+        req.headers()
+            .get_all(crate::edge::MCP_PROTOCOL_VERSION)
+            .map(HeaderValue::as_bytes),
+    );
+    let header_era = || version_header.classify(None);
     // The request counter's era and method labels, once the message is read.
     let label = |era: Era, method: &'static str| {
         label_request(
@@ -421,7 +422,7 @@ pub async fn post(
             Ok(Read::Notification(method, params)) => {
                 let params = notification_params(params);
                 let meta = params.get("_meta").and_then(Value::as_object);
-                let era = match modern::classify(version_header, meta) {
+                let era = match version_header.classify(meta) {
                     Ok(era) => era,
                     Err(e) => return refused(None, e),
                 };
@@ -443,7 +444,7 @@ pub async fn post(
             }
             Ok(Read::Request(request)) => {
                 let id = Some(request.id.clone());
-                let era = match modern::classify(version_header, request.meta()) {
+                let era = match version_header.classify(request.meta()) {
                     Ok(era) => era,
                     Err(e) => return refused(id, e),
                 };

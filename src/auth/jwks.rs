@@ -335,7 +335,12 @@ impl KeyStore {
 
     /// Fetches the key set now, counting the result. The caller holds `fetch_lock`.
     async fn fetch_now(&self) -> Result<usize, String> {
-        let result = self.fetch_inner().await;
+        // Every message names URLs without their user info or query (a credential there is
+        // not for logs).
+        let result = self
+            .fetch_inner()
+            .await
+            .map_err(|e| crate::text::redact_urls(&e).into_owned());
         if matches!(self.source, Source::Remote { .. }) {
             let label = if result.is_ok() { "ok" } else { "error" };
             crate::metrics::METRICS
@@ -374,6 +379,7 @@ impl KeyStore {
         // The caller holds fetch_lock, so generations are handed out one at a time.
         set.generation = self.loaded().map_or(0, |(s, _)| s.generation) + 1;
         self.install(Arc::new(set), Instant::now());
+        let uri = crate::text::redact_urls(uri.as_str());
         if n == 0 {
             log::error!(
                 "the key set at {uri} holds no usable signature key (algorithms allowed: auth.algorithms): every token is refused and /ready answers 503 until it does"

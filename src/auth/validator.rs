@@ -77,9 +77,63 @@ impl Rejection {
             Rejection::BadSignatureOrClaims(kind) => {
                 format!("signature or claims rejected ({kind})")
             }
-            Rejection::BadClaimType(c) => format!("claim {c} has the wrong JSON type"),
-            other => format!("{other:?}"),
+            Rejection::BadClaimType("sub") => {
+                "claim sub is missing, blank (only white space, control or invisible characters) or not a string".into()
+            }
+            Rejection::BadClaimType(c) => format!("claim {c} is missing or has the wrong JSON type"),
+            Rejection::TooLong => format!("the token is longer than {MAX_TOKEN_BYTES} bytes"),
+            Rejection::NotCompactJws => {
+                "not a JWT: expected three base64url parts separated by dots".into()
+            }
+            Rejection::BadHeader => {
+                "the token's header is not a JSON object with a string alg (and a kid, if any, of at most 256 characters)".into()
+            }
+            Rejection::CriticalHeader => {
+                "the token's header has a crit member, which this server does not support".into()
+            }
+            Rejection::WrongType => {
+                "the token's typ is not at+jwt (nor JWT, which only auth.require_at_jwt_typ = false accepts)".into()
+            }
+            Rejection::AlgorithmNotAllowed => {
+                "the token's alg is not accepted (auth.algorithms) or is not its key's algorithm".into()
+            }
+            Rejection::UnknownKey => {
+                "no key in the issuer's key set has the token's kid (or the signature does not verify)".into()
+            }
+            Rejection::KeysUnavailable => {
+                "the issuer's keys are unavailable: the key set could not be fetched".into()
+            }
+            Rejection::WrongIssuer => {
+                "iss is not the configured issuer (auth.issuer / OAUTH_ISSUER)".into()
+            }
+            Rejection::IssuedInFuture => {
+                "iat lies in the future (check the issuer's clock, or auth.leeway_secs)".into()
+            }
+            Rejection::DuplicateMember => {
+                "the token's header or claims name a member twice".into()
+            }
+            Rejection::AmbiguousKey => {
+                "the token has no kid and the key set holds more than one key of its algorithm".into()
+            }
+            Rejection::LifetimeTooLong => {
+                "exp lies further ahead than auth.max_token_lifetime_secs allows".into()
+            }
         }
+    }
+
+    /// Which of `gatehouse doctor`'s claim hints explains this rejection (`None`: none does).
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Rejection::AlgorithmNotAllowed => "alg",
+            Rejection::UnknownKey => "kid",
+            Rejection::WrongIssuer => "iss",
+            Rejection::WrongAudience { .. } => "aud",
+            Rejection::BadClaimType(_) => "missing",
+            Rejection::BadSignatureOrClaims(k) if k == "missing required claim" => "missing",
+            Rejection::BadSignatureOrClaims(k) if k == "expired" => "exp",
+            Rejection::BadSignatureOrClaims(k) if k == "not yet valid" => "nbf",
+            _ => return None,
+        })
     }
 }
 
@@ -112,7 +166,21 @@ pub struct TokenValidator {
 
 /// Largest time claim accepted: 2^53, the largest integer every JSON implementation reads
 /// exactly.
-const MAX_TIME_CLAIM: f64 = 9_007_199_254_740_992.0;
+const MAX_TIME_CLAIM: u64 = 1 << 53;
+
+/// A time claim's value, when it lies in 0..=2^53. An integer is compared as written (2^53 + 1
+/// becomes 2^53 as a float, so a float comparison would let it through); a fraction as a float,
+/// which must lie below 2^53 (above it, floats cannot tell 2^53 from 2^53 + 1).
+fn time_claim(n: &serde_json::Number) -> Option<f64> {
+    if let Some(i) = n.as_u64() {
+        return (i <= MAX_TIME_CLAIM).then_some(i as f64);
+    }
+    if n.is_i64() {
+        return None; // negative
+    }
+    n.as_f64()
+        .filter(|t| (0.0..MAX_TIME_CLAIM as f64).contains(t))
+}
 
 /// Tokens that passed every check, keyed by their SHA-256, so a client reusing its token does
 /// not pay for a signature check on every request (it dominates the CPU profile). An entry
@@ -498,11 +566,9 @@ impl TokenValidator {
         let number = |name: &'static str| -> Result<Option<f64>, Rejection> {
             match c.get(name) {
                 None => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|t| (0.0..=MAX_TIME_CLAIM).contains(t))
-                    .map(Some)
-                    .ok_or(Rejection::BadClaimType(name)),
+                Some(Value::Number(n)) => {
+                    time_claim(n).map(Some).ok_or(Rejection::BadClaimType(name))
+                }
                 Some(_) => Err(Rejection::BadClaimType(name)),
             }
         };
@@ -510,8 +576,10 @@ impl TokenValidator {
             Some(iss) if iss == self.issuer => {}
             _ => return Err(Rejection::WrongIssuer),
         }
+        // A subject nobody can read (empty, or only white space, controls and invisible
+        // characters) names no one: budgets, audit lines and bindings key on it.
         let subject = string("sub")?
-            .filter(|s| !s.is_empty())
+            .filter(|s| !crate::text::blank(s))
             .ok_or(Rejection::BadClaimType("sub"))?;
         let now = jsonwebtoken::get_current_timestamp() as f64;
         let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
@@ -628,6 +696,21 @@ fn kind_name(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::same_bytes;
+
+    #[test]
+    fn time_claims_are_compared_as_written() {
+        let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
+        assert_eq!(
+            super::time_claim(&n("9007199254740992")),
+            Some(9007199254740992.0)
+        );
+        assert_eq!(super::time_claim(&n("9007199254740993")), None);
+        assert_eq!(super::time_claim(&n("18446744073709551615")), None);
+        assert_eq!(super::time_claim(&n("-1")), None);
+        assert_eq!(super::time_claim(&n("1700000000.5")), Some(1700000000.5));
+        assert_eq!(super::time_claim(&n("9007199254740993.0")), None);
+        assert_eq!(super::time_claim(&n("1e300")), None);
+    }
 
     #[test]
     fn same_bytes_compares_whole_slices() {

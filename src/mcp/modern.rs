@@ -15,6 +15,45 @@ pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabil
 pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
 pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
 
+/// The request's `MCP-Protocol-Version` header as the era decision reads it: absent, one
+/// value (`\u{fffd}` when it is not text), or repeated (which no revision allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionHeader<'a> {
+    One(Option<&'a str>),
+    Repeated,
+}
+
+impl<'a> VersionHeader<'a> {
+    /// Reads every value of the header.
+    pub fn read(mut values: impl Iterator<Item = &'a [u8]>) -> VersionHeader<'a> {
+        match (values.next(), values.next()) {
+            (None, _) => VersionHeader::One(None),
+            (Some(v), None) => {
+                VersionHeader::One(Some(std::str::from_utf8(v).unwrap_or("\u{fffd}")))
+            }
+            (Some(_), Some(_)) => VersionHeader::Repeated,
+        }
+    }
+
+    /// The era of a message with this header and `meta`: a repeated header is refused, with
+    /// -32020 when the body claims 2026-07-28 and -32600 otherwise (400 either way).
+    pub fn classify(self, meta: Option<&Map<String, Value>>) -> Result<Era, McpError> {
+        match self {
+            VersionHeader::One(header) => classify(header, meta),
+            VersionHeader::Repeated => {
+                const WHY: &str = "the MCP-Protocol-Version header must appear once";
+                let claim = meta.and_then(|m| m.get(PROTOCOL_VERSION_KEY));
+                Err(
+                    match claim.and_then(Value::as_str).and_then(Era::from_version) {
+                        Some(Era::Modern) => McpError::HeaderMismatch(WHY.into()),
+                        _ => McpError::InvalidRequest(format!("Invalid Request: {WHY}")),
+                    },
+                )
+            }
+        }
+    }
+}
+
 /// Decides the era of one message from its params' `_meta` object. The body decides (a `_meta`
 /// naming a protocol version claims that revision); the `MCP-Protocol-Version` header must
 /// agree with it, and decides alone when the body makes no claim (absent header: 2025-03-26, as
