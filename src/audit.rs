@@ -50,6 +50,8 @@ impl<'a> Audit<'a> {
         self.done = true;
         let (outcome, reason) = match result {
             Ok(Reply::CallTool(r)) if r.is_error => ("tool_error", None),
+            // A round that asked the client and did nothing yet: not an execution.
+            Ok(Reply::InputRequired(_)) => ("input_required", None),
             Ok(_) => ("ok", None),
             Err(McpError::InsufficientScope(_)) => ("refused", Some("insufficient_scope")),
             Err(McpError::RateLimited(_)) => ("refused", Some("rate_limited")),

@@ -117,13 +117,15 @@ const LIST_KEYS: [&str; 6] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 22] = [
+const PLAIN_VARS: [(&str, &str); 24] = [
     ("REDIS_URL", "rate_limit.redis_url"),
     ("MCP_STATE_KEY", "mcp.state_key"),
     ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
     ("FLY_MACHINE_ID", "server.instance_id"),
     ("PORT", "server.port"),
     ("METRICS_PORT", "server.metrics_port"),
+    ("METRICS_HOST", "server.metrics_host"),
+    ("METRICS_TOKEN", "server.metrics_token"),
     ("PUBLIC_URL", "server.public_url"),
     ("OAUTH_ISSUER", "auth.issuer"),
     ("SK_ENV_URL", "auth.issuer"),

@@ -217,23 +217,35 @@ impl Application {
         let metrics = match s.metrics_port {
             None => None,
             Some(mp) => {
-                let host = if s.host == "0.0.0.0" {
-                    "[::]"
-                } else {
-                    s.host.as_str()
+                // Its own address (loopback unless server.metrics_host says otherwise), never
+                // the public listener's.
+                let host = match s.metrics_host.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+                    _ => s.metrics_host.clone(),
                 };
-                let bound = TcpListener::bind(format!("{host}:{mp}"))
-                    .or_else(|_| TcpListener::bind(format!("{}:{mp}", s.host)))
-                    .map_err(|source| StartupError::Bind {
-                        addr: format!("{host}:{mp} (server.metrics_port)"),
+                let bound = TcpListener::bind(format!("{host}:{mp}")).map_err(|source| {
+                    StartupError::Bind {
+                        addr: format!("{host}:{mp} (server.metrics_host, server.metrics_port)"),
                         source,
-                    })?;
+                    }
+                })?;
                 let metrics_port = bound.local_addr().map(|a| a.port()).unwrap_or(mp);
-                let server =
-                    crate::metrics::listener(bound, keys.clone()).map_err(StartupError::Serve)?;
+                let access = crate::metrics::MetricsAccess {
+                    allowed_hosts: settings.security.allowed_hosts.clone(),
+                    token: s.metrics_token.clone(),
+                };
+                let server = crate::metrics::listener(bound, keys.clone(), access)
+                    .map_err(StartupError::Serve)?;
                 let handle = server.handle();
                 actix_web::rt::spawn(server);
-                log::info!("metrics on port {metrics_port} (GET /metrics)");
+                log::info!(
+                    "metrics on {host}:{metrics_port} (GET /metrics{})",
+                    if s.metrics_token.is_some() {
+                        ", bearer token required"
+                    } else {
+                        ""
+                    }
+                );
                 Some((metrics_port, handle))
             }
         };

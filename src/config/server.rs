@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ConfigError, Context, bad, millis, non_empty, parse_base_url, range, secs, var_for};
+use super::{
+    ConfigError, Context, Secret, bad, millis, non_empty, parse_base_url, range, secs, var_for,
+};
 
 /// `[server]`: one type, deserialized as it is used, then checked and completed.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +35,12 @@ pub struct ServerSettings {
     /// Port of the separate Prometheus listener; `None` (0 in the files) = off.
     #[serde(deserialize_with = "optional_port")]
     pub metrics_port: Option<u16>,
+    /// The address the metrics listener binds (an IP address or `localhost`): loopback by
+    /// default, whatever `host` is; `::` (all addresses) for a scraper on a private network.
+    pub metrics_host: String,
+    /// `METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <it>`.
+    #[serde(deserialize_with = "metrics_token")]
+    pub metrics_token: Option<Secret>,
     /// This instance's name in the ids of questions it waits on (FLY_MACHINE_ID on Fly.io, so a
     /// stray answer can be replayed to it; random when the files leave it empty).
     pub instance_id: String,
@@ -48,6 +56,21 @@ fn public_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Url>, D::
             .map(Some)
             .map_err(serde::de::Error::custom),
     }
+}
+
+/// At least 16 characters a header value can carry; empty = none. Errors never show it.
+fn metrics_token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    use serde::de::Error;
+    let raw = String::deserialize(d)?;
+    let Some(t) = non_empty(&raw) else {
+        return Ok(None);
+    };
+    if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(D::Error::custom(
+            "must be at least 16 printable ASCII characters without spaces (value not shown); e.g. `openssl rand -hex 32`",
+        ));
+    }
+    Ok(Some(Secret(t.to_string())))
 }
 
 fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
@@ -74,6 +97,17 @@ impl ServerSettings {
             return Err(bad(
                 &var_for("server.host"),
                 format!("{:?} is not an IP address", self.host),
+            ));
+        }
+        if self.metrics_host.parse::<std::net::IpAddr>().is_err()
+            && self.metrics_host != "localhost"
+        {
+            return Err(bad(
+                &var_for("server.metrics_host"),
+                format!(
+                    "{:?} is not an IP address (127.0.0.1 keeps metrics on this machine; :: reaches a private network)",
+                    self.metrics_host
+                ),
             ));
         }
         let ms = |d: Duration| d.as_millis() as u64;
