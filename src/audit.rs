@@ -76,6 +76,7 @@ impl<'a> Audit<'a> {
                 | McpError::TooManyListenStreams(_),
             ) => ("refused", Some("invalid_request")),
             Err(McpError::Internal | McpError::ResponseTooLarge(_)) => ("error", Some("internal")),
+            Err(McpError::StreamEnded(_)) => ("cancelled", None),
         };
         self.record(outcome, reason);
     }

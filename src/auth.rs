@@ -21,9 +21,70 @@ pub struct Identity {
     pub organization: Option<String>,
     /// `client_id`, else `azp`.
     pub client_id: Option<String>,
+    /// How long the token behind this identity stays acceptable.
+    pub validity: Validity,
+}
+
+/// What keeps a verified token acceptable: the time it expires (`exp` plus the leeway) and the
+/// key that verified it. A long-lived stream asks `Identity::lapsed` as it goes, so it ends
+/// when either is gone, as a new request with the same token would be refused.
+#[derive(Clone, Default)]
+pub struct Validity {
+    /// Unix seconds from which the token is refused; `u64::MAX`: never.
+    pub expires_at: u64,
+    /// The verifying key's fingerprint and the store it must stay in.
+    pub key: Option<(u64, std::sync::Arc<jwks::KeyStore>)>,
+}
+
+impl std::fmt::Debug for Validity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validity")
+            .field("expires_at", &self.expires_at)
+            .field("key", &self.key.as_ref().map(|(id, _)| id))
+            .finish()
+    }
+}
+
+impl PartialEq for Validity {
+    fn eq(&self, other: &Validity) -> bool {
+        self.expires_at == other.expires_at
+            && self.key.as_ref().map(|(id, _)| id) == other.key.as_ref().map(|(id, _)| id)
+    }
+}
+
+impl Eq for Validity {}
+
+impl Validity {
+    /// Acceptable for ever (tests, and identities not made from a token).
+    pub const FOREVER: Validity = Validity {
+        expires_at: u64::MAX,
+        key: None,
+    };
+}
+
+/// Why an identity stopped being acceptable while a stream ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lapse {
+    /// The token's `exp` (plus the leeway) has passed.
+    Expired,
+    /// The key that verified the token left the issuer's key set (or no key set is in force).
+    KeyWithdrawn,
 }
 
 impl Identity {
+    /// Why the token behind this identity would be refused now, if it would.
+    pub fn lapsed(&self, now: u64) -> Option<Lapse> {
+        if now >= self.validity.expires_at {
+            return Some(Lapse::Expired);
+        }
+        match &self.validity.key {
+            Some((id, keys)) if !keys.current().is_some_and(|set| set.holds(*id)) => {
+                Some(Lapse::KeyWithdrawn)
+            }
+            _ => None,
+        }
+    }
+
     /// Does the caller hold `scope`? Scopes are opaque strings (RFC 6749 section 3.3) compared
     /// exactly: `mcp` does not satisfy `mcp:admin`. Implications come only from
     /// `auth.scope_implies`, applied when the identity is built.
@@ -50,6 +111,24 @@ impl Caller {
                 .copied()
                 .filter(|s| !id.has_scope(s))
                 .collect(),
+        }
+    }
+
+    /// When the caller's token expires (Unix seconds), if it does.
+    pub fn expires_at(&self) -> Option<u64> {
+        match self {
+            Caller::Authenticated(id) if id.validity.expires_at != u64::MAX => {
+                Some(id.validity.expires_at)
+            }
+            _ => None,
+        }
+    }
+
+    /// Why the caller's token would be refused now (never, without auth).
+    pub fn lapsed(&self, now: u64) -> Option<Lapse> {
+        match self {
+            Caller::Authenticated(id) => id.lapsed(now),
+            Caller::Anonymous => None,
         }
     }
 
@@ -97,6 +176,7 @@ mod tests {
             scopes: vec!["todo".into(), "admin".into()],
             organization: None,
             client_id: None,
+            validity: Validity::FOREVER,
         };
         assert!(!id.has_scope("todo:read"));
         assert!(!id.has_scope("admin:x"));

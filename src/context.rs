@@ -348,6 +348,7 @@ pub mod testing {
                 scopes: vec![],
                 organization: org.map(str::to_string),
                 client_id: None,
+                validity: crate::auth::Validity::FOREVER,
             })),
         };
         ToolContext::new(caller, Notifier::default())

@@ -170,6 +170,10 @@ pub struct Server {
     challenge: ChallengeContext,
     /// Who this server is, built once (every 2026-07-28 result carries it).
     info: Arc<ServerInfo>,
+    /// The shared store (REDIS_URL), for what several instances must agree on.
+    shared: Option<Arc<budget::Shared>>,
+    /// `requestState`s already accepted by tools that are not idempotent.
+    pub(crate) spent: asking::Spent,
 }
 
 /// What a `Server` is built from, besides the registry.
@@ -212,7 +216,7 @@ impl Server {
                 rate.tool_calls_per_minute,
                 rate.tool_calls_burst,
                 local,
-                shared,
+                shared.clone(),
             )
         });
         let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
@@ -238,14 +242,23 @@ impl Server {
             tool_lists: tools::ListCache::default(),
             challenge,
             info,
+            shared,
+            spent: asking::Spent::default(),
         }
     }
 
-    /// Drops rate-limit state of idle subjects so memory stays bounded.
+    /// The shared store, when REDIS_URL names one.
+    pub(crate) fn shared_store(&self) -> Option<&budget::Shared> {
+        self.shared.as_deref()
+    }
+
+    /// Drops rate-limit state of idle subjects and the names of expired `requestState`s, so
+    /// memory stays bounded.
     pub fn purge_idle(&self) {
         if let Some(b) = &self.tool_budget {
             b.purge_idle();
         }
+        self.spent.purge();
     }
 
     fn caller_key(caller: &Caller) -> String {

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Requests per minute on the MCP endpoint, keyed by verified subject or client address,
     /// in this instance's memory (the shared store's fallback); one budget for every worker.
     request_budget: Arc<Budget<RateKey>>,
+    /// The per-address allowance of first token verifications once the budget is spent.
+    first_verifications: Arc<Budget<RateKey>>,
     prm_paths: Vec<String>,
     mcp_path: String,
     cors: CorsSettings,
@@ -134,16 +136,34 @@ impl AppState {
         let budget = web::Data::new(transport::RequestBudget {
             budget: rl.enabled.then(|| request_budget.clone()),
         });
+        let first_verifications = Arc::new(Budget::new(
+            "first_verifications",
+            rl.first_verifications_per_minute,
+            rl.first_verifications_burst,
+            Arc::new(RateLimiter::keyed(
+                Quota::per_minute(
+                    NonZeroU32::new(rl.first_verifications_per_minute).expect("validated > 0"),
+                )
+                .allow_burst(NonZeroU32::new(rl.first_verifications_burst).expect("validated > 0")),
+            )),
+            None,
+        ));
         let gate = web::Data::new(Gate {
             auth: auth.clone(),
             trusted_proxy: settings.security.trusted_proxy,
             budget: rl.enabled.then(|| request_budget.clone()),
             shared: shared.is_some(),
+            first_verifications: rl.enabled.then(|| first_verifications.clone()),
         });
 
+        // RFC 9728 section 3.1: the document of a resource with a path is at the well-known
+        // path followed by it; a resource at the root has the well-known path alone.
         let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
         for p in [
-            format!("/.well-known/oauth-protected-resource{}", settings.mcp.path),
+            format!(
+                "/.well-known/oauth-protected-resource{}",
+                settings.mcp.path.trim_end_matches('/')
+            ),
             urls.metadata_url
                 .split_once("/.well-known/")
                 .map(|(_, rest)| format!("/.well-known/{rest}"))
@@ -172,6 +192,7 @@ impl AppState {
             gate,
             store: web::Data::new(StoreState(shared.clone())),
             request_budget,
+            first_verifications,
             prm_paths,
             mcp_path: settings.mcp.path.clone(),
             cors: settings.cors.clone(),
@@ -184,12 +205,14 @@ impl AppState {
     pub fn spawn_background_work(&self) {
         tokio::spawn(self.keys.clone().run_refresher());
         let request_budget = self.request_budget.clone();
+        let first_verifications = self.first_verifications.clone();
         let mcp = self.mcp.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 request_budget.purge_idle();
+                first_verifications.purge_idle();
                 mcp.purge_idle();
                 crate::memory::release_free_heap();
             }

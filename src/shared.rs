@@ -160,6 +160,42 @@ impl SharedStore {
         }
     }
 
+    /// Marks `key` used until `ttl` from now: `Ok(true)` for its first use on any instance,
+    /// `Ok(false)` when it was used before, `Err` when the store did not answer in time. One
+    /// `SET NX PX` round trip.
+    pub async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
+        if self
+            .down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(Unavailable);
+        }
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("gatehouse:once:{}", digest(key)))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        let mut conn = self.conn.clone();
+        let call = async { cmd.query_async::<Option<String>>(&mut conn).await };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(set)) => {
+                self.mark_up();
+                Ok(set.is_some())
+            }
+            Ok(Err(e)) => {
+                self.mark_down(&format!("{e}"));
+                Err(Unavailable)
+            }
+            Err(_) => {
+                self.mark_down(&format!("no answer within {} ms", self.timeout.as_millis()));
+                Err(Unavailable)
+            }
+        }
+    }
+
     fn mark_up(&self) {
         if !self.up.swap(true, Ordering::Relaxed) {
             log::info!(

@@ -77,7 +77,12 @@ pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, Startup
         Some(u) => base_str(u),
         None => format!("http://localhost:{port}"),
     };
-    let resource = format!("{base}{}", settings.mcp.path);
+    // At the root, the resource is the origin itself, without a trailing slash (the form MCP
+    // clients and RFC 9728 use for a resource without a path).
+    let resource = match settings.mcp.path.as_str() {
+        "/" => base.clone(),
+        path => format!("{base}{path}"),
+    };
     let resource_url = Url::parse(&resource)
         .map_err(|e| StartupError::Config(format!("resource URL {resource}: {e}")))?;
     let issuer = match &settings.auth.issuer {

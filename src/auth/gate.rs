@@ -5,7 +5,10 @@
 //! users behind one NAT do not share a budget; every other request, including the first sight
 //! of any token, is keyed by the client address as the trusted proxy reports it, and charged
 //! before its token is checked, so a flood of forged tokens costs a budget lookup each, not a
-//! signature check. The client cannot pick its bucket: only verified tokens name one.
+//! signature check. The client cannot pick its bucket: only verified tokens name one. When an
+//! address has spent its budget, a request carrying a token may still have it verified within
+//! a small allowance of first verifications per address (`Gate::first_verification`): users
+//! behind one NAT can sign in, while a flood of forged tokens is held to that allowance.
 //!
 //! Every method is charged; only POST needs a token (GET and DELETE get their 405, preflights
 //! are answered by CORS before this). The verified `Caller` and the `RateKey` go into the
@@ -65,6 +68,30 @@ pub struct Gate {
     /// The budget lives in a shared store: a verified subject's request is charged by the
     /// transport once the body is parsed, together with a tool call's tool-call budget.
     pub shared: bool,
+    /// First verifications of a token from an address whose request budget is spent: a small
+    /// allowance of its own per address (this instance's memory), so users behind one NAT can
+    /// still sign in while anonymous floods from it are refused. `None` when rate limiting is
+    /// off.
+    pub first_verifications: Option<Arc<Budget<RateKey>>>,
+}
+
+impl Gate {
+    /// May this request, refused by its address's request budget, still have its token
+    /// verified? Only a POST carrying one well-formed bearer token (auth on), and only within
+    /// the address's allowance of first verifications, which it then spends.
+    fn first_verification(&self, req: &ServiceRequest, key: &RateKey) -> bool {
+        let (Some(allowance), AuthMode::On(_), RateKey::Ip(_)) =
+            (&self.first_verifications, &self.auth.mode, key)
+        else {
+            return false;
+        };
+        req.method() == Method::POST
+            && matches!(
+                bearer::from_headers(req.headers()),
+                Ok(Credentials::Bearer(_))
+            )
+            && allowance.take_local(key, 1).is_ok()
+    }
 }
 
 /// The auth gate as a middleware (`web::resource(..).wrap(AuthGate)`). A hand-written
@@ -190,7 +217,9 @@ fn admit(req: ServiceRequest) -> Admission {
             req.extensions_mut().insert(DeferredCharge);
         } else if budget.is_shared() {
             charge = Some(key.clone());
-        } else if let Err(refused) = budget.take_local(&key, 1) {
+        } else if let Err(refused) = budget.take_local(&key, 1)
+            && !gate.first_verification(&req, &key)
+        {
             return Admission::Refused(budget_refusal(refused, req));
         }
         // For a batch's further items and the deferred charge (nothing reads it without a
@@ -245,6 +274,7 @@ async fn admit_later(
         .clone();
     if let (Some(key), Some(budget)) = (&pending.charge, &gate.budget)
         && let Err(refused) = budget.take(key, 1).await
+        && !(matches!(refused, Refused::Wait(_)) && gate.first_verification(&req, key))
     {
         return Err(budget_refusal(refused, req));
     }

@@ -16,6 +16,9 @@ pub struct Key {
     pub kid: Option<String>,
     pub alg: Algorithm,
     pub key: DecodingKey,
+    /// A fingerprint of the key material (`kty`, `crv`, `n`, `e`, `x`, `y`): the same key in a
+    /// later fetch has the same one, so what a key verified can ask whether it is still there.
+    pub id: u64,
 }
 
 /// A loaded key set.
@@ -43,6 +46,11 @@ impl KeySet {
 
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Does the set hold the key with this fingerprint (`Key::id`)?
+    pub fn holds(&self, id: u64) -> bool {
+        self.keys.iter().any(|k| k.id == id)
     }
 }
 
@@ -130,7 +138,26 @@ fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Option<Key> {
         }
         _ => return None,
     };
-    allowed.contains(&alg).then_some(Key { kid, alg, key })
+    let id = fingerprint(jwk);
+    allowed.contains(&alg).then_some(Key { kid, alg, key, id })
+}
+
+/// The first 8 bytes of the SHA-256 of a key's material members.
+fn fingerprint(jwk: &Value) -> u64 {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for name in ["kty", "crv", "n", "e", "x", "y"] {
+        ctx.update(
+            jwk.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .as_bytes(),
+        );
+        ctx.update(b"\0");
+    }
+    let digest = ctx.finish();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// Where keys come from.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::Identity;
 use super::jwks::KeyStore;
+use super::{Identity, Validity};
 use crate::auth::asymmetric_algorithm;
 use crate::hashing::BuildDigest;
 
@@ -516,6 +516,7 @@ impl TokenValidator {
         }
         let mut last = Rejection::UnknownKey;
         let mut claims = None;
+        let mut verified_by = 0;
         for key in set.candidates(kid, alg) {
             if key.alg != alg {
                 // One key, one algorithm: a token claiming another alg for this key is forged.
@@ -525,6 +526,7 @@ impl TokenValidator {
             match jsonwebtoken::decode::<Value>(token, &key.key, &validation) {
                 Ok(data) => {
                     claims = Some(data.claims);
+                    verified_by = key.id;
                     break;
                 }
                 Err(e) => {
@@ -541,7 +543,11 @@ impl TokenValidator {
             }
         }
         let claims = claims.ok_or(last)?;
-        let (identity, exp) = self.check_claims(&claims)?;
+        let (mut identity, exp) = self.check_claims(&claims)?;
+        identity.validity = Validity {
+            expires_at: exp.saturating_add(self.leeway),
+            key: Some((verified_by, self.keys.clone())),
+        };
         Ok(Verified {
             identity: Arc::new(identity),
             until: exp,
@@ -633,6 +639,7 @@ impl TokenValidator {
             scopes,
             organization,
             client_id,
+            validity: Validity::FOREVER,
         };
         Ok((identity, exp.max(0.0) as u64))
     }

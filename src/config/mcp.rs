@@ -31,6 +31,9 @@ pub struct McpSettings {
     pub read_ttl_ms: u64,
     /// Open `subscriptions/listen` streams allowed per subject (per instance).
     pub max_listen_streams: usize,
+    /// Longest life of an event stream; it then ends with its result.
+    #[serde(rename = "max_stream_secs", deserialize_with = "secs")]
+    pub max_stream: Duration,
     /// Key material sealing 2026-07-28 `requestState` (MCP_STATE_KEY, at least 32 bytes; held
     /// as standard base64).
     #[serde(deserialize_with = "key_material")]
@@ -81,21 +84,24 @@ fn key_material<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>
 impl McpSettings {
     pub(super) fn check(&mut self) -> Result<(), ConfigError> {
         let p = &self.path;
-        if !p.starts_with('/')
-            || p.len() < 2
-            || p.ends_with('/')
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
-            || p.starts_with("/.well-known")
-            || p.starts_with(crate::auth::dev_issuer::ISSUER_PATH)
-            || p == "/health"
-            || p == "/ready"
+        // `/` serves MCP at the root, as the Express pattern did; `/health`, `/ready` and
+        // `/.well-known/...` keep their meaning beside it.
+        if p != "/"
+            && (!p.starts_with('/')
+                || p.len() < 2
+                || p.ends_with('/')
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+                || p.starts_with("/.well-known")
+                || p.starts_with(crate::auth::dev_issuer::ISSUER_PATH)
+                || p == "/health"
+                || p == "/ready")
         {
             return Err(bad(
                 &var_for("mcp.path"),
                 format!(
-                    "{p:?} must be a path like /mcp (letters, digits, / - _ .; no trailing slash)"
+                    "{p:?} must be / or a path like /mcp (letters, digits, / - _ .; no trailing slash; not /health, /ready, /.well-known/... or /dev-issuer/...)"
                 ),
             ));
         }
@@ -123,6 +129,7 @@ impl McpSettings {
             "mcp.max_listen_streams",
         )?;
         range(self.state_ttl.as_secs(), 1, 86_400, "mcp.state_ttl_secs")?;
+        range(self.max_stream.as_secs(), 1, 86_400, "mcp.max_stream_secs")?;
         self.server_name = non_empty(&self.server_name)
             .ok_or_else(|| bad(&var_for("mcp.server_name"), "must not be empty"))?
             .to_string();

@@ -15,6 +15,10 @@ pub struct RateLimitSettings {
     pub requests_burst: u32,
     pub tool_calls_per_minute: u32,
     pub tool_calls_burst: u32,
+    /// First token verifications per minute (and burst) allowed to an address whose request
+    /// budget is spent (per instance).
+    pub first_verifications_per_minute: u32,
+    pub first_verifications_burst: u32,
     /// A shared store for the budgets (and list-change announcements): REDIS_URL.
     #[serde(deserialize_with = "redis_url")]
     pub redis_url: Option<Secret>,
@@ -82,6 +86,14 @@ impl RateLimitSettings {
                 "rate_limit.tool_calls_per_minute",
             ),
             (self.tool_calls_burst, "rate_limit.tool_calls_burst"),
+            (
+                self.first_verifications_per_minute,
+                "rate_limit.first_verifications_per_minute",
+            ),
+            (
+                self.first_verifications_burst,
+                "rate_limit.first_verifications_burst",
+            ),
         ] {
             range(u64::from(v), 1, 1_000_000, key)?;
         }

@@ -54,12 +54,71 @@ struct State {
     exp: u64,
     /// Answers already given and checked.
     answers: BTreeMap<String, Value>,
+    /// The keys of the questions this state was issued with: only answers to them count.
+    #[serde(default)]
+    asked: Vec<String>,
+    /// This state's own name (128 random bits): a tool that is not idempotent accepts it once.
+    #[serde(default)]
+    once: String,
+}
+
+/// 128 random bits as hex: a state's `once` name.
+fn fresh_name() -> String {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).expect("the system random source works");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The names of `requestState`s already accepted by tools that are not idempotent, each kept
+/// until its state's expiry, in this instance's memory (the shared store, when there is one,
+/// holds them for every instance; this is its fallback). Bounded: past `MAX_SPENT` live
+/// names, a new exchange's state is refused until some expire.
+#[derive(Default)]
+pub struct Spent {
+    names: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+const MAX_SPENT: usize = 100_000;
+
+impl Spent {
+    /// `Ok(true)`: first use, now remembered until `exp`; `Ok(false)`: used before; `Err`: full.
+    fn first_use(&self, name: &str, exp: u64) -> Result<bool, ()> {
+        let now = now();
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.get(name).is_some_and(|until| *until > now) {
+            return Ok(false);
+        }
+        if names.len() >= MAX_SPENT {
+            names.retain(|_, until| *until > now);
+            if names.len() >= MAX_SPENT {
+                return Err(());
+            }
+        }
+        names.insert(name.to_string(), exp);
+        Ok(true)
+    }
+
+    /// Forgets names whose state has expired.
+    pub fn purge(&self) {
+        let now = now();
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, until| *until > now);
+    }
 }
 
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Too many exchanges are open on this instance for one more to be remembered.
+fn busy() -> McpError {
+    McpError::InvalidParams(
+        "too many requestStates are in use on this server; retry in a minute".into(),
+    )
 }
 
 fn digest(args: &Value) -> String {
@@ -72,6 +131,8 @@ fn digest(args: &Value) -> String {
 pub struct Asking {
     pub(crate) asker: Asker,
     bound: Option<(Arc<Rounds>, State)>,
+    /// The `once` name and expiry of the `requestState` this request carried, if any.
+    carried: Option<(String, u64)>,
 }
 
 impl Asking {
@@ -91,6 +152,7 @@ impl Asking {
         let cannot = |why| Asking {
             asker: Asker::Cannot(why),
             bound: None,
+            carried: None,
         };
         // Made only where it is kept (a tool that never asks needs none).
         let subject = || call.caller.subject().unwrap_or("").to_string();
@@ -106,6 +168,7 @@ impl Asking {
                         version: call.era.version(),
                     })),
                     bound: None,
+                    carried: None,
                 },
             });
         };
@@ -113,10 +176,11 @@ impl Asking {
             // Answers for a handler that never asks are extra information: ignored.
             return Ok(cannot(NOT_DECLARED));
         }
-        let mut answers: BTreeMap<String, Value> = round
-            .input_responses
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        // Answers count only beside the state that asked for them: `inputResponses` without
+        // a `requestState`, or for a question that state did not ask, are ignored (the handler
+        // asks again), so no answer can be supplied unasked.
+        let mut answers: BTreeMap<String, Value> = BTreeMap::new();
+        let mut carried = None;
         let mut state = State {
             sub: subject(),
             method: method.to_string(),
@@ -124,6 +188,8 @@ impl Asking {
             args: digest(args),
             exp: now() + server.settings.state_ttl.as_secs(),
             answers: BTreeMap::new(),
+            asked: Vec::new(),
+            once: String::new(),
         };
         match round.request_state {
             None => {}
@@ -151,16 +217,58 @@ impl Asking {
                 }
                 // The exchange keeps its first deadline; answers already checked stand.
                 state.exp = earlier.exp;
+                if let Some(given) = round.input_responses {
+                    for key in &earlier.asked {
+                        if let Some(v) = given.get(key) {
+                            answers.insert(key.clone(), v.clone());
+                        }
+                    }
+                }
                 for (k, v) in earlier.answers {
                     answers.insert(k, v);
                 }
+                carried = Some((earlier.once, earlier.exp));
             }
         }
         let rounds = Arc::new(Rounds::new(meta.capabilities.clone(), answers));
         Ok(Asking {
             asker: Asker::Rounds(rounds.clone()),
             bound: Some((rounds, state)),
+            carried,
         })
+    }
+
+    /// For a handler that is not idempotent: accepts the carried `requestState` once, on any
+    /// instance (through the shared store when there is one; this instance's memory when there
+    /// is none, or when it does not answer and `rate_limit.redis_down` is `allow`). A replay is
+    /// refused (-32602) and the handler does not run.
+    pub async fn accept_once(&self, server: &Server) -> Result<(), McpError> {
+        let Some((name, exp)) = &self.carried else {
+            return Ok(());
+        };
+        let replayed = || {
+            McpError::InvalidParams(
+                "requestState was already used: each answer is accepted once; start the request again without it".into(),
+            )
+        };
+        // A state sealed before names existed has none: it can be accepted only once either.
+        if name.is_empty() {
+            return Err(replayed());
+        }
+        let first = match server.shared_store() {
+            Some(shared) => {
+                let ttl = std::time::Duration::from_secs(exp.saturating_sub(now()).max(1));
+                match shared.store.first_use(name, ttl).await {
+                    Ok(first) => first && server.spent.first_use(name, *exp).unwrap_or(true),
+                    Err(_) if shared.when_down == crate::config::RedisDown::Refuse => {
+                        return Err(McpError::StoreDown);
+                    }
+                    Err(_) => server.spent.first_use(name, *exp).map_err(|()| busy())?,
+                }
+            }
+            None => server.spent.first_use(name, *exp).map_err(|()| busy())?,
+        };
+        if first { Ok(()) } else { Err(replayed()) }
     }
 
     /// Runs a handler under the one policy: panics caught (while it is built and while it
@@ -239,6 +347,8 @@ impl Asking {
             name: state.name.clone(),
             args: state.args.clone(),
             exp: state.exp,
+            asked: questions.iter().map(|(key, _)| key.clone()).collect(),
+            once: fresh_name(),
         };
         let sealed = server
             .seal

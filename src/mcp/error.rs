@@ -46,6 +46,9 @@ pub enum McpError {
     UnsupportedVersion(String),
     /// 2026-07-28's answer for an unknown resource: -32602 with `data.uri`.
     UnknownResource(String),
+    /// An event stream outlived what it was opened with (-32000): the reason, worded for the
+    /// client (the token expired, its key was withdrawn, `mcp.max_stream_secs` passed).
+    StreamEnded(&'static str),
 }
 
 /// A message that is not a JSON-RPC request: -32600 with the reason.
@@ -162,6 +165,9 @@ impl McpError {
             McpError::UnknownResource(uri) => {
                 ErrorObject::new(ErrorCode::INVALID_PARAMS, "Resource not found")
                     .with_data(json!({"uri": uri}))
+            }
+            McpError::StreamEnded(why) => {
+                ErrorObject::new(ErrorCode::TRANSPORT, format!("Stream ended: {why}"))
             }
         }
     }

@@ -133,6 +133,12 @@ pub async fn call(
         &args,
         tool.def.tool.asks,
     )?;
+    // A confirmation given to a tool that is not idempotent performs it once: the state that
+    // carried it is accepted once, on every instance.
+    let a = tool.def.tool.annotations;
+    if a.idempotent != Some(true) && a.read_only != Some(true) {
+        asking.accept_once(server).await?;
+    }
     let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());

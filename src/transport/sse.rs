@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -17,9 +17,9 @@ use futures_util::future::{AbortHandle, Abortable, Aborted};
 use tokio::sync::{broadcast, watch};
 
 use super::{Cap, Framing, RESULT_RESERVE, outcome_event, outcome_response, transport_error};
-use crate::auth::Caller;
+use crate::auth::{Caller, Lapse};
 use crate::changes::Change;
-use crate::jsonrpc::Id;
+use crate::jsonrpc::{Id, Response};
 use crate::mcp::listen::{self, Filter};
 use crate::mcp::model::{Params, Parsed, Request};
 use crate::mcp::{Call, Era, InFlightGuard, ListenerGuard, McpError, Outcome, Server};
@@ -71,6 +71,89 @@ impl Events {
     }
 }
 
+/// How often a stream asks whether the key that verified its caller's token is still in the
+/// issuer's key set.
+const KEY_CHECK: Duration = Duration::from_secs(1);
+
+/// When an event stream must end, as a new request would be refused: at its caller's token
+/// expiry (`exp` plus the leeway), when the key that verified the token leaves the key set, and
+/// in any case after `mcp.max_stream_secs`.
+pub(super) struct Lifetime {
+    caller: Caller,
+    deadline: tokio::time::Instant,
+    /// Only for a caller whose token a key verified.
+    check: Option<tokio::time::Interval>,
+}
+
+impl Lifetime {
+    pub(super) fn new(caller: Caller, max: Duration) -> Lifetime {
+        let to_expiry = caller.expires_at().map(|at| {
+            (UNIX_EPOCH + Duration::from_secs(at))
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        let life = to_expiry.map_or(max, |d| d.min(max));
+        let check =
+            matches!(&caller, Caller::Authenticated(id) if id.validity.key.is_some()).then(|| {
+                let mut i =
+                    tokio::time::interval_at(tokio::time::Instant::now() + KEY_CHECK, KEY_CHECK);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
+        Lifetime {
+            caller,
+            deadline: tokio::time::Instant::now() + life,
+            check,
+        }
+    }
+
+    /// Resolves when the stream must end, with the reason the client reads. Cancel-safe.
+    pub(super) async fn over(&mut self) -> &'static str {
+        loop {
+            let tick = async {
+                match &mut self.check {
+                    Some(i) => {
+                        i.tick().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.deadline) => {
+                    return match self.caller.lapsed(unix_now()) {
+                        Some(lapse) => lapse_reason(lapse),
+                        // The deadline was the token's expiry only when it came first.
+                        None if self.caller.expires_at().is_some_and(|at| at <= unix_now() + 1) => {
+                            lapse_reason(Lapse::Expired)
+                        }
+                        None => "it reached mcp.max_stream_secs; open a new one",
+                    };
+                }
+                _ = tick => {
+                    if let Some(lapse) = self.caller.lapsed(unix_now()) {
+                        return lapse_reason(lapse);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn lapse_reason(lapse: Lapse) -> &'static str {
+    match lapse {
+        Lapse::Expired => "the access token expired; retry with a fresh token",
+        Lapse::KeyWithdrawn => {
+            "the key that signed the access token was withdrawn by its issuer; retry with a fresh token"
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub(super) struct StreamState {
     pub(super) _open: GaugeGuard,
     pub(super) events: Events,
@@ -78,6 +161,7 @@ pub(super) struct StreamState {
     pub(super) rx: Inbox,
     pub(super) id: Id,
     pub(super) guard: Option<InFlightGuard>,
+    pub(super) lifetime: Lifetime,
 }
 
 /// Yields queued notifications, then the result last; ends after the result (or silently if the
@@ -104,6 +188,18 @@ pub(super) async fn next_event(
                 }
             }
             n = st.rx.recv() => st.events.notification(n),
+            why = st.lifetime.over() => {
+                // The handler is stopped (its future dropped) and the stream ends with an
+                // error as its result.
+                log::debug!("a request's event stream ended: {why}");
+                st.running = None;
+                st.guard = None;
+                while let Some(n) = st.rx.try_recv() {
+                    st.events.notification(n);
+                }
+                let error = Response::error(Some(st.id.clone()), McpError::StreamEnded(why).to_error());
+                st.events.result(Outcome::Response(error), &st.id);
+            }
         }
     }
 }
@@ -144,6 +240,7 @@ struct ListenState {
     changes: broadcast::Receiver<Change>,
     closing: watch::Receiver<bool>,
     keepalive: tokio::time::Interval,
+    lifetime: Lifetime,
     queue: VecDeque<Bytes>,
     used: usize,
     done: bool,
@@ -181,13 +278,15 @@ impl ListenState {
 
 /// The `subscriptions/listen` stream: the acknowledgement first, then every announcement the
 /// filter agreed to, tagged with the subscription id; it ends with the request's result when the
-/// server shuts down (or the stream reaches `mcp.max_response_bytes`), and silently when the
+/// server shuts down, the stream reaches `mcp.max_response_bytes`, or its `Lifetime` is over
+/// (the token expired, its key was withdrawn, `mcp.max_stream_secs`), and silently when the
 /// client goes away.
 pub(super) fn listen(
     server: Arc<Server>,
     id: Id,
     filter: Filter,
     slot: ListenerGuard,
+    caller: Caller,
 ) -> HttpResponse {
     let changes = server.changes.subscribe();
     let closing = server.changes.closing();
@@ -197,6 +296,7 @@ pub(super) fn listen(
         changes,
         closing,
         keepalive: tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE),
+        lifetime: Lifetime::new(caller, server.settings.max_stream),
         queue: VecDeque::new(),
         used: 0,
         done: false,
@@ -226,15 +326,21 @@ async fn next_listen_event(
             Close,
             Change(Result<Change, broadcast::error::RecvError>),
             Tick,
+            Over(&'static str),
         }
         let next = tokio::select! {
             biased;
             _ = st.closing.wait_for(|closing| *closing) => Next::Close,
+            why = st.lifetime.over() => Next::Over(why),
             change = st.changes.recv() => Next::Change(change),
             _ = st.keepalive.tick() => Next::Tick,
         };
         match next {
             Next::Close | Next::Change(Err(broadcast::error::RecvError::Closed)) => st.finish(),
+            Next::Over(why) => {
+                log::debug!("a subscriptions/listen stream ended: {why}");
+                st.finish();
+            }
             Next::Change(Ok(c)) => st.announce(&c),
             // Fell behind: say that everything it follows changed, so nothing is lost.
             Next::Change(Err(broadcast::error::RecvError::Lagged(_))) => {
@@ -321,7 +427,7 @@ pub(super) fn subscribe(
         .with_retry_after(LISTEN_RETRY_SECS)
         .into_response();
     };
-    listen(server, id, filter, slot)
+    listen(server, id, filter, slot, call.caller.clone())
 }
 
 /// `Retry-After` of a refused listen stream: streams end only when clients close them.
@@ -350,9 +456,11 @@ pub(super) async fn dispatched(
         return finished(Ok(outcome), rx.as_mut(), &cap, framing, &id);
     }
     let (abort, registration) = AbortHandle::new_pair();
+    // Only a request that may stream needs its caller again, to end the stream in time.
+    let watched = rx.as_ref().map(|_| caller.clone());
     let guard = server.track(caller, &id, abort);
     let mut running: Running = Abortable::new(first, registration);
-    let Some(mut rx) = rx else {
+    let (Some(mut rx), Some(watched)) = (rx, watched) else {
         // Nothing can be streamed: the answer alone.
         let done = running.await;
         drop(guard);
@@ -375,6 +483,7 @@ pub(super) async fn dispatched(
         rx,
         id,
         guard: Some(guard),
+        lifetime: Lifetime::new(watched, server.settings.max_stream),
     };
     sse_response(Box::pin(futures_util::stream::unfold(state, next_event)))
 }

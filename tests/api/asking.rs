@@ -339,6 +339,8 @@ async fn several_rounds_carry_earlier_answers_in_the_sealed_state() {
 async fn missing_answers_are_asked_again_and_invalid_ones_refused() {
     let app = spawn_open(&[]).await;
     let tool = "test_input_required_result_multiple_inputs";
+    let first = round(&app, None, tool, json!({})).await.json()["result"].clone();
+    assert_eq!(first["inputRequests"].as_object().unwrap().len(), 3);
     // Two of three answers: only the third is asked again.
     let partial = round(
         &app,
@@ -348,7 +350,7 @@ async fn missing_answers_are_asked_again_and_invalid_ones_refused() {
             "user_name": accept(json!({"name": "Ada"})),
             "client_roots": {"roots": [{"uri": "file:///work"}]},
             "unrelated": {"ignored": true}
-        }}),
+        }, "requestState": first["requestState"]}),
     )
     .await;
     let partial = partial.json()["result"].clone();
@@ -368,10 +370,13 @@ async fn missing_answers_are_asked_again_and_invalid_ones_refused() {
         done.json()["result"]["content"][0]["text"],
         "Hi Ada (all three answers received)"
     );
+    let tool = "test_input_required_result_elicitation";
+    let asked = round(&app, None, tool, json!({})).await.json()["result"].clone();
+    let state = &asked["requestState"];
     for bad in [
         json!({"inputResponses": null}),
-        json!({"inputResponses": {"user_name": 42}}),
-        json!({"inputResponses": {"user_name": accept(json!({"name": 7}))}}),
+        json!({"inputResponses": {"user_name": 42}, "requestState": state}),
+        json!({"inputResponses": {"user_name": accept(json!({"name": 7}))}, "requestState": state}),
         json!({"requestState": 12}),
     ] {
         let r = round(
@@ -383,12 +388,14 @@ async fn missing_answers_are_asked_again_and_invalid_ones_refused() {
         .await;
         assert_eq!(r.json()["error"]["code"], -32602, "{bad}: {}", r.text);
     }
-    // Decline reaches the tool as such.
+    // Decline reaches the tool as such (a fresh exchange: the state above was spent by the
+    // refused answers).
+    let fresh = round(&app, None, tool, json!({})).await.json()["result"].clone();
     let r = round(
         &app,
         None,
         "test_input_required_result_elicitation",
-        json!({"inputResponses": {"user_name": {"action": "decline"}}}),
+        json!({"inputResponses": {"user_name": {"action": "decline"}}, "requestState": fresh["requestState"]}),
     )
     .await;
     assert_eq!(r.json()["result"]["content"][0]["text"], "Hello, !");
@@ -525,9 +532,33 @@ async fn admin_action_asks_for_confirmation_when_it_can() {
             .unwrap()
             .contains("performed")
     );
+    // The confirmed state is spent: replaying it performs nothing.
+    let replay = send(
+        &app,
+        None,
+        "tools/call",
+        json!({"name": "admin_action", "arguments": {"action": "purge"}, "_meta": meta(json!({"elicitation": {}})),
+               "inputResponses": {"confirm": accept(json!({"confirm": true}))}, "requestState": asked["requestState"]}),
+    )
+    .await
+    .json();
+    assert_eq!(replay["error"]["code"], -32602, "{replay}");
+    assert!(
+        replay["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    // An answer without the state that asked for it counts for nothing: the tool asks.
+    let unasked = call(
+        json!({"elicitation": {}}),
+        json!({"inputResponses": {"confirm": accept(json!({"confirm": true}))}}),
+    )
+    .await;
+    assert_eq!(unasked["resultType"], "input_required");
     let no = call(
         json!({"elicitation": {}}),
-        json!({"inputResponses": {"confirm": {"action": "decline"}}}),
+        json!({"inputResponses": {"confirm": {"action": "decline"}}, "requestState": unasked["requestState"]}),
     )
     .await;
     assert_eq!(no["isError"], true);

@@ -484,6 +484,8 @@ async fn verified_subjects_get_their_own_request_budget() {
     let app = spawn_with_issuer(&[
         ("GATEHOUSE_RATE_LIMIT__REQUESTS_BURST", "2"),
         ("GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE", "1"),
+        ("GATEHOUSE_RATE_LIMIT__FIRST_VERIFICATIONS_BURST", "2"),
+        ("GATEHOUSE_RATE_LIMIT__FIRST_VERIFICATIONS_PER_MINUTE", "1"),
     ])
     .await;
     let alice = app.token("alice", &[]);
@@ -498,10 +500,28 @@ async fn verified_subjects_get_their_own_request_budget() {
     let r = app.send(app.mcp(None).body(ping())).await;
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").is_some());
-    // A forged token naming alice gets no subject bucket: it is keyed by IP.
+    // A user behind the same address (a NAT) still signs in: a token not verified yet gets a
+    // first verification from the address's own small allowance (2 here).
+    let carol = app.token("carol", &[]);
+    assert_eq!(
+        app.send(app.mcp(Some(&carol)).body(ping())).await.status,
+        200
+    );
+    // A forged token naming alice gets no subject bucket: it spends the allowance's last
+    // verification (401), and a flood of them beyond it is refused before any check (429).
     let forged = format!("{}x", &alice[..alice.len() - 1]);
     assert_eq!(
         app.send(app.mcp(Some(&forged)).body(ping())).await.status,
-        429
+        401
+    );
+    for _ in 0..3 {
+        let r = app.send(app.mcp(Some(&forged)).body(ping())).await;
+        assert_eq!(r.status, 429);
+        assert!(r.header("retry-after").is_some());
+    }
+    // carol's token, verified now, is keyed by her subject: the spent address does not matter.
+    assert_eq!(
+        app.send(app.mcp(Some(&carol)).body(ping())).await.status,
+        200
     );
 }
