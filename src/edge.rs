@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use actix_cors::Cors;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, web};
 
@@ -111,12 +111,21 @@ pub fn origin_refusal(req: &ServiceRequest) -> Option<Refusal> {
 /// The authority a request names: the absolute-form target's (RFC 9112 section 3.2.2: the
 /// server must use it and ignore `Host`), else the one `Host` header.
 fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
-    let mut hosts = req.headers().get_all(header::HOST);
+    host_allowed_in(req.headers(), req.uri(), allowed)
+}
+
+/// [`host_allowed`] for a request head not yet wrapped by actix-web (`Expect: 100-continue`).
+pub fn host_allowed_in(
+    headers: &HeaderMap,
+    uri: &actix_web::http::Uri,
+    allowed: &[HostPattern],
+) -> bool {
+    let mut hosts = headers.get_all(header::HOST);
     let (first, second) = (hosts.next(), hosts.next());
     if second.is_some() {
         return false;
     }
-    let host = match (req.uri().authority(), first) {
+    let host = match (uri.authority(), first) {
         (Some(authority), _) => {
             // userinfo (`user@host`) has no place in a request target.
             if authority.as_str().contains('@') {
@@ -134,7 +143,12 @@ fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
 }
 
 fn origin_allowed(req: &ServiceRequest, allowed: &[OriginPattern]) -> bool {
-    let mut origins = req.headers().get_all(header::ORIGIN);
+    origin_allowed_in(req.headers(), allowed)
+}
+
+/// [`origin_allowed`] for a request head not yet wrapped by actix-web.
+pub fn origin_allowed_in(headers: &HeaderMap, allowed: &[OriginPattern]) -> bool {
+    let mut origins = headers.get_all(header::ORIGIN);
     match (origins.next(), origins.next()) {
         (None, _) => true,
         (Some(o), None) => o
@@ -149,16 +163,23 @@ fn origin_allowed(req: &ServiceRequest, allowed: &[OriginPattern]) -> bool {
 /// The client's address: the TCP peer, or what the trusted proxy reports. A client-supplied
 /// `X-Forwarded-For` entry is never used: Heroku's router appends the real address last.
 pub fn client_ip(req: &ServiceRequest, mode: TrustedProxy) -> Option<IpAddr> {
-    let peer = req.peer_addr().map(|a| a.ip());
+    client_ip_from(req.headers(), req.peer_addr(), mode)
+}
+
+/// [`client_ip`] for a request head not yet wrapped by actix-web.
+pub fn client_ip_from(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    mode: TrustedProxy,
+) -> Option<IpAddr> {
+    let peer = peer.map(|a| a.ip());
     let from_header = match mode {
         TrustedProxy::None => None,
-        TrustedProxy::Fly => req
-            .headers()
+        TrustedProxy::Fly => headers
             .get(FLY_CLIENT_IP)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<IpAddr>().ok()),
-        TrustedProxy::Heroku => req
-            .headers()
+        TrustedProxy::Heroku => headers
             .get_all(X_FORWARDED_FOR)
             .last()
             .and_then(|v| v.to_str().ok())

@@ -14,6 +14,7 @@ pub mod conn;
 pub mod context;
 pub mod doctor;
 pub mod edge;
+pub mod expect;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
 pub mod hashing;

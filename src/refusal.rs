@@ -195,6 +195,10 @@ impl Refusal {
     }
 
     /// A `WWW-Authenticate` challenge, rendered and checked by `auth::challenge`.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn with_challenge(self, challenge: HeaderValue) -> Refusal {
         self.with_header(WWW_AUTHENTICATE, challenge)
     }

@@ -200,6 +200,16 @@ impl AppState {
         })
     }
 
+    /// What the `Expect: 100-continue` check needs (`expect::ExpectCheck`).
+    pub fn expect_check(&self) -> crate::expect::ExpectCheck {
+        crate::expect::ExpectCheck {
+            mcp_path: self.mcp_path.clone(),
+            guard: self.guard.clone(),
+            gate: self.gate.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
     /// Background work: key set refresh, and purging idle rate-limit keys so memory stays
     /// bounded however many distinct callers come by. Call once per state, inside a runtime.
     pub fn spawn_background_work(&self) {

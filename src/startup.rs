@@ -7,7 +7,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::Server as HttpServerHandle;
 use url::Url;
 
@@ -189,33 +188,59 @@ impl Application {
             _ => 0,
         };
         let connections = ConnectionLimiter::new(per_peer);
-        let server = HttpServer::new(move || routes::app(state.clone()))
-            .on_connect(move |io, data| {
-                connections.on_connect(io, data);
-                data.insert(TokenMemo::default());
-            })
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                addr: format!("{}:{port}", s.host),
-                source,
-            })?
+        let expect = Arc::new(state.expect_check());
+        let local = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: format!("{}:{port}", s.host),
+            source,
+        })?;
+        // actix-web's HttpServer, spelled out on actix-server and actix-http: the same service
+        // per worker, plus the expect handler HttpServer cannot take (src/expect.rs).
+        let builder = actix_server::Server::build();
+        let shutdown = builder.graceful_shutdown_signal();
+        let (keep_alive, request_timeout) = (s.keep_alive, s.client_request_timeout);
+        let server = builder
             .workers(workers)
-            // actix computes both deadlines from a clock it refreshes every 500 ms, so a deadline
-            // can start up to 500 ms in the past: as given, a 300 ms request timeout refused 4
-            // in 10 prompt requests with 408. The allowance makes each setting a floor (at least
-            // the time configured, at most 500 ms more).
-            .keep_alive(s.keep_alive + ACTIX_CLOCK_STEP)
-            .client_request_timeout(s.client_request_timeout + ACTIX_CLOCK_STEP)
-            .client_disconnect_timeout(Duration::from_secs(1))
-            // A client that closes its side has gone: end its response (and stop the work behind it)
-            // instead of streaming into the void. 2026-07-28 makes a closed stream a cancellation,
-            // and a listen stream's slot must come back when its client leaves.
-            .h1_allow_half_closed(false)
-            .max_connections(s.max_connections)
+            .max_concurrent_connections(s.max_connections)
             .shutdown_timeout(s.shutdown_timeout.as_secs())
             // Signals are handled in run_until_stopped: actix treats SIGINT as a forced stop, and
             // Fly sends SIGINT by default; both must drain.
             .disable_signals()
+            .listen("gatehouse", listener, move || {
+                let connections = connections.clone();
+                let shutdown = shutdown.clone();
+                actix_http::HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let shutdown = shutdown.clone();
+                        async move { shutdown.notified().await }
+                    })
+                    // actix computes both deadlines from a clock it refreshes every 500 ms, so a
+                    // deadline can start up to 500 ms in the past: as given, a 300 ms request
+                    // timeout refused 4 in 10 prompt requests with 408. The allowance makes each
+                    // setting a floor (at least the time configured, at most 500 ms more).
+                    .keep_alive(keep_alive + ACTIX_CLOCK_STEP)
+                    .client_request_timeout(request_timeout + ACTIX_CLOCK_STEP)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    // A client that closes its side has gone: end its response (and stop the
+                    // work behind it) instead of streaming into the void. 2026-07-28 makes a
+                    // closed stream a cancellation, and a listen stream's slot must come back
+                    // when its client leaves.
+                    .h1_allow_half_closed(false)
+                    .local_addr(local)
+                    .expect(crate::expect::service(expect.clone()))
+                    .on_connect_ext(move |io: &actix_web::rt::net::TcpStream, data| {
+                        connections.on_connect(io as &dyn std::any::Any, data);
+                        data.insert(TokenMemo::default());
+                    })
+                    .finish(actix_service::map_config(
+                        routes::app(state.clone()),
+                        |_| actix_web::dev::AppConfig::default(),
+                    ))
+                    .tcp()
+            })
+            .map_err(|source| StartupError::Bind {
+                addr: format!("{}:{port}", s.host),
+                source,
+            })?
             .run();
 
         // The metrics listener: its own socket and server, never the public port.

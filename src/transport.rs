@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -78,8 +80,13 @@ pub enum Framing {
 /// count: a range with `q=0` refuses, and the most specific range that matches a type decides
 /// its quality (`application/json;q=0, */*` refuses JSON).
 pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
+    negotiate_headers(req.headers())
+}
+
+/// [`negotiate`] from the headers alone.
+pub fn negotiate_headers(headers: &HeaderMap) -> Option<Framing> {
     // What MCP clients send, settled without parsing (the same answer the parse gives).
-    let mut values = req.headers().get_all(ACCEPT);
+    let mut values = headers.get_all(ACCEPT);
     if let (Some(v), None) = (values.next(), values.next())
         && matches!(
             v.as_bytes(),
@@ -92,7 +99,7 @@ pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
     let mut json: Option<(f32, u8)> = None;
     let mut sse: Option<(f32, u8)> = None;
     let mut present = false;
-    for value in req.headers().get_all(ACCEPT) {
+    for value in headers.get_all(ACCEPT) {
         let Ok(v) = value.to_str() else { continue };
         for range in v.split(',') {
             let mut parts = range.split(';');
@@ -145,8 +152,8 @@ pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
     }
 }
 
-fn is_json_content(req: &HttpRequest) -> bool {
-    let mut values = req.headers().get_all(CONTENT_TYPE);
+pub fn is_json_content(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(CONTENT_TYPE);
     let (Some(v), None) = (values.next(), values.next()) else {
         return false;
     };
@@ -273,7 +280,7 @@ pub async fn post(
             "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
         );
     };
-    if !is_json_content(&req) {
+    if !is_json_content(req.headers()) {
         return transport_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type: Content-Type must be application/json",

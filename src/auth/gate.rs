@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{Error, HttpMessage, web};
 use futures_util::future::LocalBoxFuture;
@@ -79,17 +79,19 @@ impl Gate {
     /// May this request, refused by its address's request budget, still have its token
     /// verified? Only a POST carrying one well-formed bearer token (auth on), and only within
     /// the address's allowance of first verifications, which it then spends.
-    fn first_verification(&self, req: &ServiceRequest, key: &RateKey) -> bool {
+    pub(crate) fn first_verification(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        key: &RateKey,
+    ) -> bool {
         let (Some(allowance), AuthMode::On(_), RateKey::Ip(_)) =
             (&self.first_verifications, &self.auth.mode, key)
         else {
             return false;
         };
-        req.method() == Method::POST
-            && matches!(
-                bearer::from_headers(req.headers()),
-                Ok(Credentials::Bearer(_))
-            )
+        method == Method::POST
+            && matches!(bearer::from_headers(headers), Ok(Credentials::Bearer(_)))
             && allowance.take_local(key, 1).is_ok()
     }
 }
@@ -218,7 +220,7 @@ fn admit(req: ServiceRequest) -> Admission {
         } else if budget.is_shared() {
             charge = Some(key.clone());
         } else if let Err(refused) = budget.take_local(&key, 1)
-            && !gate.first_verification(&req, &key)
+            && !gate.first_verification(req.method(), req.headers(), &key)
         {
             return Admission::Refused(budget_refusal(refused, req));
         }
@@ -274,7 +276,8 @@ async fn admit_later(
         .clone();
     if let (Some(key), Some(budget)) = (&pending.charge, &gate.budget)
         && let Err(refused) = budget.take(key, 1).await
-        && !(matches!(refused, Refused::Wait(_)) && gate.first_verification(&req, key))
+        && !(matches!(refused, Refused::Wait(_))
+            && gate.first_verification(req.method(), req.headers(), key))
     {
         return Err(budget_refusal(refused, req));
     }
@@ -295,7 +298,7 @@ async fn admit_later(
 }
 
 /// An authentication refusal, counted under its label.
-fn auth_refusal(
+pub(crate) fn auth_refusal(
     (refusal, reason): (AuthRefusal, &'static str),
     challenge: &ChallengeContext,
 ) -> Refusal {
@@ -305,12 +308,17 @@ fn auth_refusal(
 
 /// A budget's refusal: 429 with its wait, or 503 when the shared store is down and refuses.
 fn budget_refusal(refused: Refused, req: ServiceRequest) -> ServiceResponse<BoxBody> {
+    request_budget_refusal(refused).respond(req)
+}
+
+/// The request budget's refusal, counted.
+pub(crate) fn request_budget_refusal(refused: Refused) -> Refusal {
     match refused {
         Refused::Wait(wait) => {
             metrics::count(&METRICS.rate_limited, ["requests"]);
-            Refusal::too_many_requests(wait).respond(req)
+            Refusal::too_many_requests(wait)
         }
-        Refused::StoreDown => Refusal::store_down().respond(req),
+        Refused::StoreDown => Refusal::store_down(),
     }
 }
 
@@ -358,7 +366,7 @@ where
 
 /// The bearer token of the request's one `Authorization` header, or the refusal (400, 401)
 /// with its label for the refusal counter.
-fn bearer_token(
+pub(crate) fn bearer_token(
     credentials: Result<Credentials<'_>, BearerError>,
 ) -> Result<&str, (AuthRefusal, &'static str)> {
     let malformed = |why| Err((AuthRefusal::BadRequest(why), "malformed"));
@@ -379,6 +387,16 @@ async fn authenticate(
     token: &str,
     validator: &TokenValidator,
 ) -> Result<Caller, (AuthRefusal, &'static str)> {
+    authenticate_token(token, validator, req.path(), req.peer_addr()).await
+}
+
+/// [`authenticate`] for a request head not yet wrapped by actix-web (`Expect: 100-continue`).
+pub(crate) async fn authenticate_token(
+    token: &str,
+    validator: &TokenValidator,
+    path: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<Caller, (AuthRefusal, &'static str)> {
     match validator.validate(token).await {
         Ok(identity) => Ok(Caller::Authenticated(identity)),
         Err(Rejection::KeysUnavailable) => Err((AuthRefusal::KeysUnavailable, "keys_unavailable")),
@@ -386,10 +404,8 @@ async fn authenticate(
             log::info!(
                 "token rejected: {} (path {}, peer {})",
                 r.log_reason(),
-                req.path(),
-                req.peer_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_default()
+                crate::edge::log_safe(path),
+                peer.map(|a| a.ip().to_string()).unwrap_or_default()
             );
             Err((AuthRefusal::InvalidToken, r.metric_label()))
         }

@@ -1,0 +1,169 @@
+//! `Expect: 100-continue` (RFC 9110 section 10.1.1): actix answers `100 Continue` as soon as it
+//! reads such a head, inviting the client to upload a body the server may then refuse unread.
+//! This check runs first instead: a request to the MCP endpoint that the edge, the auth gate or
+//! the transport would refuse before reading its body gets that final status at once (and the
+//! connection closes, so a body sent anyway is never read as a next request); only a request
+//! that passes every one of those checks gets its `100 Continue`. Other paths never read a body
+//! worth guarding and continue as before.
+//!
+//! The checks are the pipeline's own, in its order: head size and Host (the edge's guard), then
+//! Origin, the request budget and the token (the auth gate, with its allowance of first
+//! verifications), then Accept, Content-Type and the declared body size (the transport). A
+//! token verified here is in the verified-token cache when the gate sees it.
+
+use std::sync::Arc;
+
+use actix_http::Request;
+use actix_web::HttpResponse;
+use actix_web::dev::{ServiceFactory, Url, fn_service};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{ConnectionType, Method, StatusCode};
+use actix_web::web;
+
+use crate::auth::bearer;
+use crate::auth::gate::{
+    AuthMode, Gate, auth_refusal, authenticate_token, bearer_token, request_budget_refusal,
+};
+use crate::budget::Refused;
+use crate::edge::{GuardSettings, RateKey, bucket, client_ip_from};
+use crate::refusal::Refusal;
+use crate::transport::{Limits, is_json_content, negotiate_headers};
+
+/// What the check needs of the application's state.
+pub struct ExpectCheck {
+    pub mcp_path: String,
+    pub guard: web::Data<GuardSettings>,
+    pub gate: web::Data<Gate>,
+    pub limits: web::Data<Limits>,
+}
+
+impl ExpectCheck {
+    /// `Err` with the final response when the request would be refused before its body is read.
+    async fn verdict(&self, req: &Request) -> Result<(), Refusal> {
+        let head = req.head();
+        // The router's own reading of the path (percent-decoding included), so every spelling
+        // of the endpoint that routes to it is checked.
+        if head.method != Method::POST || Url::new(head.uri.clone()).path() != self.mcp_path {
+            return Ok(());
+        }
+        let headers = &head.headers;
+        let forbidden = |m: &str| Refusal::transport(StatusCode::FORBIDDEN, m);
+        let head_bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if head_bytes > self.guard.max_header_bytes {
+            return Err(Refusal::transport(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request header fields too large",
+            ));
+        }
+        if !crate::edge::host_allowed_in(headers, &head.uri, &self.guard.allowed_hosts) {
+            return Err(forbidden("Forbidden: Host header not allowed"));
+        }
+        if !crate::edge::origin_allowed_in(headers, &self.guard.allowed_origins) {
+            return Err(forbidden("Forbidden: Origin not allowed"));
+        }
+        self.admitted(req, headers).await?;
+        if negotiate_headers(headers).is_none() {
+            return Err(Refusal::transport(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
+            ));
+        }
+        if !is_json_content(headers) {
+            return Err(Refusal::transport(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type: Content-Type must be application/json",
+            ));
+        }
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
+            return Err(Refusal::transport(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Payload Too Large: the limit is {} bytes",
+                    self.limits.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The auth gate's decision: a token already verified passes; anything else charges the
+    /// address's request budget (or its allowance of first verifications), then is verified.
+    async fn admitted(&self, req: &Request, headers: &HeaderMap) -> Result<(), Refusal> {
+        let gate = &self.gate;
+        let AuthMode::On(validator) = &gate.auth.mode else {
+            return Ok(());
+        };
+        if bearer::presented(headers).is_some_and(|t| validator.already_verified(t, None).is_some())
+        {
+            return Ok(());
+        }
+        if let Some(budget) = &gate.budget {
+            let Some(ip) = client_ip_from(headers, req.peer_addr(), gate.trusted_proxy) else {
+                return Err(Refusal::transport(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: the client address cannot be determined",
+                ));
+            };
+            let key = RateKey::Ip(bucket(ip));
+            let charged = if budget.is_shared() {
+                budget.take(&key, 1).await
+            } else {
+                budget.take_local(&key, 1)
+            };
+            if let Err(refused) = charged
+                && !(matches!(refused, Refused::Wait(_))
+                    && gate.first_verification(&Method::POST, headers, &key))
+            {
+                return Err(request_budget_refusal(refused));
+            }
+        }
+        let token = bearer_token(bearer::from_headers(headers))
+            .map_err(|refused| auth_refusal(refused, &gate.auth.challenge))?;
+        authenticate_token(token, validator, req.path(), req.peer_addr())
+            .await
+            .map(|_| ())
+            .map_err(|refused| auth_refusal(refused, &gate.auth.challenge))
+    }
+}
+
+/// The refusal as the final response, closing the connection: the client may send the body
+/// anyway (curl does after a second), and it must not be read as another request.
+fn closing(refusal: Refusal) -> actix_web::Error {
+    let mut res: HttpResponse = refusal.into_response();
+    res.head_mut().set_connection_type(ConnectionType::Close);
+    actix_web::error::InternalError::from_response("refused before its body", res).into()
+}
+
+/// The expect service for `actix_http::HttpService::expect`.
+pub fn service(
+    check: Arc<ExpectCheck>,
+) -> impl ServiceFactory<
+    Request,
+    Config = (),
+    Response = Request,
+    Error = actix_web::Error,
+    InitError = (),
+> + Clone {
+    fn_service(move |req: Request| {
+        let check = check.clone();
+        async move {
+            match check.verdict(&req).await {
+                Ok(()) => Ok(req),
+                Err(refusal) => {
+                    log::debug!(
+                        "Expect: 100-continue refused with {} before the body",
+                        refusal.status()
+                    );
+                    Err(closing(refusal))
+                }
+            }
+        }
+    })
+}
