@@ -218,3 +218,58 @@ async fn doctor_fails_on_missing_or_malformed_metadata() {
         "{out}"
     );
 }
+
+#[actix_web::test]
+async fn doctor_gives_readable_reasons_and_only_the_hint_that_belongs_to_them() {
+    let rsa = TestKey::rsa("rsa-1", 0);
+    let issuer = TestIssuer::start(&[&rsa]).await;
+    let env = vars(&[
+        ("OAUTH_ISSUER", &issuer.url),
+        ("PUBLIC_URL", "https://mcp.example.com"),
+    ]);
+    // Wrong issuer and wrong audience at once: the server refuses for the issuer, and only
+    // the issuer's hint is printed.
+    let both = rsa.sign(&claims(
+        "https://other.example",
+        "https://elsewhere.example",
+        now() + 300,
+    ));
+    let (code, out) = doctor(env.clone(), Some(both)).await;
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("REFUSED: iss is not the configured issuer"),
+        "{out}"
+    );
+    assert!(out.contains("- iss: expected"), "{out}");
+    assert!(!out.contains("- aud:"), "{out}");
+    let too_long = format!(
+        "{}.{}.{}",
+        "a".repeat(4000),
+        "b".repeat(4000),
+        "c".repeat(400)
+    );
+    let (_, out) = doctor(env.clone(), Some(too_long)).await;
+    assert!(
+        out.contains("REFUSED: the token is longer than 8192 bytes"),
+        "{out}"
+    );
+    for type_name in [
+        "TooLong",
+        "WrongIssuer",
+        "NotCompactJws",
+        "BadHeader",
+        "UnknownKey",
+    ] {
+        assert!(!out.contains(type_name), "{out}");
+    }
+    let no_sub = {
+        let mut c = claims(&issuer.url, RESOURCE, now() + 300);
+        c["sub"] = json!("\u{200B}");
+        rsa.sign(&c)
+    };
+    let (_, out) = doctor(env, Some(no_sub)).await;
+    assert!(
+        out.contains("REFUSED: claim sub is missing, blank"),
+        "{out}"
+    );
+}

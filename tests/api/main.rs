@@ -14,6 +14,7 @@ mod issuer;
 mod modern;
 mod operations;
 mod process;
+mod round_two;
 mod scale;
 mod surface;
 mod tools;

@@ -543,7 +543,7 @@ async fn batches_are_not_part_of_the_revision() {
 }
 
 /// Opens a `subscriptions/listen` stream with this filter.
-async fn listen(app: &TestApp, token: Option<&str>, id: Value, filter: Value) -> SseStream {
+pub async fn listen(app: &TestApp, token: Option<&str>, id: Value, filter: Value) -> SseStream {
     SseStream::new(
         modern(
             app,

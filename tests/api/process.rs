@@ -559,3 +559,102 @@ async fn start_up_pages_are_released_and_serving_goes_on() {
         .unwrap_or_else(|| panic!("no release logged:\n{log}"));
     assert!(!line.contains(": 0 KiB"), "nothing was advised: {line}");
 }
+
+#[actix_web::test]
+async fn credentials_in_urls_never_reach_a_log_an_error_or_the_doctor() {
+    let secrets = ["hunter2-pw", "sekrit-query", "keyuser", "isuser"];
+    let dead = free_port();
+    let with_user = format!("http://keyuser:hunter2-pw@127.0.0.1:{dead}/keys?token=sekrit-query");
+    let issuer_with_user = format!("http://isuser:hunter2-pw@127.0.0.1:{dead}/?token=sekrit-query");
+    // Refused at startup (credentials have no place there), and the error shows the URL
+    // without them.
+    for (var, url) in [
+        ("OAUTH_JWKS_URI", &with_user),
+        ("OAUTH_ISSUER", &issuer_with_user),
+    ] {
+        let plain_issuer = format!("http://127.0.0.1:{dead}");
+        let both = [(var, url.as_str()), ("OAUTH_ISSUER", plain_issuer.as_str())];
+        // The issuer alone, or a key set URL beside a plain issuer.
+        let vars = if var == "OAUTH_ISSUER" {
+            &both[..1]
+        } else {
+            &both[..]
+        };
+        let out = gatehouse(vars).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(var) && err.contains("http://***@127.0.0.1"),
+            "{err}"
+        );
+        for secret in secrets {
+            assert!(!err.contains(secret), "{secret} in {err}");
+        }
+        let out = gatehouse(vars).arg("doctor").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("FAIL"), "{text}");
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    // A query token is allowed in the key set URL, and every fetch log line shows it as `?***`.
+    let port = free_port();
+    let jwks = format!("http://127.0.0.1:{dead}/keys?token=sekrit-query");
+    let mut child = gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("OAUTH_ISSUER", &format!("http://127.0.0.1:{dead}")),
+        ("OAUTH_JWKS_URI", &jwks),
+    ])
+    .spawn()
+    .unwrap();
+    wait_up(port).await;
+    // The first fetch fails at once (nothing listens there); its retry a quarter second later.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let log = stop_and_read_log(&mut child);
+    assert!(log.contains("key set fetch failed"), "{log}");
+    assert!(log.contains("/keys?***"), "{log}");
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+    let out = gatehouse(&[
+        ("OAUTH_ISSUER", &format!("http://127.0.0.1:{dead}")),
+        ("OAUTH_JWKS_URI", &jwks),
+    ])
+    .arg("doctor")
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("COULD NOT BE FETCHED") && text.contains("/keys?***"),
+        "{text}"
+    );
+    assert!(!text.contains("sekrit-query"), "{text}");
+}
+
+#[actix_web::test]
+async fn anonymous_garbage_writes_no_error_line() {
+    let (port, mut child) = serving_without_auth().await;
+    tokio::task::spawn_blocking(move || {
+        for i in 0..50 {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let junk: &[u8] = match i % 3 {
+                0 => b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                1 => b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+                _ => b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage that is no request at all\r\n\r\n",
+            };
+            use std::io::Write as _;
+            let _ = s.write_all(junk);
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+        }
+    })
+    .await
+    .unwrap();
+    wait_up(port).await;
+    let log = stop_and_read_log(&mut child);
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Still seen at debug, for whoever asks for it.
+    assert!(log.contains("DEBUG actix_http"), "{log}");
+}

@@ -376,3 +376,50 @@ async fn a_list_change_on_one_instance_reaches_listen_streams_on_another() {
         "no echo"
     );
 }
+
+#[actix_web::test]
+async fn a_confirmation_is_accepted_once_across_instances() {
+    let Some(redis) = Redis::start() else { return };
+    let (apps, key, issuer) = instances(
+        2,
+        &redis,
+        &[(
+            "MCP_STATE_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )],
+    )
+    .await;
+    let t = {
+        let now = crate::issuer::now();
+        key.sign(
+            &json!({"iss": issuer.url, "sub": "root", "aud": AUDIENCE, "exp": now + 300,
+                         "iat": now, "scopes": ["admin"]}),
+        )
+    };
+    let params = |extra: Value| {
+        let mut p = json!({"name": "admin_action", "arguments": {"action": "wipe"},
+                           "_meta": crate::modern::meta(json!({"elicitation": {}}))});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                p[k] = v;
+            }
+        }
+        p
+    };
+    let asked = send(&apps[0], Some(&t), "tools/call", params(json!({})))
+        .await
+        .json();
+    let state = asked["result"]["requestState"].clone();
+    assert!(state.is_string(), "{asked}");
+    let yes = json!({"inputResponses": {"confirm": {"action": "accept", "content": {"confirm": true}}},
+                     "requestState": state});
+    let done = send(&apps[1], Some(&t), "tools/call", params(yes.clone())).await;
+    assert!(done.text.contains("performed by root"), "{}", done.text);
+    // Replayed to the instance that asked, and to the one that performed it: refused on both.
+    for app in &apps {
+        let replay = send(app, Some(&t), "tools/call", params(yes.clone()))
+            .await
+            .json();
+        assert_eq!(replay["error"]["code"], -32602, "{replay}");
+    }
+}
