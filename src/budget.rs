@@ -33,7 +33,7 @@ pub struct Shared {
 /// One budget: `per_minute` cells refilled evenly, at most `burst` at once, per key.
 pub struct Budget<K: Hash + Eq + Clone> {
     name: &'static str,
-    interval_ms: u64,
+    interval_us: u64,
     burst: u32,
     local: Arc<DefaultKeyedRateLimiter<K>>,
     shared: Option<Arc<Shared>>,
@@ -51,7 +51,11 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
     ) -> Budget<K> {
         Budget {
             name,
-            interval_ms: (60_000 / u64::from(per_minute.max(1))).max(1),
+            // Rounded to the nearest microsecond: the shared store then enforces the configured
+            // rate to within 1% at any rate the settings accept (at most 1,000,000 a minute).
+            interval_us: ((60_000_000 + u64::from(per_minute.max(1)) / 2)
+                / u64::from(per_minute.max(1)))
+            .max(1),
             burst,
             local,
             shared,
@@ -82,7 +86,7 @@ impl<K: Hash + Eq + Clone + Display> Budget<K> {
         Check {
             name: self.name,
             key: key.to_string(),
-            interval_ms: self.interval_ms,
+            interval_us: self.interval_us,
             burst: self.burst,
             cells,
         }

@@ -17,13 +17,16 @@ use tokio::sync::mpsc;
 use crate::changes::{Change, Changes};
 use crate::metrics::METRICS;
 
-/// GCRA over one or more budgets at once: each key holds its theoretical arrival time (ms,
-/// Redis clock); budget i (ARGV interval, burst, cells) allows its cells when
+/// GCRA over one or more budgets at once: each key holds its theoretical arrival time (in
+/// microseconds of the Redis clock, which Lua's doubles hold exactly until the year 2255);
+/// budget i (ARGV interval in microseconds, burst, cells) allows its cells when
 /// `tat + cells * interval - burst * interval <= now`. All are taken, or none: the answer is
-/// `{0, 0}`, or `{i, wait_ms}` for the first budget that refuses.
+/// `{0, 0}`, or `{i, wait_us}` for the first budget that refuses. Microseconds, not
+/// milliseconds: a whole-millisecond interval capped every rate at 1,000 a second and rounded
+/// the rates 60,000 does not divide.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local next = {}
 for i = 1, #KEYS do
   local interval = tonumber(ARGV[3 * i - 2])
@@ -37,7 +40,7 @@ for i = 1, #KEYS do
   next[i] = new_tat
 end
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], next[i], 'PX', next[i] - now + 1000)
+  redis.call('SET', KEYS[i], string.format('%d', next[i]), 'PX', math.floor((next[i] - now) / 1000) + 1000)
 end
 return {0, 0}
 "#;
@@ -47,7 +50,9 @@ return {0, 0}
 pub struct Check {
     pub name: &'static str,
     pub key: String,
-    pub interval_ms: u64,
+    /// Microseconds between two cells: 60,000,000 / the rate per minute, rounded (at most
+    /// 0.5 us off an interval of at least 60 us: under 1%).
+    pub interval_us: u64,
     pub burst: u32,
     pub cells: u32,
 }
@@ -132,20 +137,22 @@ impl SharedStore {
         let mut invocation = self.script.prepare_invoke();
         for c in checks {
             invocation
-                .key(format!("gatehouse:rl:{}:{}", c.name, digest(&c.key)))
-                .arg(c.interval_ms)
+                // `rl2`: arrival times in microseconds (instances that kept milliseconds under
+                // `rl` during a rolling deploy never read these as theirs).
+                .key(format!("gatehouse:rl2:{}:{}", c.name, digest(&c.key)))
+                .arg(c.interval_us)
                 .arg(c.burst)
                 .arg(c.cells);
         }
         let mut conn = self.conn.clone();
         let call = async { invocation.invoke_async::<(i64, i64)>(&mut conn).await };
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok((refused_by, wait_ms))) => {
+            Ok(Ok((refused_by, wait_us))) => {
                 self.mark_up();
                 Ok((refused_by > 0).then(|| {
                     (
                         (refused_by - 1) as usize,
-                        Duration::from_millis(wait_ms.max(1) as u64),
+                        Duration::from_micros(wait_us.max(1) as u64),
                     )
                 }))
             }

@@ -160,13 +160,19 @@ impl Application {
         let registry = Arc::new(Registry::from_inventory()?);
         let seal = state_seal(&settings, &registry)?;
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+        // The port is reserved now (its number is part of the public URLs in development) and
+        // listened on only once the issuer's keys are in (`await_first_keys`): a platform
+        // routes to an instance as soon as its port accepts connections.
+        let socket = reserve(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),
             source,
         })?;
-        let port = listener
+        let port = socket
             .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
+            .map_err(|source| StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            })?
             .port();
         let urls = public_urls(&settings, port)?;
         warn_about_open_switches(&settings);
@@ -175,6 +181,13 @@ impl Application {
         let dev = state.dev_issuer.clone();
         let changes = state.mcp.changes.clone();
         state.spawn_background_work();
+        if settings.auth.enabled {
+            await_first_keys(&keys, settings.auth.startup_key_wait).await;
+        }
+        let listener = socket
+            .listen(LISTEN_BACKLOG)
+            .and_then(|l| l.into_std())
+            .map_err(|source| StartupError::Bind { addr, source })?;
 
         let s = &settings.server;
         let workers = if s.workers == 0 {
@@ -341,6 +354,46 @@ impl Application {
     /// one process).
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Connections the kernel queues for the listener (actix-web's own default).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds the first address `addr` resolves to, without listening yet (`SO_REUSEADDR` set, as
+/// std's `TcpListener::bind` does on Unix).
+fn reserve(addr: &str) -> std::io::Result<tokio::net::TcpSocket> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return Ok(socket),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the address resolves to nothing")))
+}
+
+/// Waits until a key set fetch has succeeded, at most `wait` (`auth.startup_key_wait_secs`).
+/// Keys known at startup (the development issuer) are in already.
+async fn await_first_keys(keys: &KeyStore, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while keys.current().is_none() {
+        if tokio::time::Instant::now() >= deadline {
+            log::warn!(
+                "no key set after {} s (auth.startup_key_wait_secs): serving now; protected requests get 503 until a key set fetch succeeds",
+                wait.as_secs()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

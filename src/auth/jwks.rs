@@ -184,6 +184,7 @@ pub struct KeyStore {
     generation: AtomicU64,
     stale_at: AtomicU64,
     epoch: Instant,
+    /// When the last fetch for an unknown `kid` started (what the cooldown counts from).
     last_attempt: Mutex<Option<Instant>>,
     fetch_lock: tokio::sync::Mutex<()>,
     fetches: AtomicU64,
@@ -341,16 +342,20 @@ impl KeyStore {
 
     /// A token named a `kid` we do not have: refetch, unless a fetch was attempted within the
     /// cooldown. Concurrent callers share one fetch. Returns the key set to use.
+    ///
+    /// Only these fetches count against the cooldown: the periodic refresh does not, so a key
+    /// the issuer just published is accepted within one fetch whatever the TTL.
     pub async fn refresh_for_unknown_kid(&self) -> Option<Arc<KeySet>> {
         if matches!(self.source, Source::Static) || self.attempted_within(self.cooldown) {
             return self.current();
         }
         let _guard = self.fetch_lock.lock().await;
-        // Whoever held the lock before us may just have fetched.
-        if !self.attempted_within(self.cooldown)
-            && let Err(e) = self.fetch_now().await
-        {
-            log::warn!("key set refetch for an unknown kid failed: {e}");
+        // Whoever held the lock before us may just have fetched for an unknown kid.
+        if !self.attempted_within(self.cooldown) {
+            *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            if let Err(e) = self.fetch_now().await {
+                log::warn!("key set refetch for an unknown kid failed: {e}");
+            }
         }
         self.current()
     }
@@ -387,7 +392,6 @@ impl KeyStore {
         else {
             return Ok(0);
         };
-        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let known = jwks_uri.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let uri = match known {

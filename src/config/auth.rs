@@ -57,6 +57,9 @@ pub struct AuthSettings {
     /// Cached keys stay in force this long past their last successful fetch while fetches fail.
     #[serde(rename = "jwks_max_stale_secs", deserialize_with = "secs")]
     pub jwks_max_stale: Duration,
+    /// How long startup waits for the first key set before it binds the port anyway.
+    #[serde(rename = "startup_key_wait_secs", deserialize_with = "secs")]
+    pub startup_key_wait: Duration,
     /// Longest accepted `exp - now` in seconds; 0 = no limit.
     pub max_token_lifetime_secs: u64,
     /// Scope -> the scopes it also grants, closed transitively. Empty by default: scopes are
@@ -251,6 +254,12 @@ impl AuthSettings {
             ttl,
             30 * 86_400,
             "auth.jwks_max_stale_secs",
+        )?;
+        range(
+            self.startup_key_wait.as_secs(),
+            0,
+            600,
+            "auth.startup_key_wait_secs",
         )?;
         range(
             self.max_token_lifetime_secs,

@@ -159,6 +159,8 @@ pub fn now() -> i64 {
 struct IssuerState {
     jwks: Mutex<Value>,
     down: AtomicBool,
+    /// Milliseconds the key set answer waits before it is sent.
+    delay_ms: AtomicUsize,
     key_fetches: AtomicUsize,
     discovery_fetches: AtomicUsize,
     attacker_hits: AtomicUsize,
@@ -180,6 +182,7 @@ impl TestIssuer {
         let state = Arc::new(IssuerState {
             jwks: Mutex::new(json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})),
             down: AtomicBool::new(false),
+            delay_ms: AtomicUsize::new(0),
             key_fetches: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
             attacker_hits: AtomicUsize::new(0),
@@ -230,6 +233,13 @@ impl TestIssuer {
         self.state.down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes the key set answer wait this long (a slow issuer).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as usize, Ordering::SeqCst);
+    }
+
     pub fn key_fetches(&self) -> usize {
         self.state.key_fetches.load(Ordering::SeqCst)
     }
@@ -246,6 +256,10 @@ impl TestIssuer {
 
 async fn keys_handler(s: web::Data<IssuerState>) -> HttpResponse {
     s.key_fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = s.delay_ms.load(Ordering::SeqCst) as u64;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     if s.down.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().finish();
     }

@@ -11,6 +11,7 @@ mod hardening;
 mod helpers;
 mod in_process;
 mod issuer;
+mod key_timing;
 mod modern;
 mod operations;
 mod process;

@@ -423,3 +423,62 @@ async fn a_confirmation_is_accepted_once_across_instances() {
         assert_eq!(replay["error"]["code"], -32602, "{replay}");
     }
 }
+
+/// The wait a budget names when it refuses.
+fn wait_of(r: Result<(), gatehouse::budget::Refused>) -> Duration {
+    match r {
+        Err(gatehouse::budget::Refused::Wait(w)) => w,
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
+    use actix_governor::governor::{Quota, RateLimiter};
+    use gatehouse::budget::{Budget, Shared};
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+    let Some(redis) = Redis::start() else { return };
+    // Rates that 60,000 does not divide, and rates above 1,000 a second, up to the largest the
+    // settings accept: after the burst is spent, taking a whole burst again must wait
+    // burst x 60 s / rate in both, to within 1%.
+    for (per_minute, burst) in [
+        (7_000u32, 100u32),
+        (59_999, 1_000),
+        (120_000, 2_000),
+        (600_000, 10_000),
+        (1_000_000, 20_000),
+    ] {
+        let local = || {
+            Arc::new(RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(per_minute).unwrap())
+                    .allow_burst(NonZeroU32::new(burst).unwrap()),
+            ))
+        };
+        let store =
+            gatehouse::shared::SharedStore::new(&redis.url(), Duration::from_secs(1), false)
+                .unwrap();
+        let shared = Budget::new(
+            "rate_compare",
+            per_minute,
+            burst,
+            local(),
+            Some(Arc::new(Shared {
+                store,
+                when_down: gatehouse::config::RedisDown::Local,
+            })),
+        );
+        let memory = Budget::new("rate_compare", per_minute, burst, local(), None);
+        let expected = 60.0 * f64::from(burst) / f64::from(per_minute);
+        let key = format!("subject-{per_minute}");
+        for (name, budget) in [("shared", &shared), ("local", &memory)] {
+            budget.take(&key, burst).await.unwrap();
+            let waited = wait_of(budget.take(&key, burst).await).as_secs_f64();
+            let off = (waited - expected).abs() / expected;
+            assert!(
+                off < 0.01,
+                "{name} at {per_minute}/min: waits {waited} s for {burst} cells, expected {expected} s"
+            );
+        }
+    }
+}
