@@ -240,7 +240,7 @@ impl Asking {
 
     /// For a handler that is not idempotent: accepts the carried `requestState` once, on any
     /// instance (through the shared store when there is one; this instance's memory when there
-    /// is none, or when it does not answer and `rate_limit.redis_down` is `allow`). A replay is
+    /// is none, or when it does not answer and `rate_limit.redis_down` is `local`). A replay is
     /// refused (-32602) and the handler does not run.
     pub async fn accept_once(&self, server: &Server) -> Result<(), McpError> {
         let Some((name, exp)) = &self.carried else {
@@ -251,7 +251,8 @@ impl Asking {
                 "requestState was already used: each answer is accepted once; start the request again without it".into(),
             )
         };
-        // A state sealed before names existed has none: it can be accepted only once either.
+        // A state sealed before states had names cannot be told from its replays: refused, and
+        // the client starts the request again.
         if name.is_empty() {
             return Err(replayed());
         }
