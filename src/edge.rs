@@ -292,7 +292,7 @@ pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
 /// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
 /// mix) and across instances (a random per-process seed). Ids are labels for logs and support,
 /// not secrets, so one random draw per process is enough.
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEED: OnceLock<u64> = OnceLock::new();

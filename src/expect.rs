@@ -134,10 +134,26 @@ impl ExpectCheck {
 }
 
 /// The refusal as the final response, closing the connection: the client may send the body
-/// anyway (curl does after a second), and it must not be read as another request.
-fn closing(refusal: Refusal) -> actix_web::Error {
+/// anyway (curl does after a second), and it must not be read as another request. It carries
+/// what the request log gives every response (a request id, `nosniff`) and its access line.
+fn closing(refusal: Refusal, req: &Request) -> actix_web::Error {
     let mut res: HttpResponse = refusal.into_response();
     res.head_mut().set_connection_type(ConnectionType::Close);
+    let id = crate::edge::new_request_id();
+    log::info!(
+        target: "gatehouse::access",
+        "{} {} {} before the body (Expect: 100-continue) request_id={} sub=-",
+        req.method(),
+        crate::edge::log_safe(&req.path().chars().take(200).collect::<String>()),
+        res.status().as_u16(),
+        crate::edge::id_text(&id)
+    );
+    let headers = res.headers_mut();
+    headers.insert(crate::edge::X_REQUEST_ID, id);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     actix_web::error::InternalError::from_response("refused before its body", res).into()
 }
 
@@ -156,13 +172,7 @@ pub fn service(
         async move {
             match check.verdict(&req).await {
                 Ok(()) => Ok(req),
-                Err(refusal) => {
-                    log::debug!(
-                        "Expect: 100-continue refused with {} before the body",
-                        refusal.status()
-                    );
-                    Err(closing(refusal))
-                }
+                Err(refusal) => Err(closing(refusal, &req)),
             }
         }
     })

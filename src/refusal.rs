@@ -195,10 +195,6 @@ impl Refusal {
     }
 
     /// A `WWW-Authenticate` challenge, rendered and checked by `auth::challenge`.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     pub fn with_challenge(self, challenge: HeaderValue) -> Refusal {
         self.with_header(WWW_AUTHENTICATE, challenge)
     }
