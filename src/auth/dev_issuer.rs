@@ -88,8 +88,9 @@ impl DevIssuer {
                 .map_err(|_| err("key generation failed".into()))?;
                 std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
                 let _ = std::fs::write(dir.join(".gitignore"), "*\n");
-                write_private(&path, doc.as_ref()).map_err(|e| err(e.to_string()))?;
-                doc.as_ref().to_vec()
+                publish_private(&path, doc.as_ref()).map_err(|e| err(e.to_string()))?;
+                // Another process may have published its key first: the file is the key.
+                std::fs::read(&path).map_err(|e| err(e.to_string()))?
             }
             Err(e) => return Err(err(e.to_string())),
         };
@@ -157,8 +158,21 @@ impl DevIssuer {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` (owner-only) to a file of its own beside `path`, then links it in place
+/// only if `path` does not exist yet: processes starting at once never read a half-written
+/// key, and the first to publish wins (the others read its key).
+fn publish_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let mut suffix = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut suffix);
+    let tmp = path.with_extension(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -166,7 +180,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)?.write_all(bytes)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 /// Parses `30s`, `15m`, `1h`, `2d` or plain seconds.
@@ -190,6 +213,35 @@ pub fn parse_ttl(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_starting_at_once_share_one_key() {
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-dev-key-race-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        DevIssuer::load_or_create(&dir, "http://i".into())
+                            .unwrap()
+                            .kid
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.windows(2).all(|w| w[0] == w[1]), "{kids:?}");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn ttl_forms() {
