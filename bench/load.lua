@@ -2,7 +2,9 @@
 --   METHOD (POST), BODY, TOKEN (one bearer token for every request),
 --   TOKENS (a file, one token per line: each request presents the next one; the thread stops
 --   when they run out, so every token is seen once), IPS (N: cycle through N distinct
---   Fly-Client-IP values), HEADERS ("Name: value|Name: value").
+--   Fly-Client-IP values), HEADERS ("Name: value|Name: value"), EXPECT_STATUS (a status every
+--   response must have, e.g. 401: the others are counted as `unexpected`; unset or 2xx: no
+--   per-response callback, so ordinary loads stay as cheap for wrk as before).
 local method = os.getenv("METHOD") or "POST"
 local body = os.getenv("BODY")
 local headers = {["Accept"] = "application/json, text/event-stream"}
@@ -42,11 +44,24 @@ request = function()
   return wrk.format(method, nil, headers, body)
 end
 
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+
+unexpected = 0
+local expect = tonumber(os.getenv("EXPECT_STATUS") or "")
+if expect then
+  response = function(status, headers, body)
+    if status ~= expect then unexpected = unexpected + 1 end
+  end
+end
+
 done = function(summary, latency, requests)
+  local wrong = 0
+  for _, t in ipairs(threads) do wrong = wrong + (t:get("unexpected") or 0) end
   io.write(string.format(
-    "RESULT requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d\n", summary.requests,
-    summary.requests / (summary.duration / 1e6),
+    "RESULT requests=%d rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d unexpected=%d\n",
+    summary.requests, summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
+    summary.errors.status, wrong))
 end

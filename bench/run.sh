@@ -83,13 +83,19 @@ measure_on() { # PID PORT PATH, with the load's settings in the environment: set
     "http://127.0.0.1:$on$path" | grep '^RESULT')"
   t1="$(cpu_ticks "$pid")"
   m_ticks=$(( t1 - t0 ))
-  read -r m_requests m_rps m_p50 m_p99 errors m_non2xx <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
+  read -r m_requests m_rps m_p50 m_p99 errors m_non2xx m_unexpected <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
   # A load that stops after a fixed number of requests idles for the rest of the duration.
   if [ -n "${TOKENS:-}" ] || [ "${LIMIT:-0}" != 0 ]; then m_rps="($m_requests)"; fi
   m_us="$(awk -v d=$(( t1 - t0 )) -v n="$m_requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
   m_hwm="$(awk -v k="$(hwm_kib "$pid")" 'BEGIN{print k / 1024}')"
   if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( m_non2xx > 0 )); then
     echo "  ^ $m_non2xx responses were not 2xx (errors: $errors); see $work/server.log" >&2
+    exit 1
+  fi
+  # A refusal case must measure that refusal: every response has the expected status (but the
+  # few a budget lets through first, EXPECT_SLACK).
+  if [ "${EXPECT_STATUS:-2xx}" != 2xx ] && (( m_requests == 0 || m_unexpected > ${EXPECT_SLACK:-0} )); then
+    echo "  ^ $m_unexpected of $m_requests responses were not $EXPECT_STATUS; see $work/server.log" >&2
     exit 1
   fi
 }
@@ -192,7 +198,7 @@ BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list" "$post" "$work/gatehous
 BODY="$(rpc ping)" TOKEN="$token" one "ping" "$post" "$work/gatehouse" /mcp
 EXPECT_STATUS=401 BODY="$(rpc ping)" one "401, no token" "$post" "$work/gatehouse" /mcp
 EXPECT_STATUS=401 BODY="$(rpc ping)" TOKEN="$bad" one "401, bad signature" "$post" "$work/gatehouse" /mcp
-EXPECT_STATUS=429 BODY="$(rpc tools/call "$call")" TOKEN="$token" one "429, subject over its budget" "$post" "$work/gatehouse" /mcp \
+EXPECT_STATUS=429 EXPECT_SLACK=3 BODY="$(rpc tools/call "$call")" TOKEN="$token" one "429, subject over its budget" "$post" "$work/gatehouse" /mcp \
   GATEHOUSE_RATE_LIMIT__ENABLED=true GATEHOUSE_RATE_LIMIT__REQUESTS_PER_MINUTE=1 GATEHOUSE_RATE_LIMIT__REQUESTS_BURST=1
 METHOD=GET one "/health" "baseline GET /health" "$work/gatehouse" /health
 BODY="$(rpc tools/call '{"name":"bench_progress","arguments":{},"_meta":{"progressToken":1}}')" TOKEN="$token" \

@@ -24,15 +24,31 @@ trap cleanup EXIT
 
 . "$root/scripts/lib.sh"
 
+# Runs a suite command with its output appended to FILE, printing the summary lines. Fails when
+# the command fails or prints no summary at all (a suite that dies before its summary must not
+# pass unseen).
+run_logged() { # FILE CMD...
+  local file="$1" out rc=0
+  shift
+  out="$(mktemp)"
+  "$@" >"$out" 2>&1 || rc=$?
+  cat "$out" >>"$file"
+  grep -E 'Passed:|failed|Total:' "$out" || { echo "=== no summary from: $*"; rc=1; }
+  rm -f "$out"
+  return "$rc"
+}
+
 run_suite() { # label url
   echo "=== conformance ($1): $2"
   conformance server --url "$2" --expected-failures "$here/expected-failures.yml" -o "$here/results/$1" 2>&1 | tee "$here/results-$1.txt"
   local rc=${PIPESTATUS[0]}
+  grep -q '^Total:' "$here/results-$1.txt" || { echo "=== conformance ($1) printed no summary"; rc=1; }
   echo "=== conformance ($1) exit code $rc"
   # The pending json-schema-2020-12 scenario must pass too (schema returned unaltered).
   echo "=== conformance ($1, pending): json-schema-2020-12"
-  conformance server --url "$2" --scenario json-schema-2020-12 -o "$here/results/$1-pending" 2>&1 | tee -a "$here/results-$1.txt" | grep -E 'Passed:|failed' || true
-  local rc2=${PIPESTATUS[0]}
+  local rc2=0
+  run_logged "$here/results-$1.txt" conformance server --url "$2" --scenario json-schema-2020-12 \
+    -o "$here/results/$1-pending" || rc2=$?
   echo "=== conformance ($1, pending) exit code $rc2"
   [ "$rc" -eq 0 ] && [ "$rc2" -eq 0 ] || return 1
   run_modern "$@"
@@ -47,12 +63,13 @@ run_modern() { # label url
     --expected-failures "$here/expected-failures-2026-07-28.yml" -o "$here/results/$1-2026" 2>&1 \
     | tee "$here/results-$1-2026.txt" | grep -vE '^\s+at ' | tail -40
   local rc=${PIPESTATUS[0]} s
+  grep -q '^Total:' "$here/results-$1-2026.txt" || { echo "=== conformance 2026-07-28 ($1) printed no summary"; rc=1; }
   echo "=== conformance 2026-07-28 ($1) exit code $rc"
   for s in json-schema-2020-12 http-header-validation http-custom-header-server-validation; do
     echo "=== conformance 2026-07-28 ($1, pending): $s"
-    node "$next_suite" server --url "$2" --scenario "$s" --spec-version 2026-07-28 \
-      -o "$here/results/$1-2026-pending" 2>&1 | tee -a "$here/results-$1-2026.txt" | grep -E 'Passed:|failed' || true
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "=== pending scenario $s failed"; rc=1; }
+    run_logged "$here/results-$1-2026.txt" node "$next_suite" server --url "$2" --scenario "$s" \
+      --spec-version 2026-07-28 -o "$here/results/$1-2026-pending" \
+      || { echo "=== pending scenario $s failed"; rc=1; }
   done
   [ "$rc" -eq 0 ]
 }
@@ -82,4 +99,17 @@ curl -fs -o /dev/null -w '' -X POST "http://127.0.0.1:$p3/mcp" -H 'content-type:
   -H 'accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' \
   || { echo "the auth proxy does not pass an authenticated ping"; exit 1; }
 run_suite auth "http://127.0.0.1:$p3/mcp" || status=1
+
+# Negative controls: each runner must be able to fail. Against a port nobody serves, the
+# 2025 runner and the 2026-07-28 runner must both report failure; if either passes, this
+# script cannot be trusted.
+dead="$(free_port)"
+echo "=== negative control: conformance against a dead endpoint must fail"
+if run_logged /dev/null conformance server --url "http://127.0.0.1:$dead/mcp" --scenario ping; then
+  echo "=== negative control passed: the 2025 runner cannot fail"; status=1
+fi
+if run_logged /dev/null node "$next_suite" server --url "http://127.0.0.1:$dead/mcp" --scenario tools-list \
+  --spec-version 2026-07-28; then
+  echo "=== negative control passed: the 2026-07-28 runner cannot fail"; status=1
+fi
 exit "$status"

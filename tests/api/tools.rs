@@ -271,12 +271,10 @@ async fn derived_schemas_are_what_clients_see_and_what_calls_are_checked_against
 }
 
 /// Run by scripts/readme-tool-test.sh after it drops the README's "Add a tool" example into
-/// tools/; without that file (GATEHOUSE_WORD_COUNT_EXPECT unset) there is nothing to check.
+/// tools/; ignored otherwise (reported as such, never as passed).
 #[actix_web::test]
+#[ignore = "needs the README's example in tools/: scripts/readme-tool-test.sh runs it"]
 async fn readme_example_tool() {
-    if std::env::var_os("GATEHOUSE_WORD_COUNT_EXPECT").is_none() {
-        return;
-    }
     let app = spawn_open(&[]).await;
     let b = app.rpc(None, "tools/list", json!({})).await.json();
     let t = b["result"]["tools"]
