@@ -388,8 +388,12 @@ async fn issuer_down_at_startup_gives_503_until_keys_arrive() {
     let issuer = TestIssuer::start(&[&rsa]).await;
     issuer.set_down(true);
     let url = issuer.url.clone();
+    // Listening at once, as an instance whose startup wait for keys has run out does.
     let app = spawn_settings(
-        settings(&[("OAUTH_ISSUER", url.as_str())]),
+        settings(&[
+            ("OAUTH_ISSUER", url.as_str()),
+            ("GATEHOUSE_AUTH__STARTUP_KEY_WAIT_SECS", "0"),
+        ]),
         Some(issuer),
         Some(rsa),
         None,

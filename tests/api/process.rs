@@ -373,7 +373,7 @@ async fn a_scalekit_style_env_file_is_read_and_json_logs_are_one_object_per_line
     std::fs::write(
         dir.join(".env"),
         format!(
-            "PORT={port}\nSK_ENV_URL=http://127.0.0.1:9\nSK_CLIENT_ID=skc_1\nSK_CLIENT_SECRET=env-file-secret-xyz\nEXPECTED_AUDIENCE=http://localhost:{port}/\nLOG_FORMAT=json\n"
+            "PORT={port}\nSK_ENV_URL=http://127.0.0.1:9\nSK_CLIENT_ID=skc_1\nSK_CLIENT_SECRET=env-file-secret-xyz\nEXPECTED_AUDIENCE=http://localhost:{port}/\nLOG_FORMAT=json\nGATEHOUSE_AUTH__STARTUP_KEY_WAIT_SECS=0\n"
         ),
     )
     .unwrap();
@@ -604,6 +604,8 @@ async fn credentials_in_urls_never_reach_a_log_an_error_or_the_doctor() {
         ("PORT", &port.to_string()),
         ("OAUTH_ISSUER", &format!("http://127.0.0.1:{dead}")),
         ("OAUTH_JWKS_URI", &jwks),
+        // Nothing answers there: listen at once rather than after the startup wait for keys.
+        ("GATEHOUSE_AUTH__STARTUP_KEY_WAIT_SECS", "0"),
     ])
     .spawn()
     .unwrap();
