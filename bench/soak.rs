@@ -307,7 +307,7 @@ async fn load(world: Arc<World>, instance: usize, worker: u64) {
             );
         }
         let token = &tokens[n as usize % tokens.len()];
-        match call(&http, &base, token, n % 2 == 0).await {
+        match call(&http, &base, token, n.is_multiple_of(2)).await {
             Ok((s, _)) => world.tally.add(world.at(), instance, outcome(s)),
             Err(()) => {
                 world.tally.add(world.at(), instance, "connection");
