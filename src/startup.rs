@@ -181,7 +181,7 @@ impl Application {
         let dev = state.dev_issuer.clone();
         let changes = state.mcp.changes.clone();
         state.spawn_background_work();
-        if settings.auth.enabled {
+        if settings.auth.enabled && !settings.auth.startup_key_wait.is_zero() {
             await_first_keys(&keys, settings.auth.startup_key_wait).await;
         }
         let listener = socket

@@ -142,6 +142,10 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
             "GATEHOUSE_AUTH__DEV_KEY_DIR".into(),
             key_dir.display().to_string(),
         ),
+        // Listen at once, whether or not the issuer's keys are in: tests that meet an issuer
+        // that is down or misconfigured would otherwise wait 10 s each. The tests of the wait
+        // itself (key_timing) set it.
+        ("GATEHOUSE_AUTH__STARTUP_KEY_WAIT_SECS".into(), "0".into()),
     ]);
     for (k, v) in vars {
         env.insert(k.to_string(), v.to_string());

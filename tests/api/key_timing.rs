@@ -44,7 +44,10 @@ async fn the_port_is_bound_after_the_first_key_fetch() {
     let url = issuer.url.clone();
     let started = Instant::now();
     let app = spawn_settings(
-        settings(&[("OAUTH_ISSUER", url.as_str())]),
+        settings(&[
+            ("OAUTH_ISSUER", url.as_str()),
+            ("GATEHOUSE_AUTH__STARTUP_KEY_WAIT_SECS", "10"),
+        ]),
         Some(issuer),
         Some(rsa),
         None,
