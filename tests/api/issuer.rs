@@ -196,6 +196,11 @@ impl TestIssuer {
                 // Redirects: to the same issuer's keys, and to a path counted as an attack.
                 .route("/moved-keys", web::get().to(moved_keys))
                 .route("/moved-away", web::get().to(moved_away))
+                // Discovery under an issuer path that redirects to the real document.
+                .route(
+                    "/redirecting/.well-known/openid-configuration",
+                    web::get().to(moved_discovery),
+                )
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(discovery),
@@ -269,6 +274,15 @@ async fn keys_handler(s: web::Data<IssuerState>) -> HttpResponse {
 async fn moved_keys(s: web::Data<IssuerState>) -> HttpResponse {
     HttpResponse::Found()
         .insert_header(("location", format!("{}/keys", s.url)))
+        .finish()
+}
+
+async fn moved_discovery(s: web::Data<IssuerState>) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((
+            "location",
+            format!("{}/.well-known/openid-configuration", s.url),
+        ))
         .finish()
 }
 

@@ -383,3 +383,38 @@ async fn refusals_that_leave_a_body_unread_close_the_connection() {
         assert!(closed, "{name}: the connection stayed open: {text}");
     }
 }
+
+/// Discovery fetches follow no redirect either: an issuer whose metadata document redirects
+/// never gets its keys loaded from where the redirect points.
+#[actix_web::test]
+async fn discovery_redirects_are_never_followed() {
+    let rsa = crate::issuer::TestKey::rsa("rsa-1", 0);
+    let issuer = crate::issuer::TestIssuer::start(&[&rsa]).await;
+    let url = format!("{}/redirecting", issuer.url);
+    let app = crate::helpers::spawn_settings(
+        crate::helpers::settings(&[("OAUTH_ISSUER", url.as_str())]),
+        Some(issuer),
+        Some(rsa),
+        None,
+    )
+    .await;
+    // The first discovery has run (and failed) once the issuer's other pages were asked for.
+    for _ in 0..80 {
+        if app.issuer().attacker_hits() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(app.issuer().attacker_hits() > 0, "discovery never ran");
+    assert_eq!(
+        app.issuer().discovery_fetches(),
+        0,
+        "the redirect was followed"
+    );
+    assert_eq!(app.issuer().key_fetches(), 0);
+    let token = app.token("redirected", &[]);
+    let r = app
+        .send(post(&app, "/mcp").bearer_auth(&token).body(PING))
+        .await;
+    assert_eq!(r.status, 503);
+}
