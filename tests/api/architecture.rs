@@ -59,13 +59,38 @@ fn code(line: &str) -> String {
     out
 }
 
-/// Lines of `text` outside `#[cfg(test)]` modules (a test module runs to the end of the file
-/// in this code base).
+/// Lines of `text` outside what `#[cfg(test)]` marks: a test module (to its closing brace,
+/// wherever it sits in the file) or the single item after the attribute (a `pub use`, say).
+/// Everything else is read, to the end of the file.
 fn non_test_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
-        .map(|(i, l)| (i + 1, l))
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push((i + 1, line));
+            continue;
+        }
+        // The marked item: a block (a module, a function) is skipped to its closing brace.
+        let mut depth = 0i32;
+        let mut opened = false;
+        for (_, l) in lines.by_ref() {
+            for ch in code(l).chars() {
+                match ch {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            let ends_item = code(l).trim_end().ends_with(';') && !opened;
+            if (opened && depth <= 0) || ends_item {
+                break;
+            }
+        }
+    }
+    out.into_iter()
 }
 
 #[test]
@@ -180,18 +205,97 @@ fn refusals_are_rendered_in_one_place() {
     );
 }
 
-/// The crate paths (`crate::a::b`) a file's code uses, with their line numbers.
+/// The paths of a use group's members (`a::b, c::{d, e}` under `prefix`), nested groups
+/// included; `self` names the prefix itself.
+fn expand(prefix: &str, group: &str) -> Vec<String> {
+    let mut members = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    let bytes: Vec<char> = group.chars().collect();
+    for (i, ch) in bytes.iter().enumerate() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                members.push(bytes[start..i].iter().collect::<String>());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    members.push(bytes[start..].iter().collect::<String>());
+    let mut out = Vec::new();
+    for m in members {
+        let m = m.trim();
+        if m.is_empty() {
+            continue;
+        }
+        match m.find('{') {
+            Some(open) => {
+                let head = m[..open].trim_end_matches(':').trim();
+                let inner = m[open + 1..].trim_end().trim_end_matches('}');
+                out.extend(expand(&format!("{prefix}{head}::"), inner));
+            }
+            None => {
+                let name: String = m
+                    .chars()
+                    .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == ':')
+                    .collect();
+                match name.trim_end_matches(':') {
+                    "self" => out.push(prefix.trim_end_matches(':').to_string()),
+                    name => out.push(format!("{prefix}{name}")),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The crate paths (`crate::a::b`) a file's code uses, with their line numbers; a grouped
+/// import (`crate::{a::b, c}`, over several lines too) gives one path per member.
 fn crate_paths(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    for (n, line) in non_test_lines(text) {
-        let c = code(line);
+    let lines: Vec<(usize, String)> = non_test_lines(text).map(|(n, l)| (n, code(l))).collect();
+    for (k, (n, c)) in lines.iter().enumerate() {
         for (i, _) in c.match_indices("crate::") {
             let rest = &c[i + "crate::".len()..];
             let path: String = rest
                 .chars()
                 .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == ':')
                 .collect();
-            out.push((n, path.trim_end_matches(':').to_string()));
+            let path = path.trim_end_matches(':').to_string();
+            if !rest[path.len()..].trim_start_matches(':').starts_with('{') {
+                out.push((*n, path));
+                continue;
+            }
+            // The group's text, to its closing brace, however many lines it takes.
+            let mut group = String::new();
+            let mut depth = 0;
+            let tail = std::iter::once(&rest[rest.find('{').unwrap()..])
+                .chain(lines[k + 1..].iter().map(|(_, l)| l.as_str()));
+            'read: for piece in tail {
+                for ch in piece.chars() {
+                    match ch {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break 'read;
+                            }
+                        }
+                        _ => {}
+                    }
+                    group.push(ch);
+                }
+                group.push(' ');
+            }
+            let prefix = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}::")
+            };
+            for member in expand(&prefix, group.trim_start_matches('{')) {
+                out.push((*n, member));
+            }
         }
     }
     out
@@ -324,4 +428,20 @@ fn the_rules_can_fail() {
         vec![(1, "mcp::McpError".to_string())]
     );
     assert!(code("ErrorObject::new(ErrorCode::X, \"m\")").contains("ErrorObject::new"));
+    // Grouped imports, over lines, give each member.
+    assert_eq!(
+        crate_paths("use crate::{\n    auth::Caller,\n    mcp::{Era, Server},\n};\n")
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>(),
+        vec![
+            "auth::Caller".to_string(),
+            "mcp::Era".into(),
+            "mcp::Server".into()
+        ]
+    );
+    // Code after a test-only item or module is still read.
+    let text = "#[cfg(test)]\npub use crate::a::b;\nuse crate::c;\n#[cfg(test)]\nmod tests {\n    use crate::d;\n}\nuse crate::e;\n";
+    let seen: Vec<String> = crate_paths(text).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(seen, vec!["c".to_string(), "e".into()]);
 }
