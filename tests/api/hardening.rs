@@ -251,7 +251,11 @@ async fn a_silent_connection_is_closed_within_the_request_timeout() {
     let app = spawn_open(&[("GATEHOUSE_SERVER__CLIENT_REQUEST_TIMEOUT_MS", "500")]).await;
     let mut s = connect_from(app.port, "127.0.0.1").await;
     let (_, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert!(closed.expect("closed") < Duration::from_secs(3));
+    // The README's promise: the timeout is a floor, at most 500 ms more (actix's clock step),
+    // plus 300 ms for a loaded test machine.
+    let closed = closed.expect("closed");
+    assert!(closed >= Duration::from_millis(500), "{closed:?}");
+    assert!(closed < Duration::from_millis(1300), "{closed:?}");
 }
 
 #[actix_web::test]

@@ -450,14 +450,18 @@ async fn the_drain_is_bounded_by_the_shutdown_timeout() {
     wait_up(port).await;
     let url = format!("http://127.0.0.1:{port}/mcp");
     let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture_slow","arguments":{"ms":30000}}}).to_string();
-    let _call = actix_web::rt::spawn(async move {
-        let _ = reqwest::Client::new()
+    let call = actix_web::rt::spawn(async move {
+        match reqwest::Client::new()
             .post(url)
             .header("accept", ACCEPT_BOTH)
             .header("content-type", "application/json")
             .body(body)
             .send()
-            .await;
+            .await
+        {
+            Ok(r) => r.text().await.map_err(|_| ()),
+            Err(_) => Err(()),
+        }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
@@ -469,6 +473,23 @@ async fn the_drain_is_bounded_by_the_shutdown_timeout() {
         start.elapsed()
     );
     assert!(code.success(), "{code:?}");
+    // The call was in flight (the server logged its start) and was cut off: no answer.
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("tools/call fixture_slow arguments"),
+        "the call never reached the server: {log}"
+    );
+    let answer = call.await.unwrap();
+    assert!(
+        answer.as_ref().is_err() || !answer.as_ref().unwrap().contains("done after"),
+        "the call finished instead of being cut off: {answer:?}"
+    );
 }
 
 #[actix_web::test]

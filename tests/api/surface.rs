@@ -348,9 +348,13 @@ async fn refusals_have_one_body_shape_per_kind_of_endpoint() {
     );
     oauth_shaped(&r, "insufficient_scope");
     // The MCP endpoint's own refusals: JSON-RPC errors, id null when it was not read.
+    // One Content-Type, text/plain (the helper's own would make it two).
     let r = app
         .send(
-            app.mcp(Some(&token))
+            app.client
+                .post(format!("{}/mcp", app.base))
+                .bearer_auth(&token)
+                .header("accept", crate::helpers::ACCEPT_BOTH)
                 .header("content-type", "text/plain")
                 .body("{}"),
         )
