@@ -296,6 +296,17 @@ async fn the_refuse_policy_answers_503_while_redis_is_down() {
     let r = greet(&apps[0], Some(&t)).await;
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let body = r.json();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["error"]["code"], -32000, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shared rate-limit store"),
+        "{body}"
+    );
     assert_eq!(apps[0].get("/ready").await.status, 503);
 }
 
