@@ -468,17 +468,28 @@ fn sample(pid: u32) -> Option<(u64, u64, u64)> {
 /// Per process: (start, peak, end) of each figure.
 type Samples = Mutex<BTreeMap<String, [(u64, u64, u64); 3]>>;
 
-async fn sampler(world: Arc<World>, samples: Arc<Samples>) {
+/// Per process: RssAnon (KiB) at each tenth of the run, to show where it levels off.
+type Curve = Mutex<BTreeMap<String, BTreeMap<u64, u64>>>;
+
+async fn sampler(world: Arc<World>, samples: Arc<Samples>, curve: Arc<Curve>, total: Duration) {
     while !world.over.load(Ordering::SeqCst) {
+        let tenth = (world.at().as_secs_f64() / total.as_secs_f64() * 10.0).ceil() as u64;
         for inst in &world.instances {
             let Some((label, pid)) = inst.pids.lock().unwrap().last().cloned() else {
                 continue;
             };
             if let Some(s) = sample(pid) {
                 let mut all = samples.lock().unwrap();
-                let e = all.entry(label).or_insert([s, s, s]);
+                let e = all.entry(label.clone()).or_insert([s, s, s]);
                 e[1] = (e[1].0.max(s.0), e[1].1.max(s.1), e[1].2.max(s.2));
                 e[2] = s;
+                // The last sample within each tenth stands for it.
+                curve
+                    .lock()
+                    .unwrap()
+                    .entry(label)
+                    .or_default()
+                    .insert(tenth.clamp(1, 10), s.0);
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -753,7 +764,13 @@ async fn main() {
     }
     tasks.push(tokio::spawn(asking(world.clone())));
     tasks.push(tokio::spawn(dropped_key_probe(world.clone())));
-    tasks.push(tokio::spawn(sampler(world.clone(), samples.clone())));
+    let curve: Arc<Curve> = Arc::default();
+    tasks.push(tokio::spawn(sampler(
+        world.clone(),
+        samples.clone(),
+        curve.clone(),
+        total,
+    )));
     let windows = faults(world.clone(), redis.clone(), total).await;
     while world.at() < total {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -766,12 +783,18 @@ async fn main() {
         tokio::task::block_in_place(|| inst.stop());
     }
     redis.stop();
-    let failed = report(&world, &windows, &samples, total);
+    let failed = report(&world, &windows, &samples, &curve, total);
     std::process::exit(i32::from(failed));
 }
 
 /// Prints the table; true when a rule was broken.
-fn report(world: &World, windows: &[Fault], samples: &Samples, total: Duration) -> bool {
+fn report(
+    world: &World,
+    windows: &[Fault],
+    samples: &Samples,
+    curve: &Curve,
+    total: Duration,
+) -> bool {
     let tally = world.tally.0.lock().unwrap();
     let explained = |sec: u64| {
         windows
@@ -888,6 +911,15 @@ fn report(world: &World, windows: &[Fault], samples: &Samples, total: Duration) 
             "| {label} | {} / {} / {} | {} / {} / {} | {} / {} / {} |",
             s.0, p.0, e.0, s.1, p.1, e.1, s.2, p.2, e.2
         );
+    }
+    println!("\n| process | RssAnon KiB at each tenth of the run |");
+    println!("| --- | --- |");
+    for (label, points) in curve.lock().unwrap().iter() {
+        let row: Vec<String> = points
+            .iter()
+            .map(|(t, kib)| format!("{}0%: {kib}", t))
+            .collect();
+        println!("| {label} | {} |", row.join(", "));
     }
     let mut errors = 0;
     for inst in &world.instances {
