@@ -126,12 +126,7 @@ impl SharedStore {
     /// `Ok(Some((i, wait)))` refused by check `i` (nothing taken), `Err` when the store did not
     /// answer in time (or is resting after it did not).
     pub async fn take(&self, checks: &[Check]) -> Result<Option<(usize, Duration)>, Unavailable> {
-        if self
-            .down_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| Instant::now() < until)
-        {
+        if self.resting() {
             return Err(Unavailable);
         }
         let mut invocation = self.script.prepare_invoke();
@@ -146,37 +141,20 @@ impl SharedStore {
         }
         let mut conn = self.conn.clone();
         let call = async { invocation.invoke_async::<(i64, i64)>(&mut conn).await };
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok((refused_by, wait_us))) => {
-                self.mark_up();
-                Ok((refused_by > 0).then(|| {
-                    (
-                        (refused_by - 1) as usize,
-                        Duration::from_micros(wait_us.max(1) as u64),
-                    )
-                }))
-            }
-            Ok(Err(e)) => {
-                self.mark_down(&format!("{e}"));
-                Err(Unavailable)
-            }
-            Err(_) => {
-                self.mark_down(&format!("no answer within {} ms", self.timeout.as_millis()));
-                Err(Unavailable)
-            }
-        }
+        let (refused_by, wait_us) = self.within_timeout(call).await?;
+        Ok((refused_by > 0).then(|| {
+            (
+                (refused_by - 1) as usize,
+                Duration::from_micros(wait_us.max(1) as u64),
+            )
+        }))
     }
 
     /// Marks `key` used until `ttl` from now: `Ok(true)` for its first use on any instance,
     /// `Ok(false)` when it was used before, `Err` when the store did not answer in time. One
     /// `SET NX PX` round trip.
     pub async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
-        if self
-            .down_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| Instant::now() < until)
-        {
+        if self.resting() {
             return Err(Unavailable);
         }
         let mut cmd = redis::cmd("SET");
@@ -187,10 +165,26 @@ impl SharedStore {
             .arg(ttl.as_millis().max(1) as u64);
         let mut conn = self.conn.clone();
         let call = async { cmd.query_async::<Option<String>>(&mut conn).await };
+        Ok(self.within_timeout(call).await?.is_some())
+    }
+
+    /// Whether the store is left alone after it failed to answer (for `DOWN_FOR`).
+    fn resting(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// The store's answer within `redis_timeout_ms`, marking it up or down by what happened.
+    async fn within_timeout<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Unavailable> {
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(set)) => {
+            Ok(Ok(answer)) => {
                 self.mark_up();
-                Ok(set.is_some())
+                Ok(answer)
             }
             Ok(Err(e)) => {
                 self.mark_down(&format!("{e}"));

@@ -65,6 +65,11 @@ async fn serving_without_auth() -> (u16, Child) {
 fn stop_and_read_log(child: &mut Child) -> String {
     signal(child, "TERM");
     assert!(wait_exit(child, Duration::from_secs(10)).success());
+    stderr_of(child)
+}
+
+/// Everything an exited process wrote to standard error.
+fn stderr_of(child: &mut Child) -> String {
     let mut log = String::new();
     child
         .stderr
@@ -474,13 +479,7 @@ async fn the_drain_is_bounded_by_the_shutdown_timeout() {
     );
     assert!(code.success(), "{code:?}");
     // The call was in flight (the server logged its start) and was cut off: no answer.
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = stderr_of(&mut child);
     assert!(
         log.contains("tools/call fixture_slow arguments"),
         "the call never reached the server: {log}"
