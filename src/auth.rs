@@ -28,7 +28,7 @@ pub struct Identity {
 /// What keeps a verified token acceptable: the time it expires (`exp` plus the leeway) and the
 /// key that verified it. A long-lived stream asks `Identity::lapsed` as it goes, so it ends
 /// when either is gone, as a new request with the same token would be refused.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Validity {
     /// Unix seconds from which the token is refused; `u64::MAX`: never.
     pub expires_at: u64,

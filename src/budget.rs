@@ -9,8 +9,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_governor::governor::DefaultKeyedRateLimiter;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RedisDown;
 use crate::shared::{Check, SharedStore};
@@ -40,15 +40,18 @@ pub struct Budget<K: Hash + Eq + Clone> {
 }
 
 impl<K: Hash + Eq + Clone + Display> Budget<K> {
-    /// `local` is the in-memory limiter with the same quota: the whole budget without a shared
-    /// store, the fallback with one.
+    /// A budget of `per_minute` cells a minute, `burst` at once (both validated > 0). Its
+    /// in-memory limiter is the whole budget without a shared store, the fallback with one.
     pub fn new(
         name: &'static str,
         per_minute: u32,
         burst: u32,
-        local: Arc<DefaultKeyedRateLimiter<K>>,
         shared: Option<Arc<Shared>>,
     ) -> Budget<K> {
+        let nonzero = |n: u32| NonZeroU32::new(n.max(1)).expect("at least 1");
+        let local = Arc::new(RateLimiter::keyed(
+            Quota::per_minute(nonzero(per_minute)).allow_burst(nonzero(burst)),
+        ));
         Budget {
             name,
             // Rounded to the nearest microsecond: the shared store then enforces the configured

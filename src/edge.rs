@@ -78,8 +78,18 @@ fn guard(req: &ServiceRequest) -> Option<Refusal> {
     let s = req
         .app_data::<web::Data<GuardSettings>>()
         .expect("GuardSettings is registered");
-    let head_bytes: usize = req
-        .headers()
+    head_refusal(req.headers(), req.uri(), req.path(), s)
+}
+
+/// [`guard`]'s decision from a request head alone (the `Expect: 100-continue` check reads a
+/// head not yet wrapped by actix-web).
+pub fn head_refusal(
+    headers: &HeaderMap,
+    uri: &actix_web::http::Uri,
+    path: &str,
+    s: &GuardSettings,
+) -> Option<Refusal> {
+    let head_bytes: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
@@ -88,9 +98,9 @@ fn guard(req: &ServiceRequest) -> Option<Refusal> {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request header fields too large",
         ))
-    } else if matches!(req.path(), "/health" | "/ready") {
+    } else if matches!(path, "/health" | "/ready") {
         None
-    } else if !host_allowed(req, &s.allowed_hosts) {
+    } else if !host_allowed(headers, uri, &s.allowed_hosts) {
         Some(forbidden("Forbidden: Host header not allowed"))
     } else {
         None
@@ -101,25 +111,21 @@ fn guard(req: &ServiceRequest) -> Option<Refusal> {
 /// runs for every spelling of the path the router accepts (`/mcp`, `/%6Dcp`, ...), never on a
 /// raw-path comparison of its own.
 pub fn origin_refusal(req: &ServiceRequest) -> Option<Refusal> {
-    let allowed = &req
+    let s = req
         .app_data::<web::Data<GuardSettings>>()
-        .expect("GuardSettings is registered")
-        .allowed_origins;
-    (!origin_allowed(req, allowed)).then(|| forbidden("Forbidden: Origin not allowed"))
+        .expect("GuardSettings is registered");
+    origin_refusal_of(req.headers(), s)
+}
+
+/// [`origin_refusal`] from a request head alone (the `Expect: 100-continue` check).
+pub fn origin_refusal_of(headers: &HeaderMap, s: &GuardSettings) -> Option<Refusal> {
+    (!origin_allowed(headers, &s.allowed_origins))
+        .then(|| forbidden("Forbidden: Origin not allowed"))
 }
 
 /// The authority a request names: the absolute-form target's (RFC 9112 section 3.2.2: the
 /// server must use it and ignore `Host`), else the one `Host` header.
-fn host_allowed(req: &ServiceRequest, allowed: &[HostPattern]) -> bool {
-    host_allowed_in(req.headers(), req.uri(), allowed)
-}
-
-/// [`host_allowed`] for a request head not yet wrapped by actix-web (`Expect: 100-continue`).
-pub fn host_allowed_in(
-    headers: &HeaderMap,
-    uri: &actix_web::http::Uri,
-    allowed: &[HostPattern],
-) -> bool {
+fn host_allowed(headers: &HeaderMap, uri: &actix_web::http::Uri, allowed: &[HostPattern]) -> bool {
     let mut hosts = headers.get_all(header::HOST);
     let (first, second) = (hosts.next(), hosts.next());
     if second.is_some() {
@@ -142,12 +148,7 @@ pub fn host_allowed_in(
         .is_some_and(|(name, port)| allowed.iter().any(|p| p.matches_parts(name, port)))
 }
 
-fn origin_allowed(req: &ServiceRequest, allowed: &[OriginPattern]) -> bool {
-    origin_allowed_in(req.headers(), allowed)
-}
-
-/// [`origin_allowed`] for a request head not yet wrapped by actix-web.
-pub fn origin_allowed_in(headers: &HeaderMap, allowed: &[OriginPattern]) -> bool {
+fn origin_allowed(headers: &HeaderMap, allowed: &[OriginPattern]) -> bool {
     let mut origins = headers.get_all(header::ORIGIN);
     match (origins.next(), origins.next()) {
         (None, _) => true,

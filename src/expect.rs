@@ -27,7 +27,7 @@ use crate::auth::gate::{
 use crate::budget::Refused;
 use crate::edge::{GuardSettings, RateKey, bucket, client_ip_from};
 use crate::refusal::Refusal;
-use crate::transport::{Limits, is_json_content, negotiate_headers};
+use crate::transport::Limits;
 
 /// What the check needs of the application's state.
 pub struct ExpectCheck {
@@ -47,50 +47,18 @@ impl ExpectCheck {
             return Ok(());
         }
         let headers = &head.headers;
-        let forbidden = |m: &str| Refusal::transport(StatusCode::FORBIDDEN, m);
-        let head_bytes: usize = headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if head_bytes > self.guard.max_header_bytes {
-            return Err(Refusal::transport(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "Request header fields too large",
-            ));
+        if let Some(refusal) =
+            crate::edge::head_refusal(headers, &head.uri, head.uri.path(), &self.guard)
+        {
+            return Err(refusal);
         }
-        if !crate::edge::host_allowed_in(headers, &head.uri, &self.guard.allowed_hosts) {
-            return Err(forbidden("Forbidden: Host header not allowed"));
-        }
-        if !crate::edge::origin_allowed_in(headers, &self.guard.allowed_origins) {
-            return Err(forbidden("Forbidden: Origin not allowed"));
+        if let Some(refusal) = crate::edge::origin_refusal_of(headers, &self.guard) {
+            return Err(refusal);
         }
         self.admitted(req, headers).await?;
-        if negotiate_headers(headers).is_none() {
-            return Err(Refusal::transport(
-                StatusCode::NOT_ACCEPTABLE,
-                "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
-            ));
-        }
-        if !is_json_content(headers) {
-            return Err(Refusal::transport(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Media Type: Content-Type must be application/json",
-            ));
-        }
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
-            return Err(Refusal::transport(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "Payload Too Large: the limit is {} bytes",
-                    self.limits.max_body_bytes
-                ),
-            ));
-        }
-        Ok(())
+        crate::transport::head_check(headers, &self.limits)
+            .map(|_| ())
+            .map_err(|refusal| *refusal)
     }
 
     /// The auth gate's decision: a token already verified passes; anything else charges the

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::{Arc, Mutex};
 
-use actix_governor::governor::{Quota, RateLimiter};
 use actix_web::http::header::HeaderValue;
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value};
@@ -205,17 +204,10 @@ impl Server {
             challenge,
         } = parts;
         let tool_budget = rate.enabled.then(|| {
-            let per_minute =
-                std::num::NonZeroU32::new(rate.tool_calls_per_minute).expect("validated > 0");
-            let burst = std::num::NonZeroU32::new(rate.tool_calls_burst).expect("validated > 0");
-            let local = Arc::new(RateLimiter::keyed(
-                Quota::per_minute(per_minute).allow_burst(burst),
-            ));
             Budget::new(
                 "tool_calls",
                 rate.tool_calls_per_minute,
                 rate.tool_calls_burst,
-                local,
                 shared.clone(),
             )
         });

@@ -323,25 +323,12 @@ impl MetricsAccess {
         let Some(expected) = &self.token else {
             return true;
         };
-        let mut values = req.headers().get_all(header::AUTHORIZATION);
-        let presented = match (values.next(), values.next()) {
-            (Some(v), None) => v.as_bytes(),
-            _ => return false,
-        };
-        let Some(token) = presented
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-            .map(|_| &presented[7..])
-        else {
-            return false;
-        };
-        // Compared in constant time: the listener may be reachable by others on the network.
-        token.len() == expected.expose().len()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(
-                token,
-                expected.expose().as_bytes(),
-            )
-            .is_ok()
+        // The one `Authorization: Bearer` header's token, as the auth gate reads it; compared
+        // in constant time (the listener may be reachable by others on the network).
+        crate::auth::bearer::presented(req.headers()).is_some_and(|token| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(token, expected.expose().as_bytes())
+                .is_ok()
+        })
     }
 }
 

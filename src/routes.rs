@@ -4,11 +4,9 @@
 //! `/health` and `/ready` probes and the fallbacks for unknown paths and methods.
 
 use std::collections::BTreeSet;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_governor::governor::{Quota, RateLimiter};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -121,16 +119,11 @@ impl AppState {
                 .relay(&mcp.changes, settings.server.instance_id.clone());
         }
         let rl = &settings.rate_limit;
-        let per_minute = NonZeroU32::new(rl.requests_per_minute).expect("validated > 0");
-        let burst = NonZeroU32::new(rl.requests_burst).expect("validated > 0");
         // Kept in this instance's memory, or in the shared store with this as its fallback.
         let request_budget = Arc::new(Budget::new(
             "requests",
             rl.requests_per_minute,
             rl.requests_burst,
-            Arc::new(RateLimiter::keyed(
-                Quota::per_minute(per_minute).allow_burst(burst),
-            )),
             shared.clone(),
         ));
         let budget = web::Data::new(transport::RequestBudget {
@@ -140,12 +133,6 @@ impl AppState {
             "first_verifications",
             rl.first_verifications_per_minute,
             rl.first_verifications_burst,
-            Arc::new(RateLimiter::keyed(
-                Quota::per_minute(
-                    NonZeroU32::new(rl.first_verifications_per_minute).expect("validated > 0"),
-                )
-                .allow_burst(NonZeroU32::new(rl.first_verifications_burst).expect("validated > 0")),
-            )),
             None,
         ));
         let gate = web::Data::new(Gate {

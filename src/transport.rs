@@ -84,7 +84,7 @@ pub fn negotiate(req: &HttpRequest) -> Option<Framing> {
 }
 
 /// [`negotiate`] from the headers alone.
-pub fn negotiate_headers(headers: &HeaderMap) -> Option<Framing> {
+fn negotiate_headers(headers: &HeaderMap) -> Option<Framing> {
     // What MCP clients send, settled without parsing (the same answer the parse gives).
     let mut values = headers.get_all(ACCEPT);
     if let (Some(v), None) = (values.next(), values.next())
@@ -152,7 +152,7 @@ pub fn negotiate_headers(headers: &HeaderMap) -> Option<Framing> {
     }
 }
 
-pub fn is_json_content(headers: &HeaderMap) -> bool {
+fn is_json_content(headers: &HeaderMap) -> bool {
     let mut values = headers.get_all(CONTENT_TYPE);
     let (Some(v), None) = (values.next(), values.next()) else {
         return false;
@@ -274,18 +274,10 @@ pub async fn post(
     if req.method() != actix_web::http::Method::POST {
         return method_not_allowed();
     }
-    let Some(framing) = negotiate(&req) else {
-        return transport_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
-        );
+    let framing = match head_check(req.headers(), &limits) {
+        Ok(framing) => framing,
+        Err(refusal) => return (*refusal).into_response(),
     };
-    if !is_json_content(req.headers()) {
-        return transport_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type: Content-Type must be application/json",
-        );
-    }
     // The era is decided once the body is read (the body's `_meta` may claim one), so that a
     // refusal can echo the request's id.
     let version_header = VersionHeader::read(
@@ -304,17 +296,9 @@ pub async fn post(
             },
         )
     };
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
-        return too_large(&limits);
-    }
     let body = match read_body(payload, &limits).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(&limits),
+        Err(BodyError::TooLarge) => return too_large(&limits).into_response(),
         Err(BodyError::Timeout) => {
             return transport_error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -565,14 +549,40 @@ fn batches_unsupported(era: Era) -> String {
     )
 }
 
-fn too_large(limits: &Limits) -> HttpResponse {
-    transport_error(
+fn too_large(limits: &Limits) -> Refusal {
+    Refusal::transport(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
             "Payload Too Large: the limit is {} bytes",
             limits.max_body_bytes
         ),
     )
+}
+
+/// What the transport refuses from a POST's head alone, in its order: 406 (`Accept`), 415
+/// (`Content-Type`), 413 (a declared `Content-Length` over the limit); else the framing. The
+/// `Expect: 100-continue` check asks it too, before any body is invited.
+pub fn head_check(headers: &HeaderMap, limits: &Limits) -> Result<Framing, Box<Refusal>> {
+    let Some(framing) = negotiate_headers(headers) else {
+        return Err(Box::new(Refusal::transport(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
+        )));
+    };
+    if !is_json_content(headers) {
+        return Err(Box::new(Refusal::transport(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: Content-Type must be application/json",
+        )));
+    }
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(Box::new(too_large(limits)));
+    }
+    Ok(framing)
 }
 
 /// The response size limit (`mcp.max_response_bytes`) and whether the request was a tool call,

@@ -81,6 +81,8 @@ const KEY_CHECK: Duration = Duration::from_secs(1);
 pub(super) struct Lifetime {
     caller: Caller,
     deadline: tokio::time::Instant,
+    /// What the deadline is: the token's expiry, or `mcp.max_stream_secs`.
+    at_deadline: &'static str,
     /// Only for a caller whose token a key verified.
     check: Option<tokio::time::Interval>,
 }
@@ -92,7 +94,10 @@ impl Lifetime {
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)
         });
-        let life = to_expiry.map_or(max, |d| d.min(max));
+        let (life, at_deadline) = match to_expiry {
+            Some(d) if d <= max => (d, lapse_reason(Lapse::Expired)),
+            _ => (max, "it reached mcp.max_stream_secs; open a new one"),
+        };
         let check =
             matches!(&caller, Caller::Authenticated(id) if id.validity.key.is_some()).then(|| {
                 let mut i =
@@ -103,6 +108,7 @@ impl Lifetime {
         Lifetime {
             caller,
             deadline: tokio::time::Instant::now() + life,
+            at_deadline,
             check,
         }
     }
@@ -119,16 +125,7 @@ impl Lifetime {
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep_until(self.deadline) => {
-                    return match self.caller.lapsed(unix_now()) {
-                        Some(lapse) => lapse_reason(lapse),
-                        // The deadline was the token's expiry only when it came first.
-                        None if self.caller.expires_at().is_some_and(|at| at <= unix_now() + 1) => {
-                            lapse_reason(Lapse::Expired)
-                        }
-                        None => "it reached mcp.max_stream_secs; open a new one",
-                    };
-                }
+                _ = tokio::time::sleep_until(self.deadline) => return self.at_deadline,
                 _ = tick => {
                     if let Some(lapse) = self.caller.lapsed(unix_now()) {
                         return lapse_reason(lapse);

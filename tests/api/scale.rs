@@ -448,9 +448,7 @@ fn wait_of(r: Result<(), gatehouse::budget::Refused>) -> Duration {
 #[actix_web::test]
 #[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
 async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
-    use actix_governor::governor::{Quota, RateLimiter};
     use gatehouse::budget::{Budget, Shared};
-    use std::num::NonZeroU32;
     use std::sync::Arc;
     let redis = Redis::start();
     // Rates that 60,000 does not divide, and rates above 1,000 a second, up to the largest the
@@ -463,12 +461,6 @@ async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
         (600_000, 10_000),
         (1_000_000, 20_000),
     ] {
-        let local = || {
-            Arc::new(RateLimiter::keyed(
-                Quota::per_minute(NonZeroU32::new(per_minute).unwrap())
-                    .allow_burst(NonZeroU32::new(burst).unwrap()),
-            ))
-        };
         let store =
             gatehouse::shared::SharedStore::new(&redis.url(), Duration::from_secs(1), false)
                 .unwrap();
@@ -476,13 +468,12 @@ async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
             "rate_compare",
             per_minute,
             burst,
-            local(),
             Some(Arc::new(Shared {
                 store,
                 when_down: gatehouse::config::RedisDown::Local,
             })),
         );
-        let memory = Budget::new("rate_compare", per_minute, burst, local(), None);
+        let memory = Budget::new("rate_compare", per_minute, burst, None);
         let expected = 60.0 * f64::from(burst) / f64::from(per_minute);
         let key = format!("subject-{per_minute}");
         for (name, budget) in [("shared", &shared), ("local", &memory)] {
