@@ -13,7 +13,7 @@ use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RedisDown;
-use crate::shared::{Check, SharedStore};
+use crate::shared_store::{Check, SharedStore};
 
 /// Why a budget said no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::ask::{Answer, AskError, Asker, Elicitation, Question, Root};
+use crate::asking::{Answer, AskError, Asker, Elicitation, Question, Root};
 use crate::auth::{Caller, Identity};
 use crate::changes::{Change, Changes};
 use crate::outbox::Outbox;
@@ -170,7 +170,7 @@ impl ToolContext {
             caller,
             notifier,
             changes: None,
-            asker: Asker::Cannot(crate::ask::NOT_DECLARED),
+            asker: Asker::Cannot(crate::asking::NOT_DECLARED),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::auth::validator::{Rejection, b64_json, claimed_scopes, string_list};
 use crate::auth::{Caller, Identity};
 use crate::config::{IssuerSetting, Profile, Settings};
 use crate::registry::Registry;
-use crate::startup::{PublicUrls, key_store, public_urls, validator};
+use crate::state::{PublicUrls, key_store, public_urls, validator};
 
 /// What the doctor found: the report to print, and whether serving (or the token) would work.
 pub struct Report {
@@ -183,7 +183,7 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
     let store = match &rl.redis_url {
         None => "none: budgets and list changes are per instance (set REDIS_URL to share them)"
             .to_string(),
-        Some(url) => match crate::shared::SharedStore::new(
+        Some(url) => match crate::shared_store::SharedStore::new(
             url.expose(),
             rl.redis_timeout,
             rl.redis_insecure_tls,

@@ -12,14 +12,14 @@ use std::net::IpAddr;
 use actix_cors::Cors;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::web::Bytes;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::auth::Caller;
 use crate::config::{CorsSettings, TrustedProxy};
 use crate::metrics::RpcLabels;
 use crate::refusal::Refusal;
+use crate::request_id::RequestId;
 use patterns::{HostPattern, OriginPattern, split_host_port};
 
 /// Header names read or written on every request, resolved at compile time: a lookup by
@@ -231,24 +231,17 @@ pub struct DeferredCharge;
 /// `X-Request-Id` if it is short visible ASCII, else a new one), the caller the auth gate
 /// admitted and, once the transport has read an MCP message, the request counter's era and
 /// method labels (one extension instead of three: each is an allocation and a map insert per
-/// request). The id is kept as the header value it is sent back as (a caller's id copied once,
-/// a new one made in one allocation): clones count a reference, and the response header copies
-/// nothing.
+/// request). Clones of the id count a reference.
 #[derive(Debug)]
 pub struct RequestNote {
-    pub id: HeaderValue,
+    pub id: RequestId,
     /// Who the auth gate let through to the MCP endpoint (POST requests only).
     pub caller: Option<Caller>,
     labels: Cell<Option<RpcLabels>>,
 }
 
-/// A request id as text, for logs and bodies (ids are visible ASCII by construction).
-pub fn id_text(id: &HeaderValue) -> &str {
-    id.to_str().unwrap_or("-")
-}
-
 impl RequestNote {
-    pub fn new(id: HeaderValue) -> RequestNote {
+    pub fn new(id: RequestId) -> RequestNote {
         RequestNote {
             id,
             caller: None,
@@ -269,7 +262,7 @@ pub fn admit(req: &ServiceRequest, caller: Caller) {
     match extensions.get_mut::<RequestNote>() {
         Some(note) => note.caller = Some(caller),
         None => {
-            let mut note = RequestNote::new(HeaderValue::from_static("-"));
+            let mut note = RequestNote::new(RequestId::from_static("-"));
             note.caller = Some(caller);
             extensions.insert(note);
         }
@@ -288,69 +281,6 @@ pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
     if let Some(note) = req.extensions().get::<RequestNote>() {
         note.labels.set(Some(labels));
     }
-}
-
-/// A fresh request id: 24 hex digits, unique within the process (a counter through a bijective
-/// mix) and across instances (a random per-process seed). Ids are labels for logs and support,
-/// not secrets, so one random draw per process is enough.
-pub(crate) fn new_request_id() -> HeaderValue {
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEED: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos();
-            return nanos as u64 ^ u64::from(std::process::id()) << 32;
-        }
-        u64::from_le_bytes(bytes)
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = splitmix64(seed ^ n);
-    let b = splitmix64(a ^ seed.rotate_left(32));
-    // 24 hex digits: `a`, then the high half of `b`; two digits per byte.
-    let mut id = [0u8; 24];
-    let bytes = ((a as u128) << 32 | u128::from(b >> 32)).to_be_bytes();
-    for (pair, byte) in id.chunks_exact_mut(2).zip(&bytes[4..]) {
-        pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
-        pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
-    }
-    HeaderValue::from_maybe_shared(Bytes::from_owner(id)).expect("hex digits are a header value")
-}
-
-/// SplitMix64's finalizer: a bijection on u64 that scatters consecutive inputs.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A client-chosen value made safe for a one-line text log: control characters, white space,
-/// invisible characters (Unicode Cf, Zl, Zp: `text::invisible`), the backslash and `"` are
-/// escaped (`\x20`, `\u{a}`, `\u{202e}`, ...), and the value is cut at 128 characters, so it
-/// can never forge a line or a field, nor reorder what an operator reads.
-pub fn log_safe(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars().take(128) {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\x22"),
-            ' ' => out.push_str("\\x20"),
-            c if c.is_control() || c.is_whitespace() || crate::text::invisible(c) => {
-                out.push_str(&c.escape_unicode().to_string())
-            }
-            c => out.push(c),
-        }
-    }
-    if value.chars().nth(128).is_some() {
-        out.push_str("...");
-    }
-    out
 }
 
 /// The status as a static label (every status actix can send is below 600).
@@ -383,21 +313,6 @@ struct GenericError;
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
-
-    #[test]
-    fn new_request_ids_are_24_hex_digits_and_distinct() {
-        let ids: std::collections::HashSet<String> = (0..1000)
-            .map(|_| id_text(&new_request_id()).to_string())
-            .collect();
-        assert_eq!(ids.len(), 1000);
-        for id in &ids {
-            assert_eq!(id.len(), 24, "{id}");
-            assert!(
-                id.bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            );
-        }
-    }
 
     fn req(headers: &[(&str, &str)]) -> ServiceRequest {
         let mut r = TestRequest::default().peer_addr("10.0.0.9:1234".parse().unwrap());
@@ -434,20 +349,6 @@ mod tests {
         assert_eq!(
             client_ip(&junk, TrustedProxy::Heroku),
             Some("10.0.0.9".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn log_safe_escapes_what_could_forge_a_field_or_line() {
-        assert_eq!(log_safe("alice"), "alice");
-        assert_eq!(
-            log_safe("a b\nstatus=200\r\t\"\\"),
-            "a\\x20b\\u{a}status=200\\u{d}\\u{9}\\x22\\\\"
-        );
-        assert_eq!(log_safe(&"x".repeat(300)).len(), 131);
-        assert_eq!(
-            log_safe("ab\u{202E}cd\u{200B}\u{61C}\u{FEFF}\u{2028}"),
-            "ab\\u{202e}cd\\u{200b}\\u{61c}\\u{feff}\\u{2028}"
         );
     }
 

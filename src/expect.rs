@@ -107,17 +107,19 @@ impl ExpectCheck {
 fn closing(refusal: Refusal, req: &Request) -> actix_web::Error {
     let mut res: HttpResponse = refusal.into_response();
     res.head_mut().set_connection_type(ConnectionType::Close);
-    let id = crate::edge::new_request_id();
+    let id = crate::request_id::RequestId::fresh();
     log::info!(
         target: "gatehouse::access",
         "{} {} {} before the body (Expect: 100-continue) request_id={} sub=-",
         req.method(),
-        crate::edge::log_safe(&req.path().chars().take(200).collect::<String>()),
+        crate::text::log_safe(&req.path().chars().take(200).collect::<String>()),
         res.status().as_u16(),
-        crate::edge::id_text(&id)
+        id.as_str()
     );
     let headers = res.headers_mut();
-    headers.insert(crate::edge::X_REQUEST_ID, id);
+    if let Ok(id) = header::HeaderValue::from_maybe_shared(id.bytes()) {
+        headers.insert(crate::edge::X_REQUEST_ID, id);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),

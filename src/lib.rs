@@ -1,10 +1,11 @@
 //! gatehouse: an authenticated MCP server. The library holds everything; `main.rs` only wires.
 
-pub mod ask;
-pub mod audit;
+pub mod allocator;
+pub mod asking;
 pub mod auth;
 #[cfg(feature = "bench-tools")]
 mod bench_tools;
+pub mod body;
 pub mod budget;
 pub mod changes;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod context;
 pub mod doctor;
 pub mod edge;
 pub mod expect;
+pub mod failure;
 #[cfg(feature = "test-fixtures")]
 mod fixtures;
 pub mod hashing;
@@ -22,18 +24,20 @@ pub mod header_params;
 pub mod jsonrpc;
 pub mod logging;
 pub mod mcp;
-pub mod memory;
 pub mod metrics;
+pub mod metrics_endpoint;
 pub mod outbox;
 pub mod prompt;
 pub mod refusal;
 pub mod registry;
+pub mod request_id;
 pub mod resource;
+pub mod revision;
 pub mod routes;
 pub mod schema;
-pub mod seal;
-pub mod shared;
+pub mod shared_store;
 pub mod startup;
+pub mod state;
 pub mod text;
 pub mod tool;
 pub mod tools;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use gatehouse::auth::dev_issuer::{DevIssuer, TokenRequest, parse_ttl};
 use gatehouse::config::{IssuerSetting, Settings, config_dir, process_environment};
-use gatehouse::startup::{Application, public_urls};
+use gatehouse::startup::Application;
+use gatehouse::state::public_urls;
 use gatehouse::text::redact_urls;
 
 const USAGE: &str = "usage:
@@ -77,7 +78,7 @@ fn serve(settings: Settings) -> ExitCode {
             );
         }
         app.run_until_stopped().await?;
-        Ok::<(), gatehouse::startup::StartupError>(())
+        Ok::<(), gatehouse::state::StartupError>(())
     });
     match result {
         Ok(()) => {

@@ -3,7 +3,7 @@
 //! (`McpError::to_error`). It knows nothing about HTTP beyond the `Outcome` it returns.
 
 pub mod asking;
-pub mod error;
+pub mod audit;
 pub mod lifecycle;
 pub mod listen;
 pub mod model;
@@ -17,70 +17,31 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::{Arc, Mutex};
 
-use actix_web::http::header::HeaderValue;
 use futures_util::future::AbortHandle;
 use serde_json::{Map, Value};
 
-use crate::ask::Pending;
-use crate::audit::Audit;
+use crate::asking::Pending;
+use crate::asking::seal::Seal;
 use crate::auth::Caller;
-use crate::auth::challenge::{AuthRefusal, ChallengeContext};
 use crate::budget::{self, Budget};
 use crate::changes::Changes;
 use crate::config::{McpSettings, RateLimitSettings};
 use crate::context::LogLevel;
 use crate::context::Notifier;
+pub use crate::failure::{McpError, Refused, retry_after_secs};
 use crate::jsonrpc::{Id, Response};
+use crate::mcp::audit::Audit;
 use crate::metrics::{self, METRICS};
-use crate::refusal::Refusal;
 use crate::registry::Registry;
-use crate::seal::Seal;
-pub use error::{McpError, retry_after_secs};
+use crate::request_id::RequestId;
+pub use crate::revision::{
+    ALL_VERSIONS, BATCH_VERSION, DEFAULT_VERSION, Era, LATEST_VERSION, MODERN_VERSION,
+    SUPPORTED_VERSIONS,
+};
 use model::{Method, Params, Parsed, Request, RequestParamsMeta};
 use result::{
     Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities, ServerInfo,
 };
-
-/// Protocol revisions of the legacy era (initialize handshake) this server speaks, newest first.
-pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
-pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
-/// The stateless revision: no handshake, every request carries its own `_meta`.
-pub const MODERN_VERSION: &str = "2026-07-28";
-/// Every revision served, newest first (`server/discover`'s `supportedVersions`).
-pub const ALL_VERSIONS: [&str; 4] = [MODERN_VERSION, "2025-11-25", "2025-06-18", "2025-03-26"];
-/// The revision assumed when a request carries no `MCP-Protocol-Version` header.
-pub const DEFAULT_VERSION: &str = "2025-03-26";
-/// The only revision that allowed JSON-RPC batches.
-pub const BATCH_VERSION: &str = "2025-03-26";
-
-/// Which protocol era a request belongs to: a 2025 revision (handshake, capabilities known only
-/// to `initialize`), or 2026-07-28 (stateless, a validated `_meta` on every request). Decided
-/// per request by `modern::classify`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Era {
-    Legacy(&'static str),
-    Modern,
-}
-
-impl Era {
-    pub fn version(self) -> &'static str {
-        match self {
-            Era::Legacy(v) => v,
-            Era::Modern => MODERN_VERSION,
-        }
-    }
-
-    /// Whether the revision is one of ours at all: `None` for an unknown string.
-    pub fn from_version(v: &str) -> Option<Era> {
-        if v == MODERN_VERSION {
-            return Some(Era::Modern);
-        }
-        SUPPORTED_VERSIONS
-            .iter()
-            .find(|s| **s == v)
-            .map(|s| Era::Legacy(s))
-    }
-}
 
 /// What handling one request produced.
 #[derive(Debug)]
@@ -88,8 +49,8 @@ pub enum Outcome {
     Response(Response),
     /// Answered at the HTTP level: 403 (scopes), 429 (tool budget), 503 (shared store), and the
     /// 2026-07-28 pre-dispatch refusals (400, 404). Inside an event stream whose status is
-    /// already sent, only its JSON-RPC error travels (`Refusal::into_message`).
-    Refused(Refusal),
+    /// already sent, only its JSON-RPC error travels.
+    Refused(Refused),
 }
 
 /// The per-request context the dispatcher gets from the transport.
@@ -102,9 +63,8 @@ pub struct Call {
     /// value's encoding is invalid) of a 2026-07-28 request.
     pub param_headers: Vec<(String, Option<String>)>,
     pub tx: Option<crate::outbox::Outbox>,
-    /// The request id of the HTTP request (`X-Request-Id`), for the audit trail: the value the
-    /// response header carries (its clones count a reference).
-    pub request_id: HeaderValue,
+    /// The request id of the HTTP request (`X-Request-Id`), for the audit trail.
+    pub request_id: RequestId,
     /// The tool-call budget was already charged (with the request budget, in one round trip).
     pub tool_budget_charged: bool,
 }
@@ -165,8 +125,6 @@ pub struct Server {
     seal: Seal,
     /// `tools/list` results, serialized once per set of visible tools, page and era.
     tool_lists: tools::ListCache,
-    /// For the `insufficient_scope` challenge of a 403.
-    challenge: ChallengeContext,
     /// Who this server is, built once (every 2026-07-28 result carries it).
     info: Arc<ServerInfo>,
     /// The shared store (REDIS_URL), for what several instances must agree on.
@@ -186,8 +144,6 @@ pub struct ServerParts {
     pub seal: Seal,
     /// This instance's name in the ids of questions it waits on.
     pub instance_id: String,
-    /// For the `insufficient_scope` challenge of a 403.
-    pub challenge: ChallengeContext,
 }
 
 const MAX_TRACKED_LOG_LEVELS: usize = 10_000;
@@ -201,7 +157,6 @@ impl Server {
             shared,
             seal,
             instance_id,
-            challenge,
         } = parts;
         let tool_budget = rate.enabled.then(|| {
             Budget::new(
@@ -232,7 +187,6 @@ impl Server {
             pending: Arc::new(Pending::new(instance_id)),
             seal,
             tool_lists: tools::ListCache::default(),
-            challenge,
             info,
             shared,
             spent: asking::Spent::default(),
@@ -395,31 +349,18 @@ impl Server {
             }
     }
 
-    /// An error as the outcome its era gives it: scopes, budgets and the shared store are
-    /// refused at the HTTP level in every era; in 2026-07-28, pre-dispatch refusals carry an
-    /// HTTP status of their own; everything else is a JSON-RPC error on a 200.
+    /// An error as the outcome its era gives it (`McpError::status` says which are answered at
+    /// the HTTP level); everything else is a JSON-RPC error on a 200.
     pub fn refusal(&self, era: Era, id: Option<Id>, e: McpError) -> Outcome {
-        let e = e.for_era(era);
-        if let Some(status) = e.http_status() {
-            return Outcome::Refused(match &e {
-                McpError::InsufficientScope(scopes) => {
+        let error = e.for_era(era);
+        match error.status(era) {
+            Some(status) => {
+                if let McpError::InsufficientScope(_) = error {
                     metrics::count(&METRICS.auth_refusals, ["scope"]);
-                    AuthRefusal::InsufficientScope(scopes.clone())
-                        .refusal(&self.challenge)
-                        .with_in_band(e.to_error())
                 }
-                McpError::RateLimited(wait) => {
-                    Refusal::rpc(status, id, &e).with_retry_after(retry_after_secs(*wait))
-                }
-                _ => Refusal::rpc(status, id, &e).with_retry_after(1),
-            });
-        }
-        let response = Response::error(id, e.to_error());
-        match (era, e.rejection()) {
-            (Era::Modern, Some(status)) => {
-                Outcome::Refused(Refusal::rpc_response(status, response))
+                Outcome::Refused(Refused { id, error, status })
             }
-            _ => Outcome::Response(response),
+            None => Outcome::Response(Response::error(id, error.to_error())),
         }
     }
 

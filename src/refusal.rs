@@ -25,8 +25,8 @@ use actix_web::http::header::{
 use actix_web::web::Bytes;
 use serde::Serialize;
 
+use crate::failure::{McpError, Refused, retry_after_secs};
 use crate::jsonrpc::{ErrorObject, Id, Response};
-use crate::mcp::{McpError, retry_after_secs};
 
 /// A refusal: status, body, headers. Build one with the constructors, answer with
 /// `into_response` (or `respond` in a middleware).
@@ -79,6 +79,20 @@ impl Refusal {
     /// A JSON-RPC error on the MCP endpoint.
     pub fn rpc(status: StatusCode, id: Option<Id>, error: &McpError) -> Refusal {
         Refusal::rpc_response(status, Response::error(id, error.to_error()))
+    }
+
+    /// A failure the dispatcher or the transport answers at the HTTP level, with the status
+    /// and `Retry-After` its table (`McpError::status`) gives it. (A 403 for scopes carries the
+    /// OAuth body and challenge instead: the transport asks `auth::challenge` for it.)
+    pub fn failed(refused: Refused) -> Refusal {
+        let status = StatusCode::from_u16(refused.status.code())
+            .expect("the failure table names valid statuses");
+        let retry_after = refused.error.retry_after();
+        let r = Refusal::rpc(status, refused.id, &refused.error);
+        match retry_after {
+            Some(secs) => r.with_retry_after(secs),
+            None => r,
+        }
     }
 
     /// An error response already built (2026-07-28 rejections, worded for their era).

@@ -7,40 +7,18 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server as HttpServerHandle;
-use url::Url;
-
-use crate::auth::dev_issuer::{self, DevIssuer};
-use crate::auth::jwks::{KeyStore, RemoteOptions};
-use crate::auth::metadata;
-use crate::auth::validator::{TokenMemo, TokenValidator, ValidatorOptions};
-use crate::budget;
-use crate::config::{IssuerSetting, Profile, Settings, TrustedProxy, base_str};
+use crate::auth::dev_issuer::DevIssuer;
+use crate::auth::jwks::KeyStore;
+use crate::auth::validator::TokenMemo;
+use crate::config::{Profile, Settings, TrustedProxy};
 use crate::conn::ConnectionLimiter;
-use crate::registry::{Registry, RegistryError};
-use crate::routes::{self, AppState};
-use crate::seal::Seal;
-use crate::shared::SharedStore;
+use crate::registry::Registry;
+use crate::routes;
+use crate::state::{AppState, StartupError, public_urls, state_seal};
+use actix_web::dev::Server as HttpServerHandle;
 
 /// How stale actix's connection clock may be (its date service ticks every 500 ms).
 const ACTIX_CLOCK_STEP: Duration = Duration::from_millis(500);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("tool registry: {0}")]
-    Registry(#[from] RegistryError),
-    #[error("{0}")]
-    DevIssuer(#[from] dev_issuer::DevIssuerError),
-    #[error("configuration error: {0}")]
-    Config(String),
-    #[error("server error: {0}")]
-    Serve(#[from] std::io::Error),
-}
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -59,98 +37,6 @@ pub struct Application {
     pub settings: Settings,
     /// Announcements to `subscriptions/listen` streams, and their shutdown signal.
     pub changes: Arc<crate::changes::Changes>,
-}
-
-/// Public URLs derived from settings and the bound port.
-pub struct PublicUrls {
-    pub base: String,
-    pub resource: String,
-    pub metadata_url: String,
-    pub issuer: String,
-    pub audiences: Vec<String>,
-}
-
-/// Resolves the public URLs the same way for the server and `gatehouse token`.
-pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, StartupError> {
-    let base = match &settings.server.public_url {
-        Some(u) => base_str(u),
-        None => format!("http://localhost:{port}"),
-    };
-    // At the root, the resource is the origin itself, without a trailing slash (the form MCP
-    // clients and RFC 9728 use for a resource without a path).
-    let resource = match settings.mcp.path.as_str() {
-        "/" => base.clone(),
-        path => format!("{base}{path}"),
-    };
-    let resource_url = Url::parse(&resource)
-        .map_err(|e| StartupError::Config(format!("resource URL {resource}: {e}")))?;
-    let issuer = match &settings.auth.issuer {
-        IssuerSetting::Development => format!("{base}{}", dev_issuer::ISSUER_PATH),
-        IssuerSetting::Remote { issuer, .. } => issuer.clone(),
-    };
-    let audiences = if settings.auth.audiences.is_empty() {
-        vec![resource.clone()]
-    } else {
-        settings.auth.audiences.clone()
-    };
-    Ok(PublicUrls {
-        metadata_url: metadata::metadata_url(&resource_url),
-        base,
-        resource,
-        issuer,
-        audiences,
-    })
-}
-
-/// The key store the server uses (and `gatehouse doctor` checks): the development issuer's
-/// keys, or the remote issuer's key set (not fetched yet).
-pub fn key_store(
-    settings: &Settings,
-    urls: &PublicUrls,
-) -> Result<(Arc<KeyStore>, Option<Arc<DevIssuer>>), StartupError> {
-    let a = &settings.auth;
-    Ok(match &a.issuer {
-        IssuerSetting::Development => {
-            if settings.profile == Profile::Production {
-                return Err(StartupError::Config(
-                    "the development issuer cannot run in the production profile".into(),
-                ));
-            }
-            let dev = Arc::new(DevIssuer::load_or_create(
-                &a.dev_key_dir,
-                urls.issuer.clone(),
-            )?);
-            (KeyStore::new_static(dev.key_set()), Some(dev))
-        }
-        IssuerSetting::Remote { issuer, jwks_uri } => (
-            KeyStore::new_remote(RemoteOptions {
-                issuer: issuer.clone(),
-                jwks_uri: jwks_uri.clone(),
-                algorithms: a.algorithms.clone(),
-                ttl: a.jwks_ttl,
-                cooldown: a.jwks_cooldown,
-                timeout: a.jwks_fetch_timeout,
-                require_https: settings.profile == Profile::Production,
-                max_stale: a.jwks_max_stale,
-            }),
-            None,
-        ),
-    })
-}
-
-/// The token validator the server uses (and `gatehouse doctor --token` runs).
-pub fn validator(settings: &Settings, urls: &PublicUrls, keys: Arc<KeyStore>) -> TokenValidator {
-    let a = &settings.auth;
-    TokenValidator::new(ValidatorOptions {
-        issuer: urls.issuer.clone(),
-        audiences: urls.audiences.clone(),
-        algorithms: a.algorithms.clone(),
-        leeway: a.leeway_secs,
-        require_at_jwt_typ: a.require_at_jwt_typ,
-        keys,
-        max_lifetime: a.max_token_lifetime_secs,
-        scope_implies: a.scope_implies.clone(),
-    })
 }
 
 impl Application {
@@ -273,11 +159,11 @@ impl Application {
                     }
                 })?;
                 let metrics_port = bound.local_addr().map(|a| a.port()).unwrap_or(mp);
-                let access = crate::metrics::MetricsAccess {
+                let access = crate::metrics_endpoint::MetricsAccess {
                     allowed_hosts: settings.security.allowed_hosts.clone(),
                     token: s.metrics_token.clone(),
                 };
-                let server = crate::metrics::listener(bound, keys.clone(), access)
+                let server = crate::metrics_endpoint::listener(bound, keys.clone(), access)
                     .map_err(StartupError::Serve)?;
                 let handle = server.handle();
                 actix_web::rt::spawn(server);
@@ -330,14 +216,15 @@ impl Application {
             handle.stop(true).await;
         });
         // Start-up is over once the issuer's keys are in (or have had their first chance to
-        // be): the pages only it used go back to the kernel (crate::memory).
+        // be): the pages only it used go back to the kernel (crate::allocator).
         let keys = self.keys.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while !keys.is_ready() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let released = tokio::task::spawn_blocking(crate::memory::release_startup_pages).await;
+            let released =
+                tokio::task::spawn_blocking(crate::allocator::release_startup_pages).await;
             log::debug!(
                 "start-up pages released: {} KiB of mappings advised",
                 released.unwrap_or(0) / 1024
@@ -412,97 +299,6 @@ fn warn_about_open_switches(settings: &Settings) {
             "security.allow_any_host: any Host header is accepted, so DNS rebinding is not blocked (ALLOWED_HOSTS=*)"
         );
     }
-}
-
-/// The shared store (REDIS_URL), connected lazily: one that is down at startup is reported, and
-/// the budgets fall back until it answers.
-pub(crate) fn shared_store(
-    settings: &Settings,
-) -> Result<Option<Arc<budget::Shared>>, StartupError> {
-    let rl = &settings.rate_limit;
-    let Some(url) = &rl.redis_url else {
-        return Ok(None);
-    };
-    let store = SharedStore::new(url.expose(), rl.redis_timeout, rl.redis_insecure_tls)
-        .map_err(|e| StartupError::Config(format!("REDIS_URL (rate_limit.redis_url): {e}")))?;
-    let probe = store.clone();
-    tokio::spawn(async move {
-        match probe.ping().await {
-            Ok(()) => log::info!(
-                "shared store {}: budgets and list changes are shared by every instance",
-                probe.location
-            ),
-            Err(e) => log::warn!(
-                "shared store {} does not answer yet ({e}): budgets fall back until it does",
-                probe.location
-            ),
-        }
-    });
-    Ok(Some(Arc::new(budget::Shared {
-        store,
-        when_down: rl.redis_down,
-    })))
-}
-
-/// The key that seals 2026-07-28 `requestState`: MCP_STATE_KEY (and the previous one during a
-/// rotation). Production insists on it when a registered handler may ask, since every instance
-/// must open what another sealed; otherwise a key is generated for this process.
-pub(crate) fn state_seal(settings: &Settings, registry: &Registry) -> Result<Seal, StartupError> {
-    use base64::Engine;
-    let decode = |s: &crate::config::Secret| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s.expose())
-            .expect("validated base64")
-    };
-    let m = &settings.mcp;
-    match (&m.state_key, registry.first_asker()) {
-        (Some(key), _) => {
-            let current = decode(key);
-            let previous = m.state_key_previous.as_ref().map(decode);
-            for warning in state_key_warnings(&current, previous.as_deref()) {
-                log::warn!("{warning}");
-            }
-            Ok(Seal::new(&current, previous.as_deref()))
-        }
-        (None, Some(asker)) if settings.profile == Profile::Production => {
-            Err(StartupError::Config(format!(
-                "MCP_STATE_KEY (mcp.state_key): required in production because {asker} asks the client; set the same base64 key of at least 32 bytes on every instance (`openssl rand -base64 32`)"
-            )))
-        }
-        (None, asker) => {
-            if let Some(asker) = asker {
-                log::info!(
-                    "{asker} may ask the client: requestState is sealed with a key generated for this process (set MCP_STATE_KEY to share one across instances)"
-                );
-            }
-            Ok(Seal::random())
-        }
-    }
-}
-
-/// What is wrong with configured `requestState` keys that still lets them work: a previous
-/// key equal to the current one (a rotation that rotated nothing), or key material made of one
-/// repeated byte (a placeholder, not a secret). The messages name the settings, never the keys.
-pub(crate) fn state_key_warnings(current: &[u8], previous: Option<&[u8]>) -> Vec<String> {
-    let uniform = |k: &[u8]| k.windows(2).all(|w| w[0] == w[1]);
-    let mut warnings = Vec::new();
-    if uniform(current) {
-        warnings.push(
-            "MCP_STATE_KEY (mcp.state_key) is one byte repeated: it is a placeholder, not a secret; generate one with `openssl rand -base64 32`".to_string(),
-        );
-    }
-    if let Some(previous) = previous {
-        if previous == current {
-            warnings.push(
-                "MCP_STATE_KEY_PREVIOUS (mcp.state_key_previous) equals MCP_STATE_KEY: a rotation keeps the old key there and a new one in MCP_STATE_KEY; remove it or set the old key".to_string(),
-            );
-        } else if uniform(previous) {
-            warnings.push(
-                "MCP_STATE_KEY_PREVIOUS (mcp.state_key_previous) is one byte repeated: it is a placeholder, not a secret; remove it".to_string(),
-            );
-        }
-    }
-    warnings
 }
 
 #[cfg(unix)]

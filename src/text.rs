@@ -105,6 +105,29 @@ pub fn redact_urls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A client-chosen value made safe for a one-line text log: control characters, white space,
+/// invisible characters (Unicode Cf, Zl, Zp: `invisible`), the backslash and `"` are
+/// escaped (`\x20`, `\u{a}`, `\u{202e}`, ...), and the value is cut at 128 characters, so it
+/// can never forge a line or a field, nor reorder what an operator reads.
+pub fn log_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars().take(128) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\x22"),
+            ' ' => out.push_str("\\x20"),
+            c if c.is_control() || c.is_whitespace() || invisible(c) => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
+            c => out.push(c),
+        }
+    }
+    if value.chars().nth(128).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +184,19 @@ mod tests {
         assert!(blank(" \t\u{3000}"));
         assert!(blank("\u{200B}\u{FEFF}\u{7}"));
         assert!(!blank(" a "));
+    }
+
+    #[test]
+    fn log_safe_escapes_what_could_forge_a_field_or_line() {
+        assert_eq!(log_safe("alice"), "alice");
+        assert_eq!(
+            log_safe("a b\nstatus=200\r\t\"\\"),
+            "a\\x20b\\u{a}status=200\\u{d}\\u{9}\\x22\\\\"
+        );
+        assert_eq!(log_safe(&"x".repeat(300)).len(), 131);
+        assert_eq!(
+            log_safe("ab\u{202E}cd\u{200B}\u{61C}\u{FEFF}\u{2028}"),
+            "ab\\u{202e}cd\\u{200b}\\u{61c}\\u{feff}\\u{2028}"
+        );
     }
 }

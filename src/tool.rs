@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use crate::ask::{Answer, AskError, Elicitation, Question, Root};
+pub use crate::asking::{Answer, AskError, Elicitation, Question, Root};
 pub use crate::auth::{Caller, Identity};
 pub use crate::changes::Change;
 /// Helpers for a tool's own unit tests (`crate::tool::testing::context(..)`).

@@ -25,27 +25,30 @@ use futures_util::future::{Either, Ready, ready};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::ask::Answered;
+use crate::asking::Answered;
 use crate::auth::Caller;
-use crate::edge::{RequestNote, id_text, label_request};
+use crate::auth::challenge::{AuthRefusal, ChallengeContext};
+use crate::edge::{RequestNote, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{RequestMeta, VersionHeader};
 use crate::mcp::result::Reply;
-use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Server};
+use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Refused, Server};
 use crate::metrics::{RpcLabels, method_label};
 use crate::outbox::outbox;
 use crate::refusal::Refusal;
+use crate::request_id::RequestId;
 use batch::batch;
 pub use batch::{RequestBudget, batch_items};
 use sse::{dispatched, finished};
 
-/// Request limits the transport enforces.
+/// Request limits the transport enforces, and the challenge its 403 for scopes carries.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub max_json_depth: usize,
+    pub challenge: Arc<ChallengeContext>,
 }
 
 fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -251,7 +254,7 @@ async fn read_body(mut payload: web::Payload, limits: &Limits) -> Result<Bytes, 
         }
         Ok(first.unwrap_or_else(|| buf.freeze()))
     };
-    crate::conn::within_after_a_turn(limits.body_timeout, read)
+    crate::body::within_after_a_turn(limits.body_timeout, read)
         .await
         .unwrap_or(Err(BodyError::Timeout))
 }
@@ -346,11 +349,11 @@ pub async fn post(
     };
     let (request_id, caller) = match req.extensions().get::<RequestNote>() {
         Some(note) => (note.id.clone(), note.caller.clone()),
-        None => (HeaderValue::from_static("-"), None),
+        None => (RequestId::from_static("-"), None),
     };
     let Some(caller) = caller else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
-        return Refusal::internal(id_text(&request_id).to_string()).into_response();
+        return Refusal::internal(request_id.as_str().to_string()).into_response();
     };
     let server = server.into_inner();
     if first_byte(&body) == Some(b'[') {
@@ -373,7 +376,7 @@ pub async fn post(
             return refusal;
         }
         label(era, "batch");
-        return Box::pin(batch(items, &server, caller, era, &request_id)).await;
+        return Box::pin(batch(items, &server, &limits, caller, era, &request_id)).await;
     }
     // What is read from the body lives in this block only, so none of it is kept in this
     // future (which actix boxes and copies per request) across the dispatch's wait.
@@ -403,7 +406,7 @@ pub async fn post(
                 Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
                 _ => None,
             };
-            match Box::pin(budget.charge_one(&req, &server, tool_call)).await {
+            match Box::pin(budget.charge_one(&req, &server, &limits, tool_call)).await {
                 Ok(charged) => tool_budget_charged = charged,
                 Err(refusal) => return refusal,
             }
@@ -461,14 +464,14 @@ pub async fn post(
                         call.param_headers = headers::params(&req);
                     }
                     if request.method == "subscriptions/listen" {
-                        return sse::subscribe(request, server, &call, framing);
+                        return sse::subscribe(request, server, &limits, &call, framing);
                     }
                 }
                 (request, call)
             }
         }
     };
-    one_request(request, server, call, framing).await
+    one_request(request, server, &limits, call, framing).await
 }
 
 /// A single message as `post` serves it.
@@ -590,22 +593,26 @@ pub fn head_check(headers: &HeaderMap, limits: &Limits) -> Result<Framing, Box<R
 #[derive(Clone)]
 struct Cap {
     limit: usize,
+    /// For the `insufficient_scope` challenge of a 403.
+    challenge: Arc<ChallengeContext>,
     /// A tool call: the server and era that write the replacement tool error.
     tool_call: Option<(Arc<Server>, Era)>,
 }
 
 impl Cap {
     /// Anything but a tool call.
-    fn plain(limit: usize) -> Cap {
+    fn plain(server: &Server, limits: &Limits) -> Cap {
         Cap {
-            limit,
+            limit: server.settings.max_response_bytes,
+            challenge: limits.challenge.clone(),
             tool_call: None,
         }
     }
 
-    fn new(server: &Arc<Server>, request: &Request, era: Era) -> Cap {
+    fn new(server: &Arc<Server>, limits: &Limits, request: &Request, era: Era) -> Cap {
         Cap {
             limit: server.settings.max_response_bytes,
+            challenge: limits.challenge.clone(),
             tool_call: (request.method == "tools/call").then(|| (server.clone(), era)),
         }
     }
@@ -643,13 +650,26 @@ fn capped(r: &Response, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
 /// Bytes a stream keeps free for its final result (enough for any error response).
 const RESULT_RESERVE: usize = 1024;
 
-/// Maps an outcome to an HTTP response (JSON framing).
+/// Maps an outcome to an HTTP response (JSON framing): the one place a dispatcher outcome
+/// becomes an HTTP status.
 fn outcome_response(outcome: Outcome, id: &Id, cap: &Cap) -> HttpResponse {
     match outcome {
         Outcome::Response(r) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
             .body(capped(&r, id, 0, cap)),
-        Outcome::Refused(refusal) => refusal.into_response(),
+        Outcome::Refused(refused) => failed(refused, &cap.challenge).into_response(),
+    }
+}
+
+/// A failure answered at the HTTP level: a 403 for scopes is the OAuth refusal with its
+/// `insufficient_scope` challenge (its JSON-RPC error kept for an event stream); the rest are
+/// JSON-RPC errors with the failure table's status.
+fn failed(refused: Refused, challenge: &ChallengeContext) -> Refusal {
+    match &refused.error {
+        McpError::InsufficientScope(scopes) => AuthRefusal::InsufficientScope(scopes.clone())
+            .refusal(challenge)
+            .with_in_band(refused.error.to_error()),
+        _ => Refusal::failed(refused),
     }
 }
 
@@ -658,7 +678,7 @@ fn outcome_response(outcome: Outcome, id: &Id, cap: &Cap) -> HttpResponse {
 fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
     let r = match outcome {
         Outcome::Response(r) => r,
-        Outcome::Refused(refusal) => refusal.into_message(id),
+        Outcome::Refused(refused) => Response::error(Some(id.clone()), refused.error.to_error()),
     };
     capped(&r, id, used, cap)
 }
@@ -669,11 +689,12 @@ fn outcome_event(outcome: Outcome, id: &Id, used: usize, cap: &Cap) -> Vec<u8> {
 fn one_request(
     request: Request,
     server: Arc<Server>,
+    limits: &Limits,
     mut call: Call,
     framing: Framing,
 ) -> Either<Ready<HttpResponse>, impl std::future::Future<Output = HttpResponse>> {
     let id = request.id.clone();
-    let cap = Cap::new(&server, &request, call.era);
+    let cap = Cap::new(&server, limits, &request, call.era);
     // A JSON-only client gets no notifications (nothing is produced for it), and a method
     // that runs no author code has none to send: neither gets a channel.
     let mut rx = None;

@@ -46,7 +46,7 @@ pub enum AuthMode {
 
 pub struct AuthState {
     pub mode: AuthMode,
-    pub challenge: ChallengeContext,
+    pub challenge: std::sync::Arc<ChallengeContext>,
 }
 
 impl AuthState {
@@ -404,7 +404,7 @@ pub(crate) async fn authenticate_token(
             log::info!(
                 "token rejected: {} (path {}, peer {})",
                 r.log_reason(),
-                crate::edge::log_safe(path),
+                crate::text::log_safe(path),
                 peer.map(|a| a.ip().to_string()).unwrap_or_default()
             );
             Err((AuthRefusal::InvalidToken, r.metric_label()))

@@ -15,12 +15,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::{
-    GenericError, RequestNote, X_REQUEST_ID, guard, id_text, log_safe, new_request_id, status_label,
-};
-use crate::conn::{SharedBody, announces_body, settle_body};
+use super::{GenericError, RequestNote, X_REQUEST_ID, guard, status_label};
+use crate::body::{SharedBody, announces_body, settle_body};
 use crate::metrics::{GaugeGuard, METRICS, count_request};
 use crate::refusal::Refusal;
+use crate::request_id::RequestId;
+use crate::text::log_safe;
 
 /// Assigns the request id, refuses what [`guard`] refuses, times the request, writes one
 /// access-log line, adds security headers, and replaces the body of any 500 with a generic
@@ -68,14 +68,8 @@ where
         let id = req
             .headers()
             .get(X_REQUEST_ID)
-            .map(HeaderValue::as_bytes)
-            .filter(|v| {
-                !v.is_empty() && v.len() <= 128 && v.iter().all(|b| (0x21..=0x7e).contains(b))
-            })
-            // Copied: a clone would share the connection's read buffer and keep it alive for
-            // as long as a stream the request opens runs.
-            .and_then(|v| HeaderValue::from_bytes(v).ok())
-            .unwrap_or_else(new_request_id);
+            .and_then(|v| RequestId::from_caller(v.as_bytes()))
+            .unwrap_or_else(RequestId::fresh);
         req.extensions_mut().insert(RequestNote::new(id.clone()));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
         let state = match guard(&req) {
@@ -113,7 +107,7 @@ enum State<F> {
 struct After {
     start: Option<Instant>,
     _in_flight: GaugeGuard,
-    id: HeaderValue,
+    id: RequestId,
     body: Option<SharedBody>,
 }
 
@@ -149,7 +143,7 @@ where
             && res.response().extensions().get::<GenericError>().is_none()
         {
             let (http, _) = res.into_parts();
-            let mut generic = Refusal::internal(id_text(&after.id).to_string()).into_response();
+            let mut generic = Refusal::internal(after.id.as_str().to_string()).into_response();
             generic.extensions_mut().insert(GenericError);
             res = ServiceResponse::new(http, generic);
         }
@@ -171,7 +165,9 @@ impl After {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        headers.insert(X_REQUEST_ID, self.id.clone());
+        if let Ok(id) = HeaderValue::from_maybe_shared(self.id.bytes()) {
+            headers.insert(X_REQUEST_ID, id);
+        }
         let status = res.status().as_u16();
         self.record(res.request(), status);
         res
@@ -203,7 +199,7 @@ impl After {
                 target: "gatehouse::access",
                 level,
                 "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
-                id_text(&self.id)
+                self.id.as_str()
             );
         }
     }

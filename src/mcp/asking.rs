@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use super::model::Round;
 use super::result::{InputRequired, Reply};
 use super::{Call, McpError, Server};
-use crate::ask::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
+use crate::asking::{Asker, Interrupt, NO_STREAM, NOT_DECLARED, Rounds, StreamAsker};
 use crate::context::BoxFuture;
 
 /// How one guarded run ended. The one policy for what each ending answers, for tools, prompts

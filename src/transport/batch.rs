@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 
 use super::{
-    Cap, RESULT_RESERVE, capped, invalid, notification_params, outcome_response, outside_strings,
+    Cap, Limits, RESULT_RESERVE, capped, invalid, notification_params, outcome_response,
+    outside_strings,
 };
 use crate::auth::Caller;
 use crate::budget::{Budget, Refused};
@@ -20,15 +21,17 @@ use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
 use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
+use crate::request_id::RequestId;
 
 /// 2025-03-26 batches: each request answered in order, notifications omitted, 202 if no
 /// response remains.
 pub(super) async fn batch(
     items: Vec<&RawValue>,
     server: &Arc<Server>,
+    limits: &Limits,
     caller: Caller,
     era: Era,
-    request_id: &HeaderValue,
+    request_id: &RequestId,
 ) -> HttpResponse {
     if items.is_empty() {
         return invalid(
@@ -64,7 +67,7 @@ pub(super) async fn batch(
             Ok(Message::Request(request)) => {
                 let request = Request::new(request);
                 let id = request.id.clone();
-                let cap = Cap::new(server, &request, era);
+                let cap = Cap::new(server, limits, &request, era);
                 let call = Call {
                     caller: caller.clone(),
                     era,
@@ -168,6 +171,7 @@ impl RequestBudget {
         &self,
         req: &HttpRequest,
         server: &Server,
+        limits: &Limits,
         tool_call: Option<&Id>,
     ) -> Result<bool, HttpResponse> {
         let request_refusal = |r| {
@@ -200,7 +204,7 @@ impl RequestBudget {
             Ok(()) => Ok(true),
             Err((0, r)) => Err(request_refusal(r)),
             Err((_, r)) => {
-                let cap = Cap::plain(server.settings.max_response_bytes);
+                let cap = Cap::plain(server, limits);
                 let outcome = server.refusal(
                     Era::Modern,
                     Some(id.clone()),

@@ -16,7 +16,9 @@ use actix_web::web::Bytes;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
 use tokio::sync::{broadcast, watch};
 
-use super::{Cap, Framing, RESULT_RESERVE, outcome_event, outcome_response, transport_error};
+use super::{
+    Cap, Framing, Limits, RESULT_RESERVE, outcome_event, outcome_response, transport_error,
+};
 use crate::auth::{Caller, Lapse};
 use crate::changes::Change;
 use crate::jsonrpc::{Id, Response};
@@ -386,11 +388,12 @@ pub(super) fn finished(
 pub(super) fn subscribe(
     request: Request,
     server: Arc<Server>,
+    limits: &Limits,
     call: &Call,
     framing: Framing,
 ) -> HttpResponse {
     let id = request.id;
-    let cap = Cap::plain(server.settings.max_response_bytes);
+    let cap = Cap::plain(&server, limits);
     if framing == Framing::JsonOnly {
         return transport_error(
             StatusCode::NOT_ACCEPTABLE,

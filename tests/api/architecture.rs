@@ -135,7 +135,7 @@ fn only_in(needle: &str, allowed: &[&str], why: &str) {
 fn only_the_error_module_picks_json_rpc_codes() {
     only_in(
         "ErrorObject::new",
-        &["src/jsonrpc.rs", "src/mcp/error.rs"],
+        &["src/jsonrpc.rs", "src/failure.rs"],
         "McpError::to_error is the one place that picks JSON-RPC codes",
     );
     for (path, text) in sources("src") {
@@ -401,7 +401,7 @@ fn modules_never_import_upward() {
         &["transport", "routes", "startup", "edge"],
         "the dispatcher returns an Outcome; the transport frames it",
     );
-    // The refusal type needs the wire types and McpError's codes only.
+    // The refusal type needs the wire types and the failure vocabulary only.
     must_not_import(
         &["src/refusal.rs"],
         &[
@@ -410,11 +410,269 @@ fn modules_never_import_upward() {
             "edge",
             "routes",
             "startup",
-            "mcp::tools",
+            "mcp",
             "registry",
         ],
         "refusal.rs renders; it decides nothing",
     );
+    // The failure vocabulary is a leaf: it names statuses, it renders nothing.
+    must_not_import(
+        &[
+            "src/failure.rs",
+            "src/revision.rs",
+            "src/request_id.rs",
+            "src/text.rs",
+        ],
+        &[
+            "auth",
+            "mcp",
+            "transport",
+            "edge",
+            "refusal",
+            "metrics",
+            "config",
+            "routes",
+            "startup",
+            "state",
+        ],
+        "a leaf module",
+    );
+}
+
+/// The dispatcher names failures (`failure::McpError`) and returns an `Outcome`; only the
+/// transport and the edge turn them into HTTP. No file of it uses an HTTP type.
+#[test]
+fn the_dispatcher_has_no_http_import() {
+    must_not_import(
+        &["src/mcp.rs", "src/mcp"],
+        &[
+            "refusal",
+            "auth::challenge",
+            "auth::gate",
+            "edge",
+            "transport",
+            "expect",
+        ],
+        "the dispatcher names failures; the transport renders them",
+    );
+    for (path, text) in sources("src") {
+        if !(path == "src/mcp.rs" || path.starts_with("src/mcp/")) {
+            continue;
+        }
+        for (n, line) in non_test_lines(&text) {
+            let c = code(line);
+            for http in [
+                "actix_web",
+                "actix_http",
+                "actix_service",
+                "http::",
+                "HttpResponse",
+                "StatusCode",
+                "HeaderValue",
+            ] {
+                assert!(
+                    !c.contains(http),
+                    "{path}:{n}: the dispatcher uses `{http}`: {line}"
+                );
+            }
+        }
+    }
+}
+
+/// A file's module path (`src/auth/gate.rs` -> `auth::gate`).
+fn module_of(path: &str) -> String {
+    path.trim_start_matches("src/")
+        .trim_end_matches(".rs")
+        .trim_end_matches("/mod")
+        .replace('/', "::")
+}
+
+/// The files of `src/` a file imports: every `crate::`, `super::` and `self::` path, resolved
+/// to the deepest file that exists on it; a module's file and its own submodules (`src/x.rs`,
+/// `src/x/**`) are one room, so imports between them do not count.
+fn imports(path: &str, text: &str, files: &[String]) -> Vec<(usize, String)> {
+    let module = module_of(path);
+    let parent = module.rsplit_once("::").map_or("", |(p, _)| p).to_string();
+    let absolute = |p: &str| {
+        if p.is_empty() {
+            "crate::".to_string()
+        } else {
+            format!("crate::{p}::")
+        }
+    };
+    let text = text
+        .replace("super::", &absolute(&parent))
+        .replace("self::", &absolute(&module));
+    let mut out = Vec::new();
+    for (n, p) in crate_paths(&text) {
+        let segs: Vec<&str> = p.split("::").collect();
+        let target = (1..=segs.len()).rev().find_map(|k| {
+            let f = format!("src/{}.rs", segs[..k].join("/"));
+            files.contains(&f).then_some(f)
+        });
+        let Some(target) = target else { continue };
+        let (a, b) = (path.trim_end_matches(".rs"), target.trim_end_matches(".rs"));
+        if target == path || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/")) {
+            continue;
+        }
+        if !out.iter().any(|(_, t)| *t == target) {
+            out.push((n, target));
+        }
+    }
+    out
+}
+
+/// The layers of the house, bottom first; a file belongs to the layer of its longest prefix.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "vocabulary",
+        &[
+            "src/jsonrpc",
+            "src/revision",
+            "src/failure",
+            "src/text",
+            "src/hashing",
+            "src/request_id",
+            "src/schema",
+            "src/edge/patterns",
+            "src/changes",
+            "src/outbox",
+            "src/header_params",
+        ],
+    ),
+    (
+        "platform",
+        &[
+            "src/metrics",
+            "src/seal",
+            "src/refusal",
+            "src/config",
+            "src/shared_store",
+            "src/budget",
+            "src/logging",
+            "src/allocator",
+        ],
+    ),
+    (
+        "identity and author API",
+        &[
+            "src/auth",
+            "src/asking",
+            "src/context",
+            "src/prompt",
+            "src/resource",
+            "src/tool",
+            "src/tools",
+            "src/registry",
+            "src/conformance",
+            "src/fixtures",
+            "src/bench_tools",
+        ],
+    ),
+    (
+        "edge",
+        &["src/edge", "src/conn", "src/body", "src/auth/gate"],
+    ),
+    ("dispatcher", &["src/mcp"]),
+    ("transport", &["src/transport", "src/expect"]),
+    (
+        "assembly",
+        &[
+            "src/state",
+            "src/routes",
+            "src/startup",
+            "src/doctor",
+            "src/metrics_endpoint",
+            "src/main",
+            "src/lib",
+        ],
+    ),
+];
+
+/// The imports that point up a layer, each with the reason ARCHITECTURE.md gives for it.
+const UPWARD: &[(&str, &str, &str)] = &[
+    (
+        "src/config/auth.rs",
+        "src/auth.rs",
+        "config checks algorithms and scope tokens by auth's own rules",
+    ),
+    (
+        "src/config/mcp.rs",
+        "src/auth/dev_issuer.rs",
+        "config keeps the MCP path off the development issuer's paths",
+    ),
+    (
+        "src/config/mcp.rs",
+        "src/context.rs",
+        "config reads log levels as the author API names them",
+    ),
+];
+
+fn layer_of(path: &str) -> usize {
+    LAYERS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, prefixes))| prefixes.iter().map(move |p| (i, *p)))
+        .filter(|(_, p)| path == format!("{p}.rs") || path.starts_with(&format!("{p}/")))
+        .max_by_key(|(_, p)| p.len())
+        .unwrap_or_else(|| panic!("{path} belongs to no layer: add it to LAYERS"))
+        .0
+}
+
+#[test]
+fn imports_point_down_and_form_no_circle() {
+    let all = sources("src");
+    let files: Vec<String> = all.iter().map(|(p, _)| p.clone()).collect();
+    let graph: Vec<(String, Vec<(usize, String)>)> = all
+        .iter()
+        .map(|(p, t)| (p.clone(), imports(p, t, &files)))
+        .collect();
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for (from, targets) in &graph {
+        for (n, to) in targets {
+            if layer_of(to) <= layer_of(from) {
+                continue;
+            }
+            let allowed = UPWARD.iter().find(|(f, t, _)| f == from && t == to);
+            let Some((_, _, why)) = allowed else {
+                panic!(
+                    "{from}:{n}: imports {to}, a layer up ({} over {}); move the item down or list the import with its reason",
+                    LAYERS[layer_of(to)].0,
+                    LAYERS[layer_of(from)].0
+                );
+            };
+            assert!(
+                architecture.contains(why),
+                "ARCHITECTURE.md does not give the reason for {from} -> {to}: {why}"
+            );
+        }
+    }
+    // No circle: a depth-first walk never meets a file on its own path.
+    fn visit<'a>(
+        f: &'a str,
+        graph: &'a [(String, Vec<(usize, String)>)],
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) {
+        if done.contains(&f) {
+            return;
+        }
+        if let Some(k) = path.iter().position(|p| *p == f) {
+            panic!("an import circle: {}", path[k..].join(" -> ") + " -> " + f);
+        }
+        path.push(f);
+        if let Some((_, targets)) = graph.iter().find(|(p, _)| p == f) {
+            for (_, t) in targets {
+                visit(t, graph, path, done);
+            }
+        }
+        path.pop();
+        done.push(f);
+    }
+    let mut done = Vec::new();
+    for (f, _) in &graph {
+        visit(f, &graph, &mut Vec::new(), &mut done);
+    }
 }
 
 #[test]
@@ -440,6 +698,24 @@ fn the_rules_can_fail() {
             "mcp::Server".into()
         ]
     );
+    // `super::` and `self::` resolve to files; a module and its submodules are one room.
+    let files = vec![
+        "src/auth.rs".to_string(),
+        "src/auth/gate.rs".into(),
+        "src/auth/challenge.rs".into(),
+        "src/budget.rs".into(),
+    ];
+    let seen = imports(
+        "src/auth/gate.rs",
+        "use super::challenge::X;\nuse super::Caller;\nuse crate::budget::Budget;\n",
+        &files,
+    );
+    assert_eq!(
+        seen.into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+        vec!["src/auth/challenge.rs".to_string(), "src/budget.rs".into()]
+    );
+    assert_eq!(layer_of("src/auth/gate.rs"), 3);
+    assert_eq!(layer_of("src/auth/jwks.rs"), 2);
     // Code after a test-only item or module is still read.
     let text = "#[cfg(test)]\npub use crate::a::b;\nuse crate::c;\n#[cfg(test)]\nmod tests {\n    use crate::d;\n}\nuse crate::e;\n";
     let seen: Vec<String> = crate_paths(text).into_iter().map(|(_, p)| p).collect();

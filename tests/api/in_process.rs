@@ -4,8 +4,8 @@
 
 use actix_web::test::{self, TestRequest};
 use gatehouse::auth::dev_issuer::TokenRequest;
-use gatehouse::routes::{AppState, app};
-use gatehouse::startup::public_urls;
+use gatehouse::routes::app;
+use gatehouse::state::{AppState, public_urls};
 use serde_json::{Value, json};
 
 use crate::helpers::settings;

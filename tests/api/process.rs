@@ -541,7 +541,7 @@ async fn listen_streams_end_with_their_result_on_shutdown() {
 }
 
 /// Once serving, the binary hands the pages only start-up used back to the kernel (see
-/// `gatehouse::memory`), and everything keeps working after it: code comes back on first use.
+/// `gatehouse::allocator`), and everything keeps working after it: code comes back on first use.
 #[cfg(target_os = "linux")]
 #[actix_web::test]
 async fn start_up_pages_are_released_and_serving_goes_on() {

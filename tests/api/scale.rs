@@ -462,7 +462,7 @@ async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
         (1_000_000, 20_000),
     ] {
         let store =
-            gatehouse::shared::SharedStore::new(&redis.url(), Duration::from_secs(1), false)
+            gatehouse::shared_store::SharedStore::new(&redis.url(), Duration::from_secs(1), false)
                 .unwrap();
         let shared = Budget::new(
             "rate_compare",

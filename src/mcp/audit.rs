@@ -5,10 +5,10 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::auth::Caller;
-use crate::edge::log_safe;
 use crate::mcp::result::Reply;
 use crate::mcp::{Call, McpError};
 use crate::metrics::{self, METRICS};
+use crate::text::log_safe;
 
 /// One audited operation, from its start. Dropped without `finish` (the client cancelled or
 /// went away), it records `cancelled`.
@@ -115,7 +115,7 @@ impl<'a> Audit<'a> {
         log::info!(
             target: "gatehouse::audit",
             time = time,
-            request_id = crate::edge::id_text(&self.call.request_id),
+            request_id = self.call.request_id.as_str(),
             subject = subject.as_str(),
             organization = organization.as_str(),
             client_id = client_id.as_str(),

@@ -1,15 +1,15 @@
-//! Every way a request can fail, and the one place that picks its JSON-RPC code
-//! (`McpError::to_error`), words it for its era (`for_era`) and says which failures are
-//! answered at the HTTP level (`http_status`, `rejection`). `refusal::Refusal` renders them.
+//! The failure vocabulary, at the bottom of the house: every way a request can fail, the one
+//! place that picks its JSON-RPC code (`McpError::to_error`), words it for its era (`for_era`)
+//! and says, in one table (`McpError::status`), which failures are answered at the HTTP level,
+//! with which status and headers. It names statuses as `Status`, not as an HTTP library's type:
+//! only the transport and the edge turn a failure into HTTP (`refusal::Refusal::failed`).
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-
 use serde_json::{Map, Value, json};
 
-use super::{ALL_VERSIONS, Era};
 use crate::jsonrpc::{ErrorCode, ErrorObject};
+use crate::revision::{ALL_VERSIONS, Era};
 
 /// Every way a request can fail. `to_error` is the one place that picks JSON-RPC codes;
 /// `InsufficientScope` and `RateLimited` are HTTP-level answers instead.
@@ -181,26 +181,65 @@ impl McpError {
         }
     }
 
-    /// The HTTP status of an error answered at the HTTP level whatever the era (403, 429,
-    /// 503); `None` for JSON-RPC errors.
-    pub fn http_status(&self) -> Option<StatusCode> {
+    /// The one table of HTTP-level answers: `None` for an error that travels as a JSON-RPC
+    /// error on a 200 (or inside an event stream); otherwise its status. Scopes, budgets and the
+    /// shared store are refused at the HTTP level in every era; 2026-07-28's pre-dispatch
+    /// failures carry a status of their own (404 unknown method, 400 envelope and headers).
+    pub fn status(&self, era: Era) -> Option<Status> {
         match self {
-            McpError::InsufficientScope(_) => Some(StatusCode::FORBIDDEN),
-            McpError::RateLimited(_) => Some(StatusCode::TOO_MANY_REQUESTS),
-            McpError::StoreDown => Some(StatusCode::SERVICE_UNAVAILABLE),
+            McpError::InsufficientScope(_) => Some(Status::Forbidden),
+            McpError::RateLimited(_) => Some(Status::TooManyRequests),
+            McpError::StoreDown => Some(Status::ServiceUnavailable),
+            McpError::MethodNotFound(_) if era == Era::Modern => Some(Status::NotFound),
+            McpError::InvalidEnvelope(_)
+            | McpError::HeaderMismatch(_)
+            | McpError::MissingCapabilities(_)
+            | McpError::UnsupportedVersion(_)
+                if era == Era::Modern =>
+            {
+                Some(Status::BadRequest)
+            }
             _ => None,
         }
     }
 
-    /// The HTTP answer a 2026-07-28 refusal gets, when it is not an in-band (200) error.
-    pub fn rejection(&self) -> Option<StatusCode> {
+    /// The `Retry-After` seconds an HTTP-level answer carries.
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
-            McpError::MethodNotFound(_) => Some(StatusCode::NOT_FOUND),
-            McpError::InvalidEnvelope(_)
-            | McpError::HeaderMismatch(_)
-            | McpError::MissingCapabilities(_)
-            | McpError::UnsupportedVersion(_) => Some(StatusCode::BAD_REQUEST),
+            McpError::RateLimited(wait) => Some(retry_after_secs(*wait)),
+            McpError::StoreDown => Some(1),
             _ => None,
         }
     }
+}
+
+/// The HTTP statuses a failure of the dispatcher or the transport can be answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    ServiceUnavailable,
+}
+
+impl Status {
+    pub fn code(self) -> u16 {
+        match self {
+            Status::BadRequest => 400,
+            Status::Forbidden => 403,
+            Status::NotFound => 404,
+            Status::TooManyRequests => 429,
+            Status::ServiceUnavailable => 503,
+        }
+    }
+}
+
+/// A failure answered at the HTTP level: the request's id (when it was read), the error (its
+/// JSON-RPC body, and its only content inside an event stream) and the status.
+#[derive(Debug)]
+pub struct Refused {
+    pub id: Option<crate::jsonrpc::Id>,
+    pub error: McpError,
+    pub status: Status,
 }

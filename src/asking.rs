@@ -6,6 +6,8 @@
 //! and the client calls again with the answers (`Rounds`); the handler then runs again from the
 //! start, so code before a question must be safe to repeat.
 
+pub mod seal;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
