@@ -10,19 +10,30 @@ pub mod jwks;
 pub mod metadata;
 pub mod validator;
 
-/// The verified caller. Built from a validated token; holds no token.
+/// The verified caller. Built only by the token checker (`validator`) from a validated token
+/// (its fields are private, its constructor is the crate's); holds no token. Unit tests build
+/// one with `Identity::for_tests`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    issuer: String,
+    subject: String,
+    /// Union of `scopes` (array), `scope` (space-separated) and `scp`; sorted, unique.
+    scopes: Vec<String>,
+    /// `oid`, else `org_id`, else `xoid`.
+    organization: Option<String>,
+    /// `client_id`, else `azp`.
+    client_id: Option<String>,
+    /// How long the token behind this identity stays acceptable.
+    validity: Validity,
+}
+
+/// What a verified token says about its holder, for `Identity::verified`.
+pub(crate) struct Claimed {
     pub issuer: String,
     pub subject: String,
-    /// Union of `scopes` (array), `scope` (space-separated) and `scp`; sorted, unique.
     pub scopes: Vec<String>,
-    /// `oid`, else `org_id`, else `xoid`.
     pub organization: Option<String>,
-    /// `client_id`, else `azp`.
     pub client_id: Option<String>,
-    /// How long the token behind this identity stays acceptable.
-    pub validity: Validity,
 }
 
 /// What keeps a verified token acceptable: the time it expires (`exp` plus the leeway) and the
@@ -72,6 +83,75 @@ pub enum Lapse {
 }
 
 impl Identity {
+    /// The identity a token checker found in a verified token, acceptable for `validity`.
+    pub(crate) fn verified(claimed: Claimed, validity: Validity) -> Identity {
+        let Claimed {
+            issuer,
+            subject,
+            scopes,
+            organization,
+            client_id,
+        } = claimed;
+        Identity {
+            issuer,
+            subject,
+            scopes,
+            organization,
+            client_id,
+            validity,
+        }
+    }
+
+    /// An identity for unit tests: `subject` with `scopes` and `organization`, issued by
+    /// `https://issuer.test`, acceptable for ever.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        subject: &str,
+        scopes: &[&str],
+        organization: Option<&str>,
+    ) -> Identity {
+        Identity::verified(
+            Claimed {
+                issuer: "https://issuer.test".into(),
+                subject: subject.into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                organization: organization.map(str::to_string),
+                client_id: None,
+            },
+            Validity::FOREVER,
+        )
+    }
+
+    /// The issuer that signed the token (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The token's subject (`sub`).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The scopes granted, sorted and unique (with `auth.scope_implies` applied).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The organization (`oid`, else `org_id`, else `xoid`).
+    pub fn organization(&self) -> Option<&str> {
+        self.organization.as_deref()
+    }
+
+    /// The client the token was issued to (`client_id`, else `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// How long the token behind this identity stays acceptable.
+    pub fn validity(&self) -> &Validity {
+        &self.validity
+    }
+
     /// Why the token behind this identity would be refused now, if it would.
     pub fn lapsed(&self, now: u64) -> Option<Lapse> {
         if now >= self.validity.expires_at {
@@ -170,14 +250,7 @@ mod tests {
 
     #[test]
     fn scopes_match_exactly() {
-        let id = Identity {
-            issuer: "i".into(),
-            subject: "s".into(),
-            scopes: vec!["todo".into(), "admin".into()],
-            organization: None,
-            client_id: None,
-            validity: Validity::FOREVER,
-        };
+        let id = Identity::for_tests("s", &["todo", "admin"], None);
         assert!(!id.has_scope("todo:read"));
         assert!(!id.has_scope("admin:x"));
         assert!(id.has_scope("admin"));

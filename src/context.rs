@@ -290,7 +290,7 @@ impl ToolContext {
 
     /// The caller's organization claim (`oid`, else `org_id`, else `xoid`).
     pub fn organization(&self) -> Option<&str> {
-        self.identity().and_then(|i| i.organization.as_deref())
+        self.identity().and_then(Identity::organization)
     }
 
     /// Reports progress when the client asked for it (`_meta.progressToken`). Values that do not
@@ -342,14 +342,9 @@ pub mod testing {
     pub fn context(who: Option<(&str, Option<&str>)>) -> ToolContext {
         let caller = match who {
             None => Caller::Anonymous,
-            Some((sub, org)) => Caller::Authenticated(std::sync::Arc::new(Identity {
-                issuer: "https://issuer.test".into(),
-                subject: sub.into(),
-                scopes: vec![],
-                organization: org.map(str::to_string),
-                client_id: None,
-                validity: crate::auth::Validity::FOREVER,
-            })),
+            Some((sub, org)) => {
+                Caller::Authenticated(std::sync::Arc::new(Identity::for_tests(sub, &[], org)))
+            }
         };
         ToolContext::new(caller, Notifier::default())
     }

@@ -466,17 +466,17 @@ fn token_scopes(claims: &Value) -> Vec<String> {
 }
 
 fn describe(out: &mut String, identity: &Identity) {
-    let _ = writeln!(out, "  subject:          {}", identity.subject);
-    let _ = writeln!(out, "  scopes:           {}", identity.scopes.join(" "));
+    let _ = writeln!(out, "  subject:          {}", identity.subject());
+    let _ = writeln!(out, "  scopes:           {}", identity.scopes().join(" "));
     let _ = writeln!(
         out,
         "  organization:     {}",
-        identity.organization.as_deref().unwrap_or("-")
+        identity.organization().unwrap_or("-")
     );
     let _ = writeln!(
         out,
         "  client id:        {}",
-        identity.client_id.as_deref().unwrap_or("-")
+        identity.client_id().unwrap_or("-")
     );
     let caller = Caller::Authenticated(std::sync::Arc::new(identity.clone()));
     match Registry::from_inventory() {

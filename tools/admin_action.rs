@@ -35,7 +35,7 @@ async fn run(ctx: ToolContext, args: Args) -> ToolResult {
             Err(e) => return Err(e.into()),
         }
     }
-    let who = ctx.identity().map_or("anonymous", |i| i.subject.as_str());
+    let who = ctx.identity().map_or("anonymous", |i| i.subject());
     Ok(ToolOutput::text(format!(
         "Admin action '{}' performed by {who}.",
         args.action

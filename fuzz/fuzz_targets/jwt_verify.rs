@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(verdict.is_err(), "a blank subject validated");
             } else {
                 let identity = verdict.expect("a token minted by the trusted key validates");
-                assert_eq!(identity.subject, subject);
+                assert_eq!(identity.subject(), subject);
             }
             let mut changed = token.into_bytes();
             let at = usize::from(u16::from_le_bytes([*a, *b])) % changed.len();

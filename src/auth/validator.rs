@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use super::jwks::KeyStore;
-use super::{Identity, Validity};
+use super::{Claimed, Identity, Validity};
 use crate::auth::asymmetric_algorithm;
 use crate::hashing::BuildDigest;
 
@@ -543,11 +543,14 @@ impl TokenValidator {
             }
         }
         let claims = claims.ok_or(last)?;
-        let (mut identity, exp) = self.check_claims(&claims)?;
-        identity.validity = Validity {
-            expires_at: exp.saturating_add(self.leeway),
-            key: Some((verified_by, self.keys.clone())),
-        };
+        let (claimed, exp) = self.check_claims(&claims)?;
+        let identity = Identity::verified(
+            claimed,
+            Validity {
+                expires_at: exp.saturating_add(self.leeway),
+                key: Some((verified_by, self.keys.clone())),
+            },
+        );
         Ok(Verified {
             identity: Arc::new(identity),
             until: exp,
@@ -557,7 +560,7 @@ impl TokenValidator {
 
     /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,
     /// `iat` not in the future.
-    fn check_claims(&self, claims: &Value) -> Result<(Identity, u64), Rejection> {
+    fn check_claims(&self, claims: &Value) -> Result<(Claimed, u64), Rejection> {
         let Value::Object(c) = claims else {
             return Err(Rejection::BadClaimType("payload"));
         };
@@ -633,15 +636,14 @@ impl TokenValidator {
         if self.require_at_jwt_typ && client_id.is_none() {
             return Err(Rejection::BadClaimType("client_id"));
         }
-        let identity = Identity {
+        let claimed = Claimed {
             issuer: self.issuer.clone(),
             subject,
             scopes,
             organization,
             client_id,
-            validity: Validity::FOREVER,
         };
-        Ok((identity, exp.max(0.0) as u64))
+        Ok((claimed, exp.max(0.0) as u64))
     }
 }
 

@@ -100,9 +100,9 @@ impl<'a> Audit<'a> {
         };
         let (subject, organization, client_id) = match &self.call.caller {
             Caller::Authenticated(id) => (
-                log_safe(&id.subject),
-                id.organization.as_deref().map_or("-".into(), log_safe),
-                id.client_id.as_deref().map_or("-".into(), log_safe),
+                log_safe(id.subject()),
+                id.organization().map_or("-".into(), log_safe),
+                id.client_id().map_or("-".into(), log_safe),
             ),
             Caller::Anonymous => ("-".into(), "-".into(), "-".into()),
         };

@@ -100,8 +100,8 @@ impl Lifetime {
             Some(d) if d <= max => (d, lapse_reason(Lapse::Expired)),
             _ => (max, "it reached mcp.max_stream_secs; open a new one"),
         };
-        let check =
-            matches!(&caller, Caller::Authenticated(id) if id.validity.key.is_some()).then(|| {
+        let check = matches!(&caller, Caller::Authenticated(id) if id.validity().key.is_some())
+            .then(|| {
                 let mut i =
                     tokio::time::interval_at(tokio::time::Instant::now() + KEY_CHECK, KEY_CHECK);
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -479,6 +479,26 @@ fn the_dispatcher_has_no_http_import() {
     }
 }
 
+/// An `Identity` is made only by the token checker, from a verified token: its fields are
+/// private and its one constructor is the crate's.
+#[test]
+fn only_the_token_checker_builds_an_identity() {
+    only_in(
+        "Identity::verified(",
+        &["src/auth.rs", "src/auth/validator.rs"],
+        "handlers see an Identity the validator built, never one made elsewhere",
+    );
+    let auth = std::fs::read_to_string(root().join("src/auth.rs")).unwrap();
+    let start = auth
+        .find("pub struct Identity {")
+        .expect("Identity is declared in auth.rs");
+    let body = &auth[start..start + auth[start..].find('}').unwrap()];
+    assert!(
+        !body.lines().skip(1).any(|l| l.trim_start().starts_with("pub ")),
+        "Identity has a public field: {body}"
+    );
+}
+
 /// A file's module path (`src/auth/gate.rs` -> `auth::gate`).
 fn module_of(path: &str) -> String {
     path.trim_start_matches("src/")
