@@ -1,5 +1,5 @@
 //! Edge protection and operability: CORS, Host/Origin checks (DNS rebinding), header size
-//! limit, client IP behind PaaS proxies, the rate-limit key (`RateKey`), request ids, access
+//! limit, client IP behind PaaS proxies, what the auth gate admitted (`Admitted`), request ids, access
 //! logs, and security headers.
 
 pub mod access;
@@ -16,6 +16,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::auth::Caller;
+use crate::budget::RateKey;
 use crate::config::{CorsSettings, TrustedProxy};
 use crate::metrics::RpcLabels;
 use crate::refusal::Refusal;
@@ -205,38 +206,27 @@ pub fn bucket(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A rate-limit bucket: the verified subject of the token, or the client address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RateKey {
-    Subject(String),
-    Ip(IpAddr),
+/// What the auth gate admitted to the MCP endpoint, as one value: the caller, the request
+/// budget's key (rate limits on) and whether that budget's charge is still owed (a verified
+/// subject's, in a shared store: the transport makes it once the body is read, with a tool
+/// call's tool-call charge in the same round trip). The transport reads it once.
+#[derive(Debug)]
+pub struct Admitted {
+    pub caller: Caller,
+    pub key: Option<RateKey>,
+    pub owed: bool,
 }
-
-/// The bucket's name in a shared store.
-impl std::fmt::Display for RateKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RateKey::Subject(s) => write!(f, "sub:{s}"),
-            RateKey::Ip(ip) => write!(f, "ip:{ip}"),
-        }
-    }
-}
-
-/// Marks a request whose request-budget charge the transport makes once the body is parsed
-/// (verified subjects only), so a tool call pays for both budgets in one round trip.
-#[derive(Debug, Clone, Copy)]
-pub struct DeferredCharge;
 
 /// The request's note in its extensions, put there by the request log: its id (the caller's
-/// `X-Request-Id` if it is short visible ASCII, else a new one), the caller the auth gate
-/// admitted and, once the transport has read an MCP message, the request counter's era and
+/// `X-Request-Id` if it is short visible ASCII, else a new one), what the auth gate admitted
+/// and, once the transport has read an MCP message, the request counter's era and
 /// method labels (one extension instead of three: each is an allocation and a map insert per
 /// request). Clones of the id count a reference.
 #[derive(Debug)]
 pub struct RequestNote {
     pub id: RequestId,
-    /// Who the auth gate let through to the MCP endpoint (POST requests only).
-    pub caller: Option<Caller>,
+    /// What the auth gate let through to the MCP endpoint (POST requests only).
+    admitted: Option<Admitted>,
     labels: Cell<Option<RpcLabels>>,
 }
 
@@ -244,7 +234,7 @@ impl RequestNote {
     pub fn new(id: RequestId) -> RequestNote {
         RequestNote {
             id,
-            caller: None,
+            admitted: None,
             labels: Cell::new(None),
         }
     }
@@ -255,25 +245,40 @@ impl RequestNote {
     }
 }
 
-/// Records on the request's note who the auth gate admitted (the note is made here when the
+impl RequestNote {
+    /// Who the auth gate admitted, if anyone (for the access line).
+    pub fn caller(&self) -> Option<&Caller> {
+        self.admitted.as_ref().map(|a| &a.caller)
+    }
+}
+
+/// Records on the request's note what the auth gate admitted (the note is made here when the
 /// request log is not installed).
-pub fn admit(req: &ServiceRequest, caller: Caller) {
+pub fn admit(req: &ServiceRequest, admitted: Admitted) {
     let mut extensions = req.extensions_mut();
     match extensions.get_mut::<RequestNote>() {
-        Some(note) => note.caller = Some(caller),
+        Some(note) => note.admitted = Some(admitted),
         None => {
             let mut note = RequestNote::new(RequestId::from_static("-"));
-            note.caller = Some(caller);
+            note.admitted = Some(admitted);
             extensions.insert(note);
         }
     }
 }
 
-/// The caller the auth gate admitted, if any.
-pub fn admitted(req: &impl HttpMessage) -> Option<Caller> {
-    req.extensions()
-        .get::<RequestNote>()
-        .and_then(|n| n.caller.clone())
+/// The request's id and what the auth gate admitted, handed to the transport once: the caller
+/// shared (the note keeps it for the access line), the budget's key moved out.
+pub fn hand_over(req: &HttpRequest) -> (RequestId, Option<Admitted>) {
+    let mut extensions = req.extensions_mut();
+    let Some(note) = extensions.get_mut::<RequestNote>() else {
+        return (RequestId::from_static("-"), None);
+    };
+    let admitted = note.admitted.as_mut().map(|a| Admitted {
+        caller: a.caller.clone(),
+        key: a.key.take(),
+        owed: a.owed,
+    });
+    (note.id.clone(), admitted)
 }
 
 /// Gives an MCP request its era and method labels for the request counter.

@@ -24,8 +24,8 @@ use crate::auth::bearer;
 use crate::auth::gate::{
     AuthMode, Gate, auth_refusal, authenticate_token, bearer_token, request_budget_refusal,
 };
-use crate::budget::Refused;
-use crate::edge::{GuardSettings, RateKey, bucket, client_ip_from};
+use crate::budget::RateKey;
+use crate::edge::{GuardSettings, bucket, client_ip_from};
 use crate::refusal::Refusal;
 use crate::transport::Limits;
 
@@ -72,7 +72,8 @@ impl ExpectCheck {
         {
             return Ok(());
         }
-        if let Some(budget) = &gate.budget {
+        let token = bearer_token(bearer::from_headers(headers));
+        if gate.budgets.enabled() {
             let Some(ip) = client_ip_from(headers, req.peer_addr(), gate.trusted_proxy) else {
                 return Err(Refusal::transport(
                     StatusCode::BAD_REQUEST,
@@ -80,20 +81,12 @@ impl ExpectCheck {
                 ));
             };
             let key = RateKey::Ip(bucket(ip));
-            let charged = if budget.is_shared() {
-                budget.take(&key, 1).await
-            } else {
-                budget.take_local(&key, 1)
-            };
-            if let Err(refused) = charged
-                && !(matches!(refused, Refused::Wait(_))
-                    && gate.first_verification(&Method::POST, headers, &key))
-            {
+            let first_sight = token.is_ok();
+            if let Err(refused) = gate.budgets.charge_requests(&key, 1, first_sight).await {
                 return Err(request_budget_refusal(refused));
             }
         }
-        let token = bearer_token(bearer::from_headers(headers))
-            .map_err(|refused| auth_refusal(refused, &gate.auth.challenge))?;
+        let token = token.map_err(|refused| auth_refusal(refused, &gate.auth.challenge))?;
         authenticate_token(token, validator, req.path(), req.peer_addr())
             .await
             .map(|_| ())

@@ -23,9 +23,9 @@ use serde_json::{Map, Value};
 use crate::asking::Pending;
 use crate::asking::seal::Seal;
 use crate::auth::Caller;
-use crate::budget::{self, Budget};
+use crate::budget::{self, Budgets};
 use crate::changes::Changes;
-use crate::config::{McpSettings, RateLimitSettings};
+use crate::config::McpSettings;
 use crate::context::LogLevel;
 use crate::context::Notifier;
 pub use crate::failure::{McpError, Refused, retry_after_secs};
@@ -104,7 +104,8 @@ pub struct Server {
     pub registry: Arc<Registry>,
     pub settings: McpSettings,
     pub filter_tools_by_scope: bool,
-    tool_budget: Option<Budget<String>>,
+    /// Every budget (the tool-call budget is charged here).
+    budgets: Arc<Budgets>,
     log_levels: Mutex<HashMap<String, LogLevel>>,
     /// In-flight requests by a fingerprint of `(subject, request id)`, hashed once per request:
     /// the guard that removes an entry finds it again without hashing the key again. Entries
@@ -137,8 +138,9 @@ pub struct Server {
 pub struct ServerParts {
     pub settings: McpSettings,
     pub filter_tools_by_scope: bool,
-    pub rate: RateLimitSettings,
-    /// The shared store for the tool-call budget (REDIS_URL).
+    /// Every budget; the dispatcher charges the tool-call budget.
+    pub budgets: Arc<Budgets>,
+    /// The shared store (REDIS_URL), for `requestState`s accepted once.
     pub shared: Option<Arc<budget::Shared>>,
     /// Seals 2026-07-28 `requestState`.
     pub seal: Seal,
@@ -153,19 +155,11 @@ impl Server {
         let ServerParts {
             settings,
             filter_tools_by_scope,
-            rate,
+            budgets,
             shared,
             seal,
             instance_id,
         } = parts;
-        let tool_budget = rate.enabled.then(|| {
-            Budget::new(
-                "tool_calls",
-                rate.tool_calls_per_minute,
-                rate.tool_calls_burst,
-                shared.clone(),
-            )
-        });
         let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
         let info = Arc::new(ServerInfo {
             name: settings.server_name.clone(),
@@ -176,7 +170,7 @@ impl Server {
             registry,
             settings,
             filter_tools_by_scope,
-            tool_budget,
+            budgets,
             log_levels: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::default()),
             fingerprints: RandomState::new(),
@@ -198,12 +192,9 @@ impl Server {
         self.shared.as_deref()
     }
 
-    /// Drops rate-limit state of idle subjects and the names of expired `requestState`s, so
-    /// memory stays bounded.
+    /// Drops the names of expired `requestState`s, so memory stays bounded (the budgets purge
+    /// their own idle keys).
     pub fn purge_idle(&self) {
-        if let Some(b) = &self.tool_budget {
-            b.purge_idle();
-        }
         self.spent.purge();
     }
 
@@ -500,14 +491,8 @@ impl Server {
         Notifier::new(tx.clone(), token, level)
     }
 
-    /// The per-subject tool-call budget, when rate limits are on.
-    pub fn tool_budget(&self) -> Option<&Budget<String>> {
-        self.tool_budget.as_ref()
-    }
-
-    /// The refusal of the tool-call budget.
+    /// The refusal of the tool-call budget (counted by the budgets).
     pub fn tool_budget_refusal(refused: budget::Refused) -> McpError {
-        metrics::count(&METRICS.rate_limited, ["tool_calls"]);
         match refused {
             budget::Refused::Wait(wait) => McpError::RateLimited(wait),
             budget::Refused::StoreDown => McpError::StoreDown,
@@ -515,11 +500,11 @@ impl Server {
     }
 
     async fn check_tool_budget(&self, caller: &Caller) -> Result<(), McpError> {
-        let (Some(budget), Some(subject)) = (&self.tool_budget, caller.subject()) else {
+        let Some(subject) = caller.subject() else {
             return Ok(());
         };
-        budget
-            .take(&subject.to_string(), 1)
+        self.budgets
+            .charge_tool(subject)
             .await
             .map_err(Self::tool_budget_refusal)
     }

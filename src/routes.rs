@@ -44,7 +44,7 @@ pub fn app(
         .app_data(s.limits.clone())
         .app_data(s.metadata.clone())
         .app_data(s.guard.clone())
-        .app_data(s.budget.clone())
+        .app_data(s.budgets.clone())
         .app_data(s.gate.clone())
         .app_data(s.store.clone())
         // The MCP endpoint first: the router tries resources in the order they are registered,

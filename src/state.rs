@@ -17,13 +17,13 @@ use crate::auth::gate::{AuthMode, AuthState, Gate};
 use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
-use crate::budget::{self, Budget};
+use crate::budget::{self, Budgets};
 use crate::config::{CorsSettings, IssuerSetting, Profile, Settings, base_str};
-use crate::edge::{GuardSettings, RateKey};
+use crate::edge::GuardSettings;
 use crate::mcp::{Server, ServerParts};
 use crate::registry::{Registry, RegistryError};
 use crate::shared_store::SharedStore;
-use crate::transport::{self, Limits};
+use crate::transport::Limits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -144,14 +144,10 @@ pub struct AppState {
     pub(crate) limits: web::Data<Limits>,
     pub(crate) metadata: web::Data<Metadata>,
     pub(crate) guard: web::Data<GuardSettings>,
-    pub(crate) budget: web::Data<transport::RequestBudget>,
+    /// Every budget, shared by the gate, the transport and the dispatcher.
+    pub(crate) budgets: web::Data<Budgets>,
     pub(crate) gate: web::Data<Gate>,
     pub(crate) store: web::Data<StoreState>,
-    /// Requests per minute on the MCP endpoint, keyed by verified subject or client address,
-    /// in this instance's memory (the shared store's fallback); one budget for every worker.
-    pub(crate) request_budget: Arc<Budget<RateKey>>,
-    /// The per-address allowance of first token verifications once the budget is spent.
-    pub(crate) first_verifications: Arc<Budget<RateKey>>,
     pub(crate) prm_paths: Vec<String>,
     pub(crate) mcp_path: String,
     pub(crate) cors: CorsSettings,
@@ -210,12 +206,13 @@ impl AppState {
         });
 
         let shared = shared_store(settings)?;
+        let budgets = Arc::new(Budgets::new(&settings.rate_limit, shared.clone()));
         let mcp = web::Data::new(Server::new(
             registry,
             ServerParts {
                 settings: settings.mcp.clone(),
                 filter_tools_by_scope: a.filter_tools_by_scope,
-                rate: settings.rate_limit.clone(),
+                budgets: budgets.clone(),
                 shared: shared.clone(),
                 seal,
                 instance_id: settings.server.instance_id.clone(),
@@ -225,29 +222,10 @@ impl AppState {
             s.store
                 .relay(&mcp.changes, settings.server.instance_id.clone());
         }
-        let rl = &settings.rate_limit;
-        // Kept in this instance's memory, or in the shared store with this as its fallback.
-        let request_budget = Arc::new(Budget::new(
-            "requests",
-            rl.requests_per_minute,
-            rl.requests_burst,
-            shared.clone(),
-        ));
-        let budget = web::Data::new(transport::RequestBudget {
-            budget: rl.enabled.then(|| request_budget.clone()),
-        });
-        let first_verifications = Arc::new(Budget::new(
-            "first_verifications",
-            rl.first_verifications_per_minute,
-            rl.first_verifications_burst,
-            None,
-        ));
         let gate = web::Data::new(Gate {
             auth: auth.clone(),
             trusted_proxy: settings.security.trusted_proxy,
-            budget: rl.enabled.then(|| request_budget.clone()),
-            shared: shared.is_some(),
-            first_verifications: rl.enabled.then(|| first_verifications.clone()),
+            budgets: budgets.clone(),
         });
 
         // RFC 9728 section 3.1: the document of a resource with a path is at the well-known
@@ -284,11 +262,9 @@ impl AppState {
                 allowed_origins: settings.cors.allowed_origins.clone(),
                 max_header_bytes: settings.server.max_header_bytes,
             }),
-            budget,
             gate,
             store: web::Data::new(StoreState(shared.clone())),
-            request_budget,
-            first_verifications,
+            budgets: web::Data::from(budgets),
             prm_paths,
             mcp_path: settings.mcp.path.clone(),
             cors: settings.cors.clone(),
@@ -310,15 +286,13 @@ impl AppState {
     /// bounded however many distinct callers come by. Call once per state, inside a runtime.
     pub fn spawn_background_work(&self) {
         tokio::spawn(self.keys.clone().run_refresher());
-        let request_budget = self.request_budget.clone();
-        let first_verifications = self.first_verifications.clone();
+        let budgets = self.budgets.clone();
         let mcp = self.mcp.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                request_budget.purge_idle();
-                first_verifications.purge_idle();
+                budgets.purge_idle();
                 mcp.purge_idle();
                 crate::allocator::release_free_heap();
             }

@@ -19,7 +19,7 @@ use actix_web::http::header::{
     ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
 };
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use futures_util::future::{Either, Ready, ready};
 use serde_json::value::RawValue;
@@ -28,7 +28,8 @@ use serde_json::{Map, Value};
 use crate::asking::Answered;
 use crate::auth::Caller;
 use crate::auth::challenge::{AuthRefusal, ChallengeContext};
-use crate::edge::{RequestNote, label_request};
+use crate::budget::Budgets;
+use crate::edge::{hand_over, label_request};
 use crate::jsonrpc::{Id, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{RequestMeta, VersionHeader};
@@ -37,9 +38,9 @@ use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Refused,
 use crate::metrics::{RpcLabels, method_label};
 use crate::outbox::outbox;
 use crate::refusal::Refusal;
-use crate::request_id::RequestId;
 use batch::batch;
-pub use batch::{RequestBudget, batch_items};
+pub use batch::batch_items;
+use batch::{charge_batch, charge_owed};
 use sse::{dispatched, finished};
 
 /// Request limits the transport enforces, and the challenge its 403 for scopes carries.
@@ -271,7 +272,7 @@ pub async fn post(
     payload: web::Payload,
     server: web::Data<Server>,
     limits: web::Data<Limits>,
-    budget: web::Data<RequestBudget>,
+    budgets: web::Data<Budgets>,
 ) -> HttpResponse {
     // The endpoint's only route has no method guard (see `routes::app`).
     if req.method() != actix_web::http::Method::POST {
@@ -347,14 +348,13 @@ pub async fn post(
             McpError::ParseError("Parse error: the body is not valid JSON".into()),
         )
     };
-    let (request_id, caller) = match req.extensions().get::<RequestNote>() {
-        Some(note) => (note.id.clone(), note.caller.clone()),
-        None => (RequestId::from_static("-"), None),
-    };
-    let Some(caller) = caller else {
+    // What the auth gate admitted, read once.
+    let (request_id, admitted) = hand_over(&req);
+    let Some(admitted) = admitted else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
         return Refusal::internal(request_id.as_str().to_string()).into_response();
     };
+    let caller = admitted.caller.clone();
     let server = server.into_inner();
     if first_byte(&body) == Some(b'[') {
         // A batch: its items' texts, each read as one message by the batch.
@@ -372,7 +372,7 @@ pub async fn post(
                 McpError::InvalidRequest(batches_unsupported(era)),
             );
         }
-        if let Some(refusal) = Box::pin(budget.charge_batch(&req, items.len())).await {
+        if let Some(refusal) = Box::pin(charge_batch(&budgets, &admitted, items.len())).await {
             return refusal;
         }
         label(era, "batch");
@@ -399,14 +399,15 @@ pub async fn post(
                 Err(Unreadable::Invalid(bad)) => Err(bad),
             },
         };
-        // A verified subject's request budget, left for now by the auth gate.
+        // A verified subject's request budget, left owed by the auth gate.
         let mut tool_budget_charged = false;
-        if req.extensions().contains::<crate::edge::DeferredCharge>() {
+        if admitted.owed {
             let tool_call = match &message {
                 Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
                 _ => None,
             };
-            match Box::pin(budget.charge_one(&req, &server, &limits, tool_call)).await {
+            let owed = charge_owed(&budgets, &admitted, &server, &limits, tool_call);
+            match Box::pin(owed).await {
                 Ok(charged) => tool_budget_charged = charged,
                 Err(refusal) => return refusal,
             }

@@ -7,12 +7,13 @@
 //! before its token is checked, so a flood of forged tokens costs a budget lookup each, not a
 //! signature check. The client cannot pick its bucket: only verified tokens name one. When an
 //! address has spent its budget, a request carrying a token may still have it verified within
-//! a small allowance of first verifications per address (`Gate::first_verification`): users
+//! a small allowance of first verifications per address (`budget::Budgets::charge_requests`): users
 //! behind one NAT can sign in, while a flood of forged tokens is held to that allowance.
 //!
 //! Every method is charged; only POST needs a token (GET and DELETE get their 405, preflights
-//! are answered by CORS before this). The verified `Caller` and the `RateKey` go into the
-//! request for the transport and the dispatcher.
+//! are answered by CORS before this). What the gate decides travels on as one value,
+//! `edge::Admitted` (the caller, the budget's key, whether its charge is still owed), which the
+//! transport reads once. The budgets themselves are charged by `budget::Budgets`.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -22,18 +23,18 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::bearer::{self, BearerError, Credentials};
 use super::challenge::{AuthRefusal, ChallengeContext};
 use super::validator::{Rejection, TokenMemo, TokenValidator};
 use super::{Caller, Identity};
-use crate::budget::{Budget, Refused};
+use crate::budget::{AtGate, Budgets, RateKey, Refused};
 use crate::config::TrustedProxy;
-use crate::edge::{self, DeferredCharge, RateKey, bucket, client_ip, origin_refusal};
+use crate::edge::{self, Admitted, bucket, client_ip, origin_refusal};
 use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 
@@ -63,37 +64,8 @@ pub struct Gate {
     pub auth: web::Data<AuthState>,
     /// Whose address header is trusted for the client address.
     pub trusted_proxy: TrustedProxy,
-    /// The request budget; `None` when rate limiting is off.
-    pub budget: Option<Arc<Budget<RateKey>>>,
-    /// The budget lives in a shared store: a verified subject's request is charged by the
-    /// transport once the body is parsed, together with a tool call's tool-call budget.
-    pub shared: bool,
-    /// First verifications of a token from an address whose request budget is spent: a small
-    /// allowance of its own per address (this instance's memory), so users behind one NAT can
-    /// still sign in while anonymous floods from it are refused. `None` when rate limiting is
-    /// off.
-    pub first_verifications: Option<Arc<Budget<RateKey>>>,
-}
-
-impl Gate {
-    /// May this request, refused by its address's request budget, still have its token
-    /// verified? Only a POST carrying one well-formed bearer token (auth on), and only within
-    /// the address's allowance of first verifications, which it then spends.
-    pub(crate) fn first_verification(
-        &self,
-        method: &Method,
-        headers: &HeaderMap,
-        key: &RateKey,
-    ) -> bool {
-        let (Some(allowance), AuthMode::On(_), RateKey::Ip(_)) =
-            (&self.first_verifications, &self.auth.mode, key)
-        else {
-            return false;
-        };
-        method == Method::POST
-            && matches!(bearer::from_headers(headers), Ok(Credentials::Bearer(_)))
-            && allowance.take_local(key, 1).is_ok()
-    }
+    /// Every budget, and the one place that charges them.
+    pub budgets: Arc<Budgets>,
 }
 
 /// The auth gate as a middleware (`web::resource(..).wrap(AuthGate)`). A hand-written
@@ -174,10 +146,15 @@ struct Passed {
 
 /// What [`admit`] left for [`admit_later`].
 struct Pending {
-    /// The request budget's charge under this key, in the shared store.
-    charge: Option<RateKey>,
-    /// The caller, when known; `None`: the token is read and verified.
+    /// The request budget's key, when a round trip to the shared store charges it.
+    round_trip: Option<RateKey>,
+    /// The caller, when known; `None`: the token is verified.
     caller: Option<Caller>,
+    /// The request's bearer token (read once, in `admit`), or why it has none usable.
+    token: Option<Result<Box<str>, (AuthRefusal, &'static str)>>,
+    /// The request budget's key and whether its charge is owed, for the admission.
+    key: Option<RateKey>,
+    owed: bool,
 }
 
 /// Everything the gate can decide without waiting. The Origin check comes first: a page on a
@@ -193,17 +170,24 @@ fn admit(req: ServiceRequest) -> Admission {
         AuthMode::On(v) => Some(v),
         AuthMode::Off => None,
     };
-    // A token already verified is found by its bytes alone; anything else is read in full.
+    let post = req.method() == Method::POST;
+    // The bearer header, read once: a token already verified is found by its bytes alone;
+    // anything else on a POST is parsed in full.
+    let presented = bearer::presented(req.headers());
     let known: Option<Arc<Identity>> = validator.and_then(|v| {
         let memo = req.conn_data::<TokenMemo>();
-        v.already_verified(bearer::presented(req.headers())?, memo)
+        v.already_verified(presented?, memo)
     });
+    let credentials = (validator.is_some() && known.is_none() && post)
+        .then(|| bearer_token(bearer::from_headers(req.headers())));
+    let first_sight = matches!(credentials, Some(Ok(_)));
 
     // The request budget, under the key the caller's verified identity gives, if any.
-    let mut charge = None;
-    if let Some(budget) = &gate.budget {
-        let key = match &known {
-            Some(identity) => RateKey::Subject(identity.subject.clone()),
+    let mut key = None;
+    let (mut owed, mut round_trip) = (false, false);
+    if gate.budgets.enabled() {
+        let k = match &known {
+            Some(identity) => RateKey::Subject(identity.subject().to_string()),
             None => match client_ip(&req, gate.trusted_proxy) {
                 Some(ip) => RateKey::Ip(bucket(ip)),
                 None => {
@@ -215,44 +199,44 @@ fn admit(req: ServiceRequest) -> Admission {
                 }
             },
         };
-        if gate.shared && matches!(key, RateKey::Subject(_)) {
-            req.extensions_mut().insert(DeferredCharge);
-        } else if budget.is_shared() {
-            charge = Some(key.clone());
-        } else if let Err(refused) = budget.take_local(&key, 1)
-            && !gate.first_verification(req.method(), req.headers(), &key)
-        {
-            return Admission::Refused(budget_refusal(refused, req));
+        match gate.budgets.at_gate(&k, post, first_sight) {
+            AtGate::Paid => {}
+            AtGate::Owed => owed = true,
+            AtGate::RoundTrip => round_trip = true,
+            AtGate::Refused(refused) => return Admission::Refused(budget_refusal(refused, req)),
         }
-        // For a batch's further items and the deferred charge (nothing reads it without a
-        // budget).
-        req.extensions_mut().insert(key);
+        key = Some(k);
     }
     let caller = match (validator, known) {
         (None, _) => Some(Caller::Anonymous),
         (Some(_), Some(identity)) => Some(Caller::Authenticated(identity)),
         (Some(_), None) => None,
     };
-    if caller.is_none()
-        && charge.is_none()
-        && req.method() == Method::POST
-        && let Err(refused) = bearer_token(bearer::from_headers(req.headers()))
-    {
+    if !round_trip && let Some(Err(refused)) = credentials {
         // No token, or an unusable header: refused here, without a wait.
         let refusal = auth_refusal(refused, &gate.auth.challenge);
         return Admission::Refused(refusal.respond(req));
     }
-    if charge.is_some() || (caller.is_none() && req.method() == Method::POST) {
-        return Admission::Later(req, Pending { charge, caller });
+    if round_trip || (caller.is_none() && post) {
+        let token = credentials.map(|c| c.map(Box::from));
+        let pending = Pending {
+            round_trip: round_trip.then(|| key.clone()).flatten(),
+            caller,
+            token,
+            key,
+            owed,
+        };
+        return Admission::Later(req, pending);
     }
-    Admission::Pass(pass(req, caller))
+    Admission::Pass(pass(req, caller, key, owed))
 }
 
-/// On to the endpoint. Only POST needs a caller (GET and DELETE get their 405).
-fn pass(req: ServiceRequest, caller: Option<Caller>) -> Passed {
+/// On to the endpoint with the admission. Only POST needs a caller (GET and DELETE get their
+/// 405).
+fn pass(req: ServiceRequest, caller: Option<Caller>, key: Option<RateKey>, owed: bool) -> Passed {
     match caller {
         Some(caller) if req.method() == Method::POST => {
-            edge::admit(&req, caller);
+            edge::admit(&req, Admitted { caller, key, owed });
             Passed {
                 req,
                 no_store: true,
@@ -274,25 +258,32 @@ async fn admit_later(
         .app_data::<web::Data<Gate>>()
         .expect("the auth gate is registered")
         .clone();
-    if let (Some(key), Some(budget)) = (&pending.charge, &gate.budget)
-        && let Err(refused) = budget.take(key, 1).await
-        && !(matches!(refused, Refused::Wait(_))
-            && gate.first_verification(req.method(), req.headers(), key))
-    {
-        return Err(budget_refusal(refused, req));
+    let Pending {
+        round_trip,
+        caller,
+        token,
+        key,
+        owed,
+    } = pending;
+    if let Some(k) = &round_trip {
+        let first_sight = matches!(token, Some(Ok(_)));
+        if let Err(refused) = gate.budgets.charge_requests(k, 1, first_sight).await {
+            return Err(budget_refusal(refused, req));
+        }
     }
-    if pending.caller.is_some() || req.method() != Method::POST {
-        return Ok(pass(req, pending.caller));
+    if caller.is_some() || req.method() != Method::POST {
+        return Ok(pass(req, caller, key, owed));
     }
     let AuthMode::On(validator) = &gate.auth.mode else {
-        return Ok(pass(req, Some(Caller::Anonymous)));
+        return Ok(pass(req, Some(Caller::Anonymous), key, owed));
     };
-    let checked = match bearer_token(bearer::from_headers(req.headers())) {
-        Ok(token) => authenticate(&req, token, validator).await,
-        Err(refused) => Err(refused),
+    let checked = match token {
+        Some(Ok(token)) => authenticate(&req, &token, validator).await,
+        Some(Err(refused)) => Err(refused),
+        None => Err((AuthRefusal::NoToken, "no_token")),
     };
     match checked {
-        Ok(caller) => Ok(pass(req, Some(caller))),
+        Ok(caller) => Ok(pass(req, Some(caller), key, owed)),
         Err(refused) => Err(auth_refusal(refused, &gate.auth.challenge).respond(req)),
     }
 }
@@ -311,13 +302,10 @@ fn budget_refusal(refused: Refused, req: ServiceRequest) -> ServiceResponse<BoxB
     request_budget_refusal(refused).respond(req)
 }
 
-/// The request budget's refusal, counted.
+/// The request budget's refusal (counted by the budgets).
 pub(crate) fn request_budget_refusal(refused: Refused) -> Refusal {
     match refused {
-        Refused::Wait(wait) => {
-            metrics::count(&METRICS.rate_limited, ["requests"]);
-            Refusal::too_many_requests(wait)
-        }
+        Refused::Wait(wait) => Refusal::too_many_requests(wait),
         Refused::StoreDown => Refusal::store_down(),
     }
 }

@@ -191,7 +191,7 @@ impl After {
         {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             let subject = note
-                .and_then(|n| n.caller.as_ref()?.subject().map(log_safe))
+                .and_then(|n| n.caller()?.subject().map(log_safe))
                 .unwrap_or_else(|| "-".into());
             let method = req.method();
             let path: String = req.path().chars().take(200).collect();

@@ -2,9 +2,9 @@
 //! oversized batch be refused unread, the request budget every item draws on, and answering the
 //! items in order.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
@@ -13,13 +13,11 @@ use super::{
     outside_strings,
 };
 use crate::auth::Caller;
-use crate::budget::{Budget, Refused};
-use crate::edge::DeferredCharge;
-use crate::edge::RateKey;
+use crate::budget::{Budgets, Refused, Which};
+use crate::edge::Admitted;
 use crate::jsonrpc::{Id, Message, Response};
 use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
-use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 use crate::request_id::RequestId;
 
@@ -123,95 +121,66 @@ pub fn batch_items(body: &[u8]) -> Option<usize> {
     Some(if seen_value { commas + 1 } else { commas })
 }
 
-/// The request budget a batch draws on: every item beyond the first (which the auth gate
-/// already counted) costs one more request of the caller's budget.
-pub struct RequestBudget {
-    pub budget: Option<Arc<Budget<RateKey>>>,
-}
-
-impl RequestBudget {
-    /// `Some(429)` when the caller's budget cannot pay for `items` messages (`Some(503)` when
-    /// the shared store does not answer and the policy is to refuse).
-    pub(super) async fn charge_batch(
-        &self,
-        req: &HttpRequest,
-        items: usize,
-    ) -> Option<HttpResponse> {
-        let budget = self.budget.as_ref()?;
-        let key = req.extensions().get::<RateKey>().cloned()?;
-        // The first item was charged by the auth gate, unless it left the charge to us.
-        let counted = usize::from(!req.extensions().contains::<DeferredCharge>());
-        let extra = u32::try_from(items.saturating_sub(counted)).unwrap_or(u32::MAX);
-        let wait = match budget.take(&key, extra).await {
-            Ok(()) => return None,
-            Err(Refused::Wait(wait)) => wait,
-            Err(Refused::StoreDown) => return Some(Refusal::store_down().into_response()),
-        };
-        let secs = retry_after_secs(wait);
-        metrics::count(&METRICS.rate_limited, ["requests"]);
-        Some(
-            Refusal::transport(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
-                ),
-            )
-            .with_retry_after(secs)
-            .into_response(),
+/// A batch's further items: every item beyond the first (which the auth gate charged, unless
+/// it left the charge owed) costs one more request of the caller's budget. `Some(429)` when
+/// the budget cannot pay for `items` messages (`Some(503)` when the shared store does not
+/// answer and the policy is to refuse).
+pub(super) async fn charge_batch(
+    budgets: &Budgets,
+    admitted: &Admitted,
+    items: usize,
+) -> Option<HttpResponse> {
+    let key = admitted.key.as_ref()?;
+    let counted = usize::from(!admitted.owed);
+    let extra = u32::try_from(items.saturating_sub(counted)).unwrap_or(u32::MAX);
+    let wait = match budgets.charge_requests(key, extra, false).await {
+        Ok(()) => return None,
+        Err(Refused::Wait(wait)) => wait,
+        Err(Refused::StoreDown) => return Some(Refusal::store_down().into_response()),
+    };
+    let secs = retry_after_secs(wait);
+    Some(
+        Refusal::transport(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
+            ),
         )
-    }
+        .with_retry_after(secs)
+        .into_response(),
+    )
 }
 
-impl RequestBudget {
-    /// The request-budget charge the auth gate left for after parsing (`DeferredCharge`), for
-    /// one message; a tool call (`tool_call`: its id) pays its tool-call budget in the same
-    /// round trip. `Ok(true)` when the tool-call budget was charged too; `Err` is the refusal
-    /// to send (429 or 503, the tool budget's with the request's id).
-    pub(super) async fn charge_one(
-        &self,
-        req: &HttpRequest,
-        server: &Server,
-        limits: &Limits,
-        tool_call: Option<&Id>,
-    ) -> Result<bool, HttpResponse> {
-        let request_refusal = |r| {
-            match r {
-                Refused::Wait(wait) => {
-                    metrics::count(&METRICS.rate_limited, ["requests"]);
-                    Refusal::too_many_requests(wait)
-                }
-                Refused::StoreDown => Refusal::store_down(),
-            }
-            .into_response()
-        };
-        let (Some(budget), Some(key)) = (&self.budget, req.extensions().get::<RateKey>().cloned())
-        else {
-            return Ok(false);
-        };
-        let subject = crate::edge::admitted(req).and_then(|c| c.subject().map(str::to_string));
-        let tool_call = match (tool_call, server.tool_budget(), subject) {
-            (Some(id), Some(tools), Some(subject)) => Some((id, tools, subject)),
-            _ => None,
-        };
-        let Some((id, tools, subject)) = tool_call else {
-            return budget
-                .take(&key, 1)
-                .await
-                .map(|()| false)
-                .map_err(request_refusal);
-        };
-        match budget.take_with(&key, 1, tools, &subject, 1).await {
-            Ok(()) => Ok(true),
-            Err((0, r)) => Err(request_refusal(r)),
-            Err((_, r)) => {
-                let cap = Cap::plain(server, limits);
-                let outcome = server.refusal(
-                    Era::Modern,
-                    Some(id.clone()),
-                    Server::tool_budget_refusal(r),
-                );
-                Err(outcome_response(outcome, id, &cap))
-            }
+/// The request-budget charge the auth gate left owed, for one message; a tool call (`tool_call`:
+/// its id) pays its tool-call budget in the same round trip. `Ok(true)` when the tool-call
+/// budget was charged too; `Err` is the refusal to send (429 or 503, the tool budget's with the
+/// request's id).
+pub(super) async fn charge_owed(
+    budgets: &Budgets,
+    admitted: &Admitted,
+    server: &Server,
+    limits: &Limits,
+    tool_call: Option<&Id>,
+) -> Result<bool, HttpResponse> {
+    let Some(key) = admitted.key.as_ref().filter(|_| admitted.owed) else {
+        return Ok(false);
+    };
+    let subject = admitted.caller.subject();
+    let tool_subject = tool_call.and(subject);
+    match budgets.charge_message(key, tool_subject).await {
+        Ok(charged) => Ok(charged),
+        Err((Which::Requests, refused)) => {
+            Err(crate::auth::gate::request_budget_refusal(refused).into_response())
+        }
+        Err((Which::ToolCalls, refused)) => {
+            let id = tool_call.expect("only a tool call charges the tool budget");
+            let cap = Cap::plain(server, limits);
+            let outcome = server.refusal(
+                Era::Modern,
+                Some(id.clone()),
+                Server::tool_budget_refusal(refused),
+            );
+            Err(outcome_response(outcome, id, &cap))
         }
     }
 }

@@ -494,9 +494,25 @@ fn only_the_token_checker_builds_an_identity() {
         .expect("Identity is declared in auth.rs");
     let body = &auth[start..start + auth[start..].find('}').unwrap()];
     assert!(
-        !body.lines().skip(1).any(|l| l.trim_start().starts_with("pub ")),
+        !body
+            .lines()
+            .skip(1)
+            .any(|l| l.trim_start().starts_with("pub ")),
         "Identity has a public field: {body}"
     );
+}
+
+/// One module charges the budgets: the gate, the `Expect` check, the transport and the
+/// dispatcher ask `budget::Budgets`.
+#[test]
+fn only_the_budgets_charge_budgets() {
+    for needle in ["Budget::new(", ".take_local(", ".take_with(", "RateLimiter::keyed("] {
+        only_in(
+            needle,
+            &["src/budget.rs"],
+            "budget::Budgets owns the budgets and charges them",
+        );
+    }
 }
 
 /// A file's module path (`src/auth/gate.rs` -> `auth::gate`).
