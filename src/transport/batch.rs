@@ -8,10 +8,8 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-use super::{
-    Cap, Limits, RESULT_RESERVE, capped, invalid, notification_params, outcome_response,
-    outside_strings,
-};
+use super::head::outside_strings;
+use super::{Cap, Limits, RESULT_RESERVE, capped, invalid, notification_params, outcome_response};
 use crate::auth::Caller;
 use crate::budget::{Budgets, Refused, Which};
 use crate::edge::Admitted;

@@ -506,7 +506,12 @@ fn only_the_token_checker_builds_an_identity() {
 /// dispatcher ask `budget::Budgets`.
 #[test]
 fn only_the_budgets_charge_budgets() {
-    for needle in ["Budget::new(", ".take_local(", ".take_with(", "RateLimiter::keyed("] {
+    for needle in [
+        "Budget::new(",
+        ".take_local(",
+        ".take_with(",
+        "RateLimiter::keyed(",
+    ] {
         only_in(
             needle,
             &["src/budget.rs"],
