@@ -102,7 +102,7 @@ pub async fn post(
         Ok(b) => b,
         Err(e) => return body_refusal(e, &limits),
     };
-    if let Err(refusal) = screen(&body, &limits, &server, version) {
+    if let Some(refusal) = screen(&body, &limits, &server, version) {
         return refusal;
     }
     // What the auth gate admitted, read once.
@@ -131,9 +131,8 @@ pub async fn post(
     // What is read from the body lives in this block only, so none of it is kept in this
     // future (which actix boxes and copies per request) across the dispatch's wait.
     let (request, call) = {
-        let message = match read_message(&body) {
-            Ok(message) => message,
-            Err(refusal) => return refusal,
+        let Some(message) = read_message(&body) else {
+            return not_json();
         };
         // A verified subject's request budget, left owed by the auth gate.
         let mut tool_budget_charged = false;
@@ -193,16 +192,16 @@ fn label(req: &HttpRequest, era: Era, method: &'static str) {
     );
 }
 
-/// What is refused from the body's shape before it is parsed: JSON nested too deep, and a
-/// batch with too many items (whatever the revision).
+/// The refusal of what the body's shape shows before it is parsed: JSON nested too deep, or
+/// a batch with too many items (whatever the revision).
 fn screen(
     body: &[u8],
     limits: &Limits,
     server: &Server,
     version: VersionHeader<'_>,
-) -> Result<(), HttpResponse> {
+) -> Option<HttpResponse> {
     if too_deep(body, limits.max_json_depth) {
-        return Err(invalid(
+        return Some(invalid(
             StatusCode::BAD_REQUEST,
             None,
             McpError::InvalidRequest(format!(
@@ -216,19 +215,19 @@ fn screen(
         && n > max_items
     {
         let message = match version.classify(None) {
-            Err(e) => return Err(refused(None, e)),
+            Err(e) => return Some(refused(None, e)),
             Ok(Era::Legacy(BATCH_VERSION)) => format!(
                 "Invalid Request: a batch holds at most {max_items} messages (mcp.max_batch_items); this one holds {n}"
             ),
             Ok(era) => batches_unsupported(era),
         };
-        return Err(invalid(
+        return Some(invalid(
             StatusCode::BAD_REQUEST,
             None,
             McpError::InvalidRequest(message),
         ));
     }
-    Ok(())
+    None
 }
 
 fn not_json() -> HttpResponse {
@@ -292,21 +291,23 @@ async fn serve_batch(
 }
 
 /// The common request in one pass; anything else as `Message::parse` reads it (the same
-/// request either way: `Request::read_in_one_pass`). `Err` when the body is not JSON.
-fn read_message(body: &[u8]) -> Result<Result<Read<'_>, Invalid>, HttpResponse> {
+/// request either way: `Request::read_in_one_pass`). `None` when the body is not JSON.
+fn read_message(body: &[u8]) -> Option<Result<Read<'_>, Invalid>> {
     let fast = std::str::from_utf8(body)
         .ok()
         .and_then(Request::read_in_one_pass);
     if let Some(request) = fast {
-        return Ok(Ok(Read::Request(request)));
+        return Some(Ok(Read::Request(request)));
     }
     match Message::parse(body) {
         // The params, typed once from the body's text.
-        Ok(Message::Request(request)) => Ok(Ok(Read::Request(Request::new(request)))),
-        Ok(Message::Notification { method, params }) => Ok(Ok(Read::Notification(method, params))),
-        Ok(Message::ClientResponse { id, outcome }) => Ok(Ok(Read::Response(id, outcome))),
-        Err(Unreadable::NotJson) => Err(not_json()),
-        Err(Unreadable::Invalid(bad)) => Ok(Err(bad)),
+        Ok(Message::Request(request)) => Some(Ok(Read::Request(Request::new(request)))),
+        Ok(Message::Notification { method, params }) => {
+            Some(Ok(Read::Notification(method, params)))
+        }
+        Ok(Message::ClientResponse { id, outcome }) => Some(Ok(Read::Response(id, outcome))),
+        Err(Unreadable::NotJson) => None,
+        Err(Unreadable::Invalid(bad)) => Some(Err(bad)),
     }
 }
 
