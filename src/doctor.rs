@@ -9,9 +9,10 @@ use std::time::Instant;
 use serde_json::Value;
 use url::Url;
 
+use crate::auth::jwks::KeyStore;
 use crate::auth::validator::{Rejection, b64_json, claimed_scopes, string_list};
 use crate::auth::{Caller, Identity};
-use crate::config::{IssuerSetting, Profile, Settings};
+use crate::config::{IssuerSetting, Profile, RedisDown, Settings};
 use crate::registry::Registry;
 use crate::state::{PublicUrls, key_store, public_urls, validator};
 
@@ -31,12 +32,25 @@ pub async fn run(settings: &Settings, token: Option<&str>) -> Report {
     }
 }
 
+/// The report as it is written: one line per fact, and whether every check passed.
+struct Lines {
+    out: String,
+    ok: bool,
+}
+
+impl Lines {
+    fn line(&mut self, name: &str, value: &str) {
+        let _ = writeln!(self.out, "{:<22}{value}", format!("{name}:"));
+    }
+
+    /// A line that says something would not work.
+    fn failing(&mut self, name: &str, value: &str) {
+        self.line(name, value);
+        self.ok = false;
+    }
+}
+
 async fn checks(settings: &Settings, token: Option<&str>) -> Report {
-    let mut out = String::new();
-    let mut ok = true;
-    let line = |out: &mut String, name: &str, value: &str| {
-        let _ = writeln!(out, "{:<22}{value}", format!("{name}:"));
-    };
     let urls = match public_urls(settings, settings.server.port) {
         Ok(u) => u,
         Err(e) => {
@@ -46,18 +60,59 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
             };
         }
     };
-    line(&mut out, "profile", settings.profile.name());
-    line(
-        &mut out,
+    let mut r = Lines {
+        out: String::new(),
+        ok: true,
+    };
+    where_it_serves(&mut r, settings, &urls);
+    // The key set, fetched now.
+    let (keys, _dev) = match key_store(settings, &urls) {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = writeln!(r.out, "FAIL: {e}");
+            return Report {
+                text: r.out,
+                ok: false,
+            };
+        }
+    };
+    key_set(&mut r, settings, &urls, &keys).await;
+    policies(&mut r, settings, &urls);
+    shared_store(&mut r, settings).await;
+    r.line("protocol revisions", &crate::mcp::ALL_VERSIONS.join(", "));
+    state_key(&mut r, settings);
+    for w in warnings(settings, &urls) {
+        let _ = writeln!(r.out, "warning: {w}");
+    }
+    if let Some(token) = token {
+        let (accepted, text) = explain(settings, &urls, keys, token).await;
+        r.out.push_str(&text);
+        r.ok = r.ok && accepted;
+    }
+    let verdict = if r.ok {
+        "OK: serving would work"
+    } else {
+        "FAIL: see the lines above"
+    };
+    let _ = writeln!(r.out, "{verdict}");
+    Report {
+        text: r.out,
+        ok: r.ok,
+    }
+}
+
+/// The profile, the public URLs and the issuer.
+fn where_it_serves(r: &mut Lines, settings: &Settings, urls: &PublicUrls) {
+    r.line("profile", settings.profile.name());
+    r.line(
         "public URL",
         &match &settings.server.public_url {
             Some(_) => urls.base.clone(),
             None => format!("{} (development default)", urls.base),
         },
     );
-    line(&mut out, "MCP endpoint", &urls.resource);
-    line(
-        &mut out,
+    r.line("MCP endpoint", &urls.resource);
+    r.line(
         "metadata URLs",
         &format!(
             "{}, {}/.well-known/oauth-protected-resource",
@@ -68,26 +123,14 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
         IssuerSetting::Development => " (built-in development issuer)",
         IssuerSetting::Remote { .. } => "",
     };
-    line(&mut out, "issuer", &format!("{}{issuer_kind}", urls.issuer));
+    r.line("issuer", &format!("{}{issuer_kind}", urls.issuer));
     if !settings.auth.enabled {
-        line(
-            &mut out,
-            "auth",
-            "OFF (auth.enabled = false): development only",
-        );
+        r.line("auth", "OFF (auth.enabled = false): development only");
     }
+}
 
-    // The key set, fetched now.
-    let (keys, _dev) = match key_store(settings, &urls) {
-        Ok(k) => k,
-        Err(e) => {
-            let _ = writeln!(out, "FAIL: {e}");
-            return Report {
-                text: out,
-                ok: false,
-            };
-        }
-    };
+/// The issuer's key set, fetched now as the server would fetch it.
+async fn key_set(r: &mut Lines, settings: &Settings, urls: &PublicUrls, keys: &KeyStore) {
     let started = Instant::now();
     let fetched = match &settings.auth.issuer {
         IssuerSetting::Development => Ok(keys.current().map_or(0, |s| s.keys.len())),
@@ -100,7 +143,7 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
         (_, Some(u)) => u.to_string(),
         (_, None) => "(not discovered)".into(),
     };
-    line(&mut out, "key set URL", &uri);
+    r.line("key set URL", &uri);
     match &fetched {
         Ok(n) => {
             let set = keys.current();
@@ -109,41 +152,33 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
                 .flat_map(|s| s.keys.iter())
                 .map(|k| format!("{} {:?}", k.kid.as_deref().unwrap_or("(no kid)"), k.alg))
                 .collect();
-            line(
-                &mut out,
-                "key set",
-                &format!(
-                    "fetched in {} ms: {n} usable key(s){}{}",
-                    started.elapsed().as_millis(),
-                    if list.is_empty() { "" } else { ": " },
-                    list.join(", ")
-                ),
+            let text = format!(
+                "fetched in {} ms: {n} usable key(s){}{}",
+                started.elapsed().as_millis(),
+                if list.is_empty() { "" } else { ": " },
+                list.join(", ")
             );
             if *n == 0 {
-                ok = false;
+                r.failing("key set", &text);
+            } else {
+                r.line("key set", &text);
             }
         }
-        Err(e) => {
-            line(&mut out, "key set", &format!("COULD NOT BE FETCHED: {e}"));
-            ok = false;
-        }
+        Err(e) => r.failing("key set", &format!("COULD NOT BE FETCHED: {e}")),
     }
-    line(&mut out, "accepted audiences", &urls.audiences.join(", "));
-    let algs: Vec<String> = settings
-        .auth
-        .algorithms
-        .iter()
+}
+
+/// Audiences, algorithms, origins, hosts, the trusted proxy and the rate limits.
+fn policies(r: &mut Lines, settings: &Settings, urls: &PublicUrls) {
+    r.line("accepted audiences", &urls.audiences.join(", "));
+    let algs: Vec<String> = (settings.auth.algorithms.iter())
         .map(|a| format!("{a:?}"))
         .collect();
-    line(&mut out, "algorithms", &algs.join(", "));
-    let origins: Vec<String> = settings
-        .cors
-        .allowed_origins
-        .iter()
+    r.line("algorithms", &algs.join(", "));
+    let origins: Vec<String> = (settings.cors.allowed_origins.iter())
         .map(|o| o.to_string())
         .collect();
-    line(
-        &mut out,
+    r.line(
         "allowed origins",
         &if origins.is_empty() {
             "(none: browsers cannot call this server)".into()
@@ -151,21 +186,16 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
             origins.join(", ")
         },
     );
-    let hosts: Vec<String> = settings
-        .security
-        .allowed_hosts
-        .iter()
+    let hosts: Vec<String> = (settings.security.allowed_hosts.iter())
         .map(|h| h.to_string())
         .collect();
-    line(&mut out, "allowed hosts", &hosts.join(", "));
-    line(
-        &mut out,
+    r.line("allowed hosts", &hosts.join(", "));
+    r.line(
         "trusted proxy",
         &format!("{:?}", settings.security.trusted_proxy).to_ascii_lowercase(),
     );
     let rl = &settings.rate_limit;
-    line(
-        &mut out,
+    r.line(
         "rate limits",
         &if rl.enabled {
             format!(
@@ -179,89 +209,82 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
             "off".into()
         },
     );
+}
 
-    let store = match &rl.redis_url {
-        None => "none: budgets and list changes are per instance (set REDIS_URL to share them)"
-            .to_string(),
-        Some(url) => match crate::shared_store::SharedStore::new(
-            url.expose(),
-            rl.redis_timeout,
-            rl.redis_insecure_tls,
-        ) {
-            Err(e) => {
-                ok = false;
-                format!("REDIS_URL cannot be used: {e}")
-            }
-            Ok(store) => match store.ping().await {
-                Ok(()) => format!(
-                    "{} answers: budgets and list changes are shared",
-                    store.location
-                ),
-                Err(e) => {
-                    if rl.redis_down == crate::config::RedisDown::Refuse {
-                        ok = false;
-                    }
-                    format!(
-                        "{} DOES NOT ANSWER ({e}): budgets would {}",
-                        store.location,
-                        match rl.redis_down {
-                            crate::config::RedisDown::Local => "fall back to each instance's own",
-                            crate::config::RedisDown::Refuse => "refuse requests (503)",
-                        }
-                    )
-                }
-            },
-        },
+/// The shared store (REDIS_URL), asked now.
+async fn shared_store(r: &mut Lines, settings: &Settings) {
+    let rl = &settings.rate_limit;
+    let Some(url) = &rl.redis_url else {
+        r.line(
+            "shared store",
+            "none: budgets and list changes are per instance (set REDIS_URL to share them)",
+        );
+        return;
     };
-    line(&mut out, "shared store", &store);
-    line(
-        &mut out,
-        "protocol revisions",
-        &crate::mcp::ALL_VERSIONS.join(", "),
-    );
+    let store = match crate::shared_store::SharedStore::new(
+        url.expose(),
+        rl.redis_timeout,
+        rl.redis_insecure_tls,
+    ) {
+        Ok(store) => store,
+        Err(e) => return r.failing("shared store", &format!("REDIS_URL cannot be used: {e}")),
+    };
+    match store.ping().await {
+        Ok(()) => r.line(
+            "shared store",
+            &format!(
+                "{} answers: budgets and list changes are shared",
+                store.location
+            ),
+        ),
+        Err(e) => {
+            let (would, fails) = match rl.redis_down {
+                RedisDown::Local => ("fall back to each instance's own", false),
+                RedisDown::Refuse => ("refuse requests (503)", true),
+            };
+            let text = format!(
+                "{} DOES NOT ANSWER ({e}): budgets would {would}",
+                store.location
+            );
+            if fails {
+                r.failing("shared store", &text);
+            } else {
+                r.line("shared store", &text);
+            }
+        }
+    }
+}
+
+/// The key that seals `requestState`, and whether production would start without it.
+fn state_key(r: &mut Lines, settings: &Settings) {
     let asker = crate::registry::Registry::from_inventory()
         .ok()
         .and_then(|r| r.first_asker());
     let m = &settings.mcp;
-    let state = match (&m.state_key, &asker) {
-        (Some(_), _) => format!(
-            "MCP_STATE_KEY set{}",
-            if m.state_key_previous.is_some() {
-                ", previous key accepted too"
-            } else {
-                ""
-            }
+    match (&m.state_key, &asker) {
+        (Some(_), _) => r.line(
+            "requestState key",
+            &format!(
+                "MCP_STATE_KEY set{}",
+                if m.state_key_previous.is_some() {
+                    ", previous key accepted too"
+                } else {
+                    ""
+                }
+            ),
         ),
-        (None, Some(a)) if settings.profile == crate::config::Profile::Production => {
-            ok = false;
-            format!("MISSING: {a} asks the client, so production needs MCP_STATE_KEY")
-        }
-        (None, Some(a)) => format!(
-            "generated per process ({a} asks the client; set MCP_STATE_KEY so instances share it)"
+        (None, Some(a)) if settings.profile == crate::config::Profile::Production => r.failing(
+            "requestState key",
+            &format!("MISSING: {a} asks the client, so production needs MCP_STATE_KEY"),
         ),
-        (None, None) => "not needed (no handler asks the client)".into(),
-    };
-    line(&mut out, "requestState key", &state);
-
-    for w in warnings(settings, &urls) {
-        let _ = writeln!(out, "warning: {w}");
+        (None, Some(a)) => r.line(
+            "requestState key",
+            &format!(
+                "generated per process ({a} asks the client; set MCP_STATE_KEY so instances share it)"
+            ),
+        ),
+        (None, None) => r.line("requestState key", "not needed (no handler asks the client)"),
     }
-
-    if let Some(token) = token {
-        let (accepted, text) = explain(settings, &urls, keys, token).await;
-        out.push_str(&text);
-        ok = ok && accepted;
-    }
-    let _ = writeln!(
-        out,
-        "{}",
-        if ok {
-            "OK: serving would work"
-        } else {
-            "FAIL: see the lines above"
-        }
-    );
-    Report { text: out, ok }
 }
 
 /// The usual misconfigurations.
@@ -325,31 +348,13 @@ fn segment(token: &str, i: usize) -> Option<Value> {
 }
 
 /// Explains whether this server accepts `token`: the validator's verdict, then each claim
-/// compared with what the server expects, then who the token is and what it may call.
-async fn explain(
+/// What a token's header shows that the server would refuse: its algorithm, its `kid`.
+fn header_hints(
+    header: &Value,
     settings: &Settings,
-    urls: &PublicUrls,
-    keys: std::sync::Arc<crate::auth::jwks::KeyStore>,
-    token: &str,
-) -> (bool, String) {
-    let mut out = String::from("\ntoken check:\n");
-    let token = token.trim();
-    let verdict = validator(settings, urls, keys.clone())
-        .validate(token)
-        .await;
-    let header = segment(token, 0).unwrap_or(Value::Null);
-    let claims = segment(token, 1).unwrap_or(Value::Null);
-    if !claims.is_object() {
-        let _ = writeln!(
-            out,
-            "  not a JWT: expected three base64url parts, the first two JSON objects"
-        );
-    }
-    let now = jsonwebtoken::get_current_timestamp() as i64;
-    let leeway = settings.auth.leeway_secs as i64;
-    // Each hint is tagged with the rejection it explains (`Rejection::hint`); only the ones
-    // that belong to the server's own verdict are printed.
-    let mut why: Vec<(&str, String)> = Vec::new();
+    keys: &KeyStore,
+) -> Vec<(&'static str, String)> {
+    let mut why = Vec::new();
     // Algorithm and key.
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     let allowed: Vec<String> = settings
@@ -376,6 +381,19 @@ async fn explain(
             ));
         }
     }
+    why
+}
+
+/// What a token's claims show that the server would refuse: missing claims, issuer,
+/// audience, expiry and not-before.
+fn claim_hints(
+    claims: &Value,
+    settings: &Settings,
+    urls: &PublicUrls,
+) -> Vec<(&'static str, String)> {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let leeway = settings.auth.leeway_secs as i64;
+    let mut why = Vec::new();
     // Claims.
     for name in ["iss", "sub", "aud", "exp"] {
         if claims.is_object() && claims.get(name).is_none() {
@@ -430,6 +448,33 @@ async fn explain(
             ));
         }
     }
+    why
+}
+
+/// compared with what the server expects, then who the token is and what it may call.
+async fn explain(
+    settings: &Settings,
+    urls: &PublicUrls,
+    keys: std::sync::Arc<crate::auth::jwks::KeyStore>,
+    token: &str,
+) -> (bool, String) {
+    let mut out = String::from("\ntoken check:\n");
+    let token = token.trim();
+    let verdict = validator(settings, urls, keys.clone())
+        .validate(token)
+        .await;
+    let header = segment(token, 0).unwrap_or(Value::Null);
+    let claims = segment(token, 1).unwrap_or(Value::Null);
+    if !claims.is_object() {
+        let _ = writeln!(
+            out,
+            "  not a JWT: expected three base64url parts, the first two JSON objects"
+        );
+    }
+    // Each hint is tagged with the rejection it explains (`Rejection::hint`); only the ones
+    // that belong to the server's own verdict are printed.
+    let mut why = header_hints(&header, settings, &keys);
+    why.extend(claim_hints(&claims, settings, urls));
     match &verdict {
         Ok(identity) => {
             let _ = writeln!(out, "  ACCEPTED: this server would accept the token");
