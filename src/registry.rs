@@ -107,143 +107,17 @@ impl Registry {
         let mut tools = Vec::with_capacity(tool_defs.len());
         let mut tool_index = HashMap::default();
         for def in tool_defs {
-            let err = |problem: String| RegistryError::Tool {
-                name: def.name.to_string(),
-                problem,
-            };
-            if !valid_tool_name(def.name) {
-                return Err(err("name must be 1-128 characters of A-Za-z0-9_.-".into()));
-            }
             if tool_index.contains_key(def.name) {
-                return Err(err("registered twice (tool names must be unique)".into()));
-            }
-            if def.tool.description.trim().is_empty() {
-                return Err(err("description must not be empty".into()));
-            }
-            if !scopes_valid(def.tool.scopes) {
-                return Err(err("a required scope is not a valid scope token".into()));
-            }
-            let input_schema = (def.input_schema)();
-            if input_schema.get("type") != Some(&json!("object")) {
-                return Err(err(
-                    "input schema root must have \"type\": \"object\" (arguments are a struct deriving JsonSchema; a tool without arguments takes `_: NoArgs`; a `Value` argument needs `schema = || json!(..)`)".into(),
-                ));
-            }
-            let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;
-            let header_params = crate::header_params::scan(&input_schema)
-                .map_err(|p| err(format!("input schema: {p}")))?;
-            if def
-                .tool
-                .client_capabilities
-                .iter()
-                .any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            {
-                return Err(err(
-                    "client_capabilities names capabilities like \"sampling\" or \"elicitation\""
-                        .into(),
-                ));
-            }
-            let (output, output_schema) = match def.tool.output_schema {
-                Some(f) => {
-                    let schema = f();
-                    if schema.get("type") != Some(&json!("object")) {
-                        return Err(err(
-                            "output schema root must have \"type\": \"object\"".into()
-                        ));
-                    }
-                    let v = compile_schema(&schema).map_err(|p| err(format!("output {p}")))?;
-                    (Some(v), Some(schema))
-                }
-                None => (None, None),
-            };
-            let mut listing = json!({
-                "name": def.name,
-                "description": def.tool.description,
-                "inputSchema": input_schema,
-            });
-            if let Some(t) = def.tool.title {
-                listing["title"] = json!(t);
-            }
-            if let Some(s) = output_schema {
-                listing["outputSchema"] = s;
-            }
-            if let Some(a) = def.tool.annotations.to_json() {
-                listing["annotations"] = a;
+                return Err(RegistryError::Tool {
+                    name: def.name.to_string(),
+                    problem: "registered twice (tool names must be unique)".into(),
+                });
             }
             tool_index.insert(def.name, tools.len());
-            tools.push(Tool {
-                def,
-                input,
-                output,
-                listing,
-                header_params,
-            });
+            tools.push(Tool::checked(def)?);
         }
-
-        let mut uris = BTreeSet::new();
-        for r in &resources {
-            let err = |problem: &str| RegistryError::Resource {
-                uri: r.uri.to_string(),
-                problem: problem.to_string(),
-            };
-            if url::Url::parse(r.uri).is_err() {
-                return Err(err("uri must be an absolute URI"));
-            }
-            if !uris.insert(r.uri) {
-                return Err(err("registered twice (resource URIs must be unique)"));
-            }
-            if r.name.trim().is_empty() || r.description.trim().is_empty() {
-                return Err(err("name and description must not be empty"));
-            }
-            if !scopes_valid(r.scopes) {
-                return Err(err("a required scope is not a valid scope token"));
-            }
-        }
-        for t in &templates {
-            let err = |problem: &str| RegistryError::Resource {
-                uri: t.uri_template.to_string(),
-                problem: problem.to_string(),
-            };
-            if !uris.insert(t.uri_template) {
-                return Err(err("registered twice (resource URIs must be unique)"));
-            }
-            if !t.uri_template.contains('{')
-                || t.uri_template.matches('{').count() != t.uri_template.matches('}').count()
-            {
-                return Err(err("uri template needs balanced {variables}"));
-            }
-            if t.name.trim().is_empty() || t.description.trim().is_empty() {
-                return Err(err("name and description must not be empty"));
-            }
-            if !scopes_valid(t.scopes) {
-                return Err(err("a required scope is not a valid scope token"));
-            }
-        }
-        let mut names = BTreeSet::new();
-        for p in &prompts {
-            let err = |problem: &str| RegistryError::Prompt {
-                name: p.name.to_string(),
-                problem: problem.to_string(),
-            };
-            if !valid_tool_name(p.name) {
-                return Err(err("name must be 1-128 characters of A-Za-z0-9_.-"));
-            }
-            if !names.insert(p.name) {
-                return Err(err("registered twice (prompt names must be unique)"));
-            }
-            if p.description.trim().is_empty() {
-                return Err(err("description must not be empty"));
-            }
-            let mut arg_names = BTreeSet::new();
-            for a in p.arguments {
-                if a.name.trim().is_empty() || !arg_names.insert(a.name) {
-                    return Err(err("argument names must be non-empty and unique"));
-                }
-            }
-            if !scopes_valid(p.scopes) {
-                return Err(err("a required scope is not a valid scope token"));
-            }
-        }
+        check_resources(&resources, &templates)?;
+        check_prompts(&prompts)?;
         Ok(Registry {
             tools,
             tool_index,
@@ -285,6 +159,158 @@ impl Registry {
         }
         out
     }
+}
+
+impl Tool {
+    /// A registration checked (name, description, scopes, schemas, header declarations) and
+    /// compiled once: its validators and its `tools/list` entry.
+    fn checked(def: &'static ToolDef) -> Result<Tool, RegistryError> {
+        let err = |problem: String| RegistryError::Tool {
+            name: def.name.to_string(),
+            problem,
+        };
+        if !valid_tool_name(def.name) {
+            return Err(err("name must be 1-128 characters of A-Za-z0-9_.-".into()));
+        }
+        if def.tool.description.trim().is_empty() {
+            return Err(err("description must not be empty".into()));
+        }
+        if !scopes_valid(def.tool.scopes) {
+            return Err(err("a required scope is not a valid scope token".into()));
+        }
+        let input_schema = (def.input_schema)();
+        if input_schema.get("type") != Some(&json!("object")) {
+            return Err(err(
+                "input schema root must have \"type\": \"object\" (arguments are a struct deriving JsonSchema; a tool without arguments takes `_: NoArgs`; a `Value` argument needs `schema = || json!(..)`)".into(),
+            ));
+        }
+        let input = compile_schema(&input_schema).map_err(|p| err(format!("input {p}")))?;
+        let header_params = crate::header_params::scan(&input_schema)
+            .map_err(|p| err(format!("input schema: {p}")))?;
+        if def
+            .tool
+            .client_capabilities
+            .iter()
+            .any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(err(
+                "client_capabilities names capabilities like \"sampling\" or \"elicitation\""
+                    .into(),
+            ));
+        }
+        let (output, output_schema) = match def.tool.output_schema {
+            Some(f) => {
+                let schema = f();
+                if schema.get("type") != Some(&json!("object")) {
+                    return Err(err(
+                        "output schema root must have \"type\": \"object\"".into()
+                    ));
+                }
+                let v = compile_schema(&schema).map_err(|p| err(format!("output {p}")))?;
+                (Some(v), Some(schema))
+            }
+            None => (None, None),
+        };
+        let mut listing = json!({
+            "name": def.name,
+            "description": def.tool.description,
+            "inputSchema": input_schema,
+        });
+        if let Some(t) = def.tool.title {
+            listing["title"] = json!(t);
+        }
+        if let Some(s) = output_schema {
+            listing["outputSchema"] = s;
+        }
+        if let Some(a) = def.tool.annotations.to_json() {
+            listing["annotations"] = a;
+        }
+        Ok(Tool {
+            def,
+            input,
+            output,
+            listing,
+            header_params,
+        })
+    }
+}
+
+/// Resources and templates: absolute, unique URIs, balanced template variables, names,
+/// descriptions and scopes.
+fn check_resources(
+    resources: &[&'static ResourceDef],
+    templates: &[&'static ResourceTemplateDef],
+) -> Result<(), RegistryError> {
+    let mut uris = BTreeSet::new();
+    for r in resources {
+        let err = |problem: &str| RegistryError::Resource {
+            uri: r.uri.to_string(),
+            problem: problem.to_string(),
+        };
+        if url::Url::parse(r.uri).is_err() {
+            return Err(err("uri must be an absolute URI"));
+        }
+        if !uris.insert(r.uri) {
+            return Err(err("registered twice (resource URIs must be unique)"));
+        }
+        if r.name.trim().is_empty() || r.description.trim().is_empty() {
+            return Err(err("name and description must not be empty"));
+        }
+        if !scopes_valid(r.scopes) {
+            return Err(err("a required scope is not a valid scope token"));
+        }
+    }
+    for t in templates {
+        let err = |problem: &str| RegistryError::Resource {
+            uri: t.uri_template.to_string(),
+            problem: problem.to_string(),
+        };
+        if !uris.insert(t.uri_template) {
+            return Err(err("registered twice (resource URIs must be unique)"));
+        }
+        if !t.uri_template.contains('{')
+            || t.uri_template.matches('{').count() != t.uri_template.matches('}').count()
+        {
+            return Err(err("uri template needs balanced {variables}"));
+        }
+        if t.name.trim().is_empty() || t.description.trim().is_empty() {
+            return Err(err("name and description must not be empty"));
+        }
+        if !scopes_valid(t.scopes) {
+            return Err(err("a required scope is not a valid scope token"));
+        }
+    }
+    Ok(())
+}
+
+/// Prompts: names, unique arguments, descriptions and scopes.
+fn check_prompts(prompts: &[&'static PromptDef]) -> Result<(), RegistryError> {
+    let mut names = BTreeSet::new();
+    for p in prompts {
+        let err = |problem: &str| RegistryError::Prompt {
+            name: p.name.to_string(),
+            problem: problem.to_string(),
+        };
+        if !valid_tool_name(p.name) {
+            return Err(err("name must be 1-128 characters of A-Za-z0-9_.-"));
+        }
+        if !names.insert(p.name) {
+            return Err(err("registered twice (prompt names must be unique)"));
+        }
+        if p.description.trim().is_empty() {
+            return Err(err("description must not be empty"));
+        }
+        let mut arg_names = BTreeSet::new();
+        for a in p.arguments {
+            if a.name.trim().is_empty() || !arg_names.insert(a.name) {
+                return Err(err("argument names must be non-empty and unique"));
+            }
+        }
+        if !scopes_valid(p.scopes) {
+            return Err(err("a required scope is not a valid scope token"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
