@@ -9,10 +9,11 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::auth::jwks::KeyStore;
-use crate::config::Secret;
+use crate::config::{Secret, Settings};
 use crate::edge::patterns::{HostPattern, split_host_port};
 use crate::metrics::METRICS;
 use crate::refusal::Refusal;
+use crate::state::StartupError;
 
 /// The text exposition of every metric, the key set gauges brought up to date first.
 pub fn render(keys: &KeyStore) -> String {
@@ -117,4 +118,43 @@ pub fn listener(
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// Starts the metrics listener when `server.metrics_port` is set: its own socket and server,
+/// never the public port. Its port (0 picks one) and handle.
+pub fn start(
+    settings: &Settings,
+    keys: &Arc<KeyStore>,
+) -> Result<Option<(u16, actix_web::dev::ServerHandle)>, StartupError> {
+    let s = &settings.server;
+    let Some(mp) = s.metrics_port else {
+        return Ok(None);
+    };
+    // Its own address (loopback unless server.metrics_host says otherwise), never
+    // the public listener's.
+    let host = match s.metrics_host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => s.metrics_host.clone(),
+    };
+    let bound = TcpListener::bind(format!("{host}:{mp}")).map_err(|source| StartupError::Bind {
+        addr: format!("{host}:{mp} (server.metrics_host, server.metrics_port)"),
+        source,
+    })?;
+    let metrics_port = bound.local_addr().map(|a| a.port()).unwrap_or(mp);
+    let access = MetricsAccess {
+        allowed_hosts: settings.security.allowed_hosts.clone(),
+        token: s.metrics_token.clone(),
+    };
+    let server = listener(bound, keys.clone(), access).map_err(StartupError::Serve)?;
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    log::info!(
+        "metrics on {host}:{metrics_port} (GET /metrics{})",
+        if s.metrics_token.is_some() {
+            ", bearer token required"
+        } else {
+            ""
+        }
+    );
+    Ok(Some((metrics_port, handle)))
 }

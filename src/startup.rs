@@ -75,110 +75,8 @@ impl Application {
             .and_then(|l| l.into_std())
             .map_err(|source| StartupError::Bind { addr, source })?;
 
-        let s = &settings.server;
-        let workers = if s.workers == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            s.workers
-        };
-        let per_peer = match (settings.security.trusted_proxy, s.max_connections_per_ip) {
-            (TrustedProxy::None, 0) => (s.max_connections.saturating_mul(workers) / 2).max(1),
-            (TrustedProxy::None, n) => n,
-            _ => 0,
-        };
-        let connections = ConnectionLimiter::new(per_peer);
-        let expect = Arc::new(state.expect_check());
-        let local = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: format!("{}:{port}", s.host),
-            source,
-        })?;
-        // actix-web's HttpServer, spelled out on actix-server and actix-http: the same service
-        // per worker, plus the expect handler HttpServer cannot take (src/expect.rs).
-        let builder = actix_server::Server::build();
-        let shutdown = builder.graceful_shutdown_signal();
-        let (keep_alive, request_timeout) = (s.keep_alive, s.client_request_timeout);
-        let server = builder
-            .workers(workers)
-            .max_concurrent_connections(s.max_connections)
-            .shutdown_timeout(s.shutdown_timeout.as_secs())
-            // Signals are handled in run_until_stopped: actix treats SIGINT as a forced stop, and
-            // Fly sends SIGINT by default; both must drain.
-            .disable_signals()
-            .listen("gatehouse", listener, move || {
-                let connections = connections.clone();
-                let shutdown = shutdown.clone();
-                actix_http::HttpService::build()
-                    .graceful_shutdown_signal(move || {
-                        let shutdown = shutdown.clone();
-                        async move { shutdown.notified().await }
-                    })
-                    // actix computes both deadlines from a clock it refreshes every 500 ms, so a
-                    // deadline can start up to 500 ms in the past: as given, a 300 ms request
-                    // timeout refused 4 in 10 prompt requests with 408. The allowance makes each
-                    // setting a floor (at least the time configured, at most 500 ms more).
-                    .keep_alive(keep_alive + ACTIX_CLOCK_STEP)
-                    .client_request_timeout(request_timeout + ACTIX_CLOCK_STEP)
-                    .client_disconnect_timeout(Duration::from_secs(1))
-                    // A client that closes its side has gone: end its response (and stop the
-                    // work behind it) instead of streaming into the void. 2026-07-28 makes a
-                    // closed stream a cancellation, and a listen stream's slot must come back
-                    // when its client leaves.
-                    .h1_allow_half_closed(false)
-                    .local_addr(local)
-                    .expect(crate::expect::service(expect.clone()))
-                    .on_connect_ext(move |io: &actix_web::rt::net::TcpStream, data| {
-                        connections.on_connect(io as &dyn std::any::Any, data);
-                        data.insert(TokenMemo::default());
-                    })
-                    .finish(actix_service::map_config(
-                        routes::app(state.clone()),
-                        |_| actix_web::dev::AppConfig::default(),
-                    ))
-                    .tcp()
-            })
-            .map_err(|source| StartupError::Bind {
-                addr: format!("{}:{port}", s.host),
-                source,
-            })?
-            .run();
-
-        // The metrics listener: its own socket and server, never the public port.
-        let metrics = match s.metrics_port {
-            None => None,
-            Some(mp) => {
-                // Its own address (loopback unless server.metrics_host says otherwise), never
-                // the public listener's.
-                let host = match s.metrics_host.parse::<std::net::IpAddr>() {
-                    Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
-                    _ => s.metrics_host.clone(),
-                };
-                let bound = TcpListener::bind(format!("{host}:{mp}")).map_err(|source| {
-                    StartupError::Bind {
-                        addr: format!("{host}:{mp} (server.metrics_host, server.metrics_port)"),
-                        source,
-                    }
-                })?;
-                let metrics_port = bound.local_addr().map(|a| a.port()).unwrap_or(mp);
-                let access = crate::metrics_endpoint::MetricsAccess {
-                    allowed_hosts: settings.security.allowed_hosts.clone(),
-                    token: s.metrics_token.clone(),
-                };
-                let server = crate::metrics_endpoint::listener(bound, keys.clone(), access)
-                    .map_err(StartupError::Serve)?;
-                let handle = server.handle();
-                actix_web::rt::spawn(server);
-                log::info!(
-                    "metrics on {host}:{metrics_port} (GET /metrics{})",
-                    if s.metrics_token.is_some() {
-                        ", bearer token required"
-                    } else {
-                        ""
-                    }
-                );
-                Some((metrics_port, handle))
-            }
-        };
-
+        let server = serve(listener, state, &settings, port)?;
+        let metrics = crate::metrics_endpoint::start(&settings, &keys)?;
         Ok(Application {
             changes,
             port,
@@ -282,6 +180,83 @@ async fn await_first_keys(keys: &KeyStore, wait: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The public listener's server: actix-web's HttpServer, spelled out on actix-server and
+/// actix-http, with the connection limits, the per-connection token memo, the timeouts as
+/// floors and the `Expect: 100-continue` handler.
+fn serve(
+    listener: TcpListener,
+    state: AppState,
+    settings: &Settings,
+    port: u16,
+) -> Result<HttpServerHandle, StartupError> {
+    let s = &settings.server;
+    let workers = if s.workers == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        s.workers
+    };
+    let per_peer = match (settings.security.trusted_proxy, s.max_connections_per_ip) {
+        (TrustedProxy::None, 0) => (s.max_connections.saturating_mul(workers) / 2).max(1),
+        (TrustedProxy::None, n) => n,
+        _ => 0,
+    };
+    let connections = ConnectionLimiter::new(per_peer);
+    let expect = Arc::new(state.expect_check());
+    let local = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: format!("{}:{port}", s.host),
+        source,
+    })?;
+    // actix-web's HttpServer, spelled out on actix-server and actix-http: the same service
+    // per worker, plus the expect handler HttpServer cannot take (src/expect.rs).
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    let (keep_alive, request_timeout) = (s.keep_alive, s.client_request_timeout);
+    Ok(builder
+        .workers(workers)
+        .max_concurrent_connections(s.max_connections)
+        .shutdown_timeout(s.shutdown_timeout.as_secs())
+        // Signals are handled in run_until_stopped: actix treats SIGINT as a forced stop, and
+        // Fly sends SIGINT by default; both must drain.
+        .disable_signals()
+        .listen("gatehouse", listener, move || {
+            let connections = connections.clone();
+            let shutdown = shutdown.clone();
+            actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                // actix computes both deadlines from a clock it refreshes every 500 ms, so a
+                // deadline can start up to 500 ms in the past: as given, a 300 ms request
+                // timeout refused 4 in 10 prompt requests with 408. The allowance makes each
+                // setting a floor (at least the time configured, at most 500 ms more).
+                .keep_alive(keep_alive + ACTIX_CLOCK_STEP)
+                .client_request_timeout(request_timeout + ACTIX_CLOCK_STEP)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                // A client that closes its side has gone: end its response (and stop the
+                // work behind it) instead of streaming into the void. 2026-07-28 makes a
+                // closed stream a cancellation, and a listen stream's slot must come back
+                // when its client leaves.
+                .h1_allow_half_closed(false)
+                .local_addr(local)
+                .expect(crate::expect::service(expect.clone()))
+                .on_connect_ext(move |io: &actix_web::rt::net::TcpStream, data| {
+                    connections.on_connect(io as &dyn std::any::Any, data);
+                    data.insert(TokenMemo::default());
+                })
+                .finish(actix_service::map_config(
+                    routes::app(state.clone()),
+                    |_| actix_web::dev::AppConfig::default(),
+                ))
+                .tcp()
+        })
+        .map_err(|source| StartupError::Bind {
+            addr: format!("{}:{port}", s.host),
+            source,
+        })?
+        .run())
 }
 
 /// Production switches that open the server up on purpose are said out loud at every start.
