@@ -69,6 +69,22 @@ pub struct Call {
     pub tool_budget_charged: bool,
 }
 
+impl Call {
+    /// A call of `caller` before its era is known (`era` is then set by the transport), with
+    /// no envelope, headers or notification channel yet.
+    pub fn new(caller: Caller, request_id: RequestId, tool_budget_charged: bool) -> Call {
+        Call {
+            caller,
+            era: Era::Modern,
+            meta: None,
+            param_headers: Vec::new(),
+            tx: None,
+            request_id,
+            tool_budget_charged,
+        }
+    }
+}
+
 /// One in-flight request that can be cancelled: who sent it, its id, and a serial of its own,
 /// so two requests that share an id never unregister each other.
 struct InFlight {

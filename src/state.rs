@@ -188,22 +188,7 @@ impl AppState {
             )),
         });
 
-        let mut scopes: BTreeSet<String> = registry.declared_scopes();
-        scopes.extend(a.extra_scopes.iter().cloned());
-        scopes.extend(a.base_scopes.iter().cloned());
-        let doc = match &a.protected_resource_metadata {
-            Some(m) => serde_json::Value::Object(m.clone()),
-            None => metadata::build_document(DocumentInput {
-                resource: &urls.resource,
-                authorization_server: a.authorization_server.as_deref().unwrap_or(&urls.issuer),
-                scopes: scopes.into_iter().collect(),
-                resource_name: &a.resource_name,
-                resource_documentation: a.resource_documentation.as_deref(),
-            }),
-        };
-        let metadata = web::Data::new(Metadata {
-            body: doc.to_string(),
-        });
+        let metadata = web::Data::new(metadata_document(settings, urls, &registry));
 
         let shared = shared_store(settings)?;
         let budgets = Arc::new(Budgets::new(&settings.rate_limit, shared.clone()));
@@ -228,23 +213,7 @@ impl AppState {
             budgets: budgets.clone(),
         });
 
-        // RFC 9728 section 3.1: the document of a resource with a path is at the well-known
-        // path followed by it; a resource at the root has the well-known path alone.
-        let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
-        for p in [
-            format!(
-                "/.well-known/oauth-protected-resource{}",
-                settings.mcp.path.trim_end_matches('/')
-            ),
-            urls.metadata_url
-                .split_once("/.well-known/")
-                .map(|(_, rest)| format!("/.well-known/{rest}"))
-                .unwrap_or_default(),
-        ] {
-            if !p.is_empty() && !prm_paths.contains(&p) {
-                prm_paths.push(p);
-            }
-        }
+        let prm_paths = metadata_paths(settings, urls);
         let limits = web::Data::new(Limits {
             max_body_bytes: settings.server.max_body_bytes,
             body_timeout: settings.server.body_timeout,
@@ -298,6 +267,50 @@ impl AppState {
             }
         });
     }
+}
+
+/// The protected resource metadata document (RFC 9728), written once: the configured one, or
+/// one built from the resource, the issuer and every scope a registration or setting names.
+fn metadata_document(settings: &Settings, urls: &PublicUrls, registry: &Registry) -> Metadata {
+    let a = &settings.auth;
+    let mut scopes: BTreeSet<String> = registry.declared_scopes();
+    scopes.extend(a.extra_scopes.iter().cloned());
+    scopes.extend(a.base_scopes.iter().cloned());
+    let doc = match &a.protected_resource_metadata {
+        Some(m) => serde_json::Value::Object(m.clone()),
+        None => metadata::build_document(DocumentInput {
+            resource: &urls.resource,
+            authorization_server: a.authorization_server.as_deref().unwrap_or(&urls.issuer),
+            scopes: scopes.into_iter().collect(),
+            resource_name: &a.resource_name,
+            resource_documentation: a.resource_documentation.as_deref(),
+        }),
+    };
+    Metadata {
+        body: doc.to_string(),
+    }
+}
+
+/// The paths the metadata document is served at. RFC 9728 section 3.1: the document of a
+/// resource with a path is at the well-known path followed by it; a resource at the root has
+/// the well-known path alone.
+fn metadata_paths(settings: &Settings, urls: &PublicUrls) -> Vec<String> {
+    let mut prm_paths = vec!["/.well-known/oauth-protected-resource".to_string()];
+    for p in [
+        format!(
+            "/.well-known/oauth-protected-resource{}",
+            settings.mcp.path.trim_end_matches('/')
+        ),
+        urls.metadata_url
+            .split_once("/.well-known/")
+            .map(|(_, rest)| format!("/.well-known/{rest}"))
+            .unwrap_or_default(),
+    ] {
+        if !p.is_empty() && !prm_paths.contains(&p) {
+            prm_paths.push(p);
+        }
+    }
+    prm_paths
 }
 
 /// The shared store (REDIS_URL), connected lazily: one that is down at startup is reported, and

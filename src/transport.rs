@@ -137,11 +137,7 @@ pub async fn post(
         // A verified subject's request budget, left owed by the auth gate.
         let mut tool_budget_charged = false;
         if admitted.owed {
-            let tool_call = match &message {
-                Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
-                _ => None,
-            };
-            let owed = charge_owed(&budgets, &admitted, &server, &limits, tool_call);
+            let owed = charge_owed(&budgets, &admitted, &server, &limits, tool_call(&message));
             match Box::pin(owed).await {
                 Ok(charged) => tool_budget_charged = charged,
                 Err(refusal) => return refusal,
@@ -162,15 +158,7 @@ pub async fn post(
                 return answer(&req, &server, &caller, era, &id, outcome);
             }
             Ok(Read::Request(request)) => {
-                let call = Call {
-                    caller,
-                    era: Era::Modern,
-                    meta: None,
-                    param_headers: Vec::new(),
-                    tx: None,
-                    request_id,
-                    tool_budget_charged,
-                };
+                let call = Call::new(caller, request_id, tool_budget_charged);
                 match prepare(&req, request, call, version, &server, &limits, framing) {
                     Prepared::Dispatch(request, call) => (request, call),
                     Prepared::Answered(response) => return response,
@@ -179,6 +167,14 @@ pub async fn post(
         }
     };
     one_request(request, server, &limits, call, framing).await
+}
+
+/// The id of a tool call, whose owed charge pays its tool-call budget too.
+fn tool_call<'a>(message: &'a Result<Read<'_>, Invalid>) -> Option<&'a Id> {
+    match message {
+        Ok(Read::Request(r)) if r.method == "tools/call" => Some(&r.id),
+        _ => None,
+    }
 }
 
 /// The request counter's era and method labels for an MCP message.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::jwks::KeyStore;
+use super::jwks::{KeySet, KeyStore};
 use super::{Claimed, Identity, Validity};
 use crate::auth::asymmetric_algorithm;
 use crate::hashing::BuildDigest;
@@ -439,6 +439,47 @@ impl TokenValidator {
     /// The full check: header, key, signature, claims. Returns the identity, `exp` as `until`,
     /// and the generation of the key set that verified the signature.
     async fn verify(&self, token: &str, parts: &[&str]) -> Result<Verified, Rejection> {
+        let (alg, kid) = self.read_header(parts)?;
+        let kid = kid.as_deref();
+        // No key in force (never loaded, or stale past auth.jwks_max_stale_secs): try a fetch,
+        // at most once per cooldown whatever the traffic.
+        let mut set = match self.keys.current() {
+            Some(set) => set,
+            None => self
+                .keys
+                .refresh_for_unknown_kid()
+                .await
+                .ok_or(Rejection::KeysUnavailable)?,
+        };
+        if let Some(kid) = kid
+            && !set.has_kid(kid)
+        {
+            set = self
+                .keys
+                .refresh_for_unknown_kid()
+                .await
+                .ok_or(Rejection::KeysUnavailable)?;
+        }
+        let (claims, verified_by) = self.signature(token, parts, &set, alg, kid)?;
+        let (claimed, exp) = self.check_claims(&claims)?;
+        let identity = Identity::verified(
+            claimed,
+            Validity {
+                expires_at: exp.saturating_add(self.leeway),
+                key: Some((verified_by, self.keys.clone())),
+            },
+        );
+        Ok(Verified {
+            identity: Arc::new(identity),
+            until: exp,
+            generation: set.generation,
+        })
+    }
+
+    /// The token's header, read by us: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
+    /// `jku`, `x5u`, `x5c` are deliberately never looked at. Also refuses claims with a repeated
+    /// member before anything reads them. The algorithm and the `kid`.
+    fn read_header(&self, parts: &[&str]) -> Result<(Algorithm, Option<String>), Rejection> {
         // Read the header ourselves: only `alg`, `kid`, `typ` and `crit` matter, and `jwk`,
         // `jku`, `x5u`, `x5c` are deliberately never looked at.
         let Some(Value::Object(header)) = b64_json_unique(parts[0])? else {
@@ -464,7 +505,7 @@ impl TokenValidator {
         }
         let kid = match header.get("kid") {
             None => None,
-            Some(Value::String(k)) if k.len() <= 256 => Some(k.as_str()),
+            Some(Value::String(k)) if k.len() <= 256 => Some(k.clone()),
             Some(_) => return Err(Rejection::BadHeader),
         };
         match (header.get("typ"), self.require_at_jwt_typ) {
@@ -481,25 +522,20 @@ impl TokenValidator {
             _ => return Err(Rejection::WrongType),
         }
 
-        // No key in force (never loaded, or stale past auth.jwks_max_stale_secs): try a fetch,
-        // at most once per cooldown whatever the traffic.
-        let mut set = match self.keys.current() {
-            Some(set) => set,
-            None => self
-                .keys
-                .refresh_for_unknown_kid()
-                .await
-                .ok_or(Rejection::KeysUnavailable)?,
-        };
-        if let Some(kid) = kid
-            && !set.has_kid(kid)
-        {
-            set = self
-                .keys
-                .refresh_for_unknown_kid()
-                .await
-                .ok_or(Rejection::KeysUnavailable)?;
-        }
+        Ok((alg, kid))
+    }
+
+    /// The signature checked against the key set's candidates (with jsonwebtoken's `exp`,
+    /// `nbf`, `iss` and `aud` checks): the claims, and the fingerprint of the key that verified
+    /// them.
+    fn signature(
+        &self,
+        token: &str,
+        parts: &[&str],
+        set: &KeySet,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<(Value, u64), Rejection> {
         let mut validation = Validation::new(alg);
         validation.algorithms = vec![alg];
         validation.leeway = self.leeway;
@@ -542,20 +578,7 @@ impl TokenValidator {
                 }
             }
         }
-        let claims = claims.ok_or(last)?;
-        let (claimed, exp) = self.check_claims(&claims)?;
-        let identity = Identity::verified(
-            claimed,
-            Validity {
-                expires_at: exp.saturating_add(self.leeway),
-                key: Some((verified_by, self.keys.clone())),
-            },
-        );
-        Ok(Verified {
-            identity: Arc::new(identity),
-            until: exp,
-            generation: set.generation,
-        })
+        claims.map(|c| (c, verified_by)).ok_or(last)
     }
 
     /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,

@@ -110,6 +110,28 @@ impl ServerSettings {
                 ),
             ));
         }
+        self.check_ranges()?;
+        self.instance_id = match non_empty(&self.instance_id) {
+            Some(id)
+                if id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                id.to_string()
+            }
+            Some(_) => {
+                return Err(bad(
+                    &var_for("server.instance_id"),
+                    "must be 1-64 letters, digits, - or _",
+                ));
+            }
+            None => random_instance_id(),
+        };
+        Ok(())
+    }
+    /// Every numeric setting within its range, and the metrics port apart from the public one.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
         let ms = |d: Duration| d.as_millis() as u64;
         range(self.workers as u64, 0, 1024, "server.workers")?;
         range(
@@ -162,23 +184,6 @@ impl ServerSettings {
             1_000_000,
             "server.max_connections_per_ip",
         )?;
-        self.instance_id = match non_empty(&self.instance_id) {
-            Some(id)
-                if id.len() <= 64
-                    && id
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-            {
-                id.to_string()
-            }
-            Some(_) => {
-                return Err(bad(
-                    &var_for("server.instance_id"),
-                    "must be 1-64 letters, digits, - or _",
-                ));
-            }
-            None => random_instance_id(),
-        };
         Ok(())
     }
 }

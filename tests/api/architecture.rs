@@ -104,6 +104,63 @@ fn no_source_file_is_over_800_lines() {
     }
 }
 
+/// Functions stay readable: none is over 100 lines (counted from its `fn` line to its closing
+/// brace; test code too).
+#[test]
+fn no_function_is_over_100_lines() {
+    for (path, text) in sources("src") {
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| code(l).replace("'{'", "").replace("'}'", ""))
+            .collect();
+        for (start, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "async fn ",
+                "pub async fn ",
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "pub(crate) async fn ",
+                "pub(super) async fn ",
+                "const fn ",
+                "pub const fn ",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
+            if !is_fn {
+                continue;
+            }
+            let (mut depth, mut opened) = (0i32, false);
+            for (k, l) in lines[start..].iter().enumerate() {
+                for ch in l.chars() {
+                    match ch {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                if !opened && l.trim_end().ends_with(';') {
+                    break;
+                }
+                if opened && depth <= 0 {
+                    assert!(
+                        k < 100,
+                        "{path}:{}: a function of {} lines; split it (at most 100)",
+                        start + 1,
+                        k + 1
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_file_opens_with_a_line_saying_what_it_owns() {
     for dir in ["src", "tools", "tests", "bench"] {
