@@ -287,7 +287,7 @@ struct Waiting {
 
 /// What became of a POSTed answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answered {
+pub enum Delivery {
     Delivered,
     /// No question of this caller waits here under that id.
     Unknown,
@@ -339,19 +339,19 @@ impl Pending {
     }
 
     /// Routes a client's answer to the question waiting under `id`, if `subject` was asked it.
-    pub fn answer(&self, subject: &str, id: &Id, outcome: Result<Value, Value>) -> Answered {
+    pub fn answer(&self, subject: &str, id: &Id, outcome: Result<Value, Value>) -> Delivery {
         let Id::Str(id) = id else {
-            return Answered::Unknown;
+            return Delivery::Unknown;
         };
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         match waiting.get(id) {
             Some(w) if w.subject == subject => {
                 let w = waiting.remove(id).expect("just found");
                 let _ = w.answer.send(outcome);
-                Answered::Delivered
+                Delivery::Delivered
             }
             // Another subject's question: refused exactly like an unknown id.
-            Some(_) => Answered::Unknown,
+            Some(_) => Delivery::Unknown,
             None => {
                 let mut parts = id.splitn(3, ':');
                 match (parts.next(), parts.next()) {
@@ -359,9 +359,9 @@ impl Pending {
                     (Some(ID_PREFIX), Some(instance))
                         if instance != self.instance && valid_instance(instance) =>
                     {
-                        Answered::Elsewhere(instance.to_string())
+                        Delivery::Elsewhere(instance.to_string())
                     }
-                    _ => Answered::Unknown,
+                    _ => Delivery::Unknown,
                 }
             }
         }
@@ -612,33 +612,33 @@ mod tests {
         let id = Id::Str(id);
         assert_eq!(
             pending.answer("mallory", &id, Ok(json!({}))),
-            Answered::Unknown
+            Delivery::Unknown
         );
         assert!(rx.try_recv().is_err());
         assert_eq!(
             pending.answer("alice", &id, Ok(json!({"x": 1}))),
-            Answered::Delivered
+            Delivery::Delivered
         );
         assert_eq!(rx.try_recv().unwrap(), Ok(json!({"x": 1})));
         assert_eq!(
             pending.answer("alice", &id, Ok(json!({}))),
-            Answered::Unknown
+            Delivery::Unknown
         );
         assert_eq!(
             pending.answer("alice", &Id::Str("gh-ask:b2:xyz".into()), Ok(json!({}))),
-            Answered::Elsewhere("b2".into())
+            Delivery::Elsewhere("b2".into())
         );
         // A crafted name never reaches the routing header.
         for crafted in ["gh-ask:b2,app=other:x", "gh-ask:b2 x:y", "gh-ask::x"] {
             assert_eq!(
                 pending.answer("alice", &Id::Str(crafted.into()), Ok(json!({}))),
-                Answered::Unknown,
+                Delivery::Unknown,
                 "{crafted}"
             );
         }
         assert_eq!(
             pending.answer("alice", &Id::Str("other".into()), Ok(json!({}))),
-            Answered::Unknown
+            Delivery::Unknown
         );
     }
 }

@@ -142,7 +142,7 @@ pub enum Response {
 }
 
 /// A result as sent: a typed result that writes its own JSON text straight into the response
-/// (`mcp::result::Answer`; never through a `Value`), or one serialized once and shared by many
+/// (`mcp::result::Stamped`; never through a `Value`), or one serialized once and shared by many
 /// responses (a tool listing is the same for every caller with the same scopes).
 #[derive(Debug, Clone)]
 pub enum ResultBody {

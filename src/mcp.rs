@@ -40,7 +40,8 @@ pub use crate::revision::{
 };
 use model::{Method, Params, Parsed, Request, RequestParamsMeta};
 use result::{
-    Answer, Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities, ServerInfo,
+    Empty, ListChanged, Listing, Reply, ResourcesCapability, ServerCapabilities, ServerInfo,
+    Stamped,
 };
 
 /// What handling one request produced.
@@ -301,7 +302,7 @@ impl Server {
             Parsed::Typed(p) if self.serves(p.method(), call.era) => match &*p {
                 Params::ToolsList(list) => {
                     // Served from the listings serialized once per set of visible tools.
-                    return Handling::Answered(
+                    return Handling::Ready(
                         match self.tool_lists.get(self, list.cursor.as_deref(), &call) {
                             Ok(raw) => Outcome::Response(Response::shared(id, raw)),
                             Err(e) => self.refusal(call.era, Some(id), e),
@@ -315,11 +316,11 @@ impl Server {
                 error: Some(e),
                 ..
             } if self.serves(m, call.era) => {
-                return Handling::Answered(self.refusal(call.era, Some(id), e));
+                return Handling::Ready(self.refusal(call.era, Some(id), e));
             }
             _ => {
                 let unknown = McpError::MethodNotFound(method.into_owned());
-                return Handling::Answered(self.refusal(call.era, Some(id), unknown));
+                return Handling::Ready(self.refusal(call.era, Some(id), unknown));
             }
         };
         let server = Arc::clone(self);
@@ -411,10 +412,10 @@ impl Server {
     }
 
     /// `result` as sent in `era`: in 2026-07-28 with the members every result carries.
-    pub fn answer(&self, method: Method, era: Era, result: Reply) -> Answer {
+    pub fn answer(&self, method: Method, era: Era, result: Reply) -> Stamped {
         let modern =
             (era == Era::Modern).then(|| modern::members(self, method, result.result_type()));
-        Answer { result, modern }
+        Stamped { result, modern }
     }
 
     fn has_resources(&self) -> bool {
@@ -646,10 +647,10 @@ pub fn require_scopes(caller: &Caller, required: &[&str]) -> Result<(), McpError
     }
 }
 
-/// What `Server::handle` gives: the answer already (nothing to wait for), or the future of
+/// What `Server::handle` gives: the outcome already (nothing to wait for), or the future of
 /// the routed method.
 pub enum Handling<F> {
-    Answered(Outcome),
+    Ready(Outcome),
     Running(F),
 }
 
@@ -657,7 +658,7 @@ impl<F: Future<Output = Outcome>> Handling<F> {
     /// The outcome, waiting for it if need be.
     pub async fn outcome(self) -> Outcome {
         match self {
-            Handling::Answered(outcome) => outcome,
+            Handling::Ready(outcome) => outcome,
             Handling::Running(f) => f.await,
         }
     }

@@ -168,36 +168,6 @@ impl Metrics {
     }
 }
 
-/// JSON-RPC methods counted by name; anything else is `other`.
-const METHODS: [&str; 17] = [
-    "initialize",
-    "ping",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-    "notifications/initialized",
-    "notifications/cancelled",
-    "batch",
-    "response",
-];
-
-/// The bounded label for a method name.
-pub fn method_label(method: &str) -> &'static str {
-    METHODS
-        .iter()
-        .find(|m| **m == method)
-        .copied()
-        .unwrap_or("other")
-}
-
 /// What the transport learned about an MCP request, for the request counter.
 #[derive(Debug, Clone, Copy)]
 pub struct RpcLabels {

@@ -23,17 +23,18 @@ use futures_util::future::{Either, Ready, ready};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::asking::Answered;
+use crate::asking::Delivery;
 use crate::auth::Caller;
 use crate::auth::challenge::{AuthRefusal, ChallengeContext};
 use crate::budget::Budgets;
 use crate::edge::{Admitted, hand_over, label_request};
 use crate::jsonrpc::{Id, Invalid, Message, Response, Unreadable, first_byte};
+use crate::mcp::model::method_label;
 use crate::mcp::model::{Method, Request};
 use crate::mcp::modern::{RequestMeta, VersionHeader};
 use crate::mcp::result::Reply;
 use crate::mcp::{BATCH_VERSION, Call, Era, Handling, McpError, Outcome, Refused, Server};
-use crate::metrics::{RpcLabels, method_label};
+use crate::metrics::RpcLabels;
 use crate::outbox::outbox;
 use crate::refusal::Refusal;
 use crate::request_id::RequestId;
@@ -161,7 +162,7 @@ pub async fn post(
                 let call = Call::new(caller, request_id, tool_budget_charged);
                 match prepare(&req, request, call, version, &server, &limits, framing) {
                     Prepared::Dispatch(request, call) => (request, call),
-                    Prepared::Answered(response) => return response,
+                    Prepared::Delivery(response) => return response,
                 }
             }
         }
@@ -333,8 +334,8 @@ fn notified(
 /// What `prepare` decided for a request.
 enum Prepared {
     Dispatch(Request, Call),
-    /// Answered already: a refusal before dispatch, or a `subscriptions/listen` stream.
-    Answered(HttpResponse),
+    /// Delivery already: a refusal before dispatch, or a `subscriptions/listen` stream.
+    Delivery(HttpResponse),
 }
 
 /// A request's era, then (2026-07-28) its envelope and standard headers, checked before
@@ -351,7 +352,7 @@ fn prepare(
     let id = Some(request.id.clone());
     call.era = match version.classify(request.meta()) {
         Ok(era) => era,
-        Err(e) => return Prepared::Answered(refused(id, e)),
+        Err(e) => return Prepared::Delivery(refused(id, e)),
     };
     label(req, call.era, method_label(&request.method));
     if call.era != Era::Modern {
@@ -361,14 +362,14 @@ fn prepare(
         .and_then(|meta| headers::check(req, &request).map(|()| meta));
     match meta {
         Ok(meta) => call.meta = Some(meta),
-        Err(e) => return Prepared::Answered(refused(id, e)),
+        Err(e) => return Prepared::Delivery(refused(id, e)),
     }
     if request.method == "tools/call" {
         call.param_headers = headers::params(req);
     }
     if request.method == "subscriptions/listen" {
         let stream = sse::subscribe(request, server.clone(), limits, &call, framing);
-        return Prepared::Answered(stream);
+        return Prepared::Delivery(stream);
     }
     Prepared::Dispatch(request, call)
 }
@@ -419,11 +420,11 @@ fn answer(
         )
     };
     match server.pending.answer(subject, id, outcome) {
-        Answered::Delivered => HttpResponse::Accepted().finish(),
-        Answered::Unknown => unknown(),
+        Delivery::Delivered => HttpResponse::Accepted().finish(),
+        Delivery::Unknown => unknown(),
         // Already replayed once: the instance named does not wait for it either.
-        Answered::Elsewhere(_) if req.headers().contains_key("fly-replay-src") => unknown(),
-        Answered::Elsewhere(instance) => {
+        Delivery::Elsewhere(_) if req.headers().contains_key("fly-replay-src") => unknown(),
+        Delivery::Elsewhere(instance) => {
             log::debug!("an answer for instance {instance} is replayed to it");
             let mut r = Refusal::transport(
                 StatusCode::MISDIRECTED_REQUEST,
@@ -570,7 +571,7 @@ fn one_request(
     let first: Pin<Box<dyn std::future::Future<Output = Outcome>>> =
         match server.handle(request, call) {
             // Nothing to wait for (`tools/list`, an unserved method): no future at all.
-            Handling::Answered(outcome) => {
+            Handling::Ready(outcome) => {
                 return Either::Left(ready(finished(
                     Ok(outcome),
                     rx.as_mut(),

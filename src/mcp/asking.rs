@@ -31,7 +31,7 @@ use crate::context::BoxFuture;
 ///   as an `isError` result (tool failures are results the model reads, as the protocol
 ///   wants), a prompt's or a resource read's as -32603 (their results have no error form);
 /// - an interruption (2026-07-28) is the `input_required` result, or the refusal it implies.
-pub enum Ran<T> {
+pub enum Ending<T> {
     Done(T),
     Panicked,
     TimedOut,
@@ -282,9 +282,13 @@ impl Asking {
     /// handler spends before its first wait counts too), and (2026-07-28) stopped at its first
     /// unanswered question. The timer is armed only when the handler first waits: most finish
     /// at their first poll, and arming and cancelling one is two trips to the timer wheel.
-    pub async fn run<T>(&self, start: impl FnOnce() -> BoxFuture<T>, deadline: Instant) -> Ran<T> {
+    pub async fn run<T>(
+        &self,
+        start: impl FnOnce() -> BoxFuture<T>,
+        deadline: Instant,
+    ) -> Ending<T> {
         let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(start)) else {
-            return Ran::Panicked;
+            return Ending::Panicked;
         };
         // The handler's future is boxed already, so its guard may move after a poll.
         let mut guarded = AssertUnwindSafe(fut).catch_unwind();
@@ -294,8 +298,8 @@ impl Asking {
             std::future::poll_fn(|cx| Poll::Ready(guarded.poll_unpin(cx))).await
         {
             return match done {
-                Ok(v) => Ran::Done(v),
-                Err(_) => Ran::Panicked,
+                Ok(v) => Ending::Done(v),
+                Err(_) => Ending::Panicked,
             };
         }
         // Still running: the wait (the timer, the watch for questions) is boxed on its own, so
@@ -308,7 +312,7 @@ impl Asking {
         &self,
         guarded: CatchUnwind<AssertUnwindSafe<BoxFuture<T>>>,
         deadline: Instant,
-    ) -> Ran<T> {
+    ) -> Ending<T> {
         let interrupted = async {
             match &self.bound {
                 Some((rounds, _)) => rounds.interrupted().await,
@@ -317,11 +321,11 @@ impl Asking {
         };
         tokio::select! {
             biased;
-            i = interrupted => Ran::Interrupted(i),
+            i = interrupted => Ending::Interrupted(i),
             done = tokio::time::timeout_at(deadline.into(), guarded) => match done {
-                Ok(Ok(v)) => Ran::Done(v),
-                Ok(Err(_)) => Ran::Panicked,
-                Err(_) => Ran::TimedOut,
+                Ok(Ok(v)) => Ending::Done(v),
+                Ok(Err(_)) => Ending::Panicked,
+                Err(_) => Ending::TimedOut,
             },
         }
     }

@@ -19,89 +19,10 @@ use super::McpError;
 use crate::jsonrpc::onepass::{OnePass, TypedParams};
 use crate::jsonrpc::{self, Id};
 
-/// Every request method this server answers, in either era.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Initialize,
-    Ping,
-    SetLevel,
-    ToolsList,
-    ToolsCall,
-    ResourcesList,
-    ResourceTemplatesList,
-    ResourcesRead,
-    ResourcesSubscribe,
-    ResourcesUnsubscribe,
-    PromptsList,
-    PromptsGet,
-    Complete,
-    /// 2026-07-28.
-    Discover,
-    /// 2026-07-28.
-    Listen,
-}
-
 impl Method {
-    pub const ALL: [Method; 15] = [
-        Method::Initialize,
-        Method::Ping,
-        Method::SetLevel,
-        Method::ToolsList,
-        Method::ToolsCall,
-        Method::ResourcesList,
-        Method::ResourceTemplatesList,
-        Method::ResourcesRead,
-        Method::ResourcesSubscribe,
-        Method::ResourcesUnsubscribe,
-        Method::PromptsList,
-        Method::PromptsGet,
-        Method::Complete,
-        Method::Discover,
-        Method::Listen,
-    ];
-
-    /// The method's name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Initialize => "initialize",
-            Method::Ping => "ping",
-            Method::SetLevel => "logging/setLevel",
-            Method::ToolsList => "tools/list",
-            Method::ToolsCall => "tools/call",
-            Method::ResourcesList => "resources/list",
-            Method::ResourceTemplatesList => "resources/templates/list",
-            Method::ResourcesRead => "resources/read",
-            Method::ResourcesSubscribe => "resources/subscribe",
-            Method::ResourcesUnsubscribe => "resources/unsubscribe",
-            Method::PromptsList => "prompts/list",
-            Method::PromptsGet => "prompts/get",
-            Method::Complete => "completion/complete",
-            Method::Discover => "server/discover",
-            Method::Listen => "subscriptions/listen",
-        }
-    }
-
     /// The method named `name`, if this server answers it in any era.
     pub fn parse(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// Served in protocol revision 2026-07-28 (which dropped `initialize`, `ping`,
-    /// `logging/setLevel` and the resource subscriptions of the 2025 revisions).
-    pub fn in_modern_era(self) -> bool {
-        !matches!(
-            self,
-            Method::Initialize
-                | Method::Ping
-                | Method::SetLevel
-                | Method::ResourcesSubscribe
-                | Method::ResourcesUnsubscribe
-        )
-    }
-
-    /// Served in the 2025 revisions.
-    pub fn in_legacy_era(self) -> bool {
-        !matches!(self, Method::Discover | Method::Listen)
+        Method::ALL.iter().copied().find(|m| m.name() == name)
     }
 }
 
@@ -282,24 +203,109 @@ where
     T::deserialize(d).map(Some)
 }
 
-/// A request's params, typed by its method.
-#[derive(Debug)]
-pub enum Params {
-    Initialize(Initialize),
-    Ping(Bare),
-    SetLevel(SetLevel),
-    ToolsList(Paginated),
-    ToolsCall(CallTool),
-    ResourcesList(Paginated),
-    ResourceTemplatesList(Paginated),
-    ResourcesRead(ReadResource),
-    ResourcesSubscribe(Subscribe),
-    ResourcesUnsubscribe(Subscribe),
-    PromptsList(Paginated),
-    PromptsGet(GetPrompt),
-    Complete(Complete),
-    Discover(Bare),
-    Listen(Listen),
+/// Every request method this server answers, in one table: its variant, its name on the wire,
+/// its params' type and the eras it is served in (2025 revisions, 2026-07-28). `Method` (with
+/// `ALL`, `name` and the era checks) and `Params` (with their typing and `_meta`) are generated
+/// from it, and the request counter's labels, the era tables and the capabilities are read from
+/// them: a new method is one line here, its handler and its test.
+macro_rules! methods {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal ($params:ident), legacy: $legacy:literal, modern: $modern:literal;)*) => {
+        /// Every request method this server answers, in either era.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Method {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Method {
+            pub const ALL: &[Method] = &[$(Method::$variant),*];
+
+            /// The method's name on the wire.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Method::$variant => $name,)*
+                }
+            }
+
+            /// Served in the 2025 revisions.
+            pub fn in_legacy_era(self) -> bool {
+                match self {
+                    $(Method::$variant => $legacy,)*
+                }
+            }
+
+            /// Served in protocol revision 2026-07-28.
+            pub fn in_modern_era(self) -> bool {
+                match self {
+                    $(Method::$variant => $modern,)*
+                }
+            }
+        }
+
+        /// A request's params, typed by its method.
+        #[derive(Debug)]
+        pub enum Params {
+            $($variant($params),)*
+        }
+
+        impl Params {
+            /// `method`'s params read from `d`: from a params object's text (`parse`), or from
+            /// the members of the object as the envelope's one pass meets them (`TypedParams`).
+            fn typed<'de, D: serde::Deserializer<'de>>(
+                method: Method,
+                d: D,
+            ) -> Result<Params, D::Error> {
+                Ok(match method {
+                    $(Method::$variant => Params::$variant(Deserialize::deserialize(d)?),)*
+                })
+            }
+
+            /// The method these params are for.
+            pub fn method(&self) -> Method {
+                match self {
+                    $(Params::$variant(_) => Method::$variant,)*
+                }
+            }
+
+            /// The params' `_meta`.
+            pub fn meta(&self) -> &RequestParamsMeta {
+                match self {
+                    $(Params::$variant(p) => &p.meta,)*
+                }
+            }
+        }
+    };
+}
+
+methods! {
+    Initialize = "initialize" (Initialize), legacy: true, modern: false;
+    Ping = "ping" (Bare), legacy: true, modern: false;
+    SetLevel = "logging/setLevel" (SetLevel), legacy: true, modern: false;
+    ToolsList = "tools/list" (Paginated), legacy: true, modern: true;
+    ToolsCall = "tools/call" (CallTool), legacy: true, modern: true;
+    ResourcesList = "resources/list" (Paginated), legacy: true, modern: true;
+    ResourceTemplatesList = "resources/templates/list" (Paginated), legacy: true, modern: true;
+    ResourcesRead = "resources/read" (ReadResource), legacy: true, modern: true;
+    ResourcesSubscribe = "resources/subscribe" (Subscribe), legacy: true, modern: false;
+    ResourcesUnsubscribe = "resources/unsubscribe" (Subscribe), legacy: true, modern: false;
+    PromptsList = "prompts/list" (Paginated), legacy: true, modern: true;
+    PromptsGet = "prompts/get" (GetPrompt), legacy: true, modern: true;
+    Complete = "completion/complete" (Complete), legacy: true, modern: true;
+    Discover = "server/discover" (Bare), legacy: false, modern: true;
+    Listen = "subscriptions/listen" (Listen), legacy: false, modern: true;
+}
+
+/// The request counter's label for a message named `method`: a method this server answers,
+/// one of the client notifications it acts on, or `other` (labels stay a bounded set).
+pub fn method_label(method: &str) -> &'static str {
+    const NOTIFICATIONS: [&str; 2] = ["notifications/initialized", "notifications/cancelled"];
+    match Method::parse(method) {
+        Some(m) => m.name(),
+        None => NOTIFICATIONS
+            .iter()
+            .find(|n| **n == method)
+            .copied()
+            .unwrap_or("other"),
+    }
 }
 
 impl Params {
@@ -316,72 +322,6 @@ impl Params {
                 let e = e.rsplit_once(" at line ").map_or(e.as_str(), |(m, _)| m);
                 McpError::InvalidParams(format!("{} params: {e}", method.name()))
             })
-    }
-
-    /// `method`'s params read from `d`: from a params object's text (`parse`), or from the
-    /// members of the object as the envelope's one pass meets them (`TypedParams`).
-    fn typed<'de, D: serde::Deserializer<'de>>(method: Method, d: D) -> Result<Params, D::Error> {
-        Ok(match method {
-            Method::Initialize => Params::Initialize(Deserialize::deserialize(d)?),
-            Method::Ping => Params::Ping(Deserialize::deserialize(d)?),
-            Method::SetLevel => Params::SetLevel(Deserialize::deserialize(d)?),
-            Method::ToolsList => Params::ToolsList(Deserialize::deserialize(d)?),
-            Method::ToolsCall => Params::ToolsCall(Deserialize::deserialize(d)?),
-            Method::ResourcesList => Params::ResourcesList(Deserialize::deserialize(d)?),
-            Method::ResourceTemplatesList => {
-                Params::ResourceTemplatesList(Deserialize::deserialize(d)?)
-            }
-            Method::ResourcesRead => Params::ResourcesRead(Deserialize::deserialize(d)?),
-            Method::ResourcesSubscribe => Params::ResourcesSubscribe(Deserialize::deserialize(d)?),
-            Method::ResourcesUnsubscribe => {
-                Params::ResourcesUnsubscribe(Deserialize::deserialize(d)?)
-            }
-            Method::PromptsList => Params::PromptsList(Deserialize::deserialize(d)?),
-            Method::PromptsGet => Params::PromptsGet(Deserialize::deserialize(d)?),
-            Method::Complete => Params::Complete(Deserialize::deserialize(d)?),
-            Method::Discover => Params::Discover(Deserialize::deserialize(d)?),
-            Method::Listen => Params::Listen(Deserialize::deserialize(d)?),
-        })
-    }
-
-    /// The method these params are for.
-    pub fn method(&self) -> Method {
-        match self {
-            Params::Initialize(_) => Method::Initialize,
-            Params::Ping(_) => Method::Ping,
-            Params::SetLevel(_) => Method::SetLevel,
-            Params::ToolsList(_) => Method::ToolsList,
-            Params::ToolsCall(_) => Method::ToolsCall,
-            Params::ResourcesList(_) => Method::ResourcesList,
-            Params::ResourceTemplatesList(_) => Method::ResourceTemplatesList,
-            Params::ResourcesRead(_) => Method::ResourcesRead,
-            Params::ResourcesSubscribe(_) => Method::ResourcesSubscribe,
-            Params::ResourcesUnsubscribe(_) => Method::ResourcesUnsubscribe,
-            Params::PromptsList(_) => Method::PromptsList,
-            Params::PromptsGet(_) => Method::PromptsGet,
-            Params::Complete(_) => Method::Complete,
-            Params::Discover(_) => Method::Discover,
-            Params::Listen(_) => Method::Listen,
-        }
-    }
-
-    /// The params' `_meta`.
-    pub fn meta(&self) -> &RequestParamsMeta {
-        match self {
-            Params::Initialize(p) => &p.meta,
-            Params::Ping(p) | Params::Discover(p) => &p.meta,
-            Params::SetLevel(p) => &p.meta,
-            Params::ToolsList(p)
-            | Params::ResourcesList(p)
-            | Params::ResourceTemplatesList(p)
-            | Params::PromptsList(p) => &p.meta,
-            Params::ToolsCall(p) => &p.meta,
-            Params::ResourcesRead(p) => &p.meta,
-            Params::ResourcesSubscribe(p) | Params::ResourcesUnsubscribe(p) => &p.meta,
-            Params::PromptsGet(p) => &p.meta,
-            Params::Complete(p) => &p.meta,
-            Params::Listen(p) => &p.meta,
-        }
     }
 
     /// The member the 2026-07-28 `Mcp-Name` header mirrors, where the method has one.
@@ -582,9 +522,19 @@ mod tests {
     #[test]
     fn every_method_round_trips_its_name() {
         for m in Method::ALL {
-            assert_eq!(Method::parse(m.name()), Some(m));
+            assert_eq!(Method::parse(m.name()), Some(*m));
+            assert_eq!(method_label(m.name()), m.name());
+            assert!(
+                m.in_legacy_era() || m.in_modern_era(),
+                "{m:?} is served in no era"
+            );
         }
         assert_eq!(Method::parse("tools/unknown"), None);
+        assert_eq!(method_label("tools/unknown"), "other");
+        assert_eq!(
+            method_label("notifications/cancelled"),
+            "notifications/cancelled"
+        );
     }
 
     #[test]

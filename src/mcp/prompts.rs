@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::asking::{Asking, Ran};
+use super::asking::{Asking, Ending};
 use super::model::{Complete, CompletionRef, GetPrompt, Paginated};
 use super::result::{CompleteResult, Completion, GetPromptResult, ListedPrompt, Reply};
 use super::{Call, McpError, Server, require_scopes};
@@ -64,13 +64,13 @@ pub async fn get(
         .with_changes(server.changes.clone())
         .with_asker(asking.asker.clone());
     match asking.run(|| (def.get)(ctx, args), deadline).await {
-        Ran::Done(Ok(r)) => Ok(Reply::GetPrompt(GetPromptResult {
+        Ending::Done(Ok(r)) => Ok(Reply::GetPrompt(GetPromptResult {
             description: r.description,
             messages: r.messages,
         })),
-        Ran::Done(Err(msg)) => Err(McpError::InvalidParams(msg)),
-        Ran::Interrupted(why) => asking.interrupted(server, why),
-        Ran::Panicked | Ran::TimedOut => {
+        Ending::Done(Err(msg)) => Err(McpError::InvalidParams(msg)),
+        Ending::Interrupted(why) => asking.interrupted(server, why),
+        Ending::Panicked | Ending::TimedOut => {
             log::error!("prompt {name} panicked or timed out");
             Err(McpError::Internal)
         }

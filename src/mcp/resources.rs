@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::asking::{Asking, Ran};
+use super::asking::{Asking, Ending};
 use super::model::{Paginated, ReadResource, Subscribe};
 use super::result::{ListedResource, ReadResourceResult, Reply, ResourceId};
 use super::{Call, McpError, Server, require_scopes};
@@ -107,13 +107,13 @@ pub async fn read(
         Reader::Template(t, vars) => (t.read)(ctx, uri.to_string(), vars),
     };
     match asking.run(start, deadline).await {
-        Ran::Done(Ok(contents)) => Ok(Reply::ReadResource(ReadResourceResult { contents })),
-        Ran::Done(Err(msg)) => {
+        Ending::Done(Ok(contents)) => Ok(Reply::ReadResource(ReadResourceResult { contents })),
+        Ending::Done(Err(msg)) => {
             log::warn!("resource {uri} could not be read: {msg}");
             Err(McpError::ResourceNotFound(uri.to_string()))
         }
-        Ran::Interrupted(why) => asking.interrupted(server, why),
-        Ran::Panicked | Ran::TimedOut => {
+        Ending::Interrupted(why) => asking.interrupted(server, why),
+        Ending::Panicked | Ending::TimedOut => {
             log::error!("resource reader for {uri} panicked or timed out");
             Err(McpError::Internal)
         }

@@ -266,22 +266,22 @@ pub struct ResultMeta {
     pub server_info: Arc<ServerInfo>,
 }
 
-/// A result as sent: its own members, and in 2026-07-28 those every result carries.
+/// A reply as sent: its own members, stamped in 2026-07-28 with those every result carries.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Answer<T = Reply> {
+pub struct Stamped<T = Reply> {
     #[serde(flatten)]
     pub result: T,
     #[serde(flatten)]
     pub modern: Option<ModernMembers>,
 }
 
-impl<T: Serialize + std::fmt::Debug + Send + Sync> JsonResult for Answer<T> {
+impl<T: Serialize + std::fmt::Debug + Send + Sync> JsonResult for Stamped<T> {
     fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         serde_json::to_writer(out, self)
     }
 }
 
-impl<T: Serialize> Answer<T> {
+impl<T: Serialize> Stamped<T> {
     /// The JSON text of the result, serialized once for many responses to share (the tool
     /// listings; a result for one response is written straight into it, `JsonResult`).
     pub fn to_raw(&self) -> Result<Box<RawValue>, McpError> {
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn results_serialize_as_the_protocol_writes_them() {
-        let plain = Answer {
+        let plain = Stamped {
             result: Reply::tool_error("no"),
             modern: None,
         };
@@ -315,7 +315,7 @@ mod tests {
             serde_json::to_value(&plain).unwrap(),
             json!({"content": [{"type": "text", "text": "no"}], "isError": true})
         );
-        let listing = Answer {
+        let listing = Stamped {
             result: Reply::Prompts(Listing {
                 key: "prompts",
                 items: vec![],
@@ -339,7 +339,7 @@ mod tests {
                 "ttlMs": 5, "cacheScope": "public"
             })
         );
-        let empty = Answer {
+        let empty = Stamped {
             result: Reply::EMPTY,
             modern: None,
         };

@@ -8,9 +8,9 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::asking::{Asking, Ran};
+use super::asking::{Asking, Ending};
 use super::model::{CallTool, Method};
-use super::result::{Answer, CallToolResult, Reply, ResultType};
+use super::result::{CallToolResult, Reply, ResultType, Stamped};
 use super::{Call, Era, McpError, Server, listing, modern, page_start, require_scopes};
 use crate::context::{Content, ToolContext};
 use crate::registry::{Tool, first_error};
@@ -68,7 +68,7 @@ impl ListCache {
             .filter(|(i, _)| key.visible[i / 64] & (1 << (i % 64)) != 0)
             .map(|(_, t)| &t.listing)
             .collect();
-        let answer = Answer {
+        let answer = Stamped {
             result: listing("tools", listings, cursor, server.settings.page_size)?,
             modern: key
                 .modern
@@ -144,14 +144,14 @@ pub async fn call(
         .with_asker(asking.asker.clone());
     let handler = tool.def.handler;
     match asking.run(|| handler(ctx, args), deadline).await {
-        Ran::Done(Ok(output)) => finish(tool, output),
-        Ran::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
-        Ran::Interrupted(why) => asking.interrupted(server, why),
-        Ran::TimedOut => Ok(Reply::tool_error(format!(
+        Ending::Done(Ok(output)) => finish(tool, output),
+        Ending::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
+        Ending::Interrupted(why) => asking.interrupted(server, why),
+        Ending::TimedOut => Ok(Reply::tool_error(format!(
             "Tool {name} timed out after {} s",
             server.settings.tool_timeout.as_secs()
         ))),
-        Ran::Panicked => {
+        Ending::Panicked => {
             log::error!(
                 "tool {name} panicked; the call was answered -32603 and the server keeps serving"
             );
