@@ -113,21 +113,6 @@ impl Application {
             changes.close();
             handle.stop(true).await;
         });
-        // Start-up is over once the issuer's keys are in (or have had their first chance to
-        // be): the pages only it used go back to the kernel (crate::allocator).
-        let keys = self.keys.clone();
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while !keys.is_ready() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let released =
-                tokio::task::spawn_blocking(crate::allocator::release_startup_pages).await;
-            log::debug!(
-                "start-up pages released: {} KiB of mappings advised",
-                released.unwrap_or(0) / 1024
-            );
-        });
         let result = self.server.await;
         if let Some((_, metrics)) = self.metrics {
             metrics.stop(false).await;
