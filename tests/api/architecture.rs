@@ -577,6 +577,78 @@ fn only_the_budgets_charge_budgets() {
     }
 }
 
+/// Only `config` reads the process's environment (and `.env`): everything else gets settings.
+#[test]
+fn only_config_reads_the_environment() {
+    for needle in ["env::var(", "env::vars(", "dotenvy::"] {
+        only_in(
+            needle,
+            &["src/config.rs"],
+            "settings are read, validated and named in one place",
+        );
+    }
+}
+
+/// The bearer header is read by the auth gate (once per request), by the same checks run
+/// before a body is invited (`Expect: 100-continue`), and by the metrics listener for its own
+/// token; nothing else sees a token.
+#[test]
+fn the_bearer_header_is_read_by_the_gate() {
+    for needle in ["bearer::presented(", "bearer::from_headers("] {
+        only_in(
+            needle,
+            &[
+                "src/auth/gate.rs",
+                "src/expect.rs",
+                "src/metrics_endpoint.rs",
+            ],
+            "handlers never see a token",
+        );
+    }
+}
+
+/// ARCHITECTURE.md names, for each invariant, the test here that checks it: every name it
+/// gives is a test of this file, and every test of this file is named there.
+#[test]
+fn architecture_md_names_the_tests_that_check_it() {
+    let doc = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let this = std::fs::read_to_string(root().join("tests/api/architecture.rs")).unwrap();
+    let tests: Vec<&str> = this
+        .split("#[test]\nfn ")
+        .skip(1)
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    let invariants = &doc[doc.find("## Invariants").expect("an Invariants section")..];
+    let named: Vec<&str> = invariants
+        .split("[`")
+        .skip(1)
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    for n in &named {
+        assert!(
+            tests.contains(n),
+            "ARCHITECTURE.md names {n}, which is not a test here"
+        );
+    }
+    for t in tests.iter().filter(|t| {
+        ![
+            "the_rules_can_fail",
+            "architecture_md_names_the_tests_that_check_it",
+        ]
+        .contains(t)
+    }) {
+        assert!(
+            named.contains(t),
+            "{t} checks an invariant ARCHITECTURE.md does not state"
+        );
+    }
+    assert!(
+        doc.lines().count() < 200,
+        "ARCHITECTURE.md has {} lines; keep it under 200",
+        doc.lines().count()
+    );
+}
+
 /// A file's module path (`src/auth/gate.rs` -> `auth::gate`).
 fn module_of(path: &str) -> String {
     path.trim_start_matches("src/")
