@@ -441,6 +441,7 @@ async fn state_that_is_altered_expired_or_someone_elses_is_refused() {
     }
     let ok = retry(&alice, state.clone(), tool).await;
     assert_eq!(ok.json()["result"]["content"][0]["text"], "confirmed");
+    // The state expires by the wall clock (whole seconds); no event marks it.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let expired = retry(&alice, state, tool).await;
     assert_eq!(expired.json()["error"]["code"], -32602);

@@ -421,6 +421,7 @@ async fn issuer_down_at_startup_gives_503_until_keys_arrive() {
 async fn issuer_down_later_keeps_cached_keys_working() {
     let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
     app.issuer().set_down(true);
+    // Past the 1 s cooldown since the startup fetch: a clock, not an event.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // An unknown kid makes the store refetch; the fetch fails, the cached keys stay.
     let stranger = TestKey::rsa("rsa-2", 1);
@@ -820,6 +821,7 @@ async fn a_token_accepted_once_is_refused_after_it_expires() {
     let t = app.rsa().sign(&c);
     assert_eq!(ping(&app, &t).await.status, 200);
     assert_eq!(ping(&app, &t).await.status, 200);
+    // Past `exp` (whole seconds of the wall clock): no event marks a token's expiry.
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_invalid_token(&ping(&app, &t).await, "expired after it was first accepted");
 }

@@ -283,6 +283,8 @@ async fn cancellation_stops_the_tool_and_sends_nothing_for_it() {
         let r = rb.send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     });
+    // A JSON-framed call sends nothing until it ends: no event says it is in flight, so it
+    // is given time to arrive before it is cancelled.
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Another request id is unaffected; cancelling an unknown id is harmless.
     let r = app.post(None, &json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId": 999}})).await;
