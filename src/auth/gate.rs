@@ -146,8 +146,8 @@ struct Passed {
 
 /// What [`admit`] left for [`admit_later`].
 struct Pending {
-    /// The request budget's key, when a round trip to the shared store charges it.
-    round_trip: Option<RateKey>,
+    /// A round trip to the shared store charges the request budget under `key`.
+    round_trip: bool,
     /// The caller, when known; `None`: the token is verified.
     caller: Option<Caller>,
     /// The request's bearer token (read once, in `admit`), or why it has none usable.
@@ -220,7 +220,7 @@ fn admit(req: ServiceRequest) -> Admission {
     if round_trip || (caller.is_none() && post) {
         let token = credentials.map(|c| c.map(Box::from));
         let pending = Pending {
-            round_trip: round_trip.then(|| key.clone()).flatten(),
+            round_trip,
             caller,
             token,
             key,
@@ -265,7 +265,7 @@ async fn admit_later(
         key,
         owed,
     } = pending;
-    if let Some(k) = &round_trip {
+    if round_trip && let Some(k) = &key {
         let first_sight = matches!(token, Some(Ok(_)));
         if let Err(refused) = gate.budgets.charge_requests(k, 1, first_sight).await {
             return Err(budget_refusal(refused, req));
