@@ -223,7 +223,9 @@ R=1 D=$(( smoke ? 2 : 12 )) EXPECT_STATUS=401 BODY="$(rpc ping)" IPS="$flood" LI
 
 # Idle memory and start-up: the README's first command's configuration (the built-in
 # development issuer, key already on disk), five starts each, the median.
-startup() { # BINARY ENV...: milliseconds from exec to the first 200 on /health, then idle RSS
+startup() { # BINARY ENV...: milliseconds from exec to the first 200 on /health, then idle
+  # anonymous memory (RssAnon: what the process holds) and the total resident size (VmRSS,
+  # the binary's file pages included)
   local bin="$1"; shift
   env -i PATH="$PATH" PORT="$port" RUST_LOG=warn "$@" python3 - "$bin" "$port" <<'EOF'
 import os, socket, subprocess, sys, time
@@ -243,9 +245,9 @@ while True:
     time.sleep(0.0005)
 ms = (time.monotonic() - t0) * 1000
 time.sleep(2)
-rss = next(l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS"))
+status = {l.split(":")[0]: l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith(("VmRSS", "RssAnon"))}
 p.terminate(); p.wait()
-print(f"{ms:.1f} {int(rss) / 1024:.1f}")
+print(f"{ms:.1f} {int(status['RssAnon']) / 1024:.1f} {int(status['VmRSS']) / 1024:.1f}")
 EOF
 }
 keys="$work/dev-keys"
@@ -255,8 +257,9 @@ for name in baseline gatehouse; do
     if [ $name = baseline ]; then startup "$work/baseline"
     else startup "$work/gatehouse" GATEHOUSE_AUTH__DEV_KEY_DIR="$keys"; fi
   done >"$work/$name.startup"
-  printf '%-44s start to first /health 200: %6s ms   idle RSS: %5s MiB\n' "$name (median of 5)" \
-    "$(cut -d' ' -f1 "$work/$name.startup" | median)" "$(cut -d' ' -f2 "$work/$name.startup" | median)"
+  printf '%-44s start to first /health 200: %6s ms   idle RssAnon: %5s MiB (VmRSS %s MiB)\n' \
+    "$name (median of 5)" "$(cut -d' ' -f1 "$work/$name.startup" | median)" \
+    "$(cut -d' ' -f2 "$work/$name.startup" | median)" "$(cut -d' ' -f3 "$work/$name.startup" | median)"
 done
 echo "gatehouse $(git rev-parse --short HEAD 2>/dev/null || echo dev), $profile build, $(nproc) cores;" \
   "server on CPU $server_cpu (1 worker), wrk -t1 -c$conns -d${duration}s on CPU $load_cpu"

@@ -1,5 +1,7 @@
 //! Tools used only by gatehouse's own black-box tests (cargo feature `test-fixtures`): slow,
-//! panicking, failing, mis-typed and scoped tools. Never part of a release build.
+//! panicking, failing, mis-typed and scoped tools, and one route that fails with an internal
+//! error (`/__fixtures/fail`), so the generic 500 can be seen from outside. Never part of a
+//! release build.
 
 use std::time::Duration;
 
@@ -148,3 +150,11 @@ register_tool!(
         ..Tool::DEFAULT
     }
 );
+
+/// A handler that fails with an internal error whose detail must never reach the client: the
+/// request log answers the generic 500 with the request id instead.
+pub(crate) async fn failing_route() -> Result<actix_web::HttpResponse, actix_web::Error> {
+    Err(actix_web::error::ErrorInternalServerError(
+        "fixture failure: internal-detail-that-must-not-leak",
+    ))
+}

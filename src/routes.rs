@@ -69,6 +69,13 @@ pub fn app(
     if let Some(dev) = &s.dev_issuer {
         app = app.configure(|cfg| dev_issuer::routes(dev, cfg));
     }
+    #[cfg(feature = "test-fixtures")]
+    {
+        app = app.route(
+            "/__fixtures/fail",
+            web::get().to(crate::fixtures::failing_route),
+        );
+    }
     app.default_service(web::to(not_found))
         .wrap(edge::access::RequestLog)
         .wrap(edge::cors(&s.cors))

@@ -15,6 +15,7 @@ mod key_timing;
 mod modern;
 mod operations;
 mod process;
+mod readme;
 mod refusals;
 mod round_two;
 mod scale;

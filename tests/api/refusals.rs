@@ -236,6 +236,25 @@ async fn every_refusal_has_its_status_body_and_headers() {
             rpc(415, -32000),
         ),
         (
+            "421 an answer another instance waits for",
+            post(&app, "/mcp")
+                .bearer_auth(&token)
+                .header("mcp-protocol-version", "2025-06-18")
+                .body(r#"{"jsonrpc":"2.0","id":"gh-ask:machine-b:q1","result":{}}"#),
+            rpc(421, -32000),
+        ),
+        (
+            "500 a failing handler",
+            app.client.get(format!("{}/__fixtures/fail", app.base)),
+            Expect {
+                status: 500,
+                body: Body::OAuth("internal_error"),
+                challenge: None,
+                retry_after: false,
+                allow: None,
+            },
+        ),
+        (
             "431 head",
             post(&app, "/mcp")
                 .bearer_auth(&token)
@@ -247,6 +266,22 @@ async fn every_refusal_has_its_status_body_and_headers() {
     for (case, request, expect) in cases {
         let r = app.send(request).await;
         check(case, &r, &expect);
+        if case.starts_with("421") {
+            assert_eq!(
+                r.header("fly-replay").as_deref(),
+                Some("instance=machine-b"),
+                "{case}"
+            );
+        }
+        if case.starts_with("500") {
+            let body: Value = serde_json::from_str(&r.text).unwrap();
+            assert_eq!(
+                body["request_id"].as_str(),
+                r.header("x-request-id").as_deref(),
+                "{case}: the body quotes the request id"
+            );
+            assert!(!r.text.contains("internal-detail"), "{case}: {}", r.text);
+        }
     }
 }
 
