@@ -59,6 +59,30 @@ fn code(line: &str) -> String {
     out
 }
 
+/// How many lines the item starting at the first of `lines` (code only: comments and strings
+/// blanked) takes: to the closing brace of its first block, or to its `;` when it has none.
+fn item_length<S: AsRef<str>>(lines: impl Iterator<Item = S>) -> usize {
+    let (mut depth, mut opened, mut n) = (0i32, false, 0);
+    for line in lines {
+        let line = line.as_ref();
+        n += 1;
+        for ch in line.chars() {
+            match ch {
+                '{' => {
+                    depth += 1;
+                    opened = true;
+                }
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        if (opened && depth <= 0) || (!opened && line.trim_end().ends_with(';')) {
+            break;
+        }
+    }
+    n
+}
+
 /// Lines of `text` outside what `#[cfg(test)]` marks: a test module (to its closing brace,
 /// wherever it sits in the file) or the single item after the attribute (a `pub use`, say).
 /// Everything else is read, to the end of the file.
@@ -71,24 +95,7 @@ fn non_test_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
             continue;
         }
         // The marked item: a block (a module, a function) is skipped to its closing brace.
-        let mut depth = 0i32;
-        let mut opened = false;
-        for (_, l) in lines.by_ref() {
-            for ch in code(l).chars() {
-                match ch {
-                    '{' => {
-                        depth += 1;
-                        opened = true;
-                    }
-                    '}' => depth -= 1,
-                    _ => {}
-                }
-            }
-            let ends_item = code(l).trim_end().ends_with(';') && !opened;
-            if (opened && depth <= 0) || ends_item {
-                break;
-            }
-        }
+        item_length(lines.by_ref().map(|(_, l)| code(l)));
     }
     out.into_iter()
 }
@@ -132,31 +139,12 @@ fn no_function_is_over_100_lines() {
             if !is_fn {
                 continue;
             }
-            let (mut depth, mut opened) = (0i32, false);
-            for (k, l) in lines[start..].iter().enumerate() {
-                for ch in l.chars() {
-                    match ch {
-                        '{' => {
-                            depth += 1;
-                            opened = true;
-                        }
-                        '}' => depth -= 1,
-                        _ => {}
-                    }
-                }
-                if !opened && l.trim_end().ends_with(';') {
-                    break;
-                }
-                if opened && depth <= 0 {
-                    assert!(
-                        k < 100,
-                        "{path}:{}: a function of {} lines; split it (at most 100)",
-                        start + 1,
-                        k + 1
-                    );
-                    break;
-                }
-            }
+            let n = item_length(lines[start..].iter());
+            assert!(
+                n <= 100,
+                "{path}:{}: a function of {n} lines; split it (at most 100)",
+                start + 1
+            );
         }
     }
 }
@@ -868,6 +856,12 @@ fn the_rules_can_fail() {
             "mcp::Server".into()
         ]
     );
+    // An item ends at its block's closing brace, or at its `;`.
+    assert_eq!(
+        item_length(["fn a() {", "  if x {", "  }", "}", "fn b() {}"].iter()),
+        4
+    );
+    assert_eq!(item_length(["pub use crate::a::b;", "fn c() {}"].iter()), 1);
     // `super::` and `self::` resolve to files; a module and its submodules are one room.
     let files = vec![
         "src/auth.rs".to_string(),
