@@ -11,13 +11,13 @@ use std::net::IpAddr;
 
 use actix_cors::Cors;
 use actix_web::dev::ServiceRequest;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use crate::auth::Caller;
 use crate::budget::RateKey;
 use crate::config::{CorsSettings, TrustedProxy};
+use crate::failure::Kind;
 use crate::metrics::RpcLabels;
 use crate::refusal::Refusal;
 use crate::request_id::RequestId;
@@ -69,7 +69,7 @@ pub struct GuardSettings {
 }
 
 fn forbidden(message: &str) -> Refusal {
-    Refusal::transport(StatusCode::FORBIDDEN, message)
+    Refusal::transport(Kind::Forbidden, message)
 }
 
 /// Rejects oversized heads (431) and unknown `Host`s (403; the absolute-form target's authority
@@ -96,7 +96,7 @@ pub fn head_refusal(
         .sum();
     if head_bytes > s.max_header_bytes {
         Some(Refusal::transport(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Kind::HeadersTooLarge,
             "Request header fields too large",
         ))
     } else if matches!(path, "/health" | "/ready") {

@@ -17,7 +17,7 @@ use actix_http::Request;
 use actix_web::HttpResponse;
 use actix_web::dev::{ServiceFactory, Url, fn_service};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::{ConnectionType, Method, StatusCode};
+use actix_web::http::{ConnectionType, Method};
 use actix_web::web;
 
 use crate::auth::bearer;
@@ -26,6 +26,7 @@ use crate::auth::gate::{
 };
 use crate::budget::RateKey;
 use crate::edge::{GuardSettings, bucket, client_ip_from};
+use crate::failure::Kind;
 use crate::refusal::Refusal;
 use crate::transport::Limits;
 
@@ -76,7 +77,7 @@ impl ExpectCheck {
         if gate.budgets.enabled() {
             let Some(ip) = client_ip_from(headers, req.peer_addr(), gate.trusted_proxy) else {
                 return Err(Refusal::transport(
-                    StatusCode::BAD_REQUEST,
+                    Kind::ClientAddressUnknown,
                     "Bad Request: the client address cannot be determined",
                 ));
             };

@@ -1,8 +1,9 @@
-//! The failure vocabulary, at the bottom of the house: every way a request can fail, the one
-//! place that picks its JSON-RPC code (`McpError::to_error`), words it for its era (`for_era`)
-//! and says, in one table (`McpError::status`), which failures are answered at the HTTP level,
-//! with which status and headers. It names statuses as `Status`, not as an HTTP library's type:
-//! only the transport and the edge turn a failure into HTTP (`refusal::Refusal::failed`).
+//! The failure vocabulary, at the bottom of the house: every way a request can fail, each with
+//! its status in a table. `McpError`: the one place that picks JSON-RPC codes (`to_error`),
+//! words an error for its era (`for_era`) and says which are answered at the HTTP level
+//! (`status`, `retry_after`); `Kind`: the HTTP layer's refusals (status, fixed header);
+//! `AuthRefusal`: the bearer check's. Statuses are `Status`, not an HTTP library's type: only
+//! `refusal` turns one into HTTP, for the transport and the edge.
 
 use std::time::Duration;
 
@@ -213,13 +214,22 @@ impl McpError {
     }
 }
 
-/// The HTTP statuses a failure of the dispatcher or the transport can be answered with.
+/// The HTTP statuses a refusal can carry: named here, turned into HTTP by `refusal` alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     BadRequest,
+    Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    RequestTimeout,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Misdirected,
     TooManyRequests,
+    HeadersTooLarge,
+    Internal,
     ServiceUnavailable,
 }
 
@@ -227,10 +237,105 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::BadRequest => 400,
+            Status::Unauthorized => 401,
             Status::Forbidden => 403,
             Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::NotAcceptable => 406,
+            Status::RequestTimeout => 408,
+            Status::PayloadTooLarge => 413,
+            Status::UnsupportedMediaType => 415,
+            Status::Misdirected => 421,
             Status::TooManyRequests => 429,
+            Status::HeadersTooLarge => 431,
+            Status::Internal => 500,
             Status::ServiceUnavailable => 503,
+        }
+    }
+}
+
+/// The refusals of the HTTP layer (the edge, the auth gate's budget, the transport), made
+/// before any JSON-RPC processing: each a JSON-RPC error (`-32000`, the code of
+/// `McpError::Transport`) whose message the refusing layer words, with the status and the
+/// header this table gives it. (The bearer check's refusals are OAuth-shaped: `AuthRefusal`,
+/// below; the dispatcher's are `McpError`s, whose table is `McpError::status`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The client address cannot be determined behind the trusted proxy (400).
+    ClientAddressUnknown,
+    /// The body could not be read, or its framing or shape is refused before parsing (400).
+    BadRequest,
+    /// `Host` (or an absolute-form target's authority) or `Origin` not allowed (403).
+    Forbidden,
+    /// A method other than POST on the MCP endpoint (405, `Allow: POST`).
+    MethodNotAllowed,
+    /// `Accept` admits neither JSON nor an event stream, as the answer needs (406).
+    NotAcceptable,
+    /// The body arrived too slowly (408).
+    RequestTimeout,
+    /// The body is over `server.max_body_bytes` (413).
+    PayloadTooLarge,
+    /// `Content-Type` is not JSON (415).
+    UnsupportedMediaType,
+    /// Another instance waits for this answer (421, `fly-replay`).
+    Misdirected,
+    /// Over the request budget (429, `Retry-After`).
+    TooManyRequests,
+    /// The request head is over `server.max_header_bytes` (431).
+    HeadersTooLarge,
+    /// The shared store does not answer and the policy refuses (503, `Retry-After`).
+    Unavailable,
+    /// The metrics listener's token is missing or wrong (401).
+    MetricsToken,
+}
+
+impl Kind {
+    pub fn status(self) -> Status {
+        match self {
+            Kind::ClientAddressUnknown | Kind::BadRequest => Status::BadRequest,
+            Kind::Forbidden => Status::Forbidden,
+            Kind::MethodNotAllowed => Status::MethodNotAllowed,
+            Kind::NotAcceptable => Status::NotAcceptable,
+            Kind::RequestTimeout => Status::RequestTimeout,
+            Kind::PayloadTooLarge => Status::PayloadTooLarge,
+            Kind::UnsupportedMediaType => Status::UnsupportedMediaType,
+            Kind::Misdirected => Status::Misdirected,
+            Kind::TooManyRequests => Status::TooManyRequests,
+            Kind::HeadersTooLarge => Status::HeadersTooLarge,
+            Kind::Unavailable => Status::ServiceUnavailable,
+            Kind::MetricsToken => Status::Unauthorized,
+        }
+    }
+
+    /// The header the kind always carries (`Allow` of the endpoint's one method).
+    pub fn allow(self) -> Option<&'static str> {
+        (self == Kind::MethodNotAllowed).then_some("POST")
+    }
+}
+
+/// The refusals of the bearer check, OAuth-shaped (RFC 6750 section 3: `{"error",
+/// "error_description"}` and a `WWW-Authenticate` challenge, which `auth::challenge` writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRefusal {
+    /// No bearer credentials: 401 without an error code.
+    NoToken,
+    /// Malformed or duplicated Authorization header: 400 `invalid_request`.
+    BadRequest(&'static str),
+    /// Any token failure: 401 `invalid_token`.
+    InvalidToken,
+    /// Missing scopes for this call: 403 `insufficient_scope`, naming every scope it needs.
+    InsufficientScope(Vec<String>),
+    /// The issuer's key set has not been loaded yet: 503.
+    KeysUnavailable,
+}
+
+impl AuthRefusal {
+    pub fn status(&self) -> Status {
+        match self {
+            AuthRefusal::NoToken | AuthRefusal::InvalidToken => Status::Unauthorized,
+            AuthRefusal::BadRequest(_) => Status::BadRequest,
+            AuthRefusal::InsufficientScope(_) => Status::Forbidden,
+            AuthRefusal::KeysUnavailable => Status::ServiceUnavailable,
         }
     }
 }

@@ -5,12 +5,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server as HttpServerHandle;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::auth::jwks::KeyStore;
 use crate::config::{Secret, Settings};
 use crate::edge::patterns::{HostPattern, split_host_port};
+use crate::failure::Kind;
 use crate::metrics::METRICS;
 use crate::refusal::Refusal;
 use crate::state::StartupError;
@@ -76,12 +77,12 @@ async fn serve(
     access: web::Data<MetricsAccess>,
 ) -> HttpResponse {
     if !access.host_allowed(&req) {
-        return Refusal::transport(StatusCode::FORBIDDEN, "Forbidden: Host header not allowed")
+        return Refusal::transport(Kind::Forbidden, "Forbidden: Host header not allowed")
             .into_response();
     }
     if !access.token_valid(&req) {
         let mut res = Refusal::transport(
-            StatusCode::UNAUTHORIZED,
+            Kind::MetricsToken,
             "Unauthorized: /metrics needs Authorization: Bearer <METRICS_TOKEN>",
         )
         .into_response();

@@ -25,7 +25,7 @@ use actix_web::http::header::{
 use actix_web::web::Bytes;
 use serde::Serialize;
 
-use crate::failure::{McpError, Refused, retry_after_secs};
+use crate::failure::{Kind, McpError, Refused, Status, retry_after_secs};
 use crate::jsonrpc::{ErrorObject, Id, Response};
 
 /// A refusal: status, body, headers. Build one with the constructors, answer with
@@ -77,7 +77,7 @@ impl OAuthBody<'_> {
 
 impl Refusal {
     /// A JSON-RPC error on the MCP endpoint.
-    pub fn rpc(status: StatusCode, id: Option<Id>, error: &McpError) -> Refusal {
+    pub fn rpc(status: Status, id: Option<Id>, error: &McpError) -> Refusal {
         Refusal::rpc_response(status, Response::error(id, error.to_error()))
     }
 
@@ -85,10 +85,8 @@ impl Refusal {
     /// and `Retry-After` its table (`McpError::status`) gives it. (A 403 for scopes carries the
     /// OAuth body and challenge instead: the transport asks `auth::challenge` for it.)
     pub fn failed(refused: Refused) -> Refusal {
-        let status = StatusCode::from_u16(refused.status.code())
-            .expect("the failure table names valid statuses");
         let retry_after = refused.error.retry_after();
-        let r = Refusal::rpc(status, refused.id, &refused.error);
+        let r = Refusal::rpc(refused.status, refused.id, &refused.error);
         match retry_after {
             Some(secs) => r.with_retry_after(secs),
             None => r,
@@ -96,27 +94,32 @@ impl Refusal {
     }
 
     /// An error response already built (2026-07-28 rejections, worded for their era).
-    pub fn rpc_response(status: StatusCode, response: Response) -> Refusal {
+    pub fn rpc_response(status: Status, response: Response) -> Refusal {
         Refusal {
-            status,
+            status: http(status),
             body: Body::Rpc(response),
             headers: Vec::new(),
         }
     }
 
-    /// A refusal of the HTTP layer on the MCP endpoint, before any JSON-RPC processing.
-    pub fn transport(status: StatusCode, message: impl Into<String>) -> Refusal {
-        Refusal::rpc(status, None, &McpError::Transport(message.into()))
+    /// A refusal of the HTTP layer on the MCP endpoint, before any JSON-RPC processing: its
+    /// kind gives the status and any fixed header (`failure::Kind`).
+    pub fn transport(kind: Kind, message: impl Into<String>) -> Refusal {
+        let r = Refusal::rpc(kind.status(), None, &McpError::Transport(message.into()));
+        match kind.allow() {
+            Some(allow) => r.with_allow(allow),
+            None => r,
+        }
     }
 
     /// An OAuth-style refusal: `{"error": error, "error_description": description}`.
     pub fn oauth(
-        status: StatusCode,
+        status: Status,
         error: &'static str,
         description: impl Into<Cow<'static, str>>,
     ) -> Refusal {
         Refusal {
-            status,
+            status: http(status),
             body: Body::OAuth {
                 error,
                 description: description.into(),
@@ -128,9 +131,9 @@ impl Refusal {
     }
 
     /// A refusal whose body was rendered ahead of time (`oauth_body`, or a JSON-RPC error).
-    pub fn rendered(status: StatusCode, body: Bytes) -> Refusal {
+    pub fn rendered(status: Status, body: Bytes) -> Refusal {
         Refusal {
-            status,
+            status: http(status),
             body: Body::Rendered(body),
             headers: Vec::new(),
         }
@@ -161,13 +164,13 @@ impl Refusal {
                 body
             }
         });
-        Refusal::rendered(StatusCode::TOO_MANY_REQUESTS, body).with_retry_after(secs)
+        Refusal::rendered(Status::TooManyRequests, body).with_retry_after(secs)
     }
 
     /// 503 while the shared budget store does not answer and `rate_limit.redis_down = "refuse"`.
     pub fn store_down() -> Refusal {
         Refusal::transport(
-            StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Unavailable,
             "Service Unavailable: the shared rate-limit store does not answer; retry shortly",
         )
         .with_retry_after(1)
@@ -176,7 +179,7 @@ impl Refusal {
     /// 404 on a path this server does not serve.
     pub fn not_found() -> Refusal {
         Refusal::oauth(
-            StatusCode::NOT_FOUND,
+            Status::NotFound,
             "not_found",
             "Nothing is served at this path",
         )
@@ -185,7 +188,7 @@ impl Refusal {
     /// 405 on a path that serves other methods.
     pub fn method_not_allowed(allow: &'static str) -> Refusal {
         Refusal::oauth(
-            StatusCode::METHOD_NOT_ALLOWED,
+            Status::MethodNotAllowed,
             "method_not_allowed",
             "This method is not served at this path",
         )
@@ -194,11 +197,7 @@ impl Refusal {
 
     /// The generic 500: never the cause, only the request id to quote.
     pub fn internal(request_id: String) -> Refusal {
-        let mut r = Refusal::oauth(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal server error",
-        );
+        let mut r = Refusal::oauth(Status::Internal, "internal_error", "Internal server error");
         if let Body::OAuth {
             request_id: rid, ..
         } = &mut r.body
@@ -277,6 +276,11 @@ impl Refusal {
             }
         }
     }
+}
+
+/// The HTTP status of a status the failure vocabulary names.
+fn http(status: Status) -> StatusCode {
+    StatusCode::from_u16(status.code()).expect("the failure table names valid statuses")
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::{self};
 use actix_web::{HttpRequest, HttpResponse};
@@ -28,6 +27,7 @@ use crate::auth::Caller;
 use crate::auth::challenge::{AuthRefusal, ChallengeContext};
 use crate::budget::Budgets;
 use crate::edge::{Admitted, hand_over, label_request};
+use crate::failure::{Kind, Status};
 use crate::jsonrpc::{Id, Invalid, Message, Response, Unreadable, first_byte};
 use crate::mcp::model::method_label;
 use crate::mcp::model::{Method, Request};
@@ -54,20 +54,19 @@ pub struct Limits {
     pub challenge: Arc<ChallengeContext>,
 }
 
-fn transport_error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
-    Refusal::transport(status, message).into_response()
+fn transport_error(kind: Kind, message: impl Into<String>) -> HttpResponse {
+    Refusal::transport(kind, message).into_response()
 }
 
 /// A JSON-RPC error of the transport (the body's shape or framing) as a whole HTTP response.
-fn invalid(status: StatusCode, id: Option<Id>, e: McpError) -> HttpResponse {
-    Refusal::rpc(status, id, &e).into_response()
+/// Always 400: the message is not one the endpoint takes.
+fn invalid(id: Option<Id>, e: McpError) -> HttpResponse {
+    Refusal::rpc(Status::BadRequest, id, &e).into_response()
 }
 
 /// GET, DELETE and every other method on the endpoint: no standalone stream, no sessions.
 fn method_not_allowed() -> HttpResponse {
-    Refusal::transport(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
-        .with_allow("POST")
-        .into_response()
+    transport_error(Kind::MethodNotAllowed, "Method not allowed.")
 }
 
 /// The MCP endpoint: `POST /mcp`, and 405 for every other method.
@@ -146,7 +145,7 @@ pub async fn post(
         }
         let caller = admitted.caller;
         match message {
-            Err(bad) => return invalid(StatusCode::BAD_REQUEST, bad.id.clone(), bad.into()),
+            Err(bad) => return invalid(bad.id.clone(), bad.into()),
             Ok(Read::Notification(method, params)) => {
                 return notified(&req, &server, &caller, version, &method, params);
             }
@@ -199,7 +198,6 @@ fn screen(
 ) -> Option<HttpResponse> {
     if too_deep(body, limits.max_json_depth) {
         return Some(invalid(
-            StatusCode::BAD_REQUEST,
             None,
             McpError::InvalidRequest(format!(
                 "Invalid Request: JSON nested deeper than {} levels",
@@ -218,18 +216,13 @@ fn screen(
             ),
             Ok(era) => batches_unsupported(era),
         };
-        return Some(invalid(
-            StatusCode::BAD_REQUEST,
-            None,
-            McpError::InvalidRequest(message),
-        ));
+        return Some(invalid(None, McpError::InvalidRequest(message)));
     }
     None
 }
 
 fn not_json() -> HttpResponse {
     invalid(
-        StatusCode::BAD_REQUEST,
         None,
         McpError::ParseError("Parse error: the body is not valid JSON".into()),
     )
@@ -266,11 +259,7 @@ async fn serve_batch(
         Err(e) => return refused(None, e),
     };
     if era != Era::Legacy(BATCH_VERSION) {
-        return invalid(
-            StatusCode::BAD_REQUEST,
-            None,
-            McpError::InvalidRequest(batches_unsupported(era)),
-        );
+        return invalid(None, McpError::InvalidRequest(batches_unsupported(era)));
     }
     if let Some(refusal) = charge_batch(budgets, admitted, items.len()).await {
         return refusal;
@@ -402,16 +391,13 @@ fn answer(
     outcome: Result<Value, Value>,
 ) -> HttpResponse {
     if era == Era::Modern {
-        return invalid(
-            StatusCode::BAD_REQUEST,
-            None,
+        return invalid(None,
             McpError::InvalidRequest("Invalid Request: in protocol revision 2026-07-28 answers travel in the retried request's inputResponses, never as a response".into()),
         );
     }
     let subject = caller.subject().unwrap_or("");
     let unknown = || {
         invalid(
-            StatusCode::BAD_REQUEST,
             None,
             McpError::InvalidRequest(
                 "Invalid Request: no question of this caller is waiting for an answer with this id"
@@ -427,7 +413,7 @@ fn answer(
         Delivery::Elsewhere(instance) => {
             log::debug!("an answer for instance {instance} is replayed to it");
             let mut r = Refusal::transport(
-                StatusCode::MISDIRECTED_REQUEST,
+                Kind::Misdirected,
                 format!(
                     "Misdirected Request: another instance ({instance}) is waiting for this answer; on Fly.io the proxy replays it there"
                 ),
@@ -442,7 +428,7 @@ fn answer(
 
 /// A refusal made before dispatch (era, envelope, headers): always 400.
 fn refused(id: Option<Id>, e: McpError) -> HttpResponse {
-    invalid(StatusCode::BAD_REQUEST, id, e)
+    invalid(id, e)
 }
 
 fn batches_unsupported(era: Era) -> String {

@@ -2,26 +2,12 @@
 //! RFC 9728 §5.1) and 503 while the key set is unavailable. Descriptions are fixed strings: no
 //! token, claim or library error text ever reaches a response.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
 use crate::refusal::Refusal;
 
-/// Why a request is refused by the auth layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthRefusal {
-    /// No bearer credentials: 401 without an error code.
-    NoToken,
-    /// Malformed or duplicated Authorization header: 400 `invalid_request`.
-    BadRequest(&'static str),
-    /// Any token failure: 401 `invalid_token`.
-    InvalidToken,
-    /// Missing scopes for this call: 403 `insufficient_scope`, naming every scope it needs.
-    InsufficientScope(Vec<String>),
-    /// The issuer's key set has not been loaded yet: 503.
-    KeysUnavailable,
-}
+pub use crate::failure::AuthRefusal;
 
 const NO_TOKEN_DESCRIPTION: &str =
     "Authorization required: send Authorization: Bearer <access token>";
@@ -104,15 +90,6 @@ impl ChallengeContext {
 }
 
 impl AuthRefusal {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AuthRefusal::NoToken | AuthRefusal::InvalidToken => StatusCode::UNAUTHORIZED,
-            AuthRefusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AuthRefusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            AuthRefusal::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
     /// The refusal as a response: RFC 6750 body and `WWW-Authenticate` challenge.
     pub fn refusal(&self, ctx: &ChallengeContext) -> Refusal {
         let rm = ctx.resource_metadata.as_str();

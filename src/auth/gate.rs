@@ -23,8 +23,8 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::Method;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{Error, web};
 use futures_util::future::LocalBoxFuture;
 
@@ -35,6 +35,7 @@ use super::{Caller, Identity};
 use crate::budget::{AtGate, Budgets, RateKey, Refused};
 use crate::config::TrustedProxy;
 use crate::edge::{self, Admitted, bucket, client_ip, origin_refusal};
+use crate::failure::Kind;
 use crate::metrics::{self, METRICS};
 use crate::refusal::Refusal;
 
@@ -192,7 +193,7 @@ fn admit(req: ServiceRequest) -> Admission {
                 Some(ip) => RateKey::Ip(bucket(ip)),
                 None => {
                     let refusal = Refusal::transport(
-                        StatusCode::BAD_REQUEST,
+                        Kind::ClientAddressUnknown,
                         "Bad Request: the client address cannot be determined",
                     );
                     return Admission::Refused(refusal.respond(req));

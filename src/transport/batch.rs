@@ -3,7 +3,6 @@
 //! items in order.
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use super::{Cap, Limits, RESULT_RESERVE, capped, invalid, notification_params, o
 use crate::auth::Caller;
 use crate::budget::{Budgets, Refused, Which};
 use crate::edge::Admitted;
+use crate::failure::Kind;
 use crate::jsonrpc::{Id, Message, Response};
 use crate::mcp::model::Request;
 use crate::mcp::{Call, Era, McpError, Outcome, Server, retry_after_secs};
@@ -31,7 +31,6 @@ pub(super) async fn batch(
 ) -> HttpResponse {
     if items.is_empty() {
         return invalid(
-            StatusCode::BAD_REQUEST,
             None,
             McpError::InvalidRequest("Invalid Request: empty batch".into()),
         );
@@ -139,7 +138,7 @@ pub(super) async fn charge_batch(
     let secs = retry_after_secs(wait);
     Some(
         Refusal::transport(
-            StatusCode::TOO_MANY_REQUESTS,
+            Kind::TooManyRequests,
             format!(
                 "Too many requests: this batch of {items} messages is over the request budget; retry in {secs} s"
             ),

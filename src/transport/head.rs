@@ -2,13 +2,13 @@
 //! `Accept` admits, its `Content-Type` and declared length (`head_check`, which the `Expect:
 //! 100-continue` check asks too), the body read under its limits, and the JSON depth cap.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use super::{Limits, transport_error};
+use crate::failure::Kind;
 use crate::refusal::Refusal;
 
 /// How a response may be framed, from the request's `Accept` (negotiated as HTTP does).
@@ -211,18 +211,16 @@ pub(super) fn body_refusal(e: BodyError, limits: &Limits) -> HttpResponse {
     match e {
         BodyError::TooLarge => too_large(limits).into_response(),
         BodyError::Timeout => transport_error(
-            StatusCode::REQUEST_TIMEOUT,
+            Kind::RequestTimeout,
             "Request Timeout: the body arrived too slowly",
         ),
-        BodyError::Broken => {
-            transport_error(StatusCode::BAD_REQUEST, "Bad Request: unreadable body")
-        }
+        BodyError::Broken => transport_error(Kind::BadRequest, "Bad Request: unreadable body"),
     }
 }
 
 fn too_large(limits: &Limits) -> Refusal {
     Refusal::transport(
-        StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::PayloadTooLarge,
         format!(
             "Payload Too Large: the limit is {} bytes",
             limits.max_body_bytes
@@ -236,13 +234,13 @@ fn too_large(limits: &Limits) -> Refusal {
 pub fn head_check(headers: &HeaderMap, limits: &Limits) -> Result<Framing, Box<Refusal>> {
     let Some(framing) = negotiate_headers(headers) else {
         return Err(Box::new(Refusal::transport(
-            StatusCode::NOT_ACCEPTABLE,
+            Kind::NotAcceptable,
             "Not Acceptable: Accept must admit application/json or text/event-stream (MCP clients send both)",
         )));
     };
     if !is_json_content(headers) {
         return Err(Box::new(Refusal::transport(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::UnsupportedMediaType,
             "Unsupported Media Type: Content-Type must be application/json",
         )));
     }

@@ -10,7 +10,6 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::future::{AbortHandle, Abortable, Aborted};
@@ -21,6 +20,7 @@ use super::{
 };
 use crate::auth::{Caller, Lapse};
 use crate::changes::Change;
+use crate::failure::{Kind, Status};
 use crate::jsonrpc::{Id, Response};
 use crate::mcp::listen::{self, Filter};
 use crate::mcp::model::{Params, Parsed, Request};
@@ -396,7 +396,7 @@ pub(super) fn subscribe(
     let cap = Cap::plain(&server, limits);
     if framing == Framing::JsonOnly {
         return transport_error(
-            StatusCode::NOT_ACCEPTABLE,
+            Kind::NotAcceptable,
             "Not Acceptable: subscriptions/listen answers with a stream; Accept must admit text/event-stream",
         );
     }
@@ -420,7 +420,7 @@ pub(super) fn subscribe(
             .with_label_values(&["listen_streams"])
             .inc();
         return Refusal::rpc(
-            StatusCode::TOO_MANY_REQUESTS,
+            Status::TooManyRequests,
             Some(id),
             &McpError::TooManyListenStreams(server.settings.max_listen_streams),
         )

@@ -637,6 +637,19 @@ fn architecture_md_names_the_tests_that_check_it() {
     );
 }
 
+/// Every refusal's status comes from the failure vocabulary's tables (`failure::Kind`,
+/// `AuthRefusal`, `McpError::status`); only `refusal.rs` turns one into an HTTP status. The
+/// probes' documents (routes) and the request log's reading of a response (edge/access) are
+/// not refusals.
+#[test]
+fn statuses_come_from_the_failure_tables() {
+    only_in(
+        "StatusCode::",
+        &["src/refusal.rs", "src/routes.rs", "src/edge/access.rs"],
+        "a refusal names its kind; refusal.rs renders its status",
+    );
+}
+
 /// A file's module path (`src/auth/gate.rs` -> `auth::gate`).
 fn module_of(path: &str) -> String {
     path.trim_start_matches("src/")
