@@ -58,6 +58,10 @@ bad="${token%?????}AAAAA"
 base_env=(PATH="$PATH" PORT="$port" RUST_LOG=warn GATEHOUSE_SERVER__WORKERS=1
   OAUTH_ISSUER="$issuer" OAUTH_JWKS_URI="$issuer/keys" EXPECTED_AUDIENCE="$audience"
   GATEHOUSE_RATE_LIMIT__ENABLED=false)
+# BENCH_SERVER_ENV (space-separated NAME=value) adds settings to every server: .ci/run's negative
+# control breaks gatehouse with it and expects the benchmark to fail.
+read -r -a extra_env <<<"${BENCH_SERVER_ENV:-}"
+base_env+=("${extra_env[@]}")
 server=0
 start_on() { # PORT BINARY ENV...: the server's pid in $server
   local on="$1" bin="$2"; shift 2

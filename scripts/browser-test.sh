@@ -20,8 +20,10 @@ trap cleanup EXIT
 
 # The page is served on 127.0.0.1 (allowed) and reached as localhost (another origin, refused).
 allowed="http://127.0.0.1:$page_port"
+# BROWSER_TEST_ALLOWED_ORIGINS replaces the allowed origin: .ci/run's negative control allows
+# another one and expects the allowed-origin checks, and so the script, to fail.
 env -i PATH="$PATH" PORT="$port" GATEHOUSE_AUTH__DEV_KEY_DIR="$work/keys" \
-  ALLOWED_ORIGINS="$allowed" RUST_LOG=warn "$bin" >"$work/server.out" 2>"$work/server.log" &
+  ALLOWED_ORIGINS="${BROWSER_TEST_ALLOWED_ORIGINS:-$allowed}" RUST_LOG=warn "$bin" >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 (cd tests/browser && exec python3 -m http.server "$page_port" --bind 127.0.0.1 >/dev/null 2>&1) &
 page_pid=$!
