@@ -453,3 +453,54 @@ async fn discovery_redirects_are_never_followed() {
         .await;
     assert_eq!(r.status, 503);
 }
+
+/// The rows that need a setting of their own: 503 while the shared store does not answer and
+/// the policy refuses, and 408 for a body that arrives too slowly (read off the socket: the
+/// connection closes with it). (The 400 for an unknown client address needs a request without
+/// a peer address, which no TCP client can send: behind a proxy whose header is missing, the
+/// peer's address is the key.)
+#[actix_web::test]
+async fn refusals_of_a_store_and_a_slow_body() {
+    // A shared store nobody answers at, with the policy to refuse.
+    let dead = crate::helpers::free_port();
+    let url = format!("redis://127.0.0.1:{dead}");
+    let stored = spawn_with_issuer(&[
+        ("REDIS_URL", url.as_str()),
+        ("GATEHOUSE_RATE_LIMIT__REDIS_DOWN", "refuse"),
+        ("GATEHOUSE_RATE_LIMIT__REDIS_TIMEOUT_MS", "200"),
+    ])
+    .await;
+    let r = stored.send(post(&stored, "/mcp").body(PING)).await;
+    check(
+        "503 shared store",
+        &r,
+        &Expect {
+            retry_after: true,
+            ..rpc(503, -32000)
+        },
+    );
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+
+    let slow = spawn_with_issuer(&[("GATEHOUSE_SERVER__BODY_TIMEOUT_MS", "300")]).await;
+    let (port, token) = (slow.port, slow.token("slow", &[]));
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: {ACCEPT_BOTH}\r\nAuthorization: Bearer {token}\r\nContent-Length: 200\r\n\r\n{{\"jsonrpc\""
+        )
+        .unwrap();
+        let mut all = String::new();
+        let _ = s.read_to_string(&mut all);
+        all
+    })
+    .await
+    .unwrap();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(lower.contains("cache-control: no-store"), "{text}");
+    assert!(lower.contains("connection: close"), "{text}");
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap();
+    assert_eq!(body["error"]["code"], -32000, "{text}");
+}
