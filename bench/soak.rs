@@ -654,6 +654,16 @@ async fn faults(world: Arc<World>, redis: Arc<Redis>, total: Duration) -> Vec<Fa
     done
 }
 
+/// The settings `SOAK_SERVER_ENV` adds to every instance.
+fn extra_env() -> Vec<(String, String)> {
+    std::env::var("SOAK_SERVER_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let bin = std::env::args().nth(1).expect("usage: soak GATEHOUSE_BIN");
@@ -715,6 +725,9 @@ async fn main() {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        // SOAK_SERVER_ENV (space-separated NAME=value) adds settings to both instances:
+        // .ci/run's negative control breaks them with it and expects the soak to fail.
+        .chain(extra_env())
         .collect()
     };
     let instances = ["A", "B"]

@@ -10,6 +10,11 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
+    // .ci/run's negative control: with this set, the target fails on its first input, and the
+    // fuzz step must report it.
+    if std::env::var_os("GATEHOUSE_FUZZ_CONTROL").is_some() {
+        panic!("negative control: GATEHOUSE_FUZZ_CONTROL is set");
+    }
     if gatehouse::transport::too_deep(data, 64) {
         return;
     }
