@@ -172,8 +172,8 @@ fn admit(req: ServiceRequest) -> Admission {
         AuthMode::Off => None,
     };
     let post = req.method() == Method::POST;
-    // The bearer header, read once: a token already verified is found by its bytes alone;
-    // anything else on a POST is parsed in full.
+    // The bearer header: a token already verified is found by its bytes alone (no parse); any
+    // other token on a POST is parsed once, here, and carried to its check.
     let presented = bearer::presented(req.headers());
     let known: Option<Arc<Identity>> = validator.and_then(|v| {
         let memo = req.conn_data::<TokenMemo>();

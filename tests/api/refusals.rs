@@ -373,6 +373,33 @@ async fn unavailable_keys_are_503_with_the_oauth_body_and_retry_after() {
     );
 }
 
+/// A POST to `/mcp` on its own socket: the head with `extra` headers and a declared length,
+/// then `sent` (perhaps less than declared), then every byte the server writes until it closes
+/// the connection (`true`) or is silent for 5 s (`false`).
+async fn raw_post(port: u16, extra: String, declared: usize, sent: Vec<u8>) -> (String, bool) {
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: {ACCEPT_BOTH}\r\nContent-Length: {declared}\r\n{extra}\r\n"
+        )
+        .unwrap();
+        let _ = s.write_all(&sent);
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return (String::from_utf8_lossy(&all).into_owned(), true),
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&all).into_owned(), false),
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
 /// A refusal that leaves a large body unread closes the connection: the next read sees its end.
 #[actix_web::test]
 async fn refusals_that_leave_a_body_unread_close_the_connection() {
@@ -388,28 +415,8 @@ async fn refusals_that_leave_a_body_unread_close_the_connection() {
         ),
         ("413", format!("Authorization: Bearer {token}\r\n"), 8 << 20),
     ] {
-        let got = tokio::task::spawn_blocking(move || {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            write!(
-                s,
-                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: {ACCEPT_BOTH}\r\nContent-Length: {declared}\r\n{extra}\r\n"
-            )
-            .unwrap();
-            // A first slice of the body, the rest never sent.
-            let _ = s.write_all(&vec![b' '; 70_000]);
-            let mut all = Vec::new();
-            let mut buf = [0u8; 8192];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => return (String::from_utf8_lossy(&all).into_owned(), true),
-                    Ok(n) => all.extend_from_slice(&buf[..n]),
-                    Err(_) => return (String::from_utf8_lossy(&all).into_owned(), false),
-                }
-            }
-        })
-        .await
-        .unwrap();
+        // A first slice of the body, the rest never sent.
+        let got = raw_post(port, extra, declared, vec![b' '; 70_000]).await;
         let (text, closed) = got;
         assert!(
             text.starts_with(&format!("HTTP/1.1 {}", &name[..3])),
@@ -483,20 +490,8 @@ async fn refusals_of_a_store_and_a_slow_body() {
 
     let slow = spawn_with_issuer(&[("GATEHOUSE_SERVER__BODY_TIMEOUT_MS", "300")]).await;
     let (port, token) = (slow.port, slow.token("slow", &[]));
-    let text = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: {ACCEPT_BOTH}\r\nAuthorization: Bearer {token}\r\nContent-Length: 200\r\n\r\n{{\"jsonrpc\""
-        )
-        .unwrap();
-        let mut all = String::new();
-        let _ = s.read_to_string(&mut all);
-        all
-    })
-    .await
-    .unwrap();
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (text, _) = raw_post(port, auth, 200, br#"{"jsonrpc""#.to_vec()).await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     let lower = text.to_ascii_lowercase();
     assert!(lower.contains("cache-control: no-store"), "{text}");
