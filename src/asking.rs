@@ -7,6 +7,7 @@
 //! start, so code before a question must be safe to repeat.
 
 pub mod seal;
+pub(crate) mod task;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -241,6 +242,8 @@ pub(crate) enum Asker {
     Stream(Arc<StreamAsker>),
     /// 2026-07-28: interrupt and answer `input_required`.
     Rounds(Arc<Rounds>),
+    /// A call that may become a task: as its request asks until then, then through the task.
+    Escalating(Arc<task::Escalation>),
 }
 
 /// Why a request without an event stream cannot ask.
@@ -258,6 +261,23 @@ impl Asker {
             Asker::Cannot(why) => Err(AskError::NotSupported((*why).into())),
             Asker::Stream(s) => s.ask(questions).await,
             Asker::Rounds(r) => r.ask(questions).await,
+            Asker::Escalating(e) => Box::pin(e.ask(questions)).await,
+        }
+    }
+
+    /// The task the call became, if it did.
+    pub(crate) fn task(&self) -> Option<&Arc<crate::tasks::Live>> {
+        match self {
+            Asker::Escalating(e) => e.task().map(|t| &t.live),
+            _ => None,
+        }
+    }
+
+    /// The handler's cancellation signal, for a call that may become a task.
+    pub(crate) fn cancel_signal(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        match self {
+            Asker::Escalating(e) => Some(e.cancel_signal()),
+            _ => None,
         }
     }
 
@@ -266,6 +286,7 @@ impl Asker {
     pub(crate) fn client_supports(&self, capability: &str) -> Option<bool> {
         match self {
             Asker::Rounds(r) => Some(r.capabilities.contains_key(capability)),
+            Asker::Escalating(e) => e.before().client_supports(capability),
             _ => None,
         }
     }
@@ -547,6 +568,14 @@ impl Rounds {
             }
             self.notify.notified().await;
         }
+    }
+
+    /// The interruption already recorded, if any (without waiting).
+    pub fn try_interrupted(&self) -> Option<Interrupt> {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// The answers this run used (checked): the next round must have them again.

@@ -372,3 +372,4 @@ register_prompt!(PromptDef {
 
 // The 2026-07-28 suite's fixtures and the tools that ask.
 mod asking;
+mod tasks;

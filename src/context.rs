@@ -259,6 +259,31 @@ impl ToolContext {
         Ok(answers.remove(0))
     }
 
+    /// Resolves when the call is cancelled while it runs as a task (`tasks/cancel`, or the task
+    /// ended otherwise): stop the work and return. Calls that are not tasks are cancelled by
+    /// being dropped (`notifications/cancelled`, or the client going away), so for them this
+    /// never resolves. After the signal the handler gets a short grace period, then is dropped.
+    pub async fn cancelled(&self) {
+        match self.asker.cancel_signal() {
+            Some(mut signal) => {
+                let _ = signal.wait_for(|cancelled| *cancelled).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether `cancelled` has resolved.
+    pub fn is_cancelled(&self) -> bool {
+        self.asker
+            .cancel_signal()
+            .is_some_and(|signal| *signal.borrow())
+    }
+
+    /// Whether the call is running as a task (its answer was a task the client polls).
+    pub fn in_task(&self) -> bool {
+        self.asker.task().is_some()
+    }
+
     /// Whether the client declared `capability` (`"elicitation"`, `"sampling"`, `"roots"`) for
     /// this request; `None` when the revision does not say (2025 clients declare capabilities
     /// only at `initialize`, which a stateless server does not keep).
@@ -294,8 +319,19 @@ impl ToolContext {
     }
 
     /// Reports progress when the client asked for it (`_meta.progressToken`). Values that do not
-    /// increase are dropped, as the protocol requires.
+    /// increase are dropped, as the protocol requires. In a task (2026-07-28 tasks extension)
+    /// progress becomes the task's `statusMessage`: `message`, or "progress/total".
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        if let Some(live) = self.asker.task() {
+            let text = match (message, total) {
+                (Some(m), _) => m.to_string(),
+                (None, Some(t)) => format!("{progress}/{t}"),
+                (None, None) => format!("{progress}"),
+            };
+            live.update(|r| r.message = Some(text));
+            live.dirty.notify_one();
+            return;
+        }
         let Some(inner) = &self.notifier.inner else {
             return;
         };
@@ -318,6 +354,10 @@ impl ToolContext {
     /// Sends a log message to the client if `level` is at or above the client's level. Never
     /// put credentials or personal data in `data`.
     pub fn log(&self, level: LogLevel, data: impl Serialize) {
+        // A task has no stream for log messages (the tasks extension forbids them).
+        if self.asker.task().is_some() {
+            return;
+        }
         let Some(inner) = &self.notifier.inner else {
             return;
         };

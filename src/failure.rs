@@ -50,6 +50,16 @@ pub enum McpError {
     /// An event stream outlived what it was opened with (-32000): the reason, worded for the
     /// client (the token expired, its key was withdrawn, `mcp.max_stream_secs` passed).
     StreamEnded(&'static str),
+    /// The request needs an extension the client did not declare in its `clientCapabilities`
+    /// (400, -32021 with `requiredCapabilities.extensions`).
+    MissingExtension(&'static str),
+    /// No task of this caller has that id (any more): -32602, the same for another caller's.
+    TaskNotFound,
+    /// The caller has `mcp.max_tasks_per_subject` unfinished tasks (429).
+    TooManyTasks(usize),
+    /// A task's run failed for a reason the server states (-32603 with it): its time ran out,
+    /// its result was too large.
+    TaskFailed(String),
 }
 
 /// A message that is not a JSON-RPC request: -32600 with the reason.
@@ -58,6 +68,9 @@ impl From<crate::jsonrpc::Invalid> for McpError {
         McpError::InvalidRequest(format!("Invalid Request: {}", bad.reason))
     }
 }
+
+/// `Retry-After` of a refused task: tasks end when their work does, so a guess.
+const TASK_RETRY_SECS: u64 = 5;
 
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
@@ -170,6 +183,24 @@ impl McpError {
             McpError::StreamEnded(why) => {
                 ErrorObject::new(ErrorCode::TRANSPORT, format!("Stream ended: {why}"))
             }
+            McpError::MissingExtension(extension) => ErrorObject::new(
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                format!(
+                    "Missing required client capability: the extension {extension} (declare it under extensions in _meta io.modelcontextprotocol/clientCapabilities)"
+                ),
+            )
+            .with_data(json!({"requiredCapabilities": {"extensions": {*extension: {}}}})),
+            McpError::TaskNotFound => ErrorObject::new(
+                ErrorCode::INVALID_PARAMS,
+                "Failed to retrieve task: Task not found (unknown, or expired)",
+            ),
+            McpError::TaskFailed(why) => ErrorObject::new(ErrorCode::INTERNAL_ERROR, why.clone()),
+            McpError::TooManyTasks(max) => ErrorObject::new(
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Too many unfinished tasks: at most {max} per caller (mcp.max_tasks_per_subject); wait for one to finish or cancel one"
+                ),
+            ),
         }
     }
 
@@ -189,12 +220,13 @@ impl McpError {
     pub fn status(&self, era: Era) -> Option<Status> {
         match self {
             McpError::InsufficientScope(_) => Some(Status::Forbidden),
-            McpError::RateLimited(_) => Some(Status::TooManyRequests),
+            McpError::RateLimited(_) | McpError::TooManyTasks(_) => Some(Status::TooManyRequests),
             McpError::StoreDown => Some(Status::ServiceUnavailable),
             McpError::MethodNotFound(_) if era == Era::Modern => Some(Status::NotFound),
             McpError::InvalidEnvelope(_)
             | McpError::HeaderMismatch(_)
             | McpError::MissingCapabilities(_)
+            | McpError::MissingExtension(_)
             | McpError::UnsupportedVersion(_)
                 if era == Era::Modern =>
             {
@@ -209,6 +241,7 @@ impl McpError {
         match self {
             McpError::RateLimited(wait) => Some(retry_after_secs(*wait)),
             McpError::StoreDown => Some(1),
+            McpError::TooManyTasks(_) => Some(TASK_RETRY_SECS),
             _ => None,
         }
     }

@@ -38,6 +38,7 @@ pub mod schema;
 pub mod shared_store;
 pub mod startup;
 pub mod state;
+pub mod tasks;
 pub mod text;
 pub mod tool;
 pub mod tools;

@@ -11,6 +11,7 @@ pub mod modern;
 pub mod prompts;
 pub mod resources;
 pub mod result;
+pub mod tasks;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -149,6 +150,8 @@ pub struct Server {
     shared: Option<Arc<budget::Shared>>,
     /// `requestState`s already accepted by tools that are not idempotent.
     pub(crate) spent: asking::Spent,
+    /// Tasks (2026-07-28 tasks extension): their records and the ones running here.
+    pub tasks: Arc<crate::tasks::Tasks>,
 }
 
 /// What a `Server` is built from, besides the registry.
@@ -178,6 +181,16 @@ impl Server {
             instance_id,
         } = parts;
         let public = modern::PublicListings::of(&registry, filter_tools_by_scope);
+        let tasks = crate::tasks::Tasks::new(
+            shared.clone(),
+            instance_id.clone(),
+            crate::tasks::TaskLimits {
+                max_per_subject: settings.max_tasks_per_subject,
+                heartbeat: settings.task_heartbeat,
+                keep: settings.task_ttl,
+            },
+            audit::task_ended,
+        );
         let info = Arc::new(ServerInfo {
             name: settings.server_name.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -201,6 +214,7 @@ impl Server {
             info,
             shared,
             spent: asking::Spent::default(),
+            tasks,
         }
     }
 
@@ -213,6 +227,7 @@ impl Server {
     /// their own idle keys).
     pub fn purge_idle(&self) {
         self.spent.purge();
+        self.tasks.purge();
     }
 
     fn caller_key(caller: &Caller) -> String {
@@ -353,6 +368,9 @@ impl Server {
                 | Method::ResourcesUnsubscribe => self.has_resources(),
                 Method::PromptsList | Method::PromptsGet => self.has_prompts(),
                 Method::Complete => self.has_prompts() || self.has_resources(),
+                Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => {
+                    self.registry.has_task_tools()
+                }
                 _ => true,
             }
     }
@@ -426,7 +444,11 @@ impl Server {
         !self.registry.prompts.is_empty()
     }
 
-    async fn route(&self, mut params: Box<Params>, call: &Call) -> Result<Reply, McpError> {
+    async fn route(
+        self: &Arc<Self>,
+        mut params: Box<Params>,
+        call: &Call,
+    ) -> Result<Reply, McpError> {
         match &mut *params {
             Params::Initialize(p) => lifecycle::initialize(self, p),
             Params::Ping(_) => Ok(Reply::EMPTY),
@@ -450,13 +472,14 @@ impl Server {
                 let result = match checked {
                     Err(e) => Err(e),
                     Ok(()) => {
+                        let limit = tools::deadline_secs(self, call);
                         tools::call(
                             self,
                             p,
                             tool,
                             arguments,
                             call,
-                            audit.deadline(self.settings.tool_timeout),
+                            audit.deadline(std::time::Duration::from_secs(limit)),
                         )
                         .await
                     }
@@ -487,6 +510,9 @@ impl Server {
             }
             Params::Complete(p) => prompts::complete(self, p, &call.caller),
             Params::Discover(_) => Ok(modern::discover(self)),
+            Params::TasksGet(p) => tasks::get(self, p, call).await,
+            Params::TasksUpdate(p) => tasks::update(self, p, call).await,
+            Params::TasksCancel(p) => tasks::cancel(self, p, call).await,
             // Listed here only by mistake: the transport serves its stream itself.
             Params::ToolsList(_) | Params::Listen(_) => Err(McpError::Internal),
         }
@@ -541,6 +567,13 @@ impl Server {
             }),
             prompts: prompts.then_some(ListChanged { list_changed }),
             completions: (prompts || resources).then_some(Empty {}),
+            // The tasks extension exists in 2026-07-28 only, and only when a tool can run as
+            // a task.
+            extensions: (era == Era::Modern && self.registry.has_task_tools()).then_some(
+                result::Extensions {
+                    tasks: Some(Empty {}),
+                },
+            ),
         }
     }
 }

@@ -54,6 +54,13 @@ fn scopes_valid(scopes: &[&str]) -> bool {
 }
 
 impl Registry {
+    /// Whether a registered tool can run as a task (the tasks extension is then served).
+    pub fn has_task_tools(&self) -> bool {
+        self.tools
+            .iter()
+            .any(|t| t.def.tool.task != crate::tool::TaskSupport::Never)
+    }
+
     /// The first registration that may ask the client (`asks: true`), named for a message.
     pub fn first_asker(&self) -> Option<String> {
         let tool = self

@@ -168,8 +168,18 @@ impl SharedStore {
         Ok(self.within_timeout(call).await?.is_some())
     }
 
+    /// A handle on the multiplexed connection (cheap to clone), for the task records.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The client, to open a pub/sub connection of one's own.
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
     /// Whether the store is left alone after it failed to answer (for `DOWN_FOR`).
-    fn resting(&self) -> bool {
+    pub(crate) fn resting(&self) -> bool {
         self.down_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -177,7 +187,7 @@ impl SharedStore {
     }
 
     /// The store's answer within `redis_timeout_ms`, marking it up or down by what happened.
-    async fn within_timeout<T>(
+    pub(crate) async fn within_timeout<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Unavailable> {
@@ -297,7 +307,7 @@ impl SharedStore {
     }
 }
 
-fn digest(key: &str) -> String {
+pub(crate) fn digest(key: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
     d.as_ref()[..16]
         .iter()

@@ -22,8 +22,8 @@ pub use crate::context::{BoxFuture, Content, LogLevel, ResourceContents, ToolCon
 pub mod prelude {
     pub use super::{
         Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, LogLevel, NoArgs,
-        Question, ResourceContents, Root, Tool, ToolContext, ToolError, ToolOutput, ToolResult,
-        schema_of,
+        Question, ResourceContents, Root, TaskSupport, Tool, ToolContext, ToolError, ToolOutput,
+        ToolResult, schema_of,
     };
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
     pub use crate::resource::{ResourceDef, ResourceTemplateDef};
@@ -144,6 +144,24 @@ pub struct Tool {
     /// The handler may ask the client (`ctx.elicit`, `ctx.sample`, `ctx.roots`, `ctx.ask`).
     /// Declared so production can insist on a shared `requestState` key (MCP_STATE_KEY).
     pub asks: bool,
+    /// Whether a call may be answered with a task the client polls (2026-07-28 tasks
+    /// extension; README, "Long-running tools"). `Never` (the default), `Optional` (a call still
+    /// running after `mcp.task_after_ms` becomes a task) or `Required` (always a task; clients
+    /// without the extension get -32021).
+    pub task: TaskSupport,
+}
+
+/// Whether a tool's calls may run as tasks (`Tool::task`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskSupport {
+    /// Always answered in the call (the default).
+    #[default]
+    Never,
+    /// The server decides: a call still running after `mcp.task_after_ms` becomes a task, for
+    /// a client that declared the extension; others get the result in the call.
+    Optional,
+    /// Always a task: a client that did not declare the extension is refused (-32021).
+    Required,
 }
 
 impl Tool {
@@ -159,6 +177,7 @@ impl Tool {
         secret_args: &[],
         client_capabilities: &[],
         asks: false,
+        task: TaskSupport::Never,
     };
 }
 

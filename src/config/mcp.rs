@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, bad, non_empty, optional_text, range, secs, var_for};
+use super::{ConfigError, Secret, bad, millis, non_empty, optional_text, range, secs, var_for};
 use crate::context::LogLevel;
 
 /// `[mcp]`: one type, deserialized as it is used, then checked.
@@ -44,6 +44,30 @@ pub struct McpSettings {
     /// How long an `input_required` exchange may take, from the first question.
     #[serde(rename = "state_ttl_secs", deserialize_with = "secs")]
     pub state_ttl: Duration,
+    /// An optional-task tool's call still running after this long becomes a task (for clients
+    /// that declare the tasks extension).
+    #[serde(rename = "task_after_ms", deserialize_with = "millis")]
+    pub task_after: Duration,
+    /// Longest run of a task; it then fails saying so.
+    #[serde(rename = "task_timeout_secs", deserialize_with = "secs")]
+    pub task_timeout: Duration,
+    /// How long a finished task is kept (its `ttlMs` grows to cover its run and this).
+    #[serde(rename = "task_ttl_secs", deserialize_with = "secs")]
+    pub task_ttl: Duration,
+    /// Unfinished tasks one subject may have; one more is 429.
+    pub max_tasks_per_subject: usize,
+    /// How often the instance running a task renews its lease (with REDIS_URL).
+    #[serde(rename = "task_heartbeat_secs", deserialize_with = "secs")]
+    pub task_heartbeat: Duration,
+    /// The `pollIntervalMs` suggested to clients polling a task.
+    pub task_poll_interval_ms: u64,
+    /// A call that may stream and has no answer after this long becomes an event stream (its
+    /// head sent, then keep-alive comments) so that platform routers keep it open.
+    #[serde(rename = "stream_after_ms", deserialize_with = "millis")]
+    pub stream_after: Duration,
+    /// Longest run of a tool call answered on an event stream.
+    #[serde(rename = "streamed_tool_timeout_secs", deserialize_with = "secs")]
+    pub streamed_tool_timeout: Duration,
 }
 
 fn log_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
@@ -130,6 +154,54 @@ impl McpSettings {
         )?;
         range(self.state_ttl.as_secs(), 1, 86_400, "mcp.state_ttl_secs")?;
         range(self.max_stream.as_secs(), 1, 86_400, "mcp.max_stream_secs")?;
+        range(
+            self.task_after.as_millis() as u64,
+            0,
+            60_000,
+            "mcp.task_after_ms",
+        )?;
+        range(
+            self.task_timeout.as_secs(),
+            1,
+            7 * 86_400,
+            "mcp.task_timeout_secs",
+        )?;
+        range(self.task_ttl.as_secs(), 1, 7 * 86_400, "mcp.task_ttl_secs")?;
+        range(
+            self.max_tasks_per_subject as u64,
+            1,
+            10_000,
+            "mcp.max_tasks_per_subject",
+        )?;
+        range(
+            self.task_heartbeat.as_secs(),
+            1,
+            300,
+            "mcp.task_heartbeat_secs",
+        )?;
+        range(
+            self.task_poll_interval_ms,
+            100,
+            3_600_000,
+            "mcp.task_poll_interval_ms",
+        )?;
+        range(
+            self.streamed_tool_timeout.as_secs(),
+            1,
+            86_400,
+            "mcp.streamed_tool_timeout_secs",
+        )?;
+        // A call reaching its plain-JSON limit must already be a stream.
+        if self.stream_after >= self.tool_timeout {
+            return Err(bad(
+                &var_for("mcp.stream_after_ms"),
+                format!(
+                    "{} ms must be less than mcp.tool_timeout_secs ({} s): a call still running then must already be streaming",
+                    self.stream_after.as_millis(),
+                    self.tool_timeout.as_secs()
+                ),
+            ));
+        }
         self.server_name = non_empty(&self.server_name)
             .ok_or_else(|| bad(&var_for("mcp.server_name"), "must not be empty"))?
             .to_string();

@@ -52,9 +52,13 @@ impl<'a> Audit<'a> {
             Ok(Reply::CallTool(r)) if r.is_error => ("tool_error", None),
             // A round that asked the client and did nothing yet: not an execution.
             Ok(Reply::InputRequired(_)) => ("input_required", None),
+            // Answered with a task: its end is a line of its own (`task_ended`).
+            Ok(Reply::CreateTask(_)) => ("task", None),
             Ok(_) => ("ok", None),
             Err(McpError::InsufficientScope(_)) => ("refused", Some("insufficient_scope")),
             Err(McpError::RateLimited(_)) => ("refused", Some("rate_limited")),
+            Err(McpError::TooManyTasks(_)) => ("refused", Some("too_many_tasks")),
+            Err(McpError::TaskNotFound) => ("refused", Some("not_found")),
             Err(McpError::StoreDown) => ("refused", Some("store_down")),
             Err(McpError::UnknownTool(_) | McpError::UnknownPrompt(_)) => {
                 ("refused", Some("unknown_name"))
@@ -66,7 +70,9 @@ impl<'a> Audit<'a> {
                 ("refused", Some("invalid_params"))
             }
             Err(McpError::HeaderMismatch(_)) => ("refused", Some("header_mismatch")),
-            Err(McpError::MissingCapabilities(_)) => ("refused", Some("missing_client_capability")),
+            Err(McpError::MissingCapabilities(_) | McpError::MissingExtension(_)) => {
+                ("refused", Some("missing_client_capability"))
+            }
             Err(McpError::UnsupportedVersion(_)) => ("refused", Some("unsupported_version")),
             Err(McpError::MethodNotFound(_)) => ("refused", Some("method_not_found")),
             Err(
@@ -75,7 +81,9 @@ impl<'a> Audit<'a> {
                 | McpError::Transport(_)
                 | McpError::TooManyListenStreams(_),
             ) => ("refused", Some("invalid_request")),
-            Err(McpError::Internal | McpError::ResponseTooLarge(_)) => ("error", Some("internal")),
+            Err(McpError::Internal | McpError::ResponseTooLarge(_) | McpError::TaskFailed(_)) => {
+                ("error", Some("internal"))
+            }
             Err(McpError::StreamEnded(_)) => ("cancelled", None),
         };
         self.record(outcome, reason);
@@ -90,43 +98,112 @@ impl<'a> Audit<'a> {
                 metrics::observe_tool_seconds(tool, secs);
             }
         }
-        // The line is built only when it will be written.
-        if !log::log_enabled!(target: "gatehouse::audit", log::Level::Info) {
-            return;
-        }
-        let outcome = match reason {
-            Some(r) => format!("{outcome}:{r}"),
-            None => outcome.to_string(),
-        };
-        let (subject, organization, client_id) = match &self.call.caller {
-            Caller::Authenticated(id) => (
-                log_safe(id.subject()),
-                id.organization().map_or("-".into(), log_safe),
-                id.client_id().map_or("-".into(), log_safe),
-            ),
-            Caller::Anonymous => ("-".into(), "-".into(), "-".into()),
-        };
-        let era = self.call.era.version();
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let name = log_safe(self.name);
-        let duration_ms = (secs * 1000.0 * 10.0).round() / 10.0;
-        log::info!(
-            target: "gatehouse::audit",
-            time = time,
-            request_id = self.call.request_id.as_str(),
-            subject = subject.as_str(),
-            organization = organization.as_str(),
-            client_id = client_id.as_str(),
-            era = era,
-            method = self.method,
-            name = name.as_str(),
-            outcome = outcome.as_str(),
-            duration_ms = duration_ms;
-            "audit"
-        );
+        line(Line {
+            who: Who::of(&self.call.caller),
+            request_id: self.call.request_id.as_str(),
+            era: self.call.era.version(),
+            method: self.method,
+            name: self.name,
+            outcome,
+            reason,
+            secs,
+        });
     }
+}
+
+/// Who an audit line names, as it is safe to print.
+struct Who {
+    subject: String,
+    organization: String,
+    client_id: String,
+}
+
+impl Who {
+    fn of(caller: &Caller) -> Who {
+        match caller {
+            Caller::Authenticated(id) => Who {
+                subject: log_safe(id.subject()),
+                organization: id.organization().map_or("-".into(), log_safe),
+                client_id: id.client_id().map_or("-".into(), log_safe),
+            },
+            Caller::Anonymous => Who {
+                subject: "-".into(),
+                organization: "-".into(),
+                client_id: "-".into(),
+            },
+        }
+    }
+}
+
+/// What one audit line says.
+struct Line<'a> {
+    who: Who,
+    request_id: &'a str,
+    era: &'static str,
+    method: &'static str,
+    name: &'a str,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    secs: f64,
+}
+
+fn line(l: Line<'_>) {
+    // The line is built only when it will be written.
+    if !log::log_enabled!(target: "gatehouse::audit", log::Level::Info) {
+        return;
+    }
+    let outcome = match l.reason {
+        Some(r) => format!("{}:{r}", l.outcome),
+        None => l.outcome.to_string(),
+    };
+    let Who {
+        subject,
+        organization,
+        client_id,
+    } = l.who;
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let name = log_safe(l.name);
+    let duration_ms = (l.secs * 1000.0 * 10.0).round() / 10.0;
+    log::info!(
+        target: "gatehouse::audit",
+        time = time,
+        request_id = l.request_id,
+        subject = subject.as_str(),
+        organization = organization.as_str(),
+        client_id = client_id.as_str(),
+        era = l.era,
+        method = l.method,
+        name = name.as_str(),
+        outcome = outcome.as_str(),
+        duration_ms = duration_ms;
+        "audit"
+    );
+}
+
+/// The line for a task's end (`completed`, `failed`, `cancelled`), wherever it ended: method
+/// `tasks/end`, the creating call's request id, subject and tool, the duration from creation.
+pub fn task_ended(record: &crate::tasks::TaskRecord) {
+    let blank = |s: &Option<String>| s.as_deref().map_or("-".into(), log_safe);
+    line(Line {
+        who: Who {
+            subject: if record.subject.is_empty() {
+                "-".into()
+            } else {
+                log_safe(&record.subject)
+            },
+            organization: blank(&record.organization),
+            client_id: blank(&record.client_id),
+        },
+        request_id: &record.request_id,
+        era: crate::revision::MODERN_VERSION,
+        method: "tasks/end",
+        name: &record.tool,
+        outcome: record.status.name(),
+        reason: None,
+        secs: crate::tasks::now_ms().saturating_sub(record.created_ms) as f64 / 1000.0,
+    });
 }
 
 impl Drop for Audit<'_> {

@@ -174,6 +174,24 @@ pub struct CompletionArgument {
 }
 
 params! {
+    /// `tasks/get` and `tasks/cancel` (2026-07-28, tasks extension).
+    TaskRef {
+        #[serde(rename = "taskId")]
+        pub task_id: String,
+    }
+}
+
+params! {
+    /// `tasks/update` (2026-07-28, tasks extension): answers to the task's `inputRequests`.
+    UpdateTask {
+        #[serde(rename = "taskId")]
+        pub task_id: String,
+        #[serde(rename = "inputResponses")]
+        pub input_responses: Map<String, Value>,
+    }
+}
+
+params! {
     /// `subscriptions/listen` (2026-07-28).
     Listen {
         pub notifications: ListenFilter,
@@ -191,6 +209,9 @@ pub struct ListenFilter {
     pub resources_list_changed: Option<bool>,
     #[serde(rename = "resourceSubscriptions")]
     pub resource_subscriptions: Option<Vec<String>>,
+    /// Tasks whose status changes the stream carries (tasks extension).
+    #[serde(rename = "taskIds")]
+    pub task_ids: Option<Vec<String>>,
 }
 
 /// An optional member that, when present, must hold a value (`null` is refused, not taken for
@@ -292,6 +313,9 @@ methods! {
     Complete = "completion/complete" (Complete), legacy: true, modern: true;
     Discover = "server/discover" (Bare), legacy: false, modern: true;
     Listen = "subscriptions/listen" (Listen), legacy: false, modern: true;
+    TasksGet = "tasks/get" (TaskRef), legacy: false, modern: true;
+    TasksUpdate = "tasks/update" (UpdateTask), legacy: false, modern: true;
+    TasksCancel = "tasks/cancel" (TaskRef), legacy: false, modern: true;
 }
 
 /// The request counter's label for a message named `method`: a method this server answers,
@@ -330,6 +354,8 @@ impl Params {
             Params::ToolsCall(p) => Some(&p.name),
             Params::PromptsGet(p) => Some(&p.name),
             Params::ResourcesRead(p) => Some(&p.uri),
+            Params::TasksGet(p) | Params::TasksCancel(p) => Some(&p.task_id),
+            Params::TasksUpdate(p) => Some(&p.task_id),
             _ => None,
         }
     }

@@ -34,6 +34,10 @@ pub enum Reply {
     Complete(CompleteResult),
     /// 2026-07-28: the request needs answers from the client before it can complete.
     InputRequired(InputRequired),
+    /// 2026-07-28 tasks extension: a `tools/call` answered with a task (`resultType: task`).
+    CreateTask(TaskView),
+    /// `tasks/get`: the task as it stands, with its result, error or questions.
+    Task(TaskView),
 }
 
 impl Reply {
@@ -52,6 +56,7 @@ impl Reply {
     pub fn result_type(&self) -> ResultType {
         match self {
             Reply::InputRequired(_) => ResultType::InputRequired,
+            Reply::CreateTask(_) => ResultType::Task,
             _ => ResultType::Complete,
         }
     }
@@ -82,6 +87,19 @@ pub struct ServerCapabilities {
     pub prompts: Option<ListChanged>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completions: Option<Empty>,
+    /// 2026-07-28: the extensions served (the tasks extension when a tool can run as a task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Extensions>,
+}
+
+/// `capabilities.extensions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Extensions {
+    #[serde(
+        rename = "io.modelcontextprotocol/tasks",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tasks: Option<Empty>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -226,12 +244,40 @@ pub struct InputRequired {
     pub request_state: String,
 }
 
+/// A task as a client reads it: the `CreateTaskResult` of a call, a `tasks/get` result and a
+/// `notifications/tasks` notification's params (the tasks extension's `DetailedTask`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskView {
+    #[serde(rename = "taskId")]
+    pub task_id: String,
+    pub status: &'static str,
+    #[serde(rename = "statusMessage", skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+    #[serde(rename = "lastUpdatedAt")]
+    pub last_updated_at: String,
+    #[serde(rename = "ttlMs")]
+    pub ttl_ms: u64,
+    #[serde(rename = "pollIntervalMs")]
+    pub poll_interval_ms: u64,
+    #[serde(rename = "inputRequests", skip_serializing_if = "Option::is_none")]
+    pub input_requests: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ResultType {
     #[serde(rename = "complete")]
     Complete,
     #[serde(rename = "input_required")]
     InputRequired,
+    /// The tasks extension's `CreateTaskResult`.
+    #[serde(rename = "task")]
+    Task,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

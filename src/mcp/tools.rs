@@ -99,7 +99,7 @@ fn redacted(tool: &Tool, args: &Value) -> Value {
 /// `p.arguments` is taken out beforehand (`arguments`) so that it moves into the handler;
 /// `tool` is the registration `p.name` names, if any (looked up once, for the audit too).
 pub async fn call(
-    server: &Server,
+    server: &Arc<Server>,
     p: &CallTool,
     tool: Option<&Tool>,
     arguments: Option<Map<String, Value>>,
@@ -118,6 +118,8 @@ pub async fn call(
     }
     let caller = call.caller.clone();
     require_scopes(&caller, tool.def.tool.scopes)?;
+    // A tool that runs only as a task needs a client that declared the extension.
+    let task_mode = super::tasks::mode(call, tool)?;
     if let Some(err) = first_error(&tool.input, &args) {
         return Ok(Reply::tool_error(format!(
             "Invalid arguments for tool {name}: {err}"
@@ -140,16 +142,42 @@ pub async fn call(
         asking.accept_once(server).await?;
     }
     let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
-        .with_changes(server.changes.clone())
-        .with_asker(asking.asker.clone());
+        .with_changes(server.changes.clone());
+    if let Some(mode) = task_mode {
+        return super::tasks::call(server, tool, ctx, args, asking, call, mode).await;
+    }
+    let ctx = ctx.with_asker(asking.asker.clone());
     let handler = tool.def.handler;
-    match asking.run(|| handler(ctx, args), deadline).await {
+    let ending = asking.run(|| handler(ctx, args), deadline).await;
+    conclude(server, tool, &asking, ending, deadline_secs(server, call))
+}
+
+/// The seconds a call answered in the request may run: `mcp.tool_timeout_secs`, or
+/// `mcp.streamed_tool_timeout_secs` when it may become an event stream.
+pub fn deadline_secs(server: &Server, call: &Call) -> u64 {
+    if call.tx.is_some() {
+        server.settings.streamed_tool_timeout.as_secs()
+    } else {
+        server.settings.tool_timeout.as_secs()
+    }
+}
+
+/// What a tool call answers for how its handler's run ended (in the request; a task records it
+/// instead, `tasks::conclude`).
+pub fn conclude(
+    server: &Server,
+    tool: &Tool,
+    asking: &Asking,
+    ending: Ending<crate::tool::ToolResult>,
+    limit_secs: u64,
+) -> Result<Reply, McpError> {
+    let name = tool.def.name;
+    match ending {
         Ending::Done(Ok(output)) => finish(tool, output),
         Ending::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
         Ending::Interrupted(why) => asking.interrupted(server, why),
         Ending::TimedOut => Ok(Reply::tool_error(format!(
-            "Tool {name} timed out after {} s",
-            server.settings.tool_timeout.as_secs()
+            "Tool {name} timed out after {limit_secs} s"
         ))),
         Ending::Panicked => {
             log::error!(
@@ -160,7 +188,7 @@ pub async fn call(
     }
 }
 
-fn finish(tool: &Tool, output: ToolOutput) -> Result<Reply, McpError> {
+pub fn finish(tool: &Tool, output: ToolOutput) -> Result<Reply, McpError> {
     let ToolOutput {
         mut content,
         structured,
