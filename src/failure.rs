@@ -180,6 +180,17 @@ impl McpError {
                 ErrorObject::new(ErrorCode::INVALID_PARAMS, "Resource not found")
                     .with_data(json!({"uri": uri}))
             }
+            McpError::MissingExtension(_)
+            | McpError::TaskNotFound
+            | McpError::TaskFailed(_)
+            | McpError::TooManyTasks(_)
+            | McpError::StreamEnded(_) => self.late_error(),
+        }
+    }
+
+    /// The errors of long-running calls: streams that ended, and the tasks extension's.
+    fn late_error(&self) -> ErrorObject {
+        match self {
             McpError::StreamEnded(why) => {
                 ErrorObject::new(ErrorCode::TRANSPORT, format!("Stream ended: {why}"))
             }
@@ -201,6 +212,7 @@ impl McpError {
                     "Too many unfinished tasks: at most {max} per caller (mcp.max_tasks_per_subject); wait for one to finish or cancel one"
                 ),
             ),
+            _ => ErrorObject::new(ErrorCode::INTERNAL_ERROR, "Internal error"),
         }
     }
 

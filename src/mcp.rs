@@ -4,6 +4,7 @@
 
 pub mod asking;
 pub mod audit;
+pub mod ending;
 pub mod lifecycle;
 pub mod listen;
 pub mod model;
@@ -472,7 +473,7 @@ impl Server {
                 let result = match checked {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        let limit = tools::deadline_secs(self, call);
+                        let limit = ending::deadline_secs(self, call);
                         tools::call(
                             self,
                             p,

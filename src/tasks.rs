@@ -382,7 +382,9 @@ impl Tasks {
                 r.instance,
                 silent / 1000
             );
-            r.error = Some(serde_json::json!({"code": -32603, "message": why}));
+            r.error = Some(serde_json::json!(
+                crate::failure::McpError::TaskFailed(why.clone()).to_error()
+            ));
             r.end(TaskStatus::Failed, Some(why), self.limits.keep);
             // Whoever wrote first wins (and counts it); either way the task is over.
             let _ = self.write(Place::Shared, &stored.record).await;
@@ -593,7 +595,9 @@ impl Tasks {
                 for live in running {
                     let why = "Task failed: the server instance running it shut down before it finished; start the call again".to_string();
                     live.update(|r| {
-                        r.error = Some(serde_json::json!({"code": -32603, "message": why}));
+                        r.error = Some(serde_json::json!(
+                            crate::failure::McpError::TaskFailed(why.clone()).to_error()
+                        ));
                         r.end(TaskStatus::Failed, Some(why.clone()), self.limits.keep);
                     });
                     let _ = self.persist(&live).await;

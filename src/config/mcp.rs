@@ -154,6 +154,15 @@ impl McpSettings {
         )?;
         range(self.state_ttl.as_secs(), 1, 86_400, "mcp.state_ttl_secs")?;
         range(self.max_stream.as_secs(), 1, 86_400, "mcp.max_stream_secs")?;
+        self.check_long_calls()?;
+        self.server_name = non_empty(&self.server_name)
+            .ok_or_else(|| bad(&var_for("mcp.server_name"), "must not be empty"))?
+            .to_string();
+        Ok(())
+    }
+
+    /// The settings of long-running calls: tasks and streamed calls.
+    fn check_long_calls(&self) -> Result<(), ConfigError> {
         range(
             self.task_after.as_millis() as u64,
             0,
@@ -186,25 +195,23 @@ impl McpSettings {
             "mcp.task_poll_interval_ms",
         )?;
         range(
+            self.stream_after.as_millis() as u64,
+            0,
+            3_600_000,
+            "mcp.stream_after_ms",
+        )?;
+        range(
             self.streamed_tool_timeout.as_secs(),
             1,
             86_400,
             "mcp.streamed_tool_timeout_secs",
         )?;
-        // A call reaching its plain-JSON limit must already be a stream.
-        if self.stream_after >= self.tool_timeout {
-            return Err(bad(
-                &var_for("mcp.stream_after_ms"),
-                format!(
-                    "{} ms must be less than mcp.tool_timeout_secs ({} s): a call still running then must already be streaming",
-                    self.stream_after.as_millis(),
-                    self.tool_timeout.as_secs()
-                ),
-            ));
-        }
-        self.server_name = non_empty(&self.server_name)
-            .ok_or_else(|| bad(&var_for("mcp.server_name"), "must not be empty"))?
-            .to_string();
         Ok(())
+    }
+
+    /// When a call that may stream becomes a stream: `mcp.stream_after_ms`, and never later
+    /// than `mcp.tool_timeout_secs` (a call past that must already be streaming).
+    pub fn stream_point(&self) -> Duration {
+        self.stream_after.min(self.tool_timeout)
     }
 }

@@ -15,9 +15,10 @@ use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
 use super::asking::{Asking, Ending};
+use super::ending::{self, conclude};
 use super::model::{Method, TaskRef, UpdateTask};
 use super::result::{Reply, TaskView};
-use super::{Call, Era, McpError, Server, require_scopes, tools};
+use super::{Call, Era, McpError, Server, require_scopes};
 use crate::asking::task::{Escalation, TaskAsker};
 use crate::asking::{Asker, Interrupt};
 use crate::context::{BoxFuture, ToolContext};
@@ -78,10 +79,10 @@ pub async fn call(
     let ctx = ctx.with_asker(Asker::Escalating(escalation.clone()));
     let handler = tool.def.handler;
     let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) else {
-        return tools::conclude(server, tool, &asking, Ending::Panicked, 0);
+        return conclude(server, tool, &asking, Ending::Panicked, 0);
     };
     let mut guarded: Guarded = AssertUnwindSafe(fut).catch_unwind();
-    let limit = tools::deadline_secs(server, call);
+    let limit = ending::deadline_secs(server, call);
     let deadline = Instant::now() + Duration::from_secs(limit);
     let rounds = match &asking.asker {
         Asker::Rounds(r) => Some(r.clone()),
@@ -97,16 +98,16 @@ pub async fn call(
         tokio::select! {
             biased;
             i = interrupted => {
-                return tools::conclude(server, tool, &asking, Ending::Interrupted(i), limit);
+                return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
             }
             done = tokio::time::timeout_at(deadline.into(), &mut guarded) => {
-                return tools::conclude(server, tool, &asking, ended(done), limit);
+                return conclude(server, tool, &asking, ended(done), limit);
             }
             _ = tokio::time::sleep(server.settings.task_after) => {}
         }
         // A question asked in the same instant is answered in the request.
         if let Some(i) = rounds.as_ref().and_then(|r| r.try_interrupted()) {
-            return tools::conclude(server, tool, &asking, Ending::Interrupted(i), limit);
+            return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
         }
     }
     let capabilities = call
@@ -170,7 +171,7 @@ async fn finish_in_request(
         i = interrupted => Ending::Interrupted(i),
         done = tokio::time::timeout_at(deadline.into(), &mut guarded) => ended(done),
     };
-    tools::conclude(server, tool, &asking, ending, limit)
+    conclude(server, tool, &asking, ending, limit)
 }
 
 fn ended(
@@ -292,7 +293,7 @@ impl Runner {
         let limit = server.settings.task_timeout.as_secs();
         let answered: Result<Reply, McpError> = match ending {
             Ending::Done(Ok(output)) => match server.registry.tool(self.tool) {
-                Some(tool) => tools::finish(tool, output),
+                Some(tool) => ending::finish(tool, output),
                 None => Err(McpError::Internal),
             },
             Ending::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),

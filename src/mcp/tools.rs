@@ -8,13 +8,13 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::asking::{Asking, Ending};
+use super::asking::Asking;
+use super::ending::{conclude, deadline_secs};
 use super::model::{CallTool, Method};
-use super::result::{CallToolResult, Reply, ResultType, Stamped};
+use super::result::{Reply, ResultType, Stamped};
 use super::{Call, Era, McpError, Server, listing, modern, page_start, require_scopes};
-use crate::context::{Content, ToolContext};
+use crate::context::ToolContext;
 use crate::registry::{Tool, first_error};
-use crate::tool::{ToolError, ToolOutput};
 
 /// `tools/list` results, serialized once and shared: keyed by which tools the caller may see
 /// (callers with the same scopes share one), the page and the era. Tools are fixed at link
@@ -150,70 +150,4 @@ pub async fn call(
     let handler = tool.def.handler;
     let ending = asking.run(|| handler(ctx, args), deadline).await;
     conclude(server, tool, &asking, ending, deadline_secs(server, call))
-}
-
-/// The seconds a call answered in the request may run: `mcp.tool_timeout_secs`, or
-/// `mcp.streamed_tool_timeout_secs` when it may become an event stream.
-pub fn deadline_secs(server: &Server, call: &Call) -> u64 {
-    if call.tx.is_some() {
-        server.settings.streamed_tool_timeout.as_secs()
-    } else {
-        server.settings.tool_timeout.as_secs()
-    }
-}
-
-/// What a tool call answers for how its handler's run ended (in the request; a task records it
-/// instead, `tasks::conclude`).
-pub fn conclude(
-    server: &Server,
-    tool: &Tool,
-    asking: &Asking,
-    ending: Ending<crate::tool::ToolResult>,
-    limit_secs: u64,
-) -> Result<Reply, McpError> {
-    let name = tool.def.name;
-    match ending {
-        Ending::Done(Ok(output)) => finish(tool, output),
-        Ending::Done(Err(ToolError(msg))) => Ok(Reply::tool_error(msg)),
-        Ending::Interrupted(why) => asking.interrupted(server, why),
-        Ending::TimedOut => Ok(Reply::tool_error(format!(
-            "Tool {name} timed out after {limit_secs} s"
-        ))),
-        Ending::Panicked => {
-            log::error!(
-                "tool {name} panicked; the call was answered -32603 and the server keeps serving"
-            );
-            Err(McpError::Internal)
-        }
-    }
-}
-
-pub fn finish(tool: &Tool, output: ToolOutput) -> Result<Reply, McpError> {
-    let ToolOutput {
-        mut content,
-        structured,
-    } = output;
-    let name = tool.def.name;
-    if let Some(validator) = &tool.output {
-        let Some(s) = &structured else {
-            log::error!("tool {name} declares an output schema but returned no structured content");
-            return Err(McpError::Internal);
-        };
-        if let Some(err) = first_error(validator, s) {
-            log::error!(
-                "tool {name} returned structured content that fails its output schema: {err}"
-            );
-            return Err(McpError::Internal);
-        }
-    }
-    if let Some(s) = &structured
-        && content.is_empty()
-    {
-        content.push(Content::text(s.to_string()));
-    }
-    Ok(Reply::CallTool(CallToolResult {
-        content,
-        structured_content: structured.filter(Value::is_object),
-        is_error: false,
-    }))
 }

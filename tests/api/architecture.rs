@@ -720,6 +720,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "src/config",
             "src/shared_store",
             "src/budget",
+            "src/tasks",
             "src/logging",
             "src/allocator",
         ],

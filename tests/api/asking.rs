@@ -154,7 +154,12 @@ async fn answers_from_another_subject_never_reach_the_tool() {
 
 #[actix_web::test]
 async fn a_legacy_question_waits_at_most_the_tool_timeout() {
-    let app = spawn_open(&[("GATEHOUSE_MCP__TOOL_TIMEOUT_SECS", "1")]).await;
+    let app = spawn_open(&[
+        ("GATEHOUSE_MCP__TOOL_TIMEOUT_SECS", "1"),
+        // The call accepts an event stream: it becomes one, with that stream's own limit.
+        ("GATEHOUSE_MCP__STREAMED_TOOL_TIMEOUT_SECS", "1"),
+    ])
+    .await;
     let started = std::time::Instant::now();
     let mut call = legacy_call(&app, None, "test_sampling", json!({"prompt": "hi"})).await;
     let q = call.next(SECOND).await.unwrap();

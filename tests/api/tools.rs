@@ -173,7 +173,12 @@ async fn a_panicking_tool_is_an_internal_error_and_the_server_keeps_serving() {
 
 #[actix_web::test]
 async fn a_tool_past_its_timeout_is_a_tool_error() {
-    let app = spawn_open(&[("GATEHOUSE_MCP__TOOL_TIMEOUT_SECS", "1")]).await;
+    let app = spawn_open(&[
+        ("GATEHOUSE_MCP__TOOL_TIMEOUT_SECS", "1"),
+        // The call accepts an event stream: it becomes one, with that stream's own limit.
+        ("GATEHOUSE_MCP__STREAMED_TOOL_TIMEOUT_SECS", "1"),
+    ])
+    .await;
     let b = app
         .call_tool(None, "fixture_slow", json!({"ms": 5000}))
         .await;
