@@ -37,6 +37,8 @@ pub struct Application {
     pub settings: Settings,
     /// Announcements to `subscriptions/listen` streams, and their shutdown signal.
     pub changes: Arc<crate::changes::Changes>,
+    /// Tasks running here: they get the drain period at shutdown, then fail.
+    tasks: Arc<crate::tasks::Tasks>,
 }
 
 impl Application {
@@ -66,6 +68,7 @@ impl Application {
         let keys = state.keys.clone();
         let dev = state.dev_issuer.clone();
         let changes = state.mcp.changes.clone();
+        let tasks = state.mcp.tasks.clone();
         state.spawn_background_work();
         if settings.auth.enabled && !settings.auth.startup_key_wait.is_zero() {
             await_first_keys(&keys, settings.auth.startup_key_wait).await;
@@ -79,6 +82,7 @@ impl Application {
         let metrics = crate::metrics_endpoint::start(&settings, &keys)?;
         Ok(Application {
             changes,
+            tasks,
             port,
             metrics,
             server,
@@ -106,14 +110,26 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let changes = self.changes.clone();
+        let tasks = self.tasks.clone();
+        let drain = self.settings.server.shutdown_timeout;
+        let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (drained, tasks_drained) = tokio::sync::oneshot::channel::<()>();
+        let flag = signalled.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            log::info!("shutdown signal received: draining in-flight requests");
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            log::info!("shutdown signal received: draining in-flight requests and tasks");
             // Listen streams never end by themselves: tell them to close with their result.
             changes.close();
-            handle.stop(true).await;
+            // Running tasks get the same drain period, then are marked failed.
+            let deadline = tokio::time::Instant::now() + drain;
+            tokio::join!(handle.stop(true), tasks.drain(deadline));
+            let _ = drained.send(());
         });
         let result = self.server.await;
+        if signalled.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = tasks_drained.await;
+        }
         if let Some((_, metrics)) = self.metrics {
             metrics.stop(false).await;
         }

@@ -9,8 +9,7 @@ use super::model::{Listen, Method};
 use super::modern::SUBSCRIPTION_ID_KEY;
 use super::resources::{scopes_for, valid_uri};
 use super::result::Reply;
-use super::{Era, McpError, Server};
-use crate::auth::Caller;
+use super::{Call, Era, McpError, Server};
 use crate::changes::Change;
 use crate::jsonrpc::{Id, Notification, Response};
 
@@ -25,12 +24,16 @@ pub struct Filter {
     pub resources: bool,
     /// Resources whose updates the stream carries: known URIs the caller may read.
     pub uris: Vec<String>,
+    /// Tasks whose status the stream carries (`notifications/tasks`): asked for, not yet
+    /// checked (the stream checks each is the caller's before it acknowledges).
+    pub tasks: Vec<String>,
 }
 
 /// Reads the requested filter and narrows it to what this server has and the caller may see:
 /// list kinds nothing is registered for, unknown resources and resources the caller's scopes
 /// do not reach are left out (the acknowledgement says what remains).
-pub fn agree(server: &Server, params: &Listen, caller: &Caller) -> Result<Filter, McpError> {
+pub fn agree(server: &Server, params: &Listen, call: &Call) -> Result<Filter, McpError> {
+    let caller = &call.caller;
     let asked = &params.notifications;
     let registry = &server.registry;
     let mut filter = Filter {
@@ -39,6 +42,7 @@ pub fn agree(server: &Server, params: &Listen, caller: &Caller) -> Result<Filter
         resources: asked.resources_list_changed == Some(true)
             && !(registry.resources.is_empty() && registry.templates.is_empty()),
         uris: Vec::new(),
+        tasks: Vec::new(),
     };
     let uris = asked.resource_subscriptions.as_deref().unwrap_or_default();
     if uris.len() > MAX_SUBSCRIBED_URIS {
@@ -52,6 +56,20 @@ pub fn agree(server: &Server, params: &Listen, caller: &Caller) -> Result<Filter
             scopes_for(server, uri).is_some_and(|scopes| caller.missing_scopes(scopes).is_empty());
         if readable && !filter.uris.contains(uri) {
             filter.uris.push(uri.clone());
+        }
+    }
+    let tasks = asked.task_ids.as_deref().unwrap_or_default();
+    if !tasks.is_empty() && !super::tasks::declared(call) {
+        return Err(McpError::MissingExtension(crate::tasks::EXTENSION));
+    }
+    if tasks.len() > MAX_SUBSCRIBED_URIS {
+        return Err(McpError::InvalidParams(format!(
+            "notifications.taskIds must be an array of at most {MAX_SUBSCRIBED_URIS} task ids"
+        )));
+    }
+    for id in tasks {
+        if crate::tasks::Tasks::plausible_id(id) && !filter.tasks.contains(id) {
+            filter.tasks.push(id.clone());
         }
     }
     Ok(filter)
@@ -71,6 +89,9 @@ impl Filter {
         }
         if !self.uris.is_empty() {
             v.insert("resourceSubscriptions".into(), json!(self.uris));
+        }
+        if !self.tasks.is_empty() {
+            v.insert("taskIds".into(), json!(self.tasks));
         }
         Value::Object(v)
     }
@@ -125,6 +146,16 @@ pub fn announcement(id: &Id, change: &Change) -> String {
         params.insert("uri".into(), json!(uri));
     }
     let n = Notification::new(change.method(), tagged(id, params));
+    serde_json::to_string(&n).expect("notifications serialize")
+}
+
+/// A task's status (`notifications/tasks`): the task as `tasks/get` would show it.
+pub fn task_status(id: &Id, view: &super::result::TaskView) -> String {
+    let params = match serde_json::to_value(view) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let n = Notification::new("notifications/tasks", tagged(id, params));
     serde_json::to_string(&n).expect("notifications serialize")
 }
 

@@ -21,6 +21,7 @@ use super::result::{Reply, TaskView};
 use super::{Call, Era, McpError, Server, require_scopes};
 use crate::asking::task::{Escalation, TaskAsker};
 use crate::asking::{Asker, Interrupt};
+use crate::auth::Caller;
 use crate::context::{BoxFuture, ToolContext};
 use crate::registry::Tool;
 use crate::tasks::{CreateError, EXTENSION, Live, Stored, TaskRecord, TaskStatus, Tasks, now_ms};
@@ -398,20 +399,26 @@ pub async fn owned(server: &Server, id: &str, call: &Call) -> Result<Stored, Mcp
     if !Tasks::plausible_id(id) {
         return Err(McpError::TaskNotFound);
     }
+    visible(server, id, &call.caller).await
+}
+
+/// The task `id` if it is `caller`'s: -32602 for an unknown id and another caller's alike,
+/// 403 when the caller's token lacks the tool's scopes.
+pub async fn visible(server: &Server, id: &str, caller: &Caller) -> Result<Stored, McpError> {
     let stored = server
         .tasks
         .read(id)
         .await
         .map_err(|_| McpError::StoreDown)?
         .ok_or(McpError::TaskNotFound)?;
-    if stored.record.subject != call.caller.subject().unwrap_or("") {
+    if stored.record.subject != caller.subject().unwrap_or("") {
         return Err(McpError::TaskNotFound);
     }
     let scopes = server
         .registry
         .tool(&stored.record.tool)
         .map_or(&[][..], |t| t.def.tool.scopes);
-    require_scopes(&call.caller, scopes)?;
+    require_scopes(caller, scopes)?;
     Ok(stored)
 }
 

@@ -56,6 +56,12 @@ impl Events {
         self.queue.push_back(event);
     }
 
+    /// A comment line (ignored by clients): the stream's first bytes when a call outlives
+    /// `mcp.stream_after_ms`, and its keep-alives.
+    fn comment(&mut self, line: &'static [u8]) {
+        self.push(Bytes::from_static(line));
+    }
+
     pub(super) fn notification(&mut self, json: String) {
         let event = sse_event(json.as_bytes());
         // Room is kept for the result's error, whatever happens to the notifications.
@@ -81,7 +87,7 @@ const KEY_CHECK: Duration = Duration::from_secs(1);
 /// expiry (`exp` plus the leeway), when the key that verified the token leaves the key set, and
 /// in any case after `mcp.max_stream_secs`.
 pub(super) struct Lifetime {
-    caller: Caller,
+    pub(super) caller: Caller,
     deadline: tokio::time::Instant,
     /// What the deadline is: the token's expiry, or `mcp.max_stream_secs`.
     at_deadline: &'static str,
@@ -161,6 +167,8 @@ pub(super) struct StreamState {
     pub(super) id: Id,
     pub(super) guard: Option<InFlightGuard>,
     pub(super) lifetime: Lifetime,
+    /// A comment every `KEEPALIVE` while the handler runs, so routers keep the stream open.
+    pub(super) keepalive: tokio::time::Interval,
 }
 
 /// Yields queued notifications, then the result last; ends after the result (or silently if the
@@ -187,6 +195,7 @@ pub(super) async fn next_event(
                 }
             }
             n = st.rx.recv() => st.events.notification(n),
+            _ = st.keepalive.tick() => st.events.comment(KEEPALIVE_COMMENT),
             why = st.lifetime.over() => {
                 // The handler is stopped (its future dropped) and the stream ends with an
                 // error as its result.
@@ -226,9 +235,13 @@ pub(super) fn sse_response(events: EventStream) -> HttpResponse {
         .streaming(events)
 }
 
-/// How often an idle listen stream sends a comment line, so proxies and platform routers (which
-/// close connections idle for about a minute) keep it open.
+/// How often an idle stream (a listen stream, or a call's while its handler runs) sends a
+/// comment line, so proxies and platform routers (which close connections idle for about a
+/// minute; Heroku's after 55 s) keep it open.
 const KEEPALIVE: Duration = Duration::from_secs(20);
+const KEEPALIVE_COMMENT: &[u8] = b": keepalive\n\n";
+/// The first bytes of a call's stream opened because the call outlived `mcp.stream_after_ms`.
+const STILL_RUNNING_COMMENT: &[u8] = b": the call is still running; its result follows\n\n";
 
 struct ListenState {
     _open: GaugeGuard,
@@ -243,6 +256,18 @@ struct ListenState {
     queue: VecDeque<Bytes>,
     used: usize,
     done: bool,
+    /// Tasks the stream follows (`taskIds`), once its acknowledgement is sent.
+    tasks: Option<TaskFollow>,
+}
+
+/// What a listen stream that follows tasks keeps: the task changes it hears of, and a digest
+/// of the status it last sent for each task (so an unchanged task is not sent again).
+struct TaskFollow {
+    events: broadcast::Receiver<String>,
+    caller: Caller,
+    sent: std::collections::HashMap<String, u64>,
+    /// The acknowledgement waits until every task asked for is checked to be the caller's.
+    acknowledged: bool,
 }
 
 impl ListenState {
@@ -264,6 +289,59 @@ impl ListenState {
             self.done = true;
             self.queue
                 .push_back(sse_event(listen::closed(&self.server, &self.id).as_bytes()));
+        }
+    }
+
+    /// Checks the tasks asked for (the caller's only; others are left out of the
+    /// acknowledgement, as unknown ids are), acknowledges, and sends each task's status.
+    async fn acknowledge_tasks(&mut self) {
+        let Some(follow) = &self.tasks else { return };
+        let mut agreed = Vec::new();
+        for id in &self.filter.tasks {
+            if crate::mcp::tasks::visible(&self.server, id, &follow.caller)
+                .await
+                .is_ok()
+            {
+                agreed.push(id.clone());
+            }
+        }
+        self.filter.tasks = agreed;
+        let ack = listen::acknowledged(&self.id, &self.filter);
+        self.push(&ack);
+        if let Some(follow) = &mut self.tasks {
+            follow.acknowledged = true;
+        }
+        for id in self.filter.tasks.clone() {
+            self.task_changed(&id).await;
+        }
+    }
+
+    /// Sends the status of task `id` if the stream follows it and it changed since last sent.
+    async fn task_changed(&mut self, id: &str) {
+        if !self.filter.tasks.iter().any(|t| t == id) {
+            return;
+        }
+        let Some(follow) = &self.tasks else { return };
+        let poll = self.server.settings.task_poll_interval_ms;
+        let text = match crate::mcp::tasks::visible(&self.server, id, &follow.caller).await {
+            Ok(stored) => {
+                let view = crate::mcp::tasks::view(&stored.record, &stored.answers, poll);
+                listen::task_status(&self.id, &view)
+            }
+            // Expired (or no longer reachable): nothing more to say about it.
+            Err(_) => return,
+        };
+        let digest = {
+            use std::hash::Hasher;
+            let mut h = crate::hashing::Fold::default();
+            h.write(text.as_bytes());
+            h.finish()
+        };
+        let Some(follow) = &mut self.tasks else {
+            return;
+        };
+        if follow.sent.insert(id.to_string(), digest) != Some(digest) {
+            self.push(&text);
         }
     }
 
@@ -299,12 +377,23 @@ pub(super) fn listen(
         queue: VecDeque::new(),
         used: 0,
         done: false,
+        tasks: None,
         id,
         filter,
         server,
     };
-    let ack = listen::acknowledged(&st.id, &st.filter);
-    st.push(&ack);
+    if st.filter.tasks.is_empty() {
+        let ack = listen::acknowledged(&st.id, &st.filter);
+        st.push(&ack);
+    } else {
+        // Subscribed before the tasks are checked, so no change falls in between.
+        st.tasks = Some(TaskFollow {
+            events: st.server.tasks.subscribe(),
+            caller: st.lifetime.caller.clone(),
+            sent: Default::default(),
+            acknowledged: false,
+        });
+    }
     sse_response(Box::pin(futures_util::stream::unfold(
         st,
         next_listen_event,
@@ -315,6 +404,9 @@ async fn next_listen_event(
     mut st: ListenState,
 ) -> Option<(Result<Bytes, actix_web::Error>, ListenState)> {
     loop {
+        if st.tasks.as_ref().is_some_and(|f| !f.acknowledged) {
+            st.acknowledge_tasks().await;
+        }
         if let Some(e) = st.queue.pop_front() {
             return Some((Ok(e), st));
         }
@@ -324,14 +416,22 @@ async fn next_listen_event(
         enum Next {
             Close,
             Change(Result<Change, broadcast::error::RecvError>),
+            Task(Result<String, broadcast::error::RecvError>),
             Tick,
             Over(&'static str),
         }
+        let task = async {
+            match &mut st.tasks {
+                Some(follow) => follow.events.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let next = tokio::select! {
             biased;
             _ = st.closing.wait_for(|closing| *closing) => Next::Close,
             why = st.lifetime.over() => Next::Over(why),
             change = st.changes.recv() => Next::Change(change),
+            id = task => Next::Task(id),
             _ = st.keepalive.tick() => Next::Tick,
         };
         match next {
@@ -347,7 +447,15 @@ async fn next_listen_event(
                     st.announce(&c);
                 }
             }
-            Next::Tick => st.queue.push_back(Bytes::from_static(b": keepalive\n\n")),
+            Next::Task(Ok(id)) => st.task_changed(&id).await,
+            Next::Task(Err(broadcast::error::RecvError::Lagged(_))) => {
+                for id in st.filter.tasks.clone() {
+                    st.task_changed(&id).await;
+                }
+            }
+            // The hub lives as long as the server: never closed while a stream is open.
+            Next::Task(Err(broadcast::error::RecvError::Closed)) => st.tasks = None,
+            Next::Tick => st.queue.push_back(Bytes::from_static(KEEPALIVE_COMMENT)),
         }
     }
 }
@@ -408,7 +516,7 @@ pub(super) fn subscribe(
         Parsed::Untyped { error: Some(e), .. } => Err(e),
         _ => Err(McpError::Internal),
     };
-    let filter = match params.and_then(|p| listen::agree(&server, &p, &call.caller)) {
+    let filter = match params.and_then(|p| listen::agree(&server, &p, call)) {
         Ok(f) => f,
         Err(e) => {
             return outcome_response(server.refusal(Era::Modern, Some(id.clone()), e), &id, &cap);
@@ -466,17 +574,25 @@ pub(super) async fn dispatched(
         drop(guard);
         return finished(done, None, &cap, framing, &id);
     };
+    // The response becomes a stream at its first notification, or when the call outlives
+    // `mcp.stream_after_ms`: its head and a comment go out then, so a router that wants a first
+    // byte within 30 s keeps the call.
     let first = tokio::select! {
         biased;
         done = &mut running => {
             drop(guard);
             return finished(done, Some(&mut rx), &cap, framing, &id);
         }
-        n = rx.recv() => n,
+        n = rx.recv() => Some(n),
+        _ = tokio::time::sleep(server.settings.stream_point()) => None,
     };
     let mut events = Events::new(cap);
-    events.notification(first);
+    match first {
+        Some(n) => events.notification(n),
+        None => events.comment(STILL_RUNNING_COMMENT),
+    }
     let state = StreamState {
+        keepalive: tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE),
         _open: GaugeGuard::new(&METRICS.open_streams),
         events,
         running: Some(running),
