@@ -151,6 +151,52 @@ register_tool!(
     }
 );
 
+register_tool!(
+    |_: ToolContext, a: BigArgs| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Ok(ToolOutput::text("x".repeat(a.bytes)))
+    },
+    schema = || json!({
+        "type": "object",
+        "properties": {"bytes": {"type": "integer", "minimum": 0, "maximum": 67108864}},
+        "required": ["bytes"],
+        "additionalProperties": false
+    }),
+    Tool {
+        name: Some("fixture_task_big"),
+        description: "Always a task; returns `bytes` characters of text (test fixture).",
+        task: TaskSupport::Required,
+        ..Tool::DEFAULT
+    }
+);
+
+#[derive(Deserialize)]
+struct Millis {
+    ms: u64,
+}
+
+register_tool!(
+    |ctx: ToolContext, a: Millis| async move {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(a.ms)) => {}
+            () = ctx.cancelled() => return Err(ToolError::new("cancelled")),
+        }
+        Ok(ToolOutput::text("scoped task done"))
+    },
+    schema = || json!({
+        "type": "object",
+        "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 600000}},
+        "required": ["ms"]
+    }),
+    Tool {
+        name: Some("fixture_scoped_task"),
+        description: "Always a task; needs the reports:read scope; sleeps `ms` (test fixture).",
+        scopes: &["reports:read"],
+        task: TaskSupport::Required,
+        ..Tool::DEFAULT
+    }
+);
+
 /// A handler that fails with an internal error whose detail must never reach the client: the
 /// request log answers the generic 500 with the request id instead.
 pub(crate) async fn failing_route() -> Result<actix_web::HttpResponse, actix_web::Error> {

@@ -20,5 +20,6 @@ mod refusals;
 mod round_two;
 mod scale;
 mod surface;
+mod tasks;
 mod tools;
 mod transport;
