@@ -57,6 +57,9 @@ run_suite() { # label url
 # The 2026-07-28 suite (0.2.0-alpha.12, installed under the alias conformance-next: its `conformance`
 # command would clash with 0.1.16's, so it is run through node).
 next_suite="$here/node_modules/conformance-next/dist/index.js"
+tasks_scenarios="tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal
+  tasks-mrtr-input tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications
+  tasks-required-task-error tasks-mrtr-composition"
 run_modern() { # label url
   echo "=== conformance 2026-07-28 ($1): $2"
   node "$next_suite" server --url "$2" --requirements 2026-07-28 \
@@ -70,6 +73,15 @@ run_modern() { # label url
     run_logged "$here/results-$1-2026.txt" node "$next_suite" server --url "$2" --scenario "$s" \
       --spec-version 2026-07-28 -o "$here/results/$1-2026-pending" \
       || { echo "=== pending scenario $s failed"; rc=1; }
+  done
+  # The tasks extension's scenarios (SEP-2663): the suite runs them unscored under
+  # --requirements, so each is run here on its own (--force: extension scenarios are not on the
+  # revision's timeline) and must pass.
+  for s in $tasks_scenarios; do
+    echo "=== conformance 2026-07-28 ($1, tasks extension): $s"
+    run_logged "$here/results-$1-2026.txt" node "$next_suite" server --url "$2" --scenario "$s" \
+      --force -o "$here/results/$1-2026-tasks" \
+      || { echo "=== tasks scenario $s failed"; rc=1; }
   done
   [ "$rc" -eq 0 ]
 }

@@ -19,6 +19,7 @@ mod readme;
 mod refusals;
 mod round_two;
 mod scale;
+mod scale_tasks;
 mod surface;
 mod tasks;
 mod tools;

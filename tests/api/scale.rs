@@ -2,7 +2,7 @@
 //! fallback while Redis is down or paused (never a request held past the timeout), the refuse
 //! policy, and list changes reaching listen streams on other instances. Needs `redis-server`,
 //! so every test here is `#[ignore]`d: a plain `cargo test` reports them as ignored, and
-//! `cargo test --test api -- --ignored scale::` runs them (`.ci/run` installs Redis and does).
+//! `cargo test --test api -- --ignored scale` runs them (`.ci/run` installs Redis and does).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,13 +14,13 @@ use crate::issuer::{TestIssuer, TestKey};
 use crate::modern::{modern, send, with_meta};
 
 /// A redis-server of its own on a loopback port, stopped when dropped.
-struct Redis {
+pub struct Redis {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl Redis {
-    fn start() -> Redis {
+    pub fn start() -> Redis {
         Redis::start_on(free_port())
     }
 
@@ -52,7 +52,7 @@ impl Redis {
         panic!("redis-server did not start");
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -74,7 +74,7 @@ impl Drop for Redis {
 const AUDIENCE: &str = "https://gatehouse.test/mcp";
 
 /// `n` instances behind one issuer and one Redis, accepting the same tokens.
-async fn instances(
+pub async fn instances(
     n: usize,
     redis: &Redis,
     extra: &[(&str, &str)],
@@ -102,7 +102,7 @@ async fn instances(
     (apps, key, issuer)
 }
 
-fn token(key: &TestKey, issuer: &TestIssuer, sub: &str) -> String {
+pub fn token(key: &TestKey, issuer: &TestIssuer, sub: &str) -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -116,7 +116,7 @@ async fn greet(app: &TestApp, token: Option<&str>) -> crate::helpers::Resp {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn a_subjects_tool_budget_holds_across_three_instances() {
     let redis = Redis::start();
     let (apps, key, issuer) = instances(
@@ -179,7 +179,7 @@ fn script_calls(redis: &Redis) -> u64 {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn a_tool_call_costs_one_round_trip() {
     let redis = Redis::start();
     let (apps, key, issuer) = instances(1, &redis, &[]).await;
@@ -198,7 +198,7 @@ async fn a_tool_call_costs_one_round_trip() {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn the_per_address_budget_holds_across_instances_too() {
     let redis = Redis::start();
     let (apps, _, _) = instances(
@@ -222,7 +222,7 @@ async fn the_per_address_budget_holds_across_instances_too() {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn without_redis_requests_fall_back_within_the_timeout_and_share_again_after() {
     let redis = Redis::start();
     let port = redis.port;
@@ -285,7 +285,7 @@ async fn without_redis_requests_fall_back_within_the_timeout_and_share_again_aft
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn the_refuse_policy_answers_503_while_redis_is_down() {
     let redis = Redis::start();
     let (apps, key, issuer) =
@@ -311,7 +311,7 @@ async fn the_refuse_policy_answers_503_while_redis_is_down() {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn a_list_change_on_one_instance_reaches_listen_streams_on_another() {
     let redis = Redis::start();
     let url = redis.url();
@@ -390,7 +390,7 @@ async fn a_list_change_on_one_instance_reaches_listen_streams_on_another() {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn a_confirmation_is_accepted_once_across_instances() {
     let redis = Redis::start();
     let (apps, key, issuer) = instances(
@@ -446,7 +446,7 @@ fn wait_of(r: Result<(), gatehouse::budget::Refused>) -> Duration {
 }
 
 #[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale:: (.ci/run runs them)"]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
 async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
     use gatehouse::budget::{Budget, Shared};
     use std::sync::Arc;

@@ -489,3 +489,96 @@ async fn progress_becomes_the_status_message_and_a_listen_stream_hears_the_task_
         true
     );
 }
+
+/// A platform router in front of `upstream`, scaled down: a response whose first byte takes
+/// longer than `first_byte` is cut (the client gets 503, as Heroku's H12), and so is one that
+/// then stays silent longer than `idle`.
+async fn router(upstream: u16, first_byte: Duration, idle: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                });
+                let mut buf = [0u8; 8192];
+                let mut limit = first_byte;
+                let mut sent = false;
+                loop {
+                    match tokio::time::timeout(limit, from_server.read(&mut buf)).await {
+                        Ok(Ok(0) | Err(_)) => break,
+                        Ok(Ok(n)) => {
+                            if to_client.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            sent = true;
+                            limit = idle;
+                        }
+                        Err(_) => {
+                            if !sent {
+                                let _ = to_client
+                                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                    .await;
+                            }
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[actix_web::test]
+async fn a_2025_call_longer_than_the_routers_first_byte_limit_completes_on_its_stream() {
+    let app = spawn_open(&[("GATEHOUSE_MCP__STREAM_AFTER_MS", "300")]).await;
+    // Heroku's 30 s and 55 s, as 1 s and 3 s.
+    let port = router(app.port, Duration::from_secs(1), Duration::from_secs(3)).await;
+    // One connection per request: the router's first-byte rule applies to each.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "fixture_slow", "arguments": {"ms": 2500}}})
+    .to_string();
+    let send = |accept: &'static str| {
+        client
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.clone())
+            .send()
+    };
+    // A client that accepts an event stream: the head and a comment go out at 300 ms, the
+    // result follows on the stream.
+    let r = send("application/json, text/event-stream").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with(": "), "a comment first: {text}");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("the result event");
+    let result: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(result["id"], 1);
+    assert!(result["result"]["content"].is_array(), "{result}");
+    // A client that takes JSON only is answered when the call ends: the router has cut it.
+    let r = send("application/json").await.unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "as documented: plain JSON answers must beat the router"
+    );
+}
