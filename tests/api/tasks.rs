@@ -412,9 +412,10 @@ async fn a_task_past_its_timeout_or_with_a_result_too_large_fails_saying_so() {
 
 #[actix_web::test]
 async fn progress_becomes_the_status_message_and_a_listen_stream_hears_the_task_end() {
-    let app = spawn_with_issuer(&[]).await;
+    let metrics_port = crate::helpers::free_port().to_string();
+    let app = spawn_with_issuer(&[("METRICS_PORT", metrics_port.as_str())]).await;
     let claims = {
-        let mut c = app.claims("ann", &[]);
+        let mut c = app.claims("ann-tasks", &[]);
         c["oid"] = json!("acme");
         c
     };
