@@ -266,9 +266,9 @@ impl Asker {
     }
 
     /// The task the call became, if it did.
-    pub(crate) fn task(&self) -> Option<&Arc<crate::tasks::Live>> {
+    pub(crate) fn task(&self) -> Option<Arc<crate::tasks::Live>> {
         match self {
-            Asker::Escalating(e) => e.task().map(|t| &t.live),
+            Asker::Escalating(e) => e.task().map(|t| t.live.clone()),
             _ => None,
         }
     }

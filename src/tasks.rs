@@ -239,6 +239,9 @@ pub struct Tasks {
     pub limits: TaskLimits,
     /// Called once for every task that ends, wherever it ended (the audit line).
     on_end: fn(&TaskRecord),
+    /// The runtime handlers of tasks run on: the one the server was built on, which outlives
+    /// the HTTP workers (they stop first at shutdown; tasks get the drain period).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// How many task changes a slow listen stream may fall behind by.
@@ -253,6 +256,7 @@ impl Tasks {
     ) -> Arc<Tasks> {
         let tasks = Arc::new(Tasks {
             on_end,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             memory: Mutex::default(),
             shared,
             live: Mutex::default(),
@@ -264,6 +268,19 @@ impl Tasks {
             shared::relay(&tasks);
         }
         tasks
+    }
+
+    /// Runs a task's handler (or its runner) on the runtime that outlives the HTTP workers.
+    /// The handle may be awaited (or aborted) from any runtime.
+    pub fn spawn<F>(&self, run: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => runtime.spawn(run),
+            None => tokio::spawn(run),
+        }
     }
 
     /// A new task id: 192 random bits, URL-safe.

@@ -5,7 +5,8 @@
 //! handler's code is the same in every case.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -14,22 +15,42 @@ use tokio::sync::{Notify, watch};
 use super::{Answer, AskError, Asker, Interrupt, NOT_DECLARED, Question};
 use crate::tasks::{Live, TaskStatus, Tasks};
 
-/// How a call that may become a task asks: as its request does (`before`), then through the
-/// task once it exists.
+/// How a call that may become a task asks: as its request does (`before`) until the server
+/// decides to make it a task, then through the task. The decision waits for a question that
+/// is being asked in the request's rounds (that question is answered there), and a question
+/// asked while the task is being created waits for it: no question is lost between the two.
 pub(crate) struct Escalation {
     before: Asker,
-    task: OnceLock<Arc<TaskAsker>>,
+    state: Mutex<Phase>,
+    changed: Notify,
     /// The handler's cancellation signal (fired when its task is cancelled).
     cancel: watch::Sender<bool>,
+}
+
+enum Phase {
+    /// Asking as the request does; `asking` questions are in flight that way.
+    Before {
+        asking: usize,
+    },
+    /// The task is being created.
+    Deciding,
+    Task(Arc<TaskAsker>),
+    /// It could not become a task: asking as the request does, for good.
+    Stayed,
 }
 
 impl Escalation {
     pub(crate) fn new(before: Asker) -> Escalation {
         Escalation {
             before,
-            task: OnceLock::new(),
+            state: Mutex::new(Phase::Before { asking: 0 }),
+            changed: Notify::new(),
             cancel: watch::channel(false).0,
         }
+    }
+
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The sender the task's record is created with (it fires the handler's signal).
@@ -41,14 +62,45 @@ impl Escalation {
         self.cancel.subscribe()
     }
 
-    /// From now on the handler asks through `task`.
+    /// Starts making the call a task, unless a question is being asked in the request's rounds
+    /// (`false`: wait for `settled`, then try again).
+    pub(crate) fn begin(&self) -> bool {
+        let mut phase = self.phase();
+        match *phase {
+            Phase::Before { asking: 0 } => {
+                *phase = Phase::Deciding;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Resolves when a question asked in the request's rounds has returned (registered at
+    /// once: a return between this call and the wait is not missed).
+    pub(crate) fn settled(&self) -> Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut n = Box::pin(self.changed.notified());
+        n.as_mut().enable();
+        n
+    }
+
+    /// The call is a task now: questions go through `task`.
     pub(crate) fn escalate(&self, task: Arc<TaskAsker>) {
-        let _ = self.task.set(task);
+        *self.phase() = Phase::Task(task);
+        self.changed.notify_waiters();
+    }
+
+    /// The call could not become a task: questions stay with the request.
+    pub(crate) fn stay(&self) {
+        *self.phase() = Phase::Stayed;
+        self.changed.notify_waiters();
     }
 
     /// The running task, once the call became one.
-    pub(crate) fn task(&self) -> Option<&Arc<TaskAsker>> {
-        self.task.get()
+    pub(crate) fn task(&self) -> Option<Arc<TaskAsker>> {
+        match &*self.phase() {
+            Phase::Task(t) => Some(t.clone()),
+            _ => None,
+        }
     }
 
     pub(crate) fn before(&self) -> &Asker {
@@ -59,9 +111,33 @@ impl Escalation {
         &self,
         questions: Vec<(String, Question)>,
     ) -> Result<Vec<Answer>, AskError> {
-        match self.task.get() {
-            Some(task) => task.ask(questions).await,
-            None => self.before.ask(questions).await,
+        loop {
+            let changed = self.settled();
+            let route = {
+                let mut phase = self.phase();
+                match &mut *phase {
+                    Phase::Before { asking } => {
+                        *asking += 1;
+                        Some(None)
+                    }
+                    Phase::Stayed => Some(None),
+                    Phase::Task(t) => Some(Some(t.clone())),
+                    Phase::Deciding => None,
+                }
+            };
+            match route {
+                Some(Some(task)) => return task.ask(questions).await,
+                Some(None) => {
+                    let answers = self.before.ask(questions).await;
+                    if let Phase::Before { asking } = &mut *self.phase() {
+                        *asking -= 1;
+                    }
+                    self.changed.notify_waiters();
+                    return answers;
+                }
+                // The task is being created: ask through it once it exists.
+                None => changed.await,
+            }
         }
     }
 }
@@ -137,7 +213,10 @@ impl TaskAsker {
             }
             r.status = TaskStatus::InputRequired;
         });
-        let _ = self.tasks.persist(&self.live).await;
+        // A write the store did not take is retried by the runner.
+        if self.tasks.persist(&self.live).await.is_err() {
+            self.live.dirty.notify_one();
+        }
         let heartbeat = self.tasks.limits.heartbeat;
         let raw = loop {
             let mut waker = self.live.waker();
@@ -158,7 +237,9 @@ impl TaskAsker {
                 r.status = TaskStatus::Working;
             }
         });
-        let _ = self.tasks.persist(&self.live).await;
+        if self.tasks.persist(&self.live).await.is_err() {
+            self.live.dirty.notify_one();
+        }
         self.tasks.forget_answers(&self.live, &keys).await;
         asked
             .iter()

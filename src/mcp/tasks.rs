@@ -58,8 +58,39 @@ pub fn mode(call: &Call, tool: &Tool) -> Result<Option<Mode>, McpError> {
     }
 }
 
-/// A handler's future, guarded against panics.
-type Guarded = futures_util::future::CatchUnwind<AssertUnwindSafe<BoxFuture<ToolResult>>>;
+/// What a handler's run gives: its result, or the panic it was stopped by.
+type Run = Result<ToolResult, Box<dyn std::any::Any + Send>>;
+
+/// A handler running on the tasks' runtime (`Tasks::spawn`) from its first poll, so nothing it
+/// starts (timers, connections) belongs to an HTTP worker, which stops first at shutdown.
+/// Dropped, it stops the handler: a call answered in its request that the client abandons, a
+/// question answered in rounds, a cancelled task past its grace period.
+struct Guarded(tokio::task::JoinHandle<Run>);
+
+impl Guarded {
+    fn start(tasks: &Tasks, handler: BoxFuture<ToolResult>) -> Guarded {
+        Guarded(tasks.spawn(AssertUnwindSafe(handler).catch_unwind()))
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for Guarded {
+    type Output = Run;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Run> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|e| Err(Box::new(e.to_string()))))
+    }
+}
 
 /// How long a cancelled task's handler may take to return after its signal fires.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -82,59 +113,91 @@ pub async fn call(
     let Ok(fut) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) else {
         return conclude(server, tool, &asking, Ending::Panicked, 0);
     };
-    let mut guarded: Guarded = AssertUnwindSafe(fut).catch_unwind();
     let limit = ending::deadline_secs(server, call);
     let deadline = Instant::now() + Duration::from_secs(limit);
     let rounds = match &asking.asker {
         Asker::Rounds(r) => Some(r.clone()),
         _ => None,
     };
-    if mode == Mode::Optional {
-        let interrupted = async {
-            match &rounds {
-                Some(r) => r.interrupted().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            i = interrupted => {
-                return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
-            }
-            done = tokio::time::timeout_at(deadline.into(), &mut guarded) => {
-                return conclude(server, tool, &asking, ended(done), limit);
-            }
-            _ = tokio::time::sleep(server.settings.task_after) => {}
-        }
-        // A question asked in the same instant is answered in the request.
-        if let Some(i) = rounds.as_ref().and_then(|r| r.try_interrupted()) {
-            return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
-        }
-    }
     let capabilities = call
         .meta
         .as_ref()
         .map(|m| m.capabilities.clone())
         .unwrap_or_default();
-    let live = match create(server, call, tool, &escalation).await {
-        Ok(live) => live,
-        Err(e) if mode == Mode::Optional => {
-            // The call goes on in the request, as for a client without the extension.
-            log::info!(
-                "tool {} goes on in its request: it could not become a task ({e:?})",
-                tool.def.name
-            );
-            return finish_in_request(server, tool, asking, guarded, rounds, deadline, limit).await;
-        }
-        Err(e) => return Err(e),
+    let asker = |live: &Arc<Live>| {
+        Arc::new(TaskAsker::new(
+            live.clone(),
+            server.tasks.clone(),
+            capabilities.clone(),
+            tool.def.tool.asks,
+        ))
     };
-    let asker = Arc::new(TaskAsker::new(
-        live.clone(),
-        server.tasks.clone(),
-        capabilities,
-        tool.def.tool.asks,
-    ));
-    escalation.escalate(asker.clone());
+    let (guarded, live, asker) = match mode {
+        Mode::Required => {
+            // A task from the start: it exists before the handler's first question.
+            escalation.begin();
+            let live = create(server, call, tool, &escalation).await?;
+            let asker = asker(&live);
+            escalation.escalate(asker.clone());
+            (Guarded::start(&server.tasks, fut), live, asker)
+        }
+        Mode::Optional => {
+            let mut guarded = Guarded::start(&server.tasks, fut);
+            let watched = rounds.clone();
+            let interrupted = async move {
+                match &watched {
+                    Some(r) => r.interrupted().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(interrupted);
+            let timer = tokio::time::sleep(server.settings.task_after);
+            tokio::pin!(timer);
+            let mut due = false;
+            loop {
+                let settled = escalation.settled();
+                if due {
+                    // A question already asked in the request is answered there.
+                    if let Some(i) = rounds.as_ref().and_then(|r| r.try_interrupted()) {
+                        return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
+                    }
+                    if escalation.begin() {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    biased;
+                    i = &mut interrupted => {
+                        return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
+                    }
+                    done = tokio::time::timeout_at(deadline.into(), &mut guarded) => {
+                        return conclude(server, tool, &asking, ended(done), limit);
+                    }
+                    () = &mut timer, if !due => due = true,
+                    () = settled, if due => {}
+                }
+            }
+            match create(server, call, tool, &escalation).await {
+                Ok(live) => {
+                    let asker = asker(&live);
+                    escalation.escalate(asker.clone());
+                    (guarded, live, asker)
+                }
+                Err(e) => {
+                    // The call goes on in the request, as for a client without the extension.
+                    escalation.stay();
+                    log::info!(
+                        "tool {} goes on in its request: it could not become a task ({e:?})",
+                        tool.def.name
+                    );
+                    return finish_in_request(
+                        server, tool, asking, guarded, rounds, deadline, limit,
+                    )
+                    .await;
+                }
+            }
+        }
+    };
     let created = view(
         &live.record(),
         &Map::new(),
@@ -147,7 +210,8 @@ pub async fn call(
         asker,
         deadline: tokio::time::Instant::now() + server.settings.task_timeout,
     };
-    tokio::spawn(runner.run(guarded));
+    // Detached: the runner owns the handler from here.
+    drop(server.tasks.spawn(runner.run(guarded)));
     Ok(Reply::CreateTask(created))
 }
 
@@ -175,9 +239,7 @@ async fn finish_in_request(
     conclude(server, tool, &asking, ending, limit)
 }
 
-fn ended(
-    done: Result<Result<ToolResult, Box<dyn std::any::Any + Send>>, tokio::time::error::Elapsed>,
-) -> Ending<ToolResult> {
+fn ended(done: Result<Run, tokio::time::error::Elapsed>) -> Ending<ToolResult> {
     match done {
         Ok(Ok(v)) => Ending::Done(v),
         Ok(Err(_)) => Ending::Panicked,
@@ -265,9 +327,13 @@ impl Runner {
                 i = self.asker.interrupted() => break Some(Ending::Interrupted(i)),
                 done = tokio::time::timeout_at(self.deadline, &mut guarded) => break Some(ended(done)),
                 _ = live.dirty.notified() => {
-                    let _ = tasks.persist(live).await;
-                    // Progress is written at most ten times a second.
+                    let written = tasks.persist(live).await;
+                    // Progress is written at most ten times a second; a write the store did
+                    // not take is tried again.
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    if written.is_err() {
+                        live.dirty.notify_one();
+                    }
                 }
                 _ = waker.changed() => {
                     if let Ok(Some(s)) = tasks.read(&live.id).await
@@ -277,7 +343,9 @@ impl Runner {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    let _ = tasks.persist(live).await;
+                    if tasks.persist(live).await.is_err() {
+                        live.dirty.notify_one();
+                    }
                 }
             }
         };

@@ -68,29 +68,26 @@ async fn a_task_created_on_one_instance_is_answered_and_cancelled_on_another() {
     assert!(asked.elapsed() < Duration::from_secs(2));
 }
 
-#[actix_web::test]
-#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
-async fn a_task_whose_instance_is_killed_fails_within_three_heartbeats() {
-    let redis = Redis::start();
-    let url = redis.url();
-    let heartbeat = ("GATEHOUSE_MCP__TASK_HEARTBEAT_SECS", "1");
-    // Instance A is the real binary, so that it can be killed outright.
+/// The real binary with auth off, sharing `redis_url`, once it answers `/health`.
+async fn binary(redis_url: &str, vars: &[(&str, &str)]) -> (std::process::Child, TestApp) {
     let port = free_port();
-    let mut a_process = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORT", port.to_string())
         .env("GATEHOUSE_AUTH__ENABLED", "false")
-        .env("REDIS_URL", &url)
-        .env(heartbeat.0, heartbeat.1)
+        .env("REDIS_URL", redis_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let child = command.spawn().unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let a = TestApp {
+    let app = TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
         resource: String::new(),
@@ -101,12 +98,78 @@ async fn a_task_whose_instance_is_killed_fails_within_three_heartbeats() {
         ec: None,
     };
     for _ in 0..400 {
-        let up = client.get(format!("{}/health", a.base)).send().await;
+        let up = client.get(format!("{}/health", app.base)).send().await;
         if up.is_ok_and(|r| r.status() == 200) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    (child, app)
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
+async fn at_sigterm_running_tasks_get_the_drain_period_then_fail() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let (mut a_process, a) =
+        binary(&url, &[("GATEHOUSE_SERVER__SHUTDOWN_TIMEOUT_SECS", "3")]).await;
+    let b = spawn_settings(
+        settings(&[("GATEHOUSE_AUTH__ENABLED", "false"), ("REDIS_URL", &url)]),
+        None,
+        None,
+        None,
+    )
+    .await;
+    let short = created(
+        &a,
+        None,
+        "slow_compute",
+        json!({"seconds": 2, "label": "short"}),
+    )
+    .await;
+    let long = created(
+        &a,
+        None,
+        "slow_compute",
+        json!({"seconds": 60, "label": "long"}),
+    )
+    .await;
+    let ok = Command::new("kill")
+        .args(["-TERM", &a_process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(s) = a_process.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(8), "A did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success());
+    // The short task finished within the drain period; the long one failed after it.
+    let t = task(&b, None, "tasks/get", &short, json!({})).await.json();
+    assert_eq!(t["result"]["status"], "completed", "{t}");
+    let t = task(&b, None, "tasks/get", &long, json!({})).await.json();
+    assert_eq!(t["result"]["status"], "failed", "{t}");
+    assert!(
+        t["result"]["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("shut down")
+    );
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
+async fn a_task_whose_instance_is_killed_fails_within_three_heartbeats() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let heartbeat = ("GATEHOUSE_MCP__TASK_HEARTBEAT_SECS", "1");
+    // Instance A is the real binary, so that it can be killed outright.
+    let (mut a_process, a) = binary(&url, &[heartbeat]).await;
     let b = spawn_settings(
         settings(&[
             ("GATEHOUSE_AUTH__ENABLED", "false"),
