@@ -583,3 +583,52 @@ async fn a_2025_call_longer_than_the_routers_first_byte_limit_completes_on_its_s
         "as documented: plain JSON answers must beat the router"
     );
 }
+
+#[actix_web::test]
+async fn with_redis_down_a_task_is_refused_or_kept_in_memory_as_configured() {
+    // Nothing listens on this port: the store never answers.
+    let dead = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
+    let refuse = spawn_open(&[
+        ("REDIS_URL", dead.as_str()),
+        ("GATEHOUSE_RATE_LIMIT__ENABLED", "false"),
+        ("GATEHOUSE_RATE_LIMIT__REDIS_DOWN", "refuse"),
+    ])
+    .await;
+    let started = Instant::now();
+    let r = call(
+        &refuse,
+        None,
+        "confirm_delete",
+        json!({"filename": "x"}),
+        with_tasks(),
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let local = spawn_open(&[
+        ("REDIS_URL", dead.as_str()),
+        ("GATEHOUSE_RATE_LIMIT__ENABLED", "false"),
+    ])
+    .await;
+    let id = created(&local, None, "confirm_delete", json!({"filename": "y"})).await;
+    let t = until(&local, None, &id, Duration::from_secs(3), |t| {
+        t["status"] == "input_required"
+    })
+    .await;
+    assert_eq!(
+        t["inputRequests"]["confirm"]["method"],
+        "elicitation/create"
+    );
+    let answer = json!({"confirm": {"action": "decline"}});
+    task(
+        &local,
+        None,
+        "tasks/update",
+        &id,
+        json!({"inputResponses": answer}),
+    )
+    .await;
+    let t = until(&local, None, &id, Duration::from_secs(3), terminal).await;
+    assert_eq!(t["result"]["content"][0]["text"], "Kept y");
+}
