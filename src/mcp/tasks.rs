@@ -142,41 +142,16 @@ pub async fn call(
             (Guarded::start(&server.tasks, fut), live, asker)
         }
         Mode::Optional => {
-            let mut guarded = Guarded::start(&server.tasks, fut);
-            let watched = rounds.clone();
-            let interrupted = async move {
-                match &watched {
-                    Some(r) => r.interrupted().await,
-                    None => std::future::pending().await,
-                }
+            let guarded = Guarded::start(&server.tasks, fut);
+            let due = Due {
+                escalation: &escalation,
+                rounds: rounds.clone(),
+                deadline,
             };
-            tokio::pin!(interrupted);
-            let timer = tokio::time::sleep(server.settings.task_after);
-            tokio::pin!(timer);
-            let mut due = false;
-            loop {
-                let settled = escalation.settled();
-                if due {
-                    // A question already asked in the request is answered there.
-                    if let Some(i) = rounds.as_ref().and_then(|r| r.try_interrupted()) {
-                        return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
-                    }
-                    if escalation.begin() {
-                        break;
-                    }
-                }
-                tokio::select! {
-                    biased;
-                    i = &mut interrupted => {
-                        return conclude(server, tool, &asking, Ending::Interrupted(i), limit);
-                    }
-                    done = tokio::time::timeout_at(deadline.into(), &mut guarded) => {
-                        return conclude(server, tool, &asking, ended(done), limit);
-                    }
-                    () = &mut timer, if !due => due = true,
-                    () = settled, if due => {}
-                }
-            }
+            let guarded = match due.wait(guarded, server).await {
+                Ok(guarded) => guarded,
+                Err(ending) => return conclude(server, tool, &asking, ending, limit),
+            };
             match create(server, call, tool, &escalation).await {
                 Ok(live) => {
                     let asker = asker(&live);
@@ -213,6 +188,57 @@ pub async fn call(
     // Detached: the runner owns the handler from here.
     drop(server.tasks.spawn(runner.run(guarded)));
     Ok(Reply::CreateTask(created))
+}
+
+/// The wait of an optional task tool's call for its time to become a task.
+struct Due<'a> {
+    escalation: &'a Escalation,
+    rounds: Option<Arc<crate::asking::Rounds>>,
+    deadline: Instant,
+}
+
+impl Due<'_> {
+    /// Runs the call until it ends (`Err` with its ending: a result, or a question answered in
+    /// the request's rounds) or `mcp.task_after_ms` passed with no question in flight (`Ok`:
+    /// the decision is taken, questions now wait for the task).
+    async fn wait(
+        self,
+        mut guarded: Guarded,
+        server: &Server,
+    ) -> Result<Guarded, Ending<ToolResult>> {
+        let watched = self.rounds.clone();
+        let interrupted = async move {
+            match &watched {
+                Some(r) => r.interrupted().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(interrupted);
+        let timer = tokio::time::sleep(server.settings.task_after);
+        tokio::pin!(timer);
+        let mut due = false;
+        loop {
+            let settled = self.escalation.settled();
+            if due {
+                // A question already asked in the request is answered there.
+                if let Some(i) = self.rounds.as_ref().and_then(|r| r.try_interrupted()) {
+                    return Err(Ending::Interrupted(i));
+                }
+                if self.escalation.begin() {
+                    return Ok(guarded);
+                }
+            }
+            tokio::select! {
+                biased;
+                i = &mut interrupted => return Err(Ending::Interrupted(i)),
+                done = tokio::time::timeout_at(self.deadline.into(), &mut guarded) => {
+                    return Err(ended(done));
+                }
+                () = &mut timer, if !due => due = true,
+                () = settled, if due => {}
+            }
+        }
+    }
 }
 
 /// An optional task's call that could not become one: it finishes in the request.
