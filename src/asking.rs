@@ -491,8 +491,43 @@ pub struct Rounds {
     capabilities: Map<String, Value>,
     answers: BTreeMap<String, Value>,
     used: Mutex<BTreeMap<String, Value>>,
-    interrupt: Mutex<Option<Interrupt>>,
+    stopped: Stop,
+}
+
+/// Where a run that cannot go on records why, and its runner waits for it.
+#[derive(Default)]
+pub(crate) struct Stop {
+    why: Mutex<Option<Interrupt>>,
     notify: Notify,
+}
+
+impl Stop {
+    /// Records why the run stops (the first reason stands) and never returns: the runner
+    /// drops the handler.
+    pub(crate) async fn stop<T>(&self, why: Interrupt) -> T {
+        {
+            let mut slot = self.why.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(why);
+            }
+        }
+        self.notify.notify_one();
+        std::future::pending().await
+    }
+
+    /// Waits until the run stops.
+    pub(crate) async fn interrupted(&self) -> Interrupt {
+        loop {
+            if let Some(i) = self.take() {
+                return i;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    fn take(&self) -> Option<Interrupt> {
+        self.why.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 impl Rounds {
@@ -501,8 +536,7 @@ impl Rounds {
             capabilities,
             answers,
             used: Mutex::new(BTreeMap::new()),
-            interrupt: Mutex::new(None),
-            notify: Notify::new(),
+            stopped: Stop::default(),
         }
     }
 
@@ -543,39 +577,18 @@ impl Rounds {
         }
     }
 
-    /// Records why the run stops and never returns: the dispatcher drops the handler.
     async fn stop<T>(&self, why: Interrupt) -> T {
-        {
-            let mut slot = self.interrupt.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_none() {
-                *slot = Some(why);
-            }
-        }
-        self.notify.notify_one();
-        std::future::pending().await
+        self.stopped.stop(why).await
     }
 
     /// Waits until the handler is interrupted.
     pub async fn interrupted(&self) -> Interrupt {
-        loop {
-            if let Some(i) = self
-                .interrupt
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-            {
-                return i;
-            }
-            self.notify.notified().await;
-        }
+        self.stopped.interrupted().await
     }
 
     /// The interruption already recorded, if any (without waiting).
     pub fn try_interrupted(&self) -> Option<Interrupt> {
-        self.interrupt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        self.stopped.take()
     }
 
     /// The answers this run used (checked): the next round must have them again.

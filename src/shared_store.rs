@@ -173,11 +173,6 @@ impl SharedStore {
         self.conn.clone()
     }
 
-    /// The client, to open a pub/sub connection of one's own.
-    pub(crate) fn client(&self) -> &redis::Client {
-        &self.client
-    }
-
     /// Whether the store is left alone after it failed to answer (for `DOWN_FOR`).
     pub(crate) fn resting(&self) -> bool {
         self.down_until
@@ -278,28 +273,43 @@ impl SharedStore {
                 }
             }
         });
-        let store = self.clone();
         let changes = changes.clone();
+        self.listen(CHANNEL, move |payload| {
+            if let Ok(w) = serde_json::from_str::<Wire>(&payload)
+                && w.origin != origin
+                && let Some(c) = w.change.into_change()
+            {
+                changes.deliver(c);
+            }
+            true
+        });
+    }
+
+    /// Hands every message published on `channel` to `on_message` until it returns `false`,
+    /// on a pub/sub connection of its own that reconnects by itself.
+    pub(crate) fn listen(
+        self: &Arc<Self>,
+        channel: &'static str,
+        mut on_message: impl FnMut(String) -> bool + Send + 'static,
+    ) {
+        let store = self.clone();
         tokio::spawn(async move {
             loop {
                 match store.client.get_async_pubsub().await {
                     Ok(mut pubsub) => {
-                        if pubsub.subscribe(CHANNEL).await.is_ok() {
+                        if pubsub.subscribe(channel).await.is_ok() {
                             let mut messages = pubsub.on_message();
                             while let Some(msg) = messages.next().await {
                                 let Ok(payload) = msg.get_payload::<String>() else {
                                     continue;
                                 };
-                                if let Ok(w) = serde_json::from_str::<Wire>(&payload)
-                                    && w.origin != origin
-                                    && let Some(c) = w.change.into_change()
-                                {
-                                    changes.deliver(c);
+                                if !on_message(payload) {
+                                    return;
                                 }
                             }
                         }
                     }
-                    Err(e) => log::debug!("list-change relay cannot subscribe: {e}"),
+                    Err(e) => log::debug!("cannot subscribe to {channel}: {e}"),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, watch};
 
-use super::{Answer, AskError, Asker, Interrupt, NOT_DECLARED, Question};
+use super::{Answer, AskError, Asker, Interrupt, NOT_DECLARED, Question, Stop};
 use crate::tasks::{Live, TaskStatus, Tasks};
 
 /// How a call that may become a task asks: as its request does (`before`) until the server
@@ -151,8 +151,7 @@ pub(crate) struct TaskAsker {
     declared: bool,
     /// Keys already used in this task's `inputRequests`: each is used once in its life.
     used: Mutex<HashSet<String>>,
-    interrupt: Mutex<Option<Interrupt>>,
-    notify: Notify,
+    stopped: Stop,
 }
 
 impl TaskAsker {
@@ -168,8 +167,7 @@ impl TaskAsker {
             capabilities,
             declared,
             used: Mutex::default(),
-            interrupt: Mutex::default(),
-            notify: Notify::new(),
+            stopped: Stop::default(),
         }
     }
 
@@ -253,28 +251,11 @@ impl TaskAsker {
 
     /// Records why the task must end and never returns: the runner fails the task.
     async fn stop<T>(&self, why: Interrupt) -> T {
-        {
-            let mut slot = self.interrupt.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_none() {
-                *slot = Some(why);
-            }
-        }
-        self.notify.notify_one();
-        std::future::pending().await
+        self.stopped.stop(why).await
     }
 
     /// Waits until the handler asked for something the request did not declare.
     pub(crate) async fn interrupted(&self) -> Interrupt {
-        loop {
-            if let Some(i) = self
-                .interrupt
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-            {
-                return i;
-            }
-            self.notify.notified().await;
-        }
+        self.stopped.interrupted().await
     }
 }

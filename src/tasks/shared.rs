@@ -5,9 +5,7 @@
 //! that ended is never written again, so a cancellation and a result cannot both win.
 
 use std::sync::{Arc, LazyLock, Weak};
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::{Stored, TaskRecord, Tasks, Unavailable, now_ms};
@@ -255,41 +253,22 @@ pub(super) async fn nudge(store: &SharedStore, origin: &str, id: &str) {
     let _ = store.within_timeout(publish).await;
 }
 
-/// Listens for other instances' nudges for as long as `tasks` lives. Reconnects by itself.
+/// Listens for other instances' nudges for as long as `tasks` lives.
 pub(super) fn relay(tasks: &Arc<Tasks>) {
     let Some(shared) = &tasks.shared else {
         return;
     };
-    let store = shared.store.clone();
     let weak: Weak<Tasks> = Arc::downgrade(tasks);
-    tokio::spawn(async move {
-        loop {
-            if weak.strong_count() == 0 {
-                return;
-            }
-            match store.client().get_async_pubsub().await {
-                Ok(mut pubsub) => {
-                    if pubsub.subscribe(CHANNEL).await.is_ok() {
-                        let mut messages = pubsub.on_message();
-                        while let Some(msg) = messages.next().await {
-                            let Some(tasks) = weak.upgrade() else {
-                                return;
-                            };
-                            let Ok(payload) = msg.get_payload::<String>() else {
-                                continue;
-                            };
-                            if let Some((origin, id)) = payload.split_once('\n')
-                                && origin != tasks.instance
-                                && Tasks::plausible_id(id)
-                            {
-                                tasks.relayed(id);
-                            }
-                        }
-                    }
-                }
-                Err(e) => log::debug!("the task relay cannot subscribe: {e}"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+    shared.store.listen(CHANNEL, move |payload| {
+        let Some(tasks) = weak.upgrade() else {
+            return false;
+        };
+        if let Some((origin, id)) = payload.split_once('\n')
+            && origin != tasks.instance
+            && Tasks::plausible_id(id)
+        {
+            tasks.relayed(id);
         }
+        true
     });
 }
