@@ -35,9 +35,11 @@ pub enum Reply {
     /// 2026-07-28: the request needs answers from the client before it can complete.
     InputRequired(InputRequired),
     /// 2026-07-28 tasks extension: a `tools/call` answered with a task (`resultType: task`).
-    CreateTask(TaskView),
+    /// (Boxed: every result is moved through the dispatch, and a reply is as large as its
+    /// largest variant, copied at each move.)
+    CreateTask(Box<TaskView>),
     /// `tasks/get`: the task as it stands, with its result, error or questions.
-    Task(TaskView),
+    Task(Box<TaskView>),
 }
 
 impl Reply {
@@ -342,6 +344,16 @@ impl<T: Serialize> Stamped<T> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_reply_stays_small() {
+        // Every result moves through the dispatch by value: a large variant belongs in a box.
+        assert!(
+            std::mem::size_of::<Reply>() <= 72,
+            "{}",
+            std::mem::size_of::<Reply>()
+        );
+    }
 
     fn info() -> Arc<ServerInfo> {
         Arc::new(ServerInfo {

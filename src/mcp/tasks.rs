@@ -187,7 +187,7 @@ pub async fn call(
     };
     // Detached: the runner owns the handler from here.
     drop(server.tasks.spawn(runner.run(guarded)));
-    Ok(Reply::CreateTask(created))
+    Ok(Reply::CreateTask(Box::new(created)))
 }
 
 /// The wait of an optional task tool's call for its time to become a task.
@@ -519,11 +519,11 @@ pub async fn visible(server: &Server, id: &str, caller: &Caller) -> Result<Store
 /// `tasks/get`.
 pub async fn get(server: &Server, p: &TaskRef, call: &Call) -> Result<Reply, McpError> {
     let stored = owned(server, &p.task_id, call).await?;
-    Ok(Reply::Task(view(
+    Ok(Reply::Task(Box::new(view(
         &stored.record,
         &stored.answers,
         server.settings.task_poll_interval_ms,
-    )))
+    ))))
 }
 
 /// `tasks/update`: answers to outstanding questions are recorded (the first answer to a key
