@@ -1,7 +1,9 @@
 //! Log setup (env_logger): `RUST_LOG` picks levels; text or one JSON object per line; panics
 //! are logged like everything else.
 
+use std::cell::RefCell;
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::config::LogFormat;
 
@@ -115,4 +117,21 @@ pub fn init(format: LogFormat) {
         let message: String = message.chars().take(200).collect();
         log::error!("panic at {location}: {message}");
     }));
+}
+
+thread_local! {
+    static TAG: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// The label of the application this thread serves, if whoever built it set one. Nothing sets
+/// one in production; a test harness does, so that the lines each test's servers log can be
+/// told from another's in one process (`Application::build` passes the builder's label on to
+/// the server's worker threads).
+pub fn tag() -> Option<Arc<str>> {
+    TAG.with_borrow(Clone::clone)
+}
+
+/// Labels this thread's log lines (see `tag`).
+pub fn set_tag(tag: Option<Arc<str>>) {
+    TAG.with_borrow_mut(|t| *t = tag);
 }

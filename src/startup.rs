@@ -214,6 +214,8 @@ fn serve(
     let builder = actix_server::Server::build();
     let shutdown = builder.graceful_shutdown_signal();
     let (keep_alive, request_timeout) = (s.keep_alive, s.client_request_timeout);
+    // The builder's log label, if any, goes to every worker (`logging::tag`).
+    let tag = crate::logging::tag();
     Ok(builder
         .workers(workers)
         .max_concurrent_connections(s.max_connections)
@@ -222,6 +224,7 @@ fn serve(
         // Fly sends SIGINT by default; both must drain.
         .disable_signals()
         .listen("gatehouse", listener, move || {
+            crate::logging::set_tag(tag.clone());
             let connections = connections.clone();
             let shutdown = shutdown.clone();
             actix_http::HttpService::build()

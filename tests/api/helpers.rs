@@ -17,9 +17,17 @@ use crate::issuer::{TestIssuer, TestKey, now};
 
 struct Capture;
 
-fn captured() -> &'static Mutex<Vec<String>> {
-    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+/// Every captured line, with the label of the test whose servers logged it (`None`: a thread no
+/// test's server owns).
+fn captured() -> &'static Mutex<Vec<(Option<std::sync::Arc<str>>, String)>> {
+    static LINES: OnceLock<Mutex<Vec<(Option<std::sync::Arc<str>>, String)>>> = OnceLock::new();
     LINES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The label of the current test: its thread's name (libtest runs each test on a thread of
+/// its own, named after it).
+fn this_test() -> Option<std::sync::Arc<str>> {
+    std::thread::current().name().map(std::sync::Arc::from)
 }
 
 impl log::Log for Capture {
@@ -41,38 +49,64 @@ impl log::Log for Capture {
         }
         let mut kv = Kv(String::new());
         let _ = record.key_values().visit(&mut kv);
-        captured().lock().unwrap().push(format!(
+        let line = format!(
             "{} {}: {}{}",
             record.level(),
             record.target(),
             record.args(),
             kv.0
-        ));
+        );
+        captured()
+            .lock()
+            .unwrap()
+            .push((gatehouse::logging::tag().or_else(this_test), line));
     }
     fn flush(&self) {}
 }
 
+/// Installs the capture (once per process) and labels the current thread with this test's
+/// name: the servers this test builds pass the label on to their workers, and every line they
+/// log is this test's (`log_lines`).
 pub fn init_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         log::set_boxed_logger(Box::new(Capture)).unwrap();
         log::set_max_level(log::LevelFilter::Debug);
     });
+    gatehouse::logging::set_tag(this_test());
 }
 
-/// Every line the application has logged so far in this test process.
+/// Every line this test's servers have logged so far (not another test's).
 pub fn log_lines() -> Vec<String> {
-    captured().lock().unwrap().clone()
+    let me = this_test();
+    captured()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(tag, _)| me.is_some() && *tag == me)
+        .map(|(_, line)| line.clone())
+        .collect()
 }
 
-/// Fails if `secret` (or a long piece of it) appears in any captured log line.
+/// Every line any server in this test process has logged.
+pub fn all_log_lines() -> Vec<String> {
+    captured()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, line)| line.clone())
+        .collect()
+}
+
+/// Fails if `secret` (or a long piece of it) appears in any captured log line, whichever
+/// test's server logged it.
 pub fn assert_not_logged(secret: &str) {
     let needle = if secret.len() > 40 {
         &secret[secret.len() - 40..]
     } else {
         secret
     };
-    for line in log_lines() {
+    for line in all_log_lines() {
         assert!(!line.contains(needle), "a secret reached the log: {line}");
     }
 }

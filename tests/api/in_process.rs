@@ -93,3 +93,26 @@ async fn the_auth_path_works_in_process_with_the_development_issuer() {
     .await;
     assert_eq!(r, json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
 }
+
+/// The one refusal no TCP client can provoke: a request whose client address is unknown (no
+/// peer address, and no trusted proxy header) cannot be charged to a budget, and is refused.
+#[actix_web::test]
+async fn a_request_without_a_client_address_is_400() {
+    let svc = test::init_service(app(state(&[("GATEHOUSE_AUTH__ENABLED", "false")]))).await;
+    let req = TestRequest::post()
+        .uri("/mcp")
+        .insert_header(("host", "localhost:8080"))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("accept", "application/json, text/event-stream"))
+        .set_payload(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string())
+        .to_request();
+    let resp = test::call_service(&svc, req).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(body["jsonrpc"], "2.0");
+    assert_eq!(
+        body["error"]["message"],
+        "Bad Request: the client address cannot be determined"
+    );
+}

@@ -226,3 +226,37 @@ async fn every_tool_call_prompt_get_and_resource_read_is_audited() {
     assert!(lines.iter().all(|l| !l.contains("ArgumentSecret42")));
     assert!(lines.iter().all(|l| !l.contains("Hi ")));
 }
+
+#[actix_web::test]
+async fn each_test_reads_the_lines_its_own_servers_logged() {
+    // Another test's server, on a thread of its own: its lines are not this test's.
+    let other = std::thread::Builder::new()
+        .name("another-test".into())
+        .spawn(|| {
+            actix_web::rt::System::new().block_on(async {
+                let app = crate::helpers::spawn_open(&[]).await;
+                app.call_tool(None, "no_such_tool_logged_elsewhere", json!({}))
+                    .await;
+            })
+        })
+        .unwrap();
+    other.join().unwrap();
+    let app = crate::helpers::spawn_open(&[]).await;
+    app.call_tool(None, "no_such_tool_logged_here", json!({}))
+        .await;
+    let mine = log_lines();
+    assert!(
+        mine.iter()
+            .any(|l| l.contains("name=no_such_tool_logged_here"))
+    );
+    assert!(
+        !mine
+            .iter()
+            .any(|l| l.contains("no_such_tool_logged_elsewhere"))
+    );
+    let all = crate::helpers::all_log_lines();
+    assert!(
+        all.iter()
+            .any(|l| l.contains("name=no_such_tool_logged_elsewhere"))
+    );
+}

@@ -357,9 +357,12 @@ async fn the_metrics_listener_checks_host_and_token_and_reports_only_what_exists
     ] {
         assert!(text.contains(family), "{family} missing");
     }
-    // No shared store is configured in this process's tests unless one names it; when none
-    // is, none is reported down.
-    if !log_lines().iter().any(|l| l.contains("shared store")) {
+    // No shared store is configured in this process's tests unless one names it (in any test:
+    // the metrics are the process's); when none is, none is reported down.
+    if !crate::helpers::all_log_lines()
+        .iter()
+        .any(|l| l.contains("shared store"))
+    {
         assert!(!text.contains("gatehouse_shared_store_up"), "{text}");
     }
     // An address that is not one is refused at startup, naming the variable.
