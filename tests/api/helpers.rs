@@ -17,10 +17,12 @@ use crate::issuer::{TestIssuer, TestKey, now};
 
 struct Capture;
 
-/// Every captured line, with the label of the test whose servers logged it (`None`: a thread no
+/// A captured line and the label of the test whose servers logged it (`None`: a thread no
 /// test's server owns).
-fn captured() -> &'static Mutex<Vec<(Option<std::sync::Arc<str>>, String)>> {
-    static LINES: OnceLock<Mutex<Vec<(Option<std::sync::Arc<str>>, String)>>> = OnceLock::new();
+type Line = (Option<std::sync::Arc<str>>, String);
+
+fn captured() -> &'static Mutex<Vec<Line>> {
+    static LINES: OnceLock<Mutex<Vec<Line>>> = OnceLock::new();
     LINES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
