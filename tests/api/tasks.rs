@@ -111,7 +111,7 @@ pub async fn created(app: &TestApp, token: Option<&str>, tool: &str, args: Value
 
 #[actix_web::test]
 async fn a_call_still_running_becomes_a_task_whose_result_tasks_get_returns() {
-    let app = spawn_open(&[]).await;
+    let app = spawn_open(&[("GATEHOUSE_MCP__TASK_AFTER_MS", "200")]).await;
     // Advertised in server/discover.
     let d = rpc(&app, None, "server/discover", None, json!({}), json!({})).await;
     assert_eq!(
@@ -123,12 +123,12 @@ async fn a_call_still_running_becomes_a_task_whose_result_tasks_get_returns() {
         &app,
         None,
         "slow_compute",
-        json!({"seconds": 2, "label": "a"}),
+        json!({"seconds": 1, "label": "a"}),
         with_tasks(),
     )
     .await;
-    // Answered at mcp.task_after_ms (1 s), long before the work ends.
-    assert!(started.elapsed() < Duration::from_millis(1900));
+    // Answered at mcp.task_after_ms (200 ms here), long before the work ends.
+    assert!(started.elapsed() < Duration::from_millis(900));
     let created = r.json()["result"].clone();
     assert_eq!(created["resultType"], "task");
     assert_eq!(created["status"], "working");
@@ -151,7 +151,7 @@ async fn a_call_still_running_becomes_a_task_whose_result_tasks_get_returns() {
     assert_eq!(now["result"]["status"], "working");
     let done = until(&app, None, id, Duration::from_secs(5), terminal).await;
     assert_eq!(done["status"], "completed");
-    assert_eq!(done["result"]["content"][0]["text"], "Computed a in 2 s");
+    assert_eq!(done["result"]["content"][0]["text"], "Computed a in 1 s");
     assert_ne!(done["result"]["isError"], true);
     assert!(done.get("requestState").is_none());
 }
@@ -306,7 +306,11 @@ async fn a_task_that_asks_waits_in_input_required_until_tasks_update_answers() {
 
 #[actix_web::test]
 async fn cancel_fires_the_handlers_signal_and_the_task_stays_cancelled_until_its_ttl() {
-    let app = spawn_open(&[("GATEHOUSE_MCP__TASK_TTL_SECS", "2")]).await;
+    let app = spawn_open(&[
+        ("GATEHOUSE_MCP__TASK_TTL_SECS", "1"),
+        ("GATEHOUSE_MCP__TASK_AFTER_MS", "200"),
+    ])
+    .await;
     let id = created(
         &app,
         None,
@@ -318,7 +322,8 @@ async fn cancel_fires_the_handlers_signal_and_the_task_stays_cancelled_until_its
     let t = until(&app, None, &id, Duration::from_secs(2), terminal).await;
     assert_eq!(t["status"], "cancelled");
     // The handler saw its signal (its own error is not what the client reads: cancelled wins).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // (No event says the handler returned: a short wait, well inside the TTL.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let t = task(&app, None, "tasks/get", &id, json!({})).await.json();
     assert_eq!(t["result"]["status"], "cancelled");
     assert!(t["result"].get("result").is_none());
@@ -326,14 +331,18 @@ async fn cancel_fires_the_handlers_signal_and_the_task_stays_cancelled_until_its
     let ack = task(&app, None, "tasks/cancel", &id, json!({})).await;
     assert_eq!(ack.json()["result"]["resultType"], "complete");
     // Past mcp.task_ttl_secs the task is gone.
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let gone = task(&app, None, "tasks/get", &id, json!({})).await.json();
     assert_eq!(gone["error"]["code"], -32602, "{gone}");
 }
 
 #[actix_web::test]
 async fn a_subject_has_at_most_max_tasks_per_subject_unfinished_tasks() {
-    let app = spawn_open(&[("GATEHOUSE_MCP__MAX_TASKS_PER_SUBJECT", "2")]).await;
+    let app = spawn_open(&[
+        ("GATEHOUSE_MCP__MAX_TASKS_PER_SUBJECT", "2"),
+        ("GATEHOUSE_MCP__TASK_AFTER_MS", "200"),
+    ])
+    .await;
     let a = created(&app, None, "confirm_delete", json!({"filename": "1"})).await;
     created(&app, None, "confirm_delete", json!({"filename": "2"})).await;
     let r = call(
@@ -357,13 +366,13 @@ async fn a_subject_has_at_most_max_tasks_per_subject_unfinished_tasks() {
         &app,
         None,
         "slow_compute",
-        json!({"seconds": 1, "label": "in-request"}),
+        json!({"seconds": 0.5, "label": "in-request"}),
         with_tasks(),
     )
     .await;
     assert_eq!(
         r.json()["result"]["content"][0]["text"],
-        "Computed in-request in 1 s",
+        "Computed in-request in 0.5 s",
         "{}",
         r.text
     );
@@ -413,7 +422,11 @@ async fn a_task_past_its_timeout_or_with_a_result_too_large_fails_saying_so() {
 #[actix_web::test]
 async fn progress_becomes_the_status_message_and_a_listen_stream_hears_the_task_end() {
     let metrics_port = crate::helpers::free_port().to_string();
-    let app = spawn_with_issuer(&[("METRICS_PORT", metrics_port.as_str())]).await;
+    let app = spawn_with_issuer(&[
+        ("METRICS_PORT", metrics_port.as_str()),
+        ("GATEHOUSE_MCP__TASK_AFTER_MS", "200"),
+    ])
+    .await;
     let claims = {
         let mut c = app.claims("ann-tasks", &[]);
         c["oid"] = json!("acme");
@@ -424,7 +437,7 @@ async fn progress_becomes_the_status_message_and_a_listen_stream_hears_the_task_
         &app,
         Some(&ann),
         "export_report",
-        json!({"sections": 4, "seconds_per_section": 0.5}),
+        json!({"sections": 3, "seconds_per_section": 0.3}),
     )
     .await;
     let t = until(&app, Some(&ann), &id, Duration::from_secs(3), |t| {
@@ -540,9 +553,9 @@ async fn router(upstream: u16, first_byte: Duration, idle: Duration) -> u16 {
 
 #[actix_web::test]
 async fn a_2025_call_longer_than_the_routers_first_byte_limit_completes_on_its_stream() {
-    let app = spawn_open(&[("GATEHOUSE_MCP__STREAM_AFTER_MS", "300")]).await;
-    // Heroku's 30 s and 55 s, as 1 s and 3 s.
-    let port = router(app.port, Duration::from_secs(1), Duration::from_secs(3)).await;
+    let app = spawn_open(&[("GATEHOUSE_MCP__STREAM_AFTER_MS", "150")]).await;
+    // Heroku's 30 s and 55 s, as 0.6 s and 2 s.
+    let port = router(app.port, Duration::from_millis(600), Duration::from_secs(2)).await;
     // One connection per request: the router's first-byte rule applies to each.
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -550,7 +563,7 @@ async fn a_2025_call_longer_than_the_routers_first_byte_limit_completes_on_its_s
         .build()
         .unwrap();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "fixture_slow", "arguments": {"ms": 2500}}})
+        "params": {"name": "fixture_slow", "arguments": {"ms": 1200}}})
     .to_string();
     let send = |accept: &'static str| {
         client
@@ -561,7 +574,7 @@ async fn a_2025_call_longer_than_the_routers_first_byte_limit_completes_on_its_s
             .body(body.clone())
             .send()
     };
-    // A client that accepts an event stream: the head and a comment go out at 300 ms, the
+    // A client that accepts an event stream: the head and a comment go out at 150 ms, the
     // result follows on the stream.
     let r = send("application/json, text/event-stream").await.unwrap();
     assert_eq!(r.status(), 200);
