@@ -511,9 +511,10 @@ impl Server {
             }
             Params::Complete(p) => prompts::complete(self, p, &call.caller),
             Params::Discover(_) => Ok(modern::discover(self)),
-            Params::TasksGet(p) => tasks::get(self, p, call).await,
-            Params::TasksUpdate(p) => tasks::update(self, p, call).await,
-            Params::TasksCancel(p) => tasks::cancel(self, p, call).await,
+            // Boxed, so the store's futures do not swell every request's (see `tools::call`).
+            Params::TasksGet(p) => Box::pin(tasks::get(self, p, call)).await,
+            Params::TasksUpdate(p) => Box::pin(tasks::update(self, p, call)).await,
+            Params::TasksCancel(p) => Box::pin(tasks::cancel(self, p, call)).await,
             // Listed here only by mistake: the transport serves its stream itself.
             Params::ToolsList(_) | Params::Listen(_) => Err(McpError::Internal),
         }

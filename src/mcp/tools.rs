@@ -144,7 +144,12 @@ pub async fn call(
     let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone());
     if let Some(mode) = task_mode {
-        return super::tasks::call(server, tool, ctx, args, asking, call, mode).await;
+        // Boxed: its wait (the store, the decision) would otherwise swell the future of every
+        // tool call, which the transport copies per request.
+        return Box::pin(super::tasks::call(
+            server, tool, ctx, args, asking, call, mode,
+        ))
+        .await;
     }
     let ctx = ctx.with_asker(asking.asker.clone());
     let handler = tool.def.handler;
