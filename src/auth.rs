@@ -17,6 +17,8 @@ pub mod validator;
 pub struct Identity {
     issuer: String,
     subject: String,
+    /// A user, or a machine client (its subject is its `client_id`).
+    kind: CallerKind,
     /// Union of `scopes` (array), `scope` (space-separated) and `scp`; sorted, unique.
     scopes: Vec<String>,
     /// `oid`, else `org_id`, else `xoid`.
@@ -27,10 +29,20 @@ pub struct Identity {
     validity: Validity,
 }
 
+/// Who holds a token: a person (the subject is `sub`) or a machine client using its own
+/// credentials (no `sub`; the subject is its `client_id`, as in Scalekit's M2M tokens and the
+/// MCP client-credentials extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    User,
+    Client,
+}
+
 /// What a verified token says about its holder, for `Identity::verified`.
 pub(crate) struct Claimed {
     pub issuer: String,
     pub subject: String,
+    pub kind: CallerKind,
     pub scopes: Vec<String>,
     pub organization: Option<String>,
     pub client_id: Option<String>,
@@ -88,6 +100,7 @@ impl Identity {
         let Claimed {
             issuer,
             subject,
+            kind,
             scopes,
             organization,
             client_id,
@@ -95,6 +108,7 @@ impl Identity {
         Identity {
             issuer,
             subject,
+            kind,
             scopes,
             organization,
             client_id,
@@ -114,12 +128,18 @@ impl Identity {
             Claimed {
                 issuer: "https://issuer.test".into(),
                 subject: subject.into(),
+                kind: CallerKind::User,
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 organization: organization.map(str::to_string),
                 client_id: None,
             },
             Validity::FOREVER,
         )
+    }
+
+    /// Whether the token's holder is a user or a machine client (`auth.subject_claims`).
+    pub fn kind(&self) -> CallerKind {
+        self.kind
     }
 
     /// The issuer that signed the token (`iss`).

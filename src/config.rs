@@ -106,9 +106,10 @@ struct Sections {
 }
 
 /// Settings whose values are lists (comma-separated in environment variables).
-const LIST_KEYS: [&str; 6] = [
+const LIST_KEYS: [&str; 7] = [
     "auth.audiences",
     "auth.algorithms",
+    "auth.subject_claims",
     "auth.base_scopes",
     "auth.extra_scopes",
     "cors.allowed_origins",

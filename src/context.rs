@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::asking::{Answer, AskError, Asker, Elicitation, Question, Root};
-use crate::auth::{Caller, Identity};
+use crate::auth::{Caller, CallerKind, Identity};
 use crate::changes::{Change, Changes};
 use crate::outbox::Outbox;
 
@@ -311,6 +311,13 @@ impl ToolContext {
             Caller::Authenticated(id) => Some(id.as_ref()),
             Caller::Anonymous => None,
         }
+    }
+
+    /// Whether the caller is a user or a machine client (a client-credentials token: its
+    /// subject is its `client_id`); `None` only when auth is turned off. The client id, in both
+    /// cases, is `identity()?.client_id()`.
+    pub fn caller_kind(&self) -> Option<CallerKind> {
+        self.identity().map(Identity::kind)
     }
 
     /// The caller's organization claim (`oid`, else `org_id`, else `xoid`).

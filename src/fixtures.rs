@@ -197,6 +197,27 @@ register_tool!(
     }
 );
 
+register_tool!(
+    |ctx: ToolContext, _: NoArgs| async move {
+        let id = ctx.identity();
+        Ok(ToolOutput::structured(json!({
+            "subject": id.map(|i| i.subject()),
+            "kind": match ctx.caller_kind() {
+                Some(CallerKind::User) => "user",
+                Some(CallerKind::Client) => "client",
+                None => "anonymous",
+            },
+            "client_id": id.and_then(|i| i.client_id()),
+            "organization": ctx.organization(),
+        })))
+    },
+    Tool {
+        name: Some("fixture_whoami"),
+        description: "Says who the caller is: subject, user or client, client id, organization (test fixture).",
+        ..Tool::DEFAULT
+    }
+);
+
 /// A handler that fails with an internal error whose detail must never reach the client: the
 /// request log answers the generic 500 with the request id instead.
 pub(crate) async fn failing_route() -> Result<actix_web::HttpResponse, actix_web::Error> {

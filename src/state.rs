@@ -131,6 +131,7 @@ pub fn validator(settings: &Settings, urls: &PublicUrls, keys: Arc<KeyStore>) ->
         keys,
         max_lifetime: a.max_token_lifetime_secs,
         scope_implies: a.scope_implies.clone(),
+        subject_claims: a.subject_claims.clone(),
     })
 }
 

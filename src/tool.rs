@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use crate::asking::{Answer, AskError, Elicitation, Question, Root};
-pub use crate::auth::{Caller, Identity};
+pub use crate::auth::{Caller, CallerKind, Identity};
 pub use crate::changes::Change;
 /// Helpers for a tool's own unit tests (`crate::tool::testing::context(..)`).
 #[cfg(test)]
@@ -21,9 +21,9 @@ pub use crate::context::{BoxFuture, Content, LogLevel, ResourceContents, ToolCon
 /// Everything a file in `tools/` needs: `use crate::tool::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        Annotations, Answer, AskError, BoxFuture, Change, Content, Elicitation, LogLevel, NoArgs,
-        Question, ResourceContents, Root, TaskSupport, Tool, ToolContext, ToolError, ToolOutput,
-        ToolResult, schema_of,
+        Annotations, Answer, AskError, BoxFuture, CallerKind, Change, Content, Elicitation,
+        LogLevel, NoArgs, Question, ResourceContents, Root, TaskSupport, Tool, ToolContext,
+        ToolError, ToolOutput, ToolResult, schema_of,
     };
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
     pub use crate::resource::{ResourceDef, ResourceTemplateDef};

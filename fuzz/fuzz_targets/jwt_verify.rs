@@ -39,6 +39,7 @@ fn fixture() -> &'static Fixture {
             keys: KeyStore::new_static(issuer.key_set()),
             max_lifetime: 0,
             scope_implies: Default::default(),
+            subject_claims: vec!["sub".into(), "client_id".into()],
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

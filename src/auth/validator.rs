@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use super::jwks::{KeySet, KeyStore};
-use super::{Claimed, Identity, Validity};
+use super::{CallerKind, Claimed, Identity, Validity};
 use crate::auth::asymmetric_algorithm;
 use crate::hashing::BuildDigest;
 
@@ -78,7 +78,7 @@ impl Rejection {
                 format!("signature or claims rejected ({kind})")
             }
             Rejection::BadClaimType("sub") => {
-                "claim sub is missing, blank (only white space, control or invisible characters) or not a string".into()
+                "no subject: the first of auth.subject_claims (sub, then client_id by default) the token has is blank (only white space, control or invisible characters) or not a string, or it has none".into()
             }
             Rejection::BadClaimType(c) => format!("claim {c} is missing or has the wrong JSON type"),
             Rejection::TooLong => format!("the token is longer than {MAX_TOKEN_BYTES} bytes"),
@@ -149,6 +149,8 @@ pub struct ValidatorOptions {
     pub max_lifetime: u64,
     /// `auth.scope_implies`, already closed transitively: scope -> the scopes it also grants.
     pub scope_implies: BTreeMap<String, Vec<String>>,
+    /// `auth.subject_claims`: the claims that name the subject, the first present wins.
+    pub subject_claims: Vec<String>,
 }
 
 /// Checks tokens for one issuer and audience set.
@@ -161,6 +163,7 @@ pub struct TokenValidator {
     keys: Arc<KeyStore>,
     max_lifetime: u64,
     scope_implies: BTreeMap<String, Vec<String>>,
+    subject_claims: Vec<String>,
     verified: VerifiedCache,
 }
 
@@ -381,6 +384,7 @@ impl TokenValidator {
             keys: o.keys,
             max_lifetime: o.max_lifetime,
             scope_implies: o.scope_implies,
+            subject_claims: o.subject_claims,
             verified: VerifiedCache {
                 entries: Mutex::new(HashMap::default()),
             },
@@ -541,7 +545,8 @@ impl TokenValidator {
         validation.leeway = self.leeway;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `sub` is checked with the other subject claims (`auth.subject_claims`).
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.set_issuer(&[self.issuer.as_str()]);
         validation.set_audience(&self.audiences);
 
@@ -608,11 +613,25 @@ impl TokenValidator {
             Some(iss) if iss == self.issuer => {}
             _ => return Err(Rejection::WrongIssuer),
         }
-        // A subject nobody can read (empty, or only white space, controls and invisible
-        // characters) names no one: budgets, audit lines and bindings key on it.
-        let subject = string("sub")?
-            .filter(|s| !crate::text::blank(s))
-            .ok_or(Rejection::BadClaimType("sub"))?;
+        // The subject: the first of `auth.subject_claims` present. One nobody can read (empty,
+        // or only white space, controls and invisible characters) names no one: budgets, audit
+        // lines and bindings key on it.
+        let mut named = None;
+        for claim in &self.subject_claims {
+            if let Some(value) = c.get(claim.as_str()) {
+                match value.as_str().filter(|s| !crate::text::blank(s)) {
+                    Some(s) => named = Some((claim.as_str(), s.to_string())),
+                    None => return Err(Rejection::BadClaimType("sub")),
+                }
+                break;
+            }
+        }
+        let (claim, subject) = named.ok_or(Rejection::BadClaimType("sub"))?;
+        let kind = if claim == "client_id" {
+            CallerKind::Client
+        } else {
+            CallerKind::User
+        };
         let now = jsonwebtoken::get_current_timestamp() as f64;
         let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
         // RFC 7519 section 4.1.4: the current time must be before `exp`. jsonwebtoken also
@@ -662,6 +681,7 @@ impl TokenValidator {
         let claimed = Claimed {
             issuer: self.issuer.clone(),
             subject,
+            kind,
             scopes,
             organization,
             client_id,

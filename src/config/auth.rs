@@ -66,6 +66,9 @@ pub struct AuthSettings {
     /// compared exactly.
     #[serde(deserialize_with = "scope_implications")]
     pub scope_implies: std::collections::BTreeMap<String, Vec<String>>,
+    /// The claims that name a token's subject, the first present wins (`sub`, then
+    /// `client_id`: a machine client's token has no `sub`).
+    pub subject_claims: Vec<String>,
     #[serde(deserialize_with = "scope_list")]
     pub base_scopes: Vec<String>,
     #[serde(deserialize_with = "scope_list")]
@@ -194,6 +197,21 @@ impl AuthSettings {
     /// the advertised authorization server.
     pub(super) fn resolve(&mut self, cx: &Context) -> Result<(), ConfigError> {
         let (prod, scalekit) = (cx.prod, cx.scalekit);
+        self.subject_claims.retain(|c| !c.trim().is_empty());
+        let claim_name = |c: &String| {
+            (1..=64).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b))
+        };
+        if self.subject_claims.is_empty()
+            || self.subject_claims.len() > 8
+            || !self.subject_claims.iter().all(claim_name)
+        {
+            return Err(bad(
+                &var_for("auth.subject_claims"),
+                "must list 1 to 8 claim names (letters, digits, _ - : .), e.g. sub,client_id",
+            ));
+        }
         if prod && !self.enabled {
             return Err(bad(
                 &var_for("auth.enabled"),

@@ -120,6 +120,14 @@ fn bad_values_name_the_setting() {
             &[("GATEHOUSE_AUTH__ALGORITHMS", "HS256")],
             "auth.algorithms",
         ),
+        (
+            &[("GATEHOUSE_AUTH__SUBJECT_CLAIMS", "sub,client id")],
+            "auth.subject_claims",
+        ),
+        (
+            &[("GATEHOUSE_AUTH__SUBJECT_CLAIMS", " ")],
+            "auth.subject_claims",
+        ),
         (&[("TRUSTED_PROXY", "cloudflare")], "TRUSTED_PROXY"),
         (
             &[(

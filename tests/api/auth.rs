@@ -774,6 +774,7 @@ mod properties {
             keys: KeyStore::new_static(set),
             max_lifetime: 0,
             scope_implies: Default::default(),
+            subject_claims: vec!["sub".into(), "client_id".into()],
         })
     }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod in_process;
 mod issuer;
 mod key_timing;
+mod machine_clients;
 mod modern;
 mod operations;
 mod process;
