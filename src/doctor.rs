@@ -395,10 +395,24 @@ fn claim_hints(
     let leeway = settings.auth.leeway_secs as i64;
     let mut why = Vec::new();
     // Claims.
-    for name in ["iss", "sub", "aud", "exp"] {
+    for name in ["iss", "aud", "exp"] {
         if claims.is_object() && claims.get(name).is_none() {
             why.push(("missing", format!("the required claim {name:?} is missing")));
         }
+    }
+    let subject_claims = &settings.auth.subject_claims;
+    if claims.is_object()
+        && !subject_claims
+            .iter()
+            .any(|c| claims.get(c.as_str()).is_some())
+    {
+        why.push((
+            "missing",
+            format!(
+                "no subject: the token has none of auth.subject_claims ({}); a machine client's token names itself in client_id",
+                subject_claims.join(", ")
+            ),
+        ));
     }
     if let Some(iss) = claims.get("iss").and_then(Value::as_str)
         && iss != urls.issuer
@@ -511,7 +525,11 @@ fn token_scopes(claims: &Value) -> Vec<String> {
 }
 
 fn describe(out: &mut String, identity: &Identity) {
-    let _ = writeln!(out, "  subject:          {}", identity.subject());
+    let kind = match identity.kind() {
+        crate::auth::CallerKind::User => "a user",
+        crate::auth::CallerKind::Client => "a machine client (no sub; its client_id)",
+    };
+    let _ = writeln!(out, "  subject:          {} ({kind})", identity.subject());
     let _ = writeln!(out, "  scopes:           {}", identity.scopes().join(" "));
     let _ = writeln!(
         out,
