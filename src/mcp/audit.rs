@@ -99,7 +99,7 @@ impl<'a> Audit<'a> {
             }
         }
         line(Line {
-            who: Who::of(&self.call.caller),
+            who: Who::Caller(&self.call.caller),
             request_id: self.call.request_id.as_str(),
             era: self.call.era.version(),
             method: self.method,
@@ -111,33 +111,43 @@ impl<'a> Audit<'a> {
     }
 }
 
-/// Who an audit line names, as it is safe to print.
-struct Who {
-    subject: String,
-    organization: String,
-    client_id: String,
+/// Who an audit line names: read (and escaped) only when the line is written.
+enum Who<'a> {
+    Caller(&'a Caller),
+    /// A task's end, named as its record keeps it ("" subject: anonymous).
+    Stored {
+        subject: &'a str,
+        organization: Option<&'a str>,
+        client_id: Option<&'a str>,
+    },
 }
 
-impl Who {
-    fn of(caller: &Caller) -> Who {
-        match caller {
-            Caller::Authenticated(id) => Who {
-                subject: log_safe(id.subject()),
-                organization: id.organization().map_or("-".into(), log_safe),
-                client_id: id.client_id().map_or("-".into(), log_safe),
-            },
-            Caller::Anonymous => Who {
-                subject: "-".into(),
-                organization: "-".into(),
-                client_id: "-".into(),
-            },
-        }
+impl Who<'_> {
+    /// Subject, organization and client id, safe to print (`-` for none).
+    fn printed(&self) -> (String, String, String) {
+        let (subject, organization, client_id) = match self {
+            Who::Caller(Caller::Authenticated(id)) => {
+                (Some(id.subject()), id.organization(), id.client_id())
+            }
+            Who::Caller(Caller::Anonymous) => (None, None, None),
+            Who::Stored {
+                subject,
+                organization,
+                client_id,
+            } => (
+                (!subject.is_empty()).then_some(*subject),
+                *organization,
+                *client_id,
+            ),
+        };
+        let shown = |v: Option<&str>| v.map_or("-".into(), log_safe);
+        (shown(subject), shown(organization), shown(client_id))
     }
 }
 
 /// What one audit line says.
 struct Line<'a> {
-    who: Who,
+    who: Who<'a>,
     request_id: &'a str,
     era: &'static str,
     method: &'static str,
@@ -156,11 +166,7 @@ fn line(l: Line<'_>) {
         Some(r) => format!("{}:{r}", l.outcome),
         None => l.outcome.to_string(),
     };
-    let Who {
-        subject,
-        organization,
-        client_id,
-    } = l.who;
+    let (subject, organization, client_id) = l.who.printed();
     let time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -185,16 +191,11 @@ fn line(l: Line<'_>) {
 /// The line for a task's end (`completed`, `failed`, `cancelled`), wherever it ended: method
 /// `tasks/end`, the creating call's request id, subject and tool, the duration from creation.
 pub fn task_ended(record: &crate::tasks::TaskRecord) {
-    let blank = |s: &Option<String>| s.as_deref().map_or("-".into(), log_safe);
     line(Line {
-        who: Who {
-            subject: if record.subject.is_empty() {
-                "-".into()
-            } else {
-                log_safe(&record.subject)
-            },
-            organization: blank(&record.organization),
-            client_id: blank(&record.client_id),
+        who: Who::Stored {
+            subject: &record.subject,
+            organization: record.organization.as_deref(),
+            client_id: record.client_id.as_deref(),
         },
         request_id: &record.request_id,
         era: crate::revision::MODERN_VERSION,
