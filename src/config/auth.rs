@@ -193,10 +193,8 @@ enum ScopeImplies {
 }
 
 impl AuthSettings {
-    /// Checks ranges and the production rules, and resolves the issuer, its key set URL and
-    /// the advertised authorization server.
-    pub(super) fn resolve(&mut self, cx: &Context) -> Result<(), ConfigError> {
-        let (prod, scalekit) = (cx.prod, cx.scalekit);
+    /// `auth.subject_claims`: 1 to 8 plain claim names (blank entries dropped).
+    fn check_subject_claims(&mut self) -> Result<(), ConfigError> {
         self.subject_claims.retain(|c| !c.trim().is_empty());
         let claim_name = |c: &String| {
             (1..=64).contains(&c.len())
@@ -212,6 +210,14 @@ impl AuthSettings {
                 "must list 1 to 8 claim names (letters, digits, _ - : .), e.g. sub,client_id",
             ));
         }
+        Ok(())
+    }
+
+    /// Checks ranges and the production rules, and resolves the issuer, its key set URL and
+    /// the advertised authorization server.
+    pub(super) fn resolve(&mut self, cx: &Context) -> Result<(), ConfigError> {
+        let (prod, scalekit) = (cx.prod, cx.scalekit);
+        self.check_subject_claims()?;
         if prod && !self.enabled {
             return Err(bad(
                 &var_for("auth.enabled"),

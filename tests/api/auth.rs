@@ -178,7 +178,13 @@ async fn claim_rules_are_enforced() {
         ("missing aud", without("aud")),
         ("missing exp", without("exp")),
         ("missing iss", without("iss")),
-        ("missing sub", without("sub")),
+        // No subject at all: neither `sub` nor a machine client's `client_id` (a token with
+        // only `client_id` is a machine client's: machine_clients.rs).
+        ("missing sub and client_id", {
+            let mut c = without("sub");
+            c.as_object_mut().unwrap().remove("client_id");
+            c
+        }),
         ("sub not a string", with("sub", json!(12))),
         ("empty sub", with("sub", json!(""))),
         ("exp as string", with("exp", json!(format!("{}", t + 300)))),
