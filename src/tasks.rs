@@ -239,9 +239,8 @@ pub struct Tasks {
     pub limits: TaskLimits,
     /// Called once for every task that ends, wherever it ended (the audit line).
     on_end: fn(&TaskRecord),
-    /// The runtime handlers of tasks run on: the one the server was built on, which outlives
-    /// the HTTP workers (they stop first at shutdown; tasks get the drain period).
-    runtime: Option<tokio::runtime::Handle>,
+    /// The log label of whoever built this server (`logging::tag`), given to its tasks' polls.
+    tag: Option<Arc<str>>,
 }
 
 /// How many task changes a slow listen stream may fall behind by.
@@ -256,7 +255,7 @@ impl Tasks {
     ) -> Arc<Tasks> {
         let tasks = Arc::new(Tasks {
             on_end,
-            runtime: tokio::runtime::Handle::try_current().ok(),
+            tag: crate::logging::tag(),
             memory: Mutex::default(),
             shared,
             live: Mutex::default(),
@@ -270,17 +269,17 @@ impl Tasks {
         tasks
     }
 
-    /// Runs a task's handler (or its runner) on the runtime that outlives the HTTP workers.
-    /// The handle may be awaited (or aborted) from any runtime.
+    /// Runs a task's handler (or its runner) on the tasks' runtime (`runtime`). The handle may
+    /// be awaited (or aborted) from any runtime.
     pub fn spawn<F>(&self, run: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match &self.runtime {
-            Some(runtime) => runtime.spawn(run),
-            None => tokio::spawn(run),
-        }
+        runtime().spawn(Tagged {
+            tag: self.tag.clone(),
+            run: Box::pin(run),
+        })
     }
 
     /// A new task id: 192 random bits, URL-safe.
@@ -642,6 +641,41 @@ impl Place {
         } else {
             Place::Shared
         }
+    }
+}
+
+/// The runtime every task's handler runs on: one per process, a thread per core, never
+/// dropped. Not an HTTP worker's (they stop first at shutdown, and tasks get the drain period;
+/// timers and connections a handler starts belong to the runtime that polls it), nor the
+/// server's main thread (a busy task would hold up the others and the shutdown signal).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("gatehouse-tasks")
+            .enable_all()
+            .build()
+            .expect("the tasks' runtime starts")
+    })
+}
+
+/// A task's future, polled under the log label of the server that made it.
+struct Tagged<F> {
+    tag: Option<Arc<str>>,
+    run: std::pin::Pin<Box<F>>,
+}
+
+impl<F: std::future::Future> std::future::Future for Tagged<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        if self.tag.is_some() {
+            crate::logging::set_tag(self.tag.clone());
+        }
+        self.run.as_mut().poll(cx)
     }
 }
 
