@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
             let subject: String = String::from_utf8_lossy(rest).chars().take(64).collect();
             let token = f.issuer.mint(&TokenRequest {
                 subject: &subject,
+                client: None,
                 scopes: &["admin".to_string()],
                 organization: None,
                 audience: &[AUDIENCE.to_string()],

@@ -57,7 +57,11 @@ pub fn routes(dev: &DevIssuer, cfg: &mut actix_web::web::ServiceConfig) {
 
 /// What a minted token says.
 pub struct TokenRequest<'a> {
+    /// The user's `sub`; ignored for a machine client's token (`client`).
     pub subject: &'a str,
+    /// A machine client's token (client credentials, as Scalekit's M2M tokens): `client_id`
+    /// set to this, and no `sub`.
+    pub client: Option<&'a str>,
     pub scopes: &'a [String],
     pub organization: Option<&'a str>,
     pub audience: &'a [String],
@@ -153,6 +157,10 @@ impl DevIssuer {
         });
         if let Some(o) = r.organization {
             claims["oid"] = json!(o);
+        }
+        if let (Some(client), Some(c)) = (r.client, claims.as_object_mut()) {
+            c.remove("sub");
+            c.insert("client_id".into(), json!(client));
         }
         jsonwebtoken::encode(&header, &claims, &self.encoding).expect("ES256 signing works")
     }

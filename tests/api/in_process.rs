@@ -79,6 +79,7 @@ async fn the_auth_path_works_in_process_with_the_development_issuer() {
     // A token of the built-in issuer: served.
     let token = dev.mint(&TokenRequest {
         subject: "ada",
+        client: None,
         scopes: &[],
         organization: None,
         audience: &["http://localhost:8080/mcp".to_string()],

@@ -644,3 +644,45 @@ async fn anonymous_garbage_writes_no_error_line() {
     // Still seen at debug, for whoever asks for it.
     assert!(log.contains("DEBUG actix_http"), "{log}");
 }
+
+#[actix_web::test]
+async fn the_token_command_mints_a_machine_clients_token_the_server_accepts() {
+    let port = free_port();
+    let vars = [("PORT", port.to_string())];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = gatehouse(&vars)
+        .args(["token", "--client", "m2morg_dev", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(claims.get("sub").is_none(), "{claims}");
+    assert_eq!(claims["client_id"], "m2morg_dev");
+    let mut child = gatehouse(&vars).spawn().unwrap();
+    wait_up(port).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture_whoami","arguments":{}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let me = &body["result"]["structuredContent"];
+    assert_eq!(
+        (me["kind"].as_str(), me["subject"].as_str()),
+        (Some("client"), Some("m2morg_dev"))
+    );
+    assert_eq!(me["organization"], "acme");
+    stop_and_read_log(&mut child);
+}
