@@ -494,6 +494,18 @@ pub struct Rounds {
     stopped: Stop,
 }
 
+/// The capabilities `questions` need that `capabilities` (a request's) do not declare.
+pub(crate) fn undeclared(
+    questions: &[(String, Question)],
+    capabilities: &Map<String, Value>,
+) -> Vec<String> {
+    questions
+        .iter()
+        .filter(|(_, q)| !q.declared(capabilities))
+        .map(|(_, q)| q.capability().to_string())
+        .collect()
+}
+
 /// Where a run that cannot go on records why, and its runner waits for it.
 #[derive(Default)]
 pub(crate) struct Stop {
@@ -541,11 +553,7 @@ impl Rounds {
     }
 
     async fn ask(&self, questions: Vec<(String, Question)>) -> Result<Vec<Answer>, AskError> {
-        let undeclared: Vec<String> = questions
-            .iter()
-            .filter(|(_, q)| !q.declared(&self.capabilities))
-            .map(|(_, q)| q.capability().to_string())
-            .collect();
+        let undeclared = undeclared(&questions, &self.capabilities);
         if !undeclared.is_empty() {
             return self.stop(Interrupt::MissingCapabilities(undeclared)).await;
         }

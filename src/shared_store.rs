@@ -168,6 +168,11 @@ impl SharedStore {
         Ok(self.within_timeout(call).await?.is_some())
     }
 
+    /// `rate_limit.redis_timeout_ms`: the longest any call to the store waits.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A handle on the multiplexed connection (cheap to clone), for the task records.
     pub(crate) fn connection(&self) -> ConnectionManager {
         self.conn.clone()
@@ -257,18 +262,7 @@ impl SharedStore {
                     change: change.into(),
                 })
                 .expect("announcements serialize");
-                let mut conn = store.conn.clone();
-                let publish = async {
-                    redis::cmd("PUBLISH")
-                        .arg(CHANNEL)
-                        .arg(text)
-                        .query_async::<i64>(&mut conn)
-                        .await
-                };
-                if !matches!(
-                    tokio::time::timeout(store.timeout * 10, publish).await,
-                    Ok(Ok(_))
-                ) {
+                if !store.publish(CHANNEL, text, store.timeout * 10).await {
                     log::debug!("a list change was not relayed to other instances");
                 }
             }
@@ -283,6 +277,20 @@ impl SharedStore {
             }
             true
         });
+    }
+
+    /// Publishes `text` on `channel`, waiting at most `within`; `false` when it was not
+    /// (the store's state is not changed by a slow publish: relays are best effort).
+    pub(crate) async fn publish(&self, channel: &str, text: String, within: Duration) -> bool {
+        let mut conn = self.conn.clone();
+        let publish = async {
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(text)
+                .query_async::<i64>(&mut conn)
+                .await
+        };
+        matches!(tokio::time::timeout(within, publish).await, Ok(Ok(_)))
     }
 
     /// Hands every message published on `channel` to `on_message` until it returns `false`,

@@ -189,11 +189,7 @@ impl TaskAsker {
         if !self.declared {
             return Err(AskError::NotSupported(NOT_DECLARED.into()));
         }
-        let undeclared: Vec<String> = questions
-            .iter()
-            .filter(|(_, q)| !q.declared(&self.capabilities))
-            .map(|(_, q)| q.capability().to_string())
-            .collect();
+        let undeclared = super::undeclared(&questions, &self.capabilities);
         if !undeclared.is_empty() {
             return self.stop(Interrupt::MissingCapabilities(undeclared)).await;
         }

@@ -241,16 +241,9 @@ pub(super) async fn nudge(store: &SharedStore, origin: &str, id: &str) {
     if store.resting() {
         return;
     }
-    let mut conn = store.connection();
-    let text = format!("{origin}\n{id}");
-    let publish = async {
-        redis::cmd("PUBLISH")
-            .arg(CHANNEL)
-            .arg(text)
-            .query_async::<i64>(&mut conn)
-            .await
-    };
-    let _ = store.within_timeout(publish).await;
+    store
+        .publish(CHANNEL, format!("{origin}\n{id}"), store.timeout())
+        .await;
 }
 
 /// Listens for other instances' nudges for as long as `tasks` lives.
