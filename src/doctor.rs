@@ -506,7 +506,13 @@ async fn explain(
                     "  - the signature does not verify with the issuer's key of that kid: the token was signed by another key or altered"
                 );
             }
-            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("-");
+            // The subject as the validator would name it (`auth.subject_claims`).
+            let sub = settings
+                .auth
+                .subject_claims
+                .iter()
+                .find_map(|c| claims.get(c.as_str()).and_then(Value::as_str))
+                .unwrap_or("-");
             let _ = writeln!(
                 out,
                 "  (unverified) subject {sub:?}, scopes {:?}",

@@ -63,103 +63,105 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 /// The process-wide metrics.
-pub static METRICS: LazyLock<Metrics> =
-    LazyLock::new(|| {
-        let r = Registry::new();
-        let tool_seconds = HistogramVec::new(
-            HistogramOpts::new("gatehouse_tool_call_duration_seconds", "Tool call latency")
-                .buckets(vec![
-                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
-                ]),
-            &["tool"],
-        )
-        .expect("metric definition");
-        r.register(Box::new(tool_seconds.clone()))
-            .expect("metric registers once");
-        let task_seconds = HistogramVec::new(
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let r = Registry::new();
+    let tool_seconds = HistogramVec::new(
+        HistogramOpts::new("gatehouse_tool_call_duration_seconds", "Tool call latency").buckets(
+            vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+            ],
+        ),
+        &["tool"],
+    )
+    .expect("metric definition");
+    r.register(Box::new(tool_seconds.clone()))
+        .expect("metric registers once");
+    let task_seconds = HistogramVec::new(
         HistogramOpts::new(
             "gatehouse_task_duration_seconds",
-            "Tasks that ended, by terminal status (completed, failed, cancelled), from creation",
+            "Tasks that ended, by terminal status, from creation",
         )
-        .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]),
+        .buckets(vec![
+            1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+        ]),
         &["status"],
     )
     .expect("metric definition");
-        r.register(Box::new(task_seconds.clone()))
-            .expect("metric registers once");
-        let tasks_created = IntCounter::new("gatehouse_tasks_created_total", "Tasks created")
-            .expect("metric definition");
-        r.register(Box::new(tasks_created.clone()))
-            .expect("metric registers once");
-        let m = Metrics {
-            tasks_created,
-            task_seconds,
-            requests: counter(
-                &r,
-                "gatehouse_requests_total",
-                "MCP endpoint requests by protocol era, JSON-RPC method and HTTP status",
-                &["era", "method", "status"],
-            ),
-            tool_calls: counter(
-                &r,
-                "gatehouse_tool_calls_total",
-                "Tool calls by tool and outcome",
-                &["tool", "outcome"],
-            ),
-            tool_seconds,
-            auth_refusals: counter(
-                &r,
-                "gatehouse_auth_refusals_total",
-                "Requests refused by authentication or authorization, by reason",
-                &["reason"],
-            ),
-            jwks_fetches: counter(
-                &r,
-                "gatehouse_jwks_fetches_total",
-                "Key set fetches by result",
-                &["result"],
-            ),
-            jwks_age: gauge(
-                &r,
-                "gatehouse_jwks_age_seconds",
-                "Seconds since the key set in force was fetched",
-            ),
-            jwks_keys: gauge(&r, "gatehouse_jwks_keys", "Usable keys in force"),
-            rate_limited: counter(
-                &r,
-                "gatehouse_rate_limited_total",
-                "Requests refused by a rate budget",
-                &["budget"],
-            ),
-            in_flight: gauge(&r, "gatehouse_in_flight_requests", "Requests being handled"),
-            open_streams: gauge(&r, "gatehouse_open_streams", "Open SSE response streams"),
-            shared_store_up: IntGauge::new(
-                "gatehouse_shared_store_up",
-                "1 while the shared store (REDIS_URL) answers, 0 while budgets fall back",
-            )
-            .expect("metric definition"),
-            // Registered only once a shared store is configured (`shared_store_configured`): an
-            // instance without REDIS_URL has no store to report as down.
-            shared_store_fallbacks: IntCounter::new(
-                "gatehouse_shared_store_fallbacks_total",
-                "Budget checks the shared store did not answer in time",
-            )
-            .expect("metric definition"),
-            registry: r,
-        };
-        // Families whose labels are known are present from the first scrape, at 0, so a rate over
-        // them means something before the first refusal.
-        for reason in AUTH_REFUSAL_REASONS {
-            m.auth_refusals.with_label_values(&[reason]);
-        }
-        for budget in BUDGETS {
-            m.rate_limited.with_label_values(&[budget]);
-        }
-        for status in ["completed", "failed", "cancelled"] {
-            m.task_seconds.with_label_values(&[status]);
-        }
-        m
-    });
+    r.register(Box::new(task_seconds.clone()))
+        .expect("metric registers once");
+    let tasks_created = IntCounter::new("gatehouse_tasks_created_total", "Tasks created")
+        .expect("metric definition");
+    r.register(Box::new(tasks_created.clone()))
+        .expect("metric registers once");
+    let m = Metrics {
+        tasks_created,
+        task_seconds,
+        requests: counter(
+            &r,
+            "gatehouse_requests_total",
+            "MCP endpoint requests by protocol era, JSON-RPC method and HTTP status",
+            &["era", "method", "status"],
+        ),
+        tool_calls: counter(
+            &r,
+            "gatehouse_tool_calls_total",
+            "Tool calls by tool and outcome",
+            &["tool", "outcome"],
+        ),
+        tool_seconds,
+        auth_refusals: counter(
+            &r,
+            "gatehouse_auth_refusals_total",
+            "Requests refused by authentication or authorization, by reason",
+            &["reason"],
+        ),
+        jwks_fetches: counter(
+            &r,
+            "gatehouse_jwks_fetches_total",
+            "Key set fetches by result",
+            &["result"],
+        ),
+        jwks_age: gauge(
+            &r,
+            "gatehouse_jwks_age_seconds",
+            "Seconds since the key set in force was fetched",
+        ),
+        jwks_keys: gauge(&r, "gatehouse_jwks_keys", "Usable keys in force"),
+        rate_limited: counter(
+            &r,
+            "gatehouse_rate_limited_total",
+            "Requests refused by a rate budget",
+            &["budget"],
+        ),
+        in_flight: gauge(&r, "gatehouse_in_flight_requests", "Requests being handled"),
+        open_streams: gauge(&r, "gatehouse_open_streams", "Open SSE response streams"),
+        shared_store_up: IntGauge::new(
+            "gatehouse_shared_store_up",
+            "1 while the shared store (REDIS_URL) answers, 0 while budgets fall back",
+        )
+        .expect("metric definition"),
+        // Registered only once a shared store is configured (`shared_store_configured`): an
+        // instance without REDIS_URL has no store to report as down.
+        shared_store_fallbacks: IntCounter::new(
+            "gatehouse_shared_store_fallbacks_total",
+            "Budget checks the shared store did not answer in time",
+        )
+        .expect("metric definition"),
+        registry: r,
+    };
+    // Families whose labels are known are present from the first scrape, at 0, so a rate over
+    // them means something before the first refusal.
+    for reason in AUTH_REFUSAL_REASONS {
+        m.auth_refusals.with_label_values(&[reason]);
+    }
+    for budget in BUDGETS {
+        m.rate_limited.with_label_values(&[budget]);
+    }
+    for status in ["completed", "failed", "cancelled"] {
+        m.task_seconds.with_label_values(&[status]);
+    }
+    m
+});
 
 /// Every `reason` label of `gatehouse_auth_refusals_total`.
 pub const AUTH_REFUSAL_REASONS: [&str; 8] = [
@@ -190,9 +192,7 @@ impl Metrics {
             }
         }
     }
-}
 
-impl Metrics {
     /// A task reached `status` (terminal) after `secs`.
     pub fn task_ended(&self, status: &'static str, secs: f64) {
         self.task_seconds.with_label_values(&[status]).observe(secs);

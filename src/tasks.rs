@@ -297,10 +297,6 @@ impl Tasks {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
     /// Stores a new task before anyone is told of it (a `tasks/get` finds it as soon as this
     /// returns), in the shared store when there is one; when it does not answer, in memory
     /// (`rate_limit.redis_down = local`) or not at all (`refuse`).

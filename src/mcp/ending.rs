@@ -23,7 +23,7 @@ pub fn deadline_secs(server: &Server, call: &Call) -> u64 {
 }
 
 /// What a tool call answers for how its handler's run ended (in the request; a task records it
-/// instead, `tasks::conclude`).
+/// instead: `Runner::conclude` in `mcp::tasks`).
 pub fn conclude(
     server: &Server,
     tool: &Tool,

@@ -16,7 +16,7 @@ fn key_dir() -> String {
         .to_string()
 }
 
-fn gatehouse(vars: &[(&str, &str)]) -> Command {
+pub(crate) fn gatehouse(vars: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
@@ -32,7 +32,7 @@ fn gatehouse(vars: &[(&str, &str)]) -> Command {
     c
 }
 
-async fn wait_up(port: u16) {
+pub(crate) async fn wait_up(port: u16) {
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client

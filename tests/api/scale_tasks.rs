@@ -68,42 +68,34 @@ async fn a_task_created_on_one_instance_is_answered_and_cancelled_on_another() {
     assert!(asked.elapsed() < Duration::from_secs(2));
 }
 
-/// The real binary with auth off, sharing `redis_url`, once it answers `/health`.
+/// The real binary with auth off, sharing `redis_url`, once it answers `/health` (its output
+/// is not read: a pipe nobody drains would stall it).
 async fn binary(redis_url: &str, vars: &[(&str, &str)]) -> (std::process::Child, TestApp) {
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("GATEHOUSE_AUTH__ENABLED", "false")
-        .env("REDIS_URL", redis_url)
-        .env("RUST_LOG", "warn")
+    let port_text = port.to_string();
+    let mut all = vec![
+        ("PORT", port_text.as_str()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+        ("REDIS_URL", redis_url),
+        ("RUST_LOG", "warn"),
+    ];
+    all.extend_from_slice(vars);
+    let child = crate::process::gatehouse(&all)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    let child = command.spawn().unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::process::wait_up(port).await;
     let app = TestApp {
         base: format!("http://127.0.0.1:{port}"),
         port,
         resource: String::new(),
         metadata_url: String::new(),
-        client: client.clone(),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
         issuer: None,
         rsa: None,
         ec: None,
     };
-    for _ in 0..400 {
-        let up = client.get(format!("{}/health", app.base)).send().await;
-        if up.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     (child, app)
 }
 
