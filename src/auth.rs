@@ -6,9 +6,11 @@ pub mod bearer;
 pub mod challenge;
 pub mod dev_issuer;
 pub mod gate;
+pub mod introspection;
 pub mod jwks;
 pub mod metadata;
 pub mod validator;
+pub mod verifier;
 
 /// The verified caller. Built only by the token checker (`validator`) from a validated token
 /// (its fields are private, its constructor is the crate's); holds no token. Unit tests build
@@ -25,6 +27,8 @@ pub struct Identity {
     organization: Option<String>,
     /// `client_id`, else `azp`.
     client_id: Option<String>,
+    /// The DPoP key the token is bound to (`cnf.jkt`), if it is.
+    confirmation: Option<String>,
     /// How long the token behind this identity stays acceptable.
     validity: Validity,
 }
@@ -46,6 +50,7 @@ pub(crate) struct Claimed {
     pub scopes: Vec<String>,
     pub organization: Option<String>,
     pub client_id: Option<String>,
+    pub confirmation: Option<String>,
 }
 
 /// What keeps a verified token acceptable: the time it expires (`exp` plus the leeway) and the
@@ -104,6 +109,7 @@ impl Identity {
             scopes,
             organization,
             client_id,
+            confirmation,
         } = claimed;
         Identity {
             issuer,
@@ -112,6 +118,7 @@ impl Identity {
             scopes,
             organization,
             client_id,
+            confirmation,
             validity,
         }
     }
@@ -132,6 +139,7 @@ impl Identity {
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 organization: organization.map(str::to_string),
                 client_id: None,
+                confirmation: None,
             },
             Validity::FOREVER,
         )
@@ -165,6 +173,11 @@ impl Identity {
     /// The client the token was issued to (`client_id`, else `azp`).
     pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
+    }
+
+    /// The DPoP key's RFC 7638 thumbprint the token is bound to (`cnf.jkt`), if it is.
+    pub fn confirmation(&self) -> Option<&str> {
+        self.confirmation.as_deref()
     }
 
     /// How long the token behind this identity stays acceptable.

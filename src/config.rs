@@ -12,6 +12,7 @@ use url::Url;
 
 mod auth;
 mod cors;
+mod issuers;
 mod log;
 mod mcp;
 mod rate_limit;
@@ -20,6 +21,7 @@ mod server;
 
 pub use auth::{AuthSettings, IssuerSetting};
 pub use cors::CorsSettings;
+pub use issuers::{ClientCredentials, DpopMode, Introspection, TrustedIssuer};
 pub use log::{LogFormat, LogSettings};
 pub use mcp::McpSettings;
 pub use rate_limit::{RateLimitSettings, RedisDown};
@@ -42,7 +44,8 @@ fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
 }
 
 /// A secret string: never printed by `Debug` or `Display`.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -106,8 +109,10 @@ struct Sections {
 }
 
 /// Settings whose values are lists (comma-separated in environment variables).
-const LIST_KEYS: [&str; 7] = [
+const LIST_KEYS: [&str; 9] = [
     "auth.audiences",
+    "auth.issuer_urls",
+    "auth.dpop_algorithms",
     "auth.algorithms",
     "auth.subject_claims",
     "auth.base_scopes",
@@ -118,7 +123,7 @@ const LIST_KEYS: [&str; 7] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 24] = [
+const PLAIN_VARS: [(&str, &str); 25] = [
     ("REDIS_URL", "rate_limit.redis_url"),
     ("MCP_STATE_KEY", "mcp.state_key"),
     ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
@@ -131,6 +136,7 @@ const PLAIN_VARS: [(&str, &str); 24] = [
     ("OAUTH_ISSUER", "auth.issuer"),
     ("SK_ENV_URL", "auth.issuer"),
     ("SCALEKIT_ENVIRONMENT_URL", "auth.issuer"),
+    ("OAUTH_ISSUERS", "auth.issuer_urls"),
     ("OAUTH_JWKS_URI", "auth.jwks_uri"),
     ("EXPECTED_AUDIENCE", "auth.audiences"),
     (

@@ -11,10 +11,11 @@ use url::Url;
 
 use crate::auth::jwks::KeyStore;
 use crate::auth::validator::{Rejection, b64_json, claimed_scopes, string_list};
+use crate::auth::verifier::{TrustedCheck, Verifier, token_digest};
 use crate::auth::{Caller, Identity};
 use crate::config::{IssuerSetting, Profile, RedisDown, Settings};
 use crate::registry::Registry;
-use crate::state::{PublicUrls, key_store, public_urls, validator};
+use crate::state::{PublicUrls, key_stores, public_urls, verifier};
 
 /// What the doctor found: the report to print, and whether serving (or the token) would work.
 pub struct Report {
@@ -65,8 +66,8 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
         ok: true,
     };
     where_it_serves(&mut r, settings, &urls);
-    // The key set, fetched now.
-    let (keys, _dev) = match key_store(settings, &urls) {
+    // Every trusted issuer's key set and introspection endpoint, checked now.
+    let (stores, _dev) = match key_stores(settings, &urls) {
         Ok(k) => k,
         Err(e) => {
             let _ = writeln!(r.out, "FAIL: {e}");
@@ -76,7 +77,11 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
             };
         }
     };
-    key_set(&mut r, settings, &urls, &keys).await;
+    let verifier = verifier(settings, &urls, &stores);
+    for check in verifier.issuers() {
+        key_set(&mut r, settings, &urls, check).await;
+        introspection(&mut r, check).await;
+    }
     policies(&mut r, settings, &urls);
     shared_store(&mut r, settings).await;
     r.line("protocol revisions", &crate::mcp::ALL_VERSIONS.join(", "));
@@ -85,7 +90,7 @@ async fn checks(settings: &Settings, token: Option<&str>) -> Report {
         let _ = writeln!(r.out, "warning: {w}");
     }
     if let Some(token) = token {
-        let (accepted, text) = explain(settings, &urls, keys, token).await;
+        let (accepted, text) = explain(settings, &verifier, token).await;
         r.out.push_str(&text);
         r.ok = r.ok && accepted;
     }
@@ -119,22 +124,79 @@ fn where_it_serves(r: &mut Lines, settings: &Settings, urls: &PublicUrls) {
             urls.metadata_url, urls.base
         ),
     );
-    let issuer_kind = match &settings.auth.issuer {
-        IssuerSetting::Development => " (built-in development issuer)",
-        IssuerSetting::Remote { .. } => "",
-    };
-    r.line("issuer", &format!("{}{issuer_kind}", urls.issuer));
+    match &settings.auth.issuer {
+        IssuerSetting::Development => r.line(
+            "issuer",
+            &format!("{} (built-in development issuer)", urls.issuer),
+        ),
+        _ => {
+            let all: Vec<&str> = settings
+                .auth
+                .trusted
+                .iter()
+                .map(|t| t.issuer.as_str())
+                .collect();
+            r.line(
+                if all.len() == 1 { "issuer" } else { "issuers" },
+                &all.join(", "),
+            );
+        }
+    }
+    r.line(
+        "token kinds",
+        &format!(
+            "JWT{}; DPoP {:?}",
+            match settings.auth.introspection {
+                crate::config::Introspection::Off => "",
+                crate::config::Introspection::Opaque => ", opaque tokens by introspection",
+                crate::config::Introspection::Always => ", every token introspected",
+            },
+            settings.auth.dpop
+        ),
+    );
     if !settings.auth.enabled {
         r.line("auth", "OFF (auth.enabled = false): development only");
     }
 }
 
-/// The issuer's key set, fetched now as the server would fetch it.
-async fn key_set(r: &mut Lines, settings: &Settings, urls: &PublicUrls, keys: &KeyStore) {
+/// An issuer's introspection endpoint: found, and answering a made-up token (which proves the
+/// client credentials are accepted).
+async fn introspection(r: &mut Lines, check: &TrustedCheck) {
+    let Some(i) = &check.introspector else {
+        return;
+    };
+    match i.endpoint().await {
+        Err(e) => r.failing("introspection", &format!("NO ENDPOINT: {e}")),
+        Ok(url) => {
+            let probe = "gatehouse-doctor-probe";
+            let text = match i.introspect(probe, &token_digest(probe.as_bytes())).await {
+                Err(crate::auth::introspection::Failure::Inactive) => {
+                    format!("{url}: answers (a made-up token is inactive; credentials accepted)")
+                }
+                Ok(_) => format!("{url}: answers, but calls a made-up token active"),
+                Err(_) => {
+                    r.failing(
+                        "introspection",
+                        &format!("{url}: FAILED (see the log line above; check auth.client_id, auth.client_secret)"),
+                    );
+                    return;
+                }
+            };
+            r.line("introspection", &text);
+        }
+    }
+}
+
+/// An issuer's key set, fetched now as the server would fetch it.
+async fn key_set(r: &mut Lines, settings: &Settings, urls: &PublicUrls, check: &TrustedCheck) {
+    let keys = check.validator.keys();
+    if settings.auth.trusted.len() > 1 {
+        r.line("issuer", check.validator.issuer());
+    }
     let started = Instant::now();
     let fetched = match &settings.auth.issuer {
         IssuerSetting::Development => Ok(keys.current().map_or(0, |s| s.keys.len())),
-        IssuerSetting::Remote { .. } => keys.fetch_once().await,
+        _ => keys.fetch_once().await,
     };
     let uri = match (&settings.auth.issuer, keys.jwks_uri()) {
         (IssuerSetting::Development, _) => {
@@ -389,8 +451,9 @@ fn header_hints(
 fn claim_hints(
     claims: &Value,
     settings: &Settings,
-    urls: &PublicUrls,
+    named: &crate::auth::validator::TokenValidator,
 ) -> Vec<(&'static str, String)> {
+    let (issuer, audiences) = (named.issuer(), named.audiences());
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let leeway = settings.auth.leeway_secs as i64;
     let mut why = Vec::new();
@@ -415,14 +478,14 @@ fn claim_hints(
         ));
     }
     if let Some(iss) = claims.get("iss").and_then(Value::as_str)
-        && iss != urls.issuer
+        && iss != issuer
     {
         why.push((
             "iss",
             format!(
                 "iss: expected {:?}, received {iss:?}{}",
-                urls.issuer,
-                if iss.trim_end_matches('/') == urls.issuer.trim_end_matches('/') {
+                issuer,
+                if iss.trim_end_matches('/') == issuer.trim_end_matches('/') {
                     " (they differ only by a trailing slash)"
                 } else {
                     ""
@@ -431,15 +494,15 @@ fn claim_hints(
         ));
     }
     let auds = string_list(claims.get("aud"));
-    if claims.get("aud").is_some() && !auds.iter().any(|a| urls.audiences.contains(a)) {
+    if claims.get("aud").is_some() && !auds.iter().any(|a| audiences.contains(a)) {
         let slash = auds.iter().any(|a| {
-            urls.audiences
+            audiences
                 .iter()
                 .any(|e| e.trim_end_matches('/') == a.trim_end_matches('/'))
         });
         why.push(("aud", format!(
             "aud: expected one of {:?}, received {auds:?}{}",
-            urls.audiences,
+            audiences,
             if slash {
                 " (they differ only by a trailing slash: make EXPECTED_AUDIENCE match the token exactly)"
             } else {
@@ -466,29 +529,32 @@ fn claim_hints(
 }
 
 /// compared with what the server expects, then who the token is and what it may call.
-async fn explain(
-    settings: &Settings,
-    urls: &PublicUrls,
-    keys: std::sync::Arc<crate::auth::jwks::KeyStore>,
-    token: &str,
-) -> (bool, String) {
+async fn explain(settings: &Settings, verifier: &Verifier, token: &str) -> (bool, String) {
     let mut out = String::from("\ntoken check:\n");
     let token = token.trim();
-    let verdict = validator(settings, urls, keys.clone())
-        .validate(token)
-        .await;
+    let verdict = verifier.validate(token).await;
     let header = segment(token, 0).unwrap_or(Value::Null);
     let claims = segment(token, 1).unwrap_or(Value::Null);
-    if !claims.is_object() {
+    let introspecting = verifier.issuers().iter().any(|i| i.introspector.is_some());
+    if !claims.is_object() && introspecting {
         let _ = writeln!(
             out,
-            "  not a JWT: expected three base64url parts, the first two JSON objects"
+            "  not a JWT: an opaque token, checked by introspection (auth.introspection)"
+        );
+        introspection_answer(&mut out, verifier, token).await;
+    } else if !claims.is_object() {
+        let _ = writeln!(
+            out,
+            "  not a JWT: expected three base64url parts, the first two JSON objects (opaque tokens need auth.introspection)"
         );
     }
     // Each hint is tagged with the rejection it explains (`Rejection::hint`); only the ones
-    // that belong to the server's own verdict are printed.
-    let mut why = header_hints(&header, settings, &keys);
-    why.extend(claim_hints(&claims, settings, urls));
+    // that belong to the server's own verdict are printed. The issuer is the one `iss` names.
+    let mut why = Vec::new();
+    if let Ok(named) = verifier.issuer_of(token) {
+        why = header_hints(&header, settings, named.validator.keys());
+        why.extend(claim_hints(&claims, settings, &named.validator));
+    }
     match &verdict {
         Ok(identity) => {
             let _ = writeln!(out, "  ACCEPTED: this server would accept the token");
@@ -523,6 +589,44 @@ async fn explain(
     (verdict.is_ok(), out)
 }
 
+/// What the introspection endpoint said of an opaque token: the members the server checks
+/// (never the token itself).
+async fn introspection_answer(out: &mut String, verifier: &Verifier, token: &str) {
+    let digest = token_digest(token.as_bytes());
+    for check in verifier.issuers() {
+        let Some(i) = &check.introspector else {
+            continue;
+        };
+        let answer = match i.introspect(token, &digest).await {
+            Ok(a) => a,
+            Err(crate::auth::introspection::Failure::Inactive) => {
+                let _ = writeln!(out, "  {}: active false", check.validator.issuer());
+                continue;
+            }
+            Err(_) => {
+                let _ = writeln!(out, "  {}: the endpoint failed", check.validator.issuer());
+                continue;
+            }
+        };
+        let shown: Vec<String> = [
+            "active",
+            "iss",
+            "aud",
+            "exp",
+            "nbf",
+            "scope",
+            "sub",
+            "client_id",
+            "cnf",
+        ]
+        .iter()
+        .filter_map(|k| answer.get(*k).map(|v| format!("{k}={v}")))
+        .collect();
+        let _ = writeln!(out, "  {}: {}", check.validator.issuer(), shown.join(", "));
+        return;
+    }
+}
+
 fn token_scopes(claims: &Value) -> Vec<String> {
     claims
         .as_object()
@@ -547,6 +651,13 @@ fn describe(out: &mut String, identity: &Identity) {
         "  client id:        {}",
         identity.client_id().unwrap_or("-")
     );
+    let _ = writeln!(out, "  issuer:           {}", identity.issuer());
+    if let Some(jkt) = identity.confirmation() {
+        let _ = writeln!(
+            out,
+            "  DPoP-bound:       to key {jkt} (cnf.jkt): send it as Authorization: DPoP with a DPoP proof signed by that key"
+        );
+    }
     let caller = Caller::Authenticated(std::sync::Arc::new(identity.clone()));
     match Registry::from_inventory() {
         Ok(registry) => {

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub auth_refusals: IntCounterVec,
     /// Key set fetches by result (`ok`, `error`).
     pub jwks_fetches: IntCounterVec,
+    /// Token introspection calls by result (active, inactive, error).
+    pub introspections: IntCounterVec,
     /// Seconds since the key set in force was fetched (set at scrape time).
     pub jwks_age: IntGauge,
     /// Usable keys in force (set at scrape time).
@@ -121,6 +123,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Key set fetches by result",
             &["result"],
         ),
+        introspections: counter(
+            &r,
+            "gatehouse_introspections_total",
+            "Token introspection calls by result",
+            &["result"],
+        ),
         jwks_age: gauge(
             &r,
             "gatehouse_jwks_age_seconds",
@@ -164,10 +172,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 });
 
 /// Every `reason` label of `gatehouse_auth_refusals_total`.
-pub const AUTH_REFUSAL_REASONS: [&str; 8] = [
+pub const AUTH_REFUSAL_REASONS: [&str; 10] = [
     "no_token",
     "malformed",
     "invalid",
+    "inactive",
+    "dpop",
     "expired",
     "audience",
     "issuer",

@@ -16,16 +16,19 @@ use crate::metrics::METRICS;
 use crate::refusal::Refusal;
 use crate::state::StartupError;
 
-/// The text exposition of every metric, the key set gauges brought up to date first.
-pub fn render(keys: &KeyStore) -> String {
+/// The text exposition of every metric, the key set gauges brought up to date first (the keys
+/// of every trusted issuer; the age of the oldest set in force).
+pub fn render(stores: &[Arc<KeyStore>]) -> String {
     let m = &*METRICS;
-    match keys.current() {
-        Some(set) => {
-            m.jwks_keys.set(set.keys.len() as i64);
-            m.jwks_age.set(keys.age().map_or(0, |a| a.as_secs() as i64));
+    let (mut keys, mut age) = (0, 0);
+    for store in stores {
+        if let Some(set) = store.current() {
+            keys += set.keys.len() as i64;
+            age = age.max(store.age().map_or(0, |a| a.as_secs() as i64));
         }
-        None => m.jwks_keys.set(0),
     }
+    m.jwks_keys.set(keys);
+    m.jwks_age.set(age);
     crate::metrics::text()
 }
 
@@ -73,7 +76,7 @@ impl MetricsAccess {
 
 async fn serve(
     req: HttpRequest,
-    keys: web::Data<Arc<KeyStore>>,
+    keys: web::Data<Vec<Arc<KeyStore>>>,
     access: web::Data<MetricsAccess>,
 ) -> HttpResponse {
     if !access.host_allowed(&req) {
@@ -101,7 +104,7 @@ async fn serve(
 /// Starts the metrics listener: only `GET /metrics`, nothing else of the app.
 pub fn listener(
     listener: TcpListener,
-    keys: Arc<KeyStore>,
+    keys: Vec<Arc<KeyStore>>,
     access: MetricsAccess,
 ) -> std::io::Result<HttpServerHandle> {
     let keys = web::Data::new(keys);
@@ -125,7 +128,7 @@ pub fn listener(
 /// never the public port. Its port (0 picks one) and handle.
 pub fn start(
     settings: &Settings,
-    keys: &Arc<KeyStore>,
+    keys: &[Arc<KeyStore>],
 ) -> Result<Option<(u16, actix_web::dev::ServerHandle)>, StartupError> {
     let s = &settings.server;
     let Some(mp) = s.metrics_port else {
@@ -146,7 +149,7 @@ pub fn start(
         allowed_hosts: settings.security.allowed_hosts.clone(),
         token: s.metrics_token.clone(),
     };
-    let server = listener(bound, keys.clone(), access).map_err(StartupError::Serve)?;
+    let server = listener(bound, keys.to_vec(), access).map_err(StartupError::Serve)?;
     let handle = server.handle();
     actix_web::rt::spawn(server);
     log::info!(

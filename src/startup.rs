@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::auth::dev_issuer::DevIssuer;
 use crate::auth::jwks::KeyStore;
-use crate::auth::validator::TokenMemo;
+use crate::auth::verifier::TokenMemo;
 use crate::config::{Profile, Settings, TrustedProxy};
 use crate::conn::ConnectionLimiter;
 use crate::registry::Registry;
@@ -33,7 +33,10 @@ pub struct Application {
     pub metadata_url: String,
     pub audiences: Vec<String>,
     pub dev_issuer: Option<Arc<DevIssuer>>,
+    /// The first trusted issuer's key store (the development issuer's in development).
     pub keys: Arc<KeyStore>,
+    /// Every trusted issuer's key store, in `auth.trusted` order.
+    pub key_stores: Vec<Arc<KeyStore>>,
     pub settings: Settings,
     /// Announcements to `subscriptions/listen` streams, and their shutdown signal.
     pub changes: Arc<crate::changes::Changes>,
@@ -91,7 +94,8 @@ impl Application {
             metadata_url: urls.metadata_url,
             audiences: urls.audiences,
             dev_issuer: dev,
-            keys,
+            keys: keys[0].clone(),
+            key_stores: keys,
             settings,
         })
     }
@@ -167,11 +171,12 @@ fn reserve(addr: &str) -> std::io::Result<tokio::net::TcpSocket> {
     Err(last.unwrap_or_else(|| std::io::Error::other("the address resolves to nothing")))
 }
 
-/// Waits until a key set fetch has succeeded, at most `wait` (`auth.startup_key_wait_secs`).
-/// Keys known at startup (the development issuer) are in already.
-async fn await_first_keys(keys: &KeyStore, wait: Duration) {
+/// Waits until every trusted issuer's first key set fetch has succeeded, at most `wait`
+/// (`auth.startup_key_wait_secs`). Keys known at startup (the development issuer) are in
+/// already.
+async fn await_first_keys(keys: &[Arc<KeyStore>], wait: Duration) {
     let deadline = tokio::time::Instant::now() + wait;
-    while keys.current().is_none() {
+    while keys.iter().any(|k| k.current().is_none()) {
         if tokio::time::Instant::now() >= deadline {
             log::warn!(
                 "no key set after {} s (auth.startup_key_wait_secs): serving now; protected requests get 503 until a key set fetch succeeds",

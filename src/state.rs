@@ -14,16 +14,19 @@ use crate::asking::seal::Seal;
 use crate::auth::challenge::ChallengeContext;
 use crate::auth::dev_issuer::{self, DevIssuer};
 use crate::auth::gate::{AuthMode, AuthState, Gate};
+use crate::auth::introspection::{Introspector, IntrospectorOptions};
 use crate::auth::jwks::{KeyStore, RemoteOptions};
 use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
+use crate::auth::verifier::{TrustedCheck, Verifier};
 use crate::budget::{self, Budgets};
-use crate::config::{CorsSettings, IssuerSetting, Profile, Settings, base_str};
+use crate::config::{CorsSettings, Introspection, IssuerSetting, Profile, Settings, base_str};
 use crate::edge::GuardSettings;
 use crate::mcp::{Server, ServerParts};
 use crate::registry::{Registry, RegistryError};
 use crate::shared_store::SharedStore;
 use crate::transport::Limits;
+use jsonwebtoken::Algorithm;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -68,6 +71,7 @@ pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, Startup
     let issuer = match &settings.auth.issuer {
         IssuerSetting::Development => format!("{base}{}", dev_issuer::ISSUER_PATH),
         IssuerSetting::Remote { issuer, .. } => issuer.clone(),
+        IssuerSetting::Listed => settings.auth.trusted[0].issuer.clone(),
     };
     let audiences = if settings.auth.audiences.is_empty() {
         vec![resource.clone()]
@@ -83,63 +87,104 @@ pub fn public_urls(settings: &Settings, port: u16) -> Result<PublicUrls, Startup
     })
 }
 
-/// The key store the server uses (and `gatehouse doctor` checks): the development issuer's
-/// keys, or the remote issuer's key set (not fetched yet).
-pub fn key_store(
-    settings: &Settings,
-    urls: &PublicUrls,
-) -> Result<(Arc<KeyStore>, Option<Arc<DevIssuer>>), StartupError> {
+/// Every trusted issuer's key store, and the development issuer when it is the one.
+pub type KeyStores = (Vec<Arc<KeyStore>>, Option<Arc<DevIssuer>>);
+
+/// The key stores the server uses (and `gatehouse doctor` checks), one per trusted issuer in
+/// `auth.trusted` order (not fetched yet); the development issuer's alone when none is named.
+pub fn key_stores(settings: &Settings, urls: &PublicUrls) -> Result<KeyStores, StartupError> {
     let a = &settings.auth;
-    Ok(match &a.issuer {
-        IssuerSetting::Development => {
-            if settings.profile == Profile::Production {
-                return Err(StartupError::Config(
-                    "the development issuer cannot run in the production profile".into(),
-                ));
-            }
-            let dev = Arc::new(DevIssuer::load_or_create(
-                &a.dev_key_dir,
-                urls.issuer.clone(),
-            )?);
-            (KeyStore::new_static(dev.key_set()), Some(dev))
+    if a.issuer == IssuerSetting::Development {
+        if settings.profile == Profile::Production {
+            return Err(StartupError::Config(
+                "the development issuer cannot run in the production profile".into(),
+            ));
         }
-        IssuerSetting::Remote { issuer, jwks_uri } => (
+        let dev = Arc::new(DevIssuer::load_or_create(
+            &a.dev_key_dir,
+            urls.issuer.clone(),
+        )?);
+        return Ok((vec![KeyStore::new_static(dev.key_set())], Some(dev)));
+    }
+    let stores = a
+        .trusted
+        .iter()
+        .map(|t| {
             KeyStore::new_remote(RemoteOptions {
-                issuer: issuer.clone(),
-                jwks_uri: jwks_uri.clone(),
-                algorithms: a.algorithms.clone(),
+                issuer: t.issuer.clone(),
+                jwks_uri: t.jwks_uri.clone(),
+                algorithms: t.algorithms.clone(),
                 ttl: a.jwks_ttl,
                 cooldown: a.jwks_cooldown,
                 timeout: a.jwks_fetch_timeout,
                 require_https: settings.profile == Profile::Production,
                 max_stale: a.jwks_max_stale,
-            }),
-            None,
-        ),
-    })
+            })
+        })
+        .collect();
+    Ok((stores, None))
 }
 
-/// The token validator the server uses (and `gatehouse doctor --token` runs).
-pub fn validator(settings: &Settings, urls: &PublicUrls, keys: Arc<KeyStore>) -> TokenValidator {
+/// The token check the server uses (and `gatehouse doctor --token` runs): one validator per
+/// key store from [`key_stores`], each with its issuer's audiences, algorithms and
+/// introspection endpoint.
+pub fn verifier(settings: &Settings, urls: &PublicUrls, stores: &[Arc<KeyStore>]) -> Verifier {
     let a = &settings.auth;
-    TokenValidator::new(ValidatorOptions {
-        issuer: urls.issuer.clone(),
-        audiences: urls.audiences.clone(),
-        algorithms: a.algorithms.clone(),
-        leeway: a.leeway_secs,
-        require_at_jwt_typ: a.require_at_jwt_typ,
-        keys,
-        max_lifetime: a.max_token_lifetime_secs,
-        scope_implies: a.scope_implies.clone(),
-        subject_claims: a.subject_claims.clone(),
-    })
+    let validator = |issuer: &str, audiences: &[String], algorithms: &[Algorithm], keys| {
+        TokenValidator::new(ValidatorOptions {
+            issuer: issuer.to_string(),
+            audiences: if audiences.is_empty() {
+                urls.audiences.clone()
+            } else {
+                audiences.to_vec()
+            },
+            algorithms: algorithms.to_vec(),
+            leeway: a.leeway_secs,
+            require_at_jwt_typ: a.require_at_jwt_typ,
+            keys,
+            max_lifetime: a.max_token_lifetime_secs,
+            scope_implies: a.scope_implies.clone(),
+            subject_claims: a.subject_claims.clone(),
+        })
+    };
+    let checks = if a.issuer == IssuerSetting::Development {
+        vec![TrustedCheck {
+            validator: validator(&urls.issuer, &[], &a.algorithms, stores[0].clone()),
+            introspector: None,
+        }]
+    } else {
+        a.trusted
+            .iter()
+            .zip(stores)
+            .map(|(t, keys)| TrustedCheck {
+                validator: validator(&t.issuer, &t.audiences, &t.algorithms, keys.clone()),
+                introspector: match (&t.client, a.introspection) {
+                    (Some(client), Introspection::Opaque | Introspection::Always) => {
+                        Some(Introspector::new(IntrospectorOptions {
+                            issuer: t.issuer.clone(),
+                            endpoint: t.introspection_endpoint.clone(),
+                            keys: keys.clone(),
+                            client: client.clone(),
+                            timeout: a.jwks_fetch_timeout,
+                            require_https: settings.profile == Profile::Production,
+                            cache_secs: a.introspection_cache_secs,
+                            negative_cache_secs: a.introspection_negative_cache_secs,
+                        }))
+                    }
+                    _ => None,
+                },
+            })
+            .collect()
+    };
+    Verifier::new(checks, a.introspection)
 }
 
 /// Everything the routes share, built once and cloned (cheaply: `Arc`s) into every worker.
 #[derive(Clone)]
 pub struct AppState {
     pub mcp: web::Data<Server>,
-    pub keys: Arc<KeyStore>,
+    /// One key store per trusted issuer.
+    pub keys: Vec<Arc<KeyStore>>,
     pub dev_issuer: Option<Arc<DevIssuer>>,
     pub(crate) auth: web::Data<AuthState>,
     pub(crate) limits: web::Data<Limits>,
@@ -172,9 +217,9 @@ impl AppState {
         seal: Seal,
     ) -> Result<AppState, StartupError> {
         let a = &settings.auth;
-        let (keys, dev_issuer) = key_store(settings, urls)?;
+        let (keys, dev_issuer) = key_stores(settings, urls)?;
         let mode = if a.enabled {
-            AuthMode::On(validator(settings, urls, keys.clone()))
+            AuthMode::On(verifier(settings, urls, &keys))
         } else {
             log::warn!(
                 "auth is OFF (auth.enabled = false): every caller is anonymous with every scope; never expose this server"
@@ -255,7 +300,9 @@ impl AppState {
     /// Background work: key set refresh, and purging idle rate-limit keys so memory stays
     /// bounded however many distinct callers come by. Call once per state, inside a runtime.
     pub fn spawn_background_work(&self) {
-        tokio::spawn(self.keys.clone().run_refresher());
+        for keys in &self.keys {
+            tokio::spawn(keys.clone().run_refresher());
+        }
         let budgets = self.budgets.clone();
         let mcp = self.mcp.clone();
         tokio::spawn(async move {
@@ -281,7 +328,7 @@ fn metadata_document(settings: &Settings, urls: &PublicUrls, registry: &Registry
         Some(m) => serde_json::Value::Object(m.clone()),
         None => metadata::build_document(DocumentInput {
             resource: &urls.resource,
-            authorization_server: a.authorization_server.as_deref().unwrap_or(&urls.issuer),
+            authorization_servers: authorization_servers(settings, urls),
             scopes: scopes.into_iter().collect(),
             resource_name: &a.resource_name,
             resource_documentation: a.resource_documentation.as_deref(),
@@ -290,6 +337,23 @@ fn metadata_document(settings: &Settings, urls: &PublicUrls, registry: &Registry
     Metadata {
         body: doc.to_string(),
     }
+}
+
+/// Every authorization server a client may use, in order: the single issuer (or the server
+/// configured to stand for it, `auth.authorization_server`), then every other trusted issuer.
+fn authorization_servers(settings: &Settings, urls: &PublicUrls) -> Vec<String> {
+    let a = &settings.auth;
+    let mut out = vec![
+        a.authorization_server
+            .clone()
+            .unwrap_or_else(|| urls.issuer.clone()),
+    ];
+    for t in a.trusted.iter().skip(1) {
+        if !out.contains(&t.issuer) {
+            out.push(t.issuer.clone());
+        }
+    }
+    out
 }
 
 /// The paths the metadata document is served at. RFC 9728 section 3.1: the document of a

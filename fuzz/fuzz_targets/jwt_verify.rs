@@ -13,6 +13,8 @@ use std::time::Duration;
 use gatehouse::auth::dev_issuer::{DevIssuer, TokenRequest};
 use gatehouse::auth::jwks::KeyStore;
 use gatehouse::auth::validator::{TokenValidator, ValidatorOptions};
+use gatehouse::auth::verifier::{TrustedCheck, Verifier};
+use gatehouse::config::Introspection;
 use jsonwebtoken::Algorithm;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +23,7 @@ const AUDIENCE: &str = "https://mcp.test/mcp";
 
 struct Fixture {
     issuer: DevIssuer,
-    validator: TokenValidator,
+    validator: Verifier,
     rt: tokio::runtime::Runtime,
 }
 
@@ -41,6 +43,13 @@ fn fixture() -> &'static Fixture {
             scope_implies: Default::default(),
             subject_claims: vec!["sub".into(), "client_id".into()],
         });
+        let validator = Verifier::new(
+            vec![TrustedCheck {
+                validator,
+                introspector: None,
+            }],
+            Introspection::Off,
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -30,7 +30,8 @@ use futures_util::future::LocalBoxFuture;
 
 use super::bearer::{self, BearerError, Credentials};
 use super::challenge::{AuthRefusal, ChallengeContext};
-use super::validator::{Rejection, TokenMemo, TokenValidator};
+use super::validator::Rejection;
+use super::verifier::{TokenMemo, Verifier};
 use super::{Caller, Identity};
 use crate::budget::{AtGate, Budgets, RateKey, Refused};
 use crate::config::TrustedProxy;
@@ -43,7 +44,7 @@ use crate::refusal::Refusal;
 pub enum AuthMode {
     /// Development-only switch: every caller is anonymous with all permissions.
     Off,
-    On(TokenValidator),
+    On(Verifier),
 }
 
 pub struct AuthState {
@@ -55,7 +56,7 @@ impl AuthState {
     pub fn keys_ready(&self) -> bool {
         match &self.mode {
             AuthMode::Off => true,
-            AuthMode::On(v) => v.keys().is_ready(),
+            AuthMode::On(v) => v.keys_ready(),
         }
     }
 }
@@ -374,7 +375,7 @@ pub(crate) fn bearer_token(
 async fn authenticate(
     req: &ServiceRequest,
     token: &str,
-    validator: &TokenValidator,
+    validator: &Verifier,
 ) -> Result<Caller, (AuthRefusal, &'static str)> {
     authenticate_token(token, validator, req.path(), req.peer_addr()).await
 }
@@ -382,13 +383,15 @@ async fn authenticate(
 /// [`authenticate`] for a request head not yet wrapped by actix-web (`Expect: 100-continue`).
 pub(crate) async fn authenticate_token(
     token: &str,
-    validator: &TokenValidator,
+    validator: &Verifier,
     path: &str,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<Caller, (AuthRefusal, &'static str)> {
     match validator.validate(token).await {
         Ok(identity) => Ok(Caller::Authenticated(identity)),
-        Err(Rejection::KeysUnavailable) => Err((AuthRefusal::KeysUnavailable, "keys_unavailable")),
+        Err(Rejection::KeysUnavailable | Rejection::IntrospectionUnavailable) => {
+            Err((AuthRefusal::KeysUnavailable, "keys_unavailable"))
+        }
         Err(r) => {
             log::info!(
                 "token rejected: {} (path {}, peer {})",

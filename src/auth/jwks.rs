@@ -457,6 +457,35 @@ impl KeyStore {
 
     /// Finds `jwks_uri` in the issuer's OpenID or OAuth (RFC 8414) metadata.
     async fn discover(&self, issuer: &str, require_https: bool) -> Result<Url, String> {
+        let (url, doc) = self.metadata(issuer).await?;
+        let jwks = doc
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{url} has no jwks_uri"))?;
+        let jwks = Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
+        let loopback = matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if require_https && jwks.scheme() != "https" && !loopback {
+            return Err(format!("{url}: jwks_uri must use https"));
+        }
+        Ok(jwks)
+    }
+
+    /// The issuer's metadata document (for its `introspection_endpoint`), fetched now with the
+    /// key set's rules. The development issuer has none.
+    pub async fn metadata_document(&self) -> Result<Value, String> {
+        match &self.source {
+            Source::Static => Err("the development issuer has no metadata document".into()),
+            Source::Remote { issuer, .. } => self
+                .metadata(issuer)
+                .await
+                .map(|(_, doc)| doc)
+                .map_err(|e| crate::text::redact_urls(&e).into_owned()),
+        }
+    }
+
+    /// The first of the issuer's OpenID or OAuth (RFC 8414) metadata documents that answers,
+    /// checked to name this issuer.
+    async fn metadata(&self, issuer: &str) -> Result<(Url, Value), String> {
         let base = Url::parse(issuer).map_err(|e| e.to_string())?;
         let trimmed = issuer.trim_end_matches('/');
         let path = base.path().trim_end_matches('/');
@@ -485,23 +514,12 @@ impl KeyStore {
                             "{url} names issuer {found_issuer:?}, expected {issuer:?} (check OAUTH_ISSUER / SK_ENV_URL)"
                         ));
                     }
-                    let jwks = doc
-                        .get("jwks_uri")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| format!("{url} has no jwks_uri"))?;
-                    let jwks =
-                        Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
-                    let loopback =
-                        matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-                    if require_https && jwks.scheme() != "https" && !loopback {
-                        return Err(format!("{url}: jwks_uri must use https"));
-                    }
-                    return Ok(jwks);
+                    return Ok((url, doc));
                 }
                 Err(e) => last_err = e,
             }
         }
-        Err(format!("could not discover the key set URL: {last_err}"))
+        Err(format!("could not read the issuer's metadata: {last_err}"))
     }
 
     /// Keeps the key set fresh: retries with backoff until the first load, then refreshes every

@@ -23,7 +23,7 @@ pub fn metadata_url(resource: &url::Url) -> String {
 
 pub struct DocumentInput<'a> {
     pub resource: &'a str,
-    pub authorization_server: &'a str,
+    pub authorization_servers: Vec<String>,
     pub scopes: Vec<String>,
     pub resource_name: &'a str,
     pub resource_documentation: Option<&'a str>,
@@ -32,7 +32,7 @@ pub struct DocumentInput<'a> {
 pub fn build_document(i: DocumentInput<'_>) -> Value {
     let mut doc = json!({
         "resource": i.resource,
-        "authorization_servers": [i.authorization_server],
+        "authorization_servers": i.authorization_servers,
         "scopes_supported": i.scopes,
         "bearer_methods_supported": ["header"],
     });

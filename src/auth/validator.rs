@@ -2,8 +2,8 @@
 //! chosen by `kid` and bound to one algorithm, the signature, then every claim rule. The token's
 //! header never picks the algorithm, and no URL in it is ever fetched.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::jwks::{KeySet, KeyStore};
 use super::{CallerKind, Claimed, Identity, Validity};
 use crate::auth::asymmetric_algorithm;
-use crate::hashing::BuildDigest;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -42,6 +41,12 @@ pub enum Rejection {
     AmbiguousKey,
     /// `exp` lies further ahead than `auth.max_token_lifetime_secs`.
     LifetimeTooLong,
+    /// The token's `iss` names no trusted issuer (nothing was fetched).
+    UnknownIssuer,
+    /// The introspection endpoint says the token is not active (RFC 7662 `active: false`).
+    Inactive,
+    /// The introspection endpoint failed or timed out: the token is not known to be bad.
+    IntrospectionUnavailable,
 }
 
 impl Rejection {
@@ -51,7 +56,9 @@ impl Rejection {
             Rejection::WrongAudience { .. } => "audience",
             Rejection::WrongIssuer => "issuer",
             Rejection::BadSignatureOrClaims(kind) if kind == "expired" => "expired",
-            Rejection::KeysUnavailable => "keys_unavailable",
+            Rejection::KeysUnavailable | Rejection::IntrospectionUnavailable => "keys_unavailable",
+            Rejection::UnknownIssuer => "issuer",
+            Rejection::Inactive => "inactive",
             _ => "invalid",
         }
     }
@@ -118,6 +125,15 @@ impl Rejection {
             Rejection::LifetimeTooLong => {
                 "exp lies further ahead than auth.max_token_lifetime_secs allows".into()
             }
+            Rejection::UnknownIssuer => {
+                "iss names no trusted issuer (auth.issuer, auth.issuers, OAUTH_ISSUERS)".into()
+            }
+            Rejection::Inactive => {
+                "the issuer's introspection endpoint says the token is not active (revoked, expired or unknown)".into()
+            }
+            Rejection::IntrospectionUnavailable => {
+                "the issuer's introspection endpoint failed or timed out".into()
+            }
         }
     }
 
@@ -126,7 +142,7 @@ impl Rejection {
         Some(match self {
             Rejection::AlgorithmNotAllowed => "alg",
             Rejection::UnknownKey => "kid",
-            Rejection::WrongIssuer => "iss",
+            Rejection::WrongIssuer | Rejection::UnknownIssuer => "iss",
             Rejection::WrongAudience { .. } => "aud",
             Rejection::BadClaimType(_) => "missing",
             Rejection::BadSignatureOrClaims(k) if k == "missing required claim" => "missing",
@@ -164,7 +180,14 @@ pub struct TokenValidator {
     max_lifetime: u64,
     scope_implies: BTreeMap<String, Vec<String>>,
     subject_claims: Vec<String>,
-    verified: VerifiedCache,
+}
+
+/// A token that passed every check: who it names, until when (`exp`, Unix seconds), and the
+/// generation of the key set that verified it (0: no key set, an introspection answer).
+pub struct Checked {
+    pub identity: Arc<Identity>,
+    pub until: u64,
+    pub generation: u64,
 }
 
 /// Largest time claim accepted: 2^53, the largest integer every JSON implementation reads
@@ -185,103 +208,8 @@ fn time_claim(n: &serde_json::Number) -> Option<f64> {
         .filter(|t| (0.0..MAX_TIME_CLAIM as f64).contains(t))
 }
 
-/// Tokens that passed every check, keyed by their SHA-256, so a client reusing its token does
-/// not pay for a signature check on every request (it dominates the CPU profile). An entry
-/// lives until the token's `exp` (without leeway) and at most five minutes, and only while the
-/// key set it was verified against is current: a key removed at a refresh stops validating.
-struct VerifiedCache {
-    entries: Mutex<HashMap<[u8; 32], Verified, BuildDigest>>,
-}
-
-struct Verified {
-    identity: Arc<Identity>,
-    until: u64,
-    generation: u64,
-}
-
-const CACHE_CAPACITY: usize = 10_000;
-const CACHE_MAX_AGE_SECS: u64 = 300;
-
-impl VerifiedCache {
-    fn get(&self, key: &[u8; 32], now: u64, generation: u64) -> Option<(Arc<Identity>, u64)> {
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|v| now < v.until && v.generation == generation)
-            .map(|v| (v.identity.clone(), v.until))
-    }
-
-    fn put(&self, key: [u8; 32], entry: Verified, now: u64) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= CACHE_CAPACITY {
-            map.retain(|_, v| now < v.until && v.generation == entry.generation);
-            if map.len() >= CACHE_CAPACITY {
-                map.clear();
-            }
-        }
-        map.insert(key, entry);
-    }
-}
-
-/// One connection's memory of the last token it presented that was found verified (kept in
-/// actix's per-connection data, put there by `startup`): a client that keeps its connection and
-/// its token (every MCP client does) is recognised by comparing bytes, without the SHA-256 of
-/// the shared cache (the largest cost of an authenticated request when it was measured). It
-/// ends with the connection, and obeys the same `until` and key generation as the shared cache
-/// entry it was copied from. Behind a proxy that pools connections, several callers can share
-/// one: the memo then holds whichever token came last and the others use the shared cache; the
-/// comparison takes the same time whatever bytes match, so no caller learns another's token.
-#[derive(Default)]
-pub struct TokenMemo(std::cell::RefCell<Option<Remembered>>);
-
-struct Remembered {
-    token: Box<[u8]>,
-    identity: Arc<Identity>,
-    until: u64,
-    generation: u64,
-}
-
-impl TokenMemo {
-    fn recall(&self, token: &[u8], now: u64, generation: u64) -> Option<Arc<Identity>> {
-        let memo = self.0.try_borrow().ok()?;
-        let r = memo.as_ref()?;
-        (now < r.until && r.generation == generation && same_bytes(&r.token, token))
-            .then(|| r.identity.clone())
-    }
-
-    fn keep(&self, token: &[u8], identity: &Arc<Identity>, until: u64, generation: u64) {
-        if let Ok(mut memo) = self.0.try_borrow_mut() {
-            *memo = Some(Remembered {
-                token: token.into(),
-                identity: identity.clone(),
-                until,
-                generation,
-            });
-        }
-    }
-}
-
-/// Equal slices, compared in time that depends on their lengths only (an accumulated xor, no
-/// early exit).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
-}
-
-fn token_digest(token: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 /// A non-empty base64url segment (no padding).
-fn is_segment(s: &str) -> bool {
+pub fn is_segment(s: &str) -> bool {
     const BASE64URL: [bool; 256] = super::bearer::alphanumeric_and(b"-_");
     !s.is_empty() && s.bytes().all(|b| BASE64URL[b as usize])
 }
@@ -385,9 +313,6 @@ impl TokenValidator {
             max_lifetime: o.max_lifetime,
             scope_implies: o.scope_implies,
             subject_claims: o.subject_claims,
-            verified: VerifiedCache {
-                entries: Mutex::new(HashMap::default()),
-            },
         }
     }
 
@@ -395,54 +320,84 @@ impl TokenValidator {
         &self.keys
     }
 
-    /// The identity of `token` if it was already fully verified and is still valid: the
-    /// connection's memo, else a hash lookup (which then fills the memo); no signature check.
-    pub fn already_verified(
-        &self,
-        token: &[u8],
-        memo: Option<&TokenMemo>,
-    ) -> Option<Arc<Identity>> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return None;
-        }
-        let now = jsonwebtoken::get_current_timestamp();
-        let generation = self.keys.generation();
-        if let Some(identity) = memo.and_then(|m| m.recall(token, now, generation)) {
-            return Some(identity);
-        }
-        let (identity, until) = self.verified.get(&token_digest(token), now, generation)?;
-        if let Some(memo) = memo {
-            memo.keep(token, &identity, until, generation);
-        }
-        Some(identity)
+    /// The issuer this validator trusts (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
-    pub async fn validate(&self, token: &str) -> Result<Arc<Identity>, Rejection> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(Rejection::TooLong);
-        }
+    /// The accepted audiences.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// Checks a compact JWS (its shape already checked): header, key, signature, claims.
+    pub async fn check(&self, token: &str) -> Result<Checked, Rejection> {
         let parts: Vec<&str> = token.split('.').collect();
         if parts.len() != 3 || !parts.iter().all(|p| is_segment(p)) {
             return Err(Rejection::NotCompactJws);
         }
-        let digest = token_digest(token.as_bytes());
+        self.verify(token, &parts).await
+    }
+
+    /// Checks an introspection answer (RFC 7662 section 2.2) like a JWT's claims: `active`
+    /// true, `iss` (when present) this issuer, `aud` one of ours, `exp` (when present) ahead,
+    /// `nbf` passed, a subject, and the same scope, organization and binding claims. `None`
+    /// for `exp`: the answer gives none (the cache time then bounds it).
+    pub fn check_introspected(
+        &self,
+        mut answer: serde_json::Map<String, Value>,
+        max_until: u64,
+    ) -> Result<Checked, Rejection> {
+        if answer.get("active") != Some(&Value::Bool(true)) {
+            return Err(Rejection::Inactive);
+        }
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some((identity, _)) = self.verified.get(&digest, now, self.keys.generation()) {
-            return Ok(identity);
+        match answer.get("iss") {
+            None => {
+                answer.insert("iss".into(), Value::String(self.issuer.clone()));
+            }
+            Some(Value::String(iss)) if *iss == self.issuer => {}
+            Some(_) => return Err(Rejection::WrongIssuer),
         }
-        let checked = self.verify(token, &parts).await?;
-        let identity = checked.identity.clone();
-        let until = checked.until.min(now + CACHE_MAX_AGE_SECS);
-        if until > now {
-            self.verified
-                .put(digest, Verified { until, ..checked }, now);
+        let received = string_list(answer.get("aud"));
+        if !received.iter().any(|a| self.audiences.contains(a)) {
+            return Err(Rejection::WrongAudience {
+                expected: self.audiences.clone(),
+                received: received.into_iter().take(10).collect(),
+            });
         }
-        Ok(identity)
+        let stated_exp = answer.contains_key("exp");
+        if !stated_exp {
+            answer.insert("exp".into(), Value::from(max_until));
+        }
+        if let Some(Value::Number(n)) = answer.get("nbf")
+            && time_claim(n).is_some_and(|nbf| nbf > (now + self.leeway) as f64)
+        {
+            return Err(Rejection::BadSignatureOrClaims("not yet valid".into()));
+        }
+        let (claimed, exp) = self.check_claims(&Value::Object(answer))?;
+        let expires_at = if stated_exp {
+            exp.saturating_add(self.leeway)
+        } else {
+            u64::MAX
+        };
+        let identity = Identity::verified(
+            claimed,
+            Validity {
+                expires_at,
+                key: None,
+            },
+        );
+        Ok(Checked {
+            identity: Arc::new(identity),
+            until: exp.min(max_until),
+            generation: 0,
+        })
     }
 
     /// The full check: header, key, signature, claims. Returns the identity, `exp` as `until`,
     /// and the generation of the key set that verified the signature.
-    async fn verify(&self, token: &str, parts: &[&str]) -> Result<Verified, Rejection> {
+    async fn verify(&self, token: &str, parts: &[&str]) -> Result<Checked, Rejection> {
         let (alg, kid) = self.read_header(parts)?;
         let kid = kid.as_deref();
         // No key in force (never loaded, or stale past auth.jwks_max_stale_secs): try a fetch,
@@ -473,7 +428,7 @@ impl TokenValidator {
                 key: Some((verified_by, self.keys.clone())),
             },
         );
-        Ok(Verified {
+        Ok(Checked {
             identity: Arc::new(identity),
             until: exp,
             generation: set.generation,
@@ -586,6 +541,30 @@ impl TokenValidator {
         claims.map(|c| (c, verified_by)).ok_or(last)
     }
 
+    /// The subject: the first of `auth.subject_claims` present. One nobody can read (empty, or
+    /// only white space, controls and invisible characters) names no one: budgets, audit lines
+    /// and bindings key on it. A subject from `client_id` is a machine client's.
+    fn subject(
+        &self,
+        c: &serde_json::Map<String, Value>,
+    ) -> Result<(String, CallerKind), Rejection> {
+        for claim in &self.subject_claims {
+            if let Some(value) = c.get(claim.as_str()) {
+                let s = value
+                    .as_str()
+                    .filter(|s| !crate::text::blank(s))
+                    .ok_or(Rejection::BadClaimType("sub"))?;
+                let kind = if claim == "client_id" {
+                    CallerKind::Client
+                } else {
+                    CallerKind::User
+                };
+                return Ok((s.to_string(), kind));
+            }
+        }
+        Err(Rejection::BadClaimType("sub"))
+    }
+
     /// Rules jsonwebtoken does not enforce: exact JSON types, `iss` a string equal to ours,
     /// `iat` not in the future.
     fn check_claims(&self, claims: &Value) -> Result<(Claimed, u64), Rejection> {
@@ -613,25 +592,7 @@ impl TokenValidator {
             Some(iss) if iss == self.issuer => {}
             _ => return Err(Rejection::WrongIssuer),
         }
-        // The subject: the first of `auth.subject_claims` present. One nobody can read (empty,
-        // or only white space, controls and invisible characters) names no one: budgets, audit
-        // lines and bindings key on it.
-        let mut named = None;
-        for claim in &self.subject_claims {
-            if let Some(value) = c.get(claim.as_str()) {
-                match value.as_str().filter(|s| !crate::text::blank(s)) {
-                    Some(s) => named = Some((claim.as_str(), s.to_string())),
-                    None => return Err(Rejection::BadClaimType("sub")),
-                }
-                break;
-            }
-        }
-        let (claim, subject) = named.ok_or(Rejection::BadClaimType("sub"))?;
-        let kind = if claim == "client_id" {
-            CallerKind::Client
-        } else {
-            CallerKind::User
-        };
+        let (subject, kind) = self.subject(c)?;
         let now = jsonwebtoken::get_current_timestamp() as f64;
         let exp = number("exp")?.ok_or(Rejection::BadClaimType("exp"))?;
         // RFC 7519 section 4.1.4: the current time must be before `exp`. jsonwebtoken also
@@ -685,8 +646,23 @@ impl TokenValidator {
             scopes,
             organization,
             client_id,
+            confirmation: confirmation(c)?,
         };
         Ok((claimed, exp.max(0.0) as u64))
+    }
+}
+
+/// The key a token is bound to (RFC 9449 section 6: `cnf.jkt`, the JWK SHA-256 thumbprint of
+/// the client's DPoP key). A `cnf` that binds the token some other way (an mTLS certificate,
+/// RFC 8705) cannot be checked here: the token is refused rather than accepted unbound.
+fn confirmation(c: &serde_json::Map<String, Value>) -> Result<Option<String>, Rejection> {
+    match c.get("cnf") {
+        None => Ok(None),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) if is_segment(jkt) && jkt.len() == 43 => Ok(Some(jkt.clone())),
+            _ => Err(Rejection::BadClaimType("cnf")),
+        },
+        Some(_) => Err(Rejection::BadClaimType("cnf")),
     }
 }
 
@@ -747,8 +723,6 @@ fn kind_name(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::same_bytes;
-
     #[test]
     fn time_claims_are_compared_as_written() {
         let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
@@ -762,14 +736,5 @@ mod tests {
         assert_eq!(super::time_claim(&n("1700000000.5")), Some(1700000000.5));
         assert_eq!(super::time_claim(&n("9007199254740993.0")), None);
         assert_eq!(super::time_claim(&n("1e300")), None);
-    }
-
-    #[test]
-    fn same_bytes_compares_whole_slices() {
-        assert!(same_bytes(b"abc", b"abc"));
-        assert!(same_bytes(b"", b""));
-        assert!(!same_bytes(b"abc", b"abd"));
-        assert!(!same_bytes(b"xbc", b"abc"));
-        assert!(!same_bytes(b"abc", b"ab"));
     }
 }

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde::de::Error as _;
 use url::Url;
 
+use super::issuers::{self, DpopMode, Introspection, IssuerEntry, Shared, Single, TrustedIssuer};
 use super::{
-    ConfigError, Context, bad, millis, optional_text, parse_base_url, parse_url, range, secs,
-    var_for,
+    ConfigError, Context, Secret, bad, millis, optional_text, parse_base_url, parse_url, range,
+    secs, var_for,
 };
 use crate::auth::{asymmetric_algorithm, valid_scope_token};
 
@@ -26,6 +27,8 @@ pub enum IssuerSetting {
         issuer: String,
         jwks_uri: Option<Url>,
     },
+    /// No single issuer: `[[auth.issuers]]` or `OAUTH_ISSUERS` name them all.
+    Listed,
 }
 
 /// `[auth]`: one type, deserialized as it is used, then resolved: the issuer, its key set URL
@@ -82,8 +85,26 @@ pub struct AuthSettings {
     pub protected_resource_metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
-    // `client_secret` is accepted (the Express pattern's `.env` sets SK_CLIENT_SECRET) and not
-    // read: a resource server never needs one, so none is kept in memory.
+    /// Moved into the single issuer's credentials when resolved (kept in one place only).
+    client_secret: Secret,
+    /// `[[auth.issuers]]`, as written; resolved into `trusted`.
+    issuers: Vec<IssuerEntry>,
+    /// `OAUTH_ISSUERS`: more issuers, each found by discovery, sharing the audiences.
+    #[serde(deserialize_with = "trimmed_unique")]
+    issuer_urls: Vec<String>,
+    /// Every trusted remote issuer, the single one first (the development issuer is not here).
+    #[serde(skip)]
+    pub trusted: Vec<TrustedIssuer>,
+    pub introspection: Introspection,
+    #[serde(deserialize_with = "optional_text")]
+    introspection_endpoint: Option<String>,
+    pub introspection_cache_secs: u64,
+    pub introspection_negative_cache_secs: u64,
+    pub dpop: DpopMode,
+    #[serde(deserialize_with = "algorithms")]
+    pub dpop_algorithms: Vec<Algorithm>,
+    pub dpop_max_age_secs: u64,
+    pub dpop_nonce: bool,
     #[serde(deserialize_with = "optional_text")]
     pub mcp_server_id: Option<String>,
     /// The authorization server the metadata advertises, when it differs from the issuer
@@ -193,6 +214,79 @@ enum ScopeImplies {
 }
 
 impl AuthSettings {
+    /// The trusted issuers (`trusted`), the introspection and DPoP settings.
+    fn resolve_trusted(&mut self, prod: bool) -> Result<(), ConfigError> {
+        let single = match &self.issuer {
+            IssuerSetting::Remote { issuer, jwks_uri } => Some(Single {
+                issuer,
+                jwks_uri: jwks_uri.clone(),
+                introspection_endpoint: self.introspection_endpoint.as_deref(),
+                client_id: self.client_id.as_deref(),
+                client_secret: &self.client_secret,
+            }),
+            _ => None,
+        };
+        let shared = Shared {
+            prod,
+            algorithms: &self.algorithms,
+            introspection: self.introspection,
+        };
+        self.trusted = issuers::resolve(single, &self.issuers, &self.issuer_urls, &shared)?;
+        self.client_secret = Secret::default();
+        range(
+            self.introspection_cache_secs,
+            0,
+            3600,
+            "auth.introspection_cache_secs",
+        )?;
+        range(
+            self.introspection_negative_cache_secs,
+            0,
+            300,
+            "auth.introspection_negative_cache_secs",
+        )?;
+        range(self.dpop_max_age_secs, 1, 300, "auth.dpop_max_age_secs")?;
+        Ok(())
+    }
+
+    /// Every number of `[auth]` in its range.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        range(self.leeway_secs, 0, 60, "auth.leeway_secs")?;
+        let ttl = self.jwks_ttl.as_secs();
+        range(ttl, 10, 7 * 86_400, "auth.jwks_ttl_secs")?;
+        range(
+            self.jwks_cooldown.as_secs(),
+            1,
+            3600,
+            "auth.jwks_cooldown_secs",
+        )?;
+        range(
+            self.jwks_fetch_timeout.as_millis() as u64,
+            1,
+            60_000,
+            "auth.jwks_fetch_timeout_ms",
+        )?;
+        range(
+            self.jwks_max_stale.as_secs(),
+            ttl,
+            30 * 86_400,
+            "auth.jwks_max_stale_secs",
+        )?;
+        range(
+            self.startup_key_wait.as_secs(),
+            0,
+            600,
+            "auth.startup_key_wait_secs",
+        )?;
+        range(
+            self.max_token_lifetime_secs,
+            0,
+            366 * 86_400,
+            "auth.max_token_lifetime_secs",
+        )?;
+        Ok(())
+    }
+
     /// `auth.subject_claims`: 1 to 8 plain claim names (blank entries dropped).
     fn check_subject_claims(&mut self) -> Result<(), ConfigError> {
         self.subject_claims.retain(|c| !c.trim().is_empty());
@@ -250,47 +344,21 @@ impl AuthSettings {
                     jwks_uri,
                 }
             }
-            IssuerSetting::Development if prod => {
+            IssuerSetting::Development | IssuerSetting::Listed
+                if !self.issuers.is_empty() || !self.issuer_urls.is_empty() =>
+            {
+                IssuerSetting::Listed
+            }
+            IssuerSetting::Development | IssuerSetting::Listed if prod => {
                 return Err(bad(
                     &var_for("auth.issuer"),
                     "the production profile needs a real token issuer (set SK_ENV_URL or OAUTH_ISSUER); the built-in development issuer signs tokens with a key on local disk and is for development only",
                 ));
             }
-            IssuerSetting::Development => IssuerSetting::Development,
+            IssuerSetting::Development | IssuerSetting::Listed => IssuerSetting::Development,
         };
-        range(self.leeway_secs, 0, 60, "auth.leeway_secs")?;
-        let ttl = self.jwks_ttl.as_secs();
-        range(ttl, 10, 7 * 86_400, "auth.jwks_ttl_secs")?;
-        range(
-            self.jwks_cooldown.as_secs(),
-            1,
-            3600,
-            "auth.jwks_cooldown_secs",
-        )?;
-        range(
-            self.jwks_fetch_timeout.as_millis() as u64,
-            1,
-            60_000,
-            "auth.jwks_fetch_timeout_ms",
-        )?;
-        range(
-            self.jwks_max_stale.as_secs(),
-            ttl,
-            30 * 86_400,
-            "auth.jwks_max_stale_secs",
-        )?;
-        range(
-            self.startup_key_wait.as_secs(),
-            0,
-            600,
-            "auth.startup_key_wait_secs",
-        )?;
-        range(
-            self.max_token_lifetime_secs,
-            0,
-            366 * 86_400,
-            "auth.max_token_lifetime_secs",
-        )?;
+        self.resolve_trusted(prod)?;
+        self.check_ranges()?;
         self.authorization_server = match (
             &self.authorization_server,
             &self.issuer,

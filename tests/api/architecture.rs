@@ -769,6 +769,11 @@ const UPWARD: &[(&str, &str, &str)] = &[
         "config checks algorithms and scope tokens by auth's own rules",
     ),
     (
+        "src/config/issuers.rs",
+        "src/auth.rs",
+        "config checks each issuer's algorithms by auth's own rules",
+    ),
+    (
         "src/config/mcp.rs",
         "src/auth/dev_issuer.rs",
         "config keeps the MCP path off the development issuer's paths",

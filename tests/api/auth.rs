@@ -762,16 +762,18 @@ mod properties {
 
     use gatehouse::auth::jwks::{KeyStore, parse_jwks};
     use gatehouse::auth::validator::{TokenValidator, ValidatorOptions};
+    use gatehouse::auth::verifier::{TrustedCheck, Verifier};
+    use gatehouse::config::Introspection;
     use jsonwebtoken::Algorithm;
     use proptest::prelude::*;
     use serde_json::json;
 
     use crate::issuer::{TestKey, now};
 
-    fn validator(key: &TestKey) -> TokenValidator {
+    fn validator(key: &TestKey) -> Verifier {
         let doc = json!({"keys": [key.jwk()]}).to_string();
         let set = parse_jwks(doc.as_bytes(), &[Algorithm::RS256, Algorithm::ES256]).unwrap();
-        TokenValidator::new(ValidatorOptions {
+        let validator = TokenValidator::new(ValidatorOptions {
             issuer: "https://issuer.test".into(),
             audiences: vec!["https://mcp.test/mcp".into()],
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
@@ -781,14 +783,19 @@ mod properties {
             max_lifetime: 0,
             scope_implies: Default::default(),
             subject_claims: vec!["sub".into(), "client_id".into()],
-        })
+        });
+        let check = TrustedCheck {
+            validator,
+            introspector: None,
+        };
+        Verifier::new(vec![check], Introspection::Off)
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
         fn a_mutated_token_never_validates(pos in any::<usize>(), byte in any::<u8>(), cut in any::<bool>()) {
-            static KEY: std::sync::OnceLock<(Arc<TokenValidator>, String)> = std::sync::OnceLock::new();
+            static KEY: std::sync::OnceLock<(Arc<Verifier>, String)> = std::sync::OnceLock::new();
             let (v, token) = KEY.get_or_init(|| {
                 let k = TestKey::ec("p");
                 let t = now();
@@ -812,7 +819,7 @@ mod properties {
 
         #[test]
         fn arbitrary_input_never_validates(s in ".{0,200}") {
-            static V: std::sync::OnceLock<Arc<TokenValidator>> = std::sync::OnceLock::new();
+            static V: std::sync::OnceLock<Arc<Verifier>> = std::sync::OnceLock::new();
             let v = V.get_or_init(|| Arc::new(validator(&TestKey::ec("q"))));
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             prop_assert!(rt.block_on(v.validate(&s)).is_err());

@@ -164,8 +164,14 @@ struct IssuerState {
     key_fetches: AtomicUsize,
     discovery_fetches: AtomicUsize,
     attacker_hits: AtomicUsize,
+    /// Introspection (RFC 7662): the answer per token (default inactive), calls counted.
+    answers: Mutex<std::collections::HashMap<String, Value>>,
+    introspections: AtomicUsize,
     url: String,
 }
+
+/// The client credentials the test issuer's introspection endpoint accepts.
+pub const INTROSPECTION_CLIENT: (&str, &str) = ("gatehouse-rs", "s3cr=t:&");
 
 /// A running issuer.
 pub struct TestIssuer {
@@ -186,6 +192,8 @@ impl TestIssuer {
             key_fetches: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
             attacker_hits: AtomicUsize::new(0),
+            answers: Mutex::new(Default::default()),
+            introspections: AtomicUsize::new(0),
             url: url.clone(),
         });
         let data = web::Data::from(state.clone());
@@ -193,6 +201,7 @@ impl TestIssuer {
             App::new()
                 .app_data(data.clone())
                 .route("/keys", web::get().to(keys_handler))
+                .route("/introspect", web::post().to(introspect))
                 // Redirects: to the same issuer's keys, and to a path counted as an attack.
                 .route("/moved-keys", web::get().to(moved_keys))
                 .route("/moved-away", web::get().to(moved_away))
@@ -253,6 +262,20 @@ impl TestIssuer {
         self.state.discovery_fetches.load(Ordering::SeqCst)
     }
 
+    /// What the introspection endpoint answers for `token`.
+    pub fn set_answer(&self, token: &str, answer: Value) {
+        self.state
+            .answers
+            .lock()
+            .unwrap()
+            .insert(token.to_string(), answer);
+    }
+
+    /// Calls that reached the introspection endpoint.
+    pub fn introspections(&self) -> usize {
+        self.state.introspections.load(Ordering::SeqCst)
+    }
+
     /// Requests to any other path (jku/x5u targets and the like).
     pub fn attacker_hits(&self) -> usize {
         self.state.attacker_hits.load(Ordering::SeqCst)
@@ -297,7 +320,45 @@ async fn discovery(s: web::Data<IssuerState>) -> HttpResponse {
     if s.down.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().finish();
     }
-    HttpResponse::Ok().json(json!({"issuer": s.url, "jwks_uri": format!("{}/keys", s.url)}))
+    HttpResponse::Ok().json(json!({
+        "issuer": s.url,
+        "jwks_uri": format!("{}/keys", s.url),
+        "introspection_endpoint": format!("{}/introspect", s.url),
+    }))
+}
+
+/// RFC 7662 section 2: client_secret_basic (id and secret form-encoded, then Basic), a form
+/// body with `token`; the answer set for the token, else inactive. Honors the delay and down
+/// switches.
+async fn introspect(
+    s: web::Data<IssuerState>,
+    req: actix_web::HttpRequest,
+    form: web::Form<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    s.introspections.fetch_add(1, Ordering::SeqCst);
+    let delay = s.delay_ms.load(Ordering::SeqCst) as u64;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    if s.down.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let (id, secret) = INTROSPECTION_CLIENT;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    );
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if presented != Some(expected.as_str()) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let answer = s.answers.lock().unwrap().get(&token).cloned();
+    HttpResponse::Ok().json(answer.unwrap_or_else(|| json!({"active": false})))
 }
 
 async fn attacker(s: web::Data<IssuerState>) -> HttpResponse {
