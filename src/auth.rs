@@ -5,6 +5,7 @@
 pub mod bearer;
 pub mod challenge;
 pub mod dev_issuer;
+pub mod dpop;
 pub mod gate;
 pub mod introspection;
 pub mod jwks;

@@ -56,6 +56,7 @@ pub fn cors(settings: &CorsSettings) -> cors::OriginCors {
             MCP_PROTOCOL_VERSION,
             header::RETRY_AFTER,
             X_REQUEST_ID,
+            crate::auth::challenge::DPOP_NONCE,
         ])
         .max_age(settings.max_age_secs);
     cors::OriginCors(cors)

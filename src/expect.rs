@@ -69,7 +69,8 @@ impl ExpectCheck {
         let AuthMode::On(validator) = &gate.auth.mode else {
             return Ok(());
         };
-        if bearer::presented(headers).is_some_and(|t| validator.already_verified(t, None).is_some())
+        if bearer::presented(headers)
+            .is_some_and(|(_, t)| validator.already_verified(t, None).is_some())
         {
             return Ok(());
         }
@@ -88,7 +89,7 @@ impl ExpectCheck {
             }
         }
         let token = token.map_err(|refused| auth_refusal(refused, &gate.auth.challenge))?;
-        authenticate_token(token, validator, req.path(), req.peer_addr())
+        authenticate_token(token.0, validator, req.path(), req.peer_addr())
             .await
             .map(|_| ())
             .map_err(|refused| auth_refusal(refused, &gate.auth.challenge))

@@ -372,12 +372,22 @@ pub enum AuthRefusal {
     InsufficientScope(Vec<String>),
     /// The issuer's key set has not been loaded yet: 503.
     KeysUnavailable,
+    /// DPoP (RFC 9449 section 7.1): the proof is missing or bad (`invalid_dpop_proof`), the
+    /// token's binding forbids this use (`invalid_token`), or the proof lacks the server's
+    /// nonce (`use_dpop_nonce`, which carries it): 401 with a `DPoP` challenge.
+    Dpop {
+        error: &'static str,
+        description: &'static str,
+        nonce: Option<String>,
+    },
 }
 
 impl AuthRefusal {
     pub fn status(&self) -> Status {
         match self {
-            AuthRefusal::NoToken | AuthRefusal::InvalidToken => Status::Unauthorized,
+            AuthRefusal::NoToken | AuthRefusal::InvalidToken | AuthRefusal::Dpop { .. } => {
+                Status::Unauthorized
+            }
             AuthRefusal::BadRequest(_) => Status::BadRequest,
             AuthRefusal::InsufficientScope(_) => Status::Forbidden,
             AuthRefusal::KeysUnavailable => Status::ServiceUnavailable,

@@ -67,8 +67,13 @@ impl MetricsAccess {
         };
         // The one `Authorization: Bearer` header's token, as the auth gate reads it; compared
         // in constant time (the listener may be reachable by others on the network).
-        crate::auth::bearer::presented(req.headers()).is_some_and(|token| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(token, expected.expose().as_bytes())
+        use crate::auth::bearer::{Scheme, presented};
+        presented(req.headers()).is_some_and(|(scheme, token)| {
+            scheme == Scheme::Bearer
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    token,
+                    expected.expose().as_bytes(),
+                )
                 .is_ok()
         })
     }

@@ -250,8 +250,9 @@ impl Refusal {
         let headers = res.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Appended: a 401 may carry two challenges (Bearer and DPoP) as two fields.
         for (name, value) in self.headers {
-            headers.insert(name, value);
+            headers.append(name, value);
         }
         res
     }

@@ -13,6 +13,7 @@ use url::Url;
 use crate::asking::seal::Seal;
 use crate::auth::challenge::ChallengeContext;
 use crate::auth::dev_issuer::{self, DevIssuer};
+use crate::auth::dpop::{Dpop, DpopOptions};
 use crate::auth::gate::{AuthMode, AuthState, Gate};
 use crate::auth::introspection::{Introspector, IntrospectorOptions};
 use crate::auth::jwks::{KeyStore, RemoteOptions};
@@ -20,7 +21,9 @@ use crate::auth::metadata::{self, DocumentInput, Metadata};
 use crate::auth::validator::{TokenValidator, ValidatorOptions};
 use crate::auth::verifier::{TrustedCheck, Verifier};
 use crate::budget::{self, Budgets};
-use crate::config::{CorsSettings, Introspection, IssuerSetting, Profile, Settings, base_str};
+use crate::config::{
+    CorsSettings, DpopMode, Introspection, IssuerSetting, Profile, Settings, base_str,
+};
 use crate::edge::GuardSettings;
 use crate::mcp::{Server, ServerParts};
 use crate::registry::{Registry, RegistryError};
@@ -179,6 +182,37 @@ pub fn verifier(settings: &Settings, urls: &PublicUrls, stores: &[Arc<KeyStore>]
     Verifier::new(checks, a.introspection)
 }
 
+/// The DPoP policy (`auth.dpop*`): proofs must name the public MCP endpoint URL; their `jti`s
+/// are remembered in the shared store when there is one. Server nonces derive from
+/// `mcp.state_key` when it is set (so every instance accepts every instance's nonce), else from
+/// a key of this process.
+fn dpop(
+    settings: &Settings,
+    urls: &PublicUrls,
+    shared: Option<Arc<budget::Shared>>,
+) -> Result<Dpop, StartupError> {
+    let a = &settings.auth;
+    let htu = Url::parse(&urls.resource)
+        .map_err(|e| StartupError::Config(format!("resource URL {}: {e}", urls.resource)))?;
+    let nonce = a.dpop_nonce.then(|| match &settings.mcp.state_key {
+        Some(key) => key.expose().as_bytes().to_vec(),
+        None => {
+            let mut b = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut b).expect("the system random source works");
+            b
+        }
+    });
+    Ok(Dpop::new(DpopOptions {
+        mode: a.dpop,
+        algorithms: a.dpop_algorithms.clone(),
+        max_age: a.dpop_max_age_secs,
+        leeway: a.leeway_secs.min(5),
+        htu,
+        nonce,
+        shared,
+    }))
+}
+
 /// Everything the routes share, built once and cloned (cheaply: `Arc`s) into every worker.
 #[derive(Clone)]
 pub struct AppState {
@@ -226,17 +260,20 @@ impl AppState {
             );
             AuthMode::Off
         };
+        let shared = shared_store(settings)?;
+        let dpop = dpop(settings, urls, shared.clone())?;
+        let mut challenge = ChallengeContext::new(urls.metadata_url.clone(), &a.base_scopes);
+        if a.dpop != DpopMode::Off {
+            challenge = challenge.with_dpop(dpop.algs());
+        }
         let auth = web::Data::new(AuthState {
             mode,
-            challenge: Arc::new(ChallengeContext::new(
-                urls.metadata_url.clone(),
-                &a.base_scopes,
-            )),
+            challenge: Arc::new(challenge),
+            dpop,
         });
 
         let metadata = web::Data::new(metadata_document(settings, urls, &registry));
 
-        let shared = shared_store(settings)?;
         let budgets = Arc::new(Budgets::new(&settings.rate_limit, shared.clone()));
         let mcp = web::Data::new(Server::new(
             registry,
@@ -305,12 +342,14 @@ impl AppState {
         }
         let budgets = self.budgets.clone();
         let mcp = self.mcp.clone();
+        let auth = self.auth.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 budgets.purge_idle();
                 mcp.purge_idle();
+                auth.dpop.purge();
                 crate::allocator::release_free_heap();
             }
         });
@@ -332,6 +371,10 @@ fn metadata_document(settings: &Settings, urls: &PublicUrls, registry: &Registry
             scopes: scopes.into_iter().collect(),
             resource_name: &a.resource_name,
             resource_documentation: a.resource_documentation.as_deref(),
+            dpop: (a.dpop != DpopMode::Off).then(|| {
+                let algs = a.dpop_algorithms.iter().map(|a| format!("{a:?}")).collect();
+                (algs, a.dpop == DpopMode::Required)
+            }),
         }),
     };
     Metadata {

@@ -1,11 +1,21 @@
-//! Reads the bearer token from the `Authorization` header (RFC 6750 §2.1), and nowhere else.
+//! Reads the access token from the `Authorization` header (RFC 6750 §2.1, and the DPoP scheme
+//! of RFC 9449 §7.1), and nowhere else.
 
 /// What the `Authorization` header(s) of a request hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials<'a> {
-    /// No `Authorization: Bearer` header (absent, or another scheme such as Basic).
+    /// No `Authorization: Bearer` or `DPoP` header (absent, or another scheme such as Basic).
     None,
     Bearer(&'a str),
+    /// A DPoP-bound token (`Authorization: DPoP <token>`), to be proven by a `DPoP` header.
+    Dpop(&'a str),
+}
+
+/// The scheme a request's token came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 /// Why the header is unusable: answered 400 `invalid_request`.
@@ -34,10 +44,10 @@ pub fn from_headers(
 /// `from_headers` and a full verification. Bytes found there therefore need no second look
 /// (the scan is the cost of a kilobyte per request); bytes not found go through
 /// `from_headers`, which extracts them with the same `split_bearer`.
-pub fn presented(headers: &actix_web::http::header::HeaderMap) -> Option<&[u8]> {
+pub fn presented(headers: &actix_web::http::header::HeaderMap) -> Option<(Scheme, &[u8])> {
     let mut values = headers.get_all(actix_web::http::header::AUTHORIZATION);
     match (values.next(), values.next()) {
-        (Some(one), None) => split_bearer(one.as_bytes()),
+        (Some(one), None) => split_scheme(one.as_bytes()),
         _ => None,
     }
 }
@@ -56,19 +66,20 @@ fn parse_one(raw: &[u8]) -> Result<Credentials<'_>, BearerError> {
     if std::str::from_utf8(raw).is_err() {
         return Err(BearerError::Malformed);
     }
-    let Some(token) = split_bearer(raw) else {
+    let Some((scheme, token)) = split_scheme(raw) else {
         // Another authentication scheme: no bearer credentials at all.
         return Ok(Credentials::None);
     };
-    match std::str::from_utf8(token) {
-        Ok(token) if is_b64token(token) => Ok(Credentials::Bearer(token)),
+    match (std::str::from_utf8(token), scheme) {
+        (Ok(token), Scheme::Bearer) if is_b64token(token) => Ok(Credentials::Bearer(token)),
+        (Ok(token), Scheme::Dpop) if is_b64token(token) => Ok(Credentials::Dpop(token)),
         _ => Err(BearerError::Malformed),
     }
 }
 
-/// What follows the `Bearer` scheme (any case) of one header value, outer spaces and tabs
-/// trimmed; `None` for another scheme. Syntax unchecked.
-fn split_bearer(raw: &[u8]) -> Option<&[u8]> {
+/// What follows the `Bearer` or `DPoP` scheme (any case) of one header value, outer spaces and
+/// tabs trimmed, with its scheme; `None` for another scheme. Syntax unchecked.
+fn split_scheme(raw: &[u8]) -> Option<(Scheme, &[u8])> {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = raw.iter().position(|b| !blank(b)).unwrap_or(raw.len());
     let end = raw.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
@@ -77,11 +88,15 @@ fn split_bearer(raw: &[u8]) -> Option<&[u8]> {
         Some(i) => value.split_at(i),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return None;
-    }
+    };
     let skip = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    Some(&rest[skip..])
+    Some((scheme, &rest[skip..]))
 }
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -164,6 +179,13 @@ mod tests {
     }
 
     #[test]
+    fn the_dpop_scheme_carries_a_token_too() {
+        assert_eq!(parse(&[b"DPoP abc.def"]), Ok(Credentials::Dpop("abc.def")));
+        assert_eq!(parse(&[b"dpop  abc"]), Ok(Credentials::Dpop("abc")));
+        assert_eq!(parse(&[b"DPoP a b"]), Err(BearerError::Malformed));
+    }
+
+    #[test]
     fn other_schemes_are_not_credentials() {
         assert_eq!(parse(&[b"Basic dXNlcjpwYXNz"]), Ok(Credentials::None));
         assert_eq!(parse(&[]), Ok(Credentials::None));
@@ -205,7 +227,7 @@ mod tests {
             prefix in prop_oneof![Just(&b"Bearer "[..]), Just(&b" bEaReR  "[..]), Just(&b"\tbearer"[..]), Just(&b""[..])]) {
             let header = [prefix, &raw[..]].concat();
             if let Ok(Credentials::Bearer(t)) = parse(&[&header]) {
-                prop_assert_eq!(split_bearer(&header), Some(t.as_bytes()));
+                prop_assert_eq!(split_scheme(&header), Some((Scheme::Bearer, t.as_bytes())));
             }
         }
 

@@ -7,6 +7,10 @@ use actix_web::web::Bytes;
 
 use crate::refusal::Refusal;
 
+/// The header carrying a server-provided DPoP nonce (RFC 9449 section 9).
+pub const DPOP_NONCE: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("dpop-nonce");
+
 pub use crate::failure::AuthRefusal;
 
 const NO_TOKEN_DESCRIPTION: &str =
@@ -35,20 +39,25 @@ fn quote(value: &str) -> String {
 
 /// Builds a `WWW-Authenticate: Bearer ...` value from ordered auth-params.
 pub fn www_authenticate(params: &[(&str, &str)]) -> HeaderValue {
-    HeaderValue::try_from(challenge_text(params))
+    scheme_challenge("Bearer", params)
+}
+
+/// Builds a `WWW-Authenticate: <scheme> ...` value from ordered auth-params.
+fn scheme_challenge(scheme: &str, params: &[(&str, &str)]) -> HeaderValue {
+    HeaderValue::try_from(challenge_text(scheme, params))
         .expect("auth-params are quoted and stripped of control and non-ASCII characters")
 }
 
-/// The text of a `WWW-Authenticate: Bearer ...` value.
-fn challenge_text(params: &[(&str, &str)]) -> String {
+/// The text of a `WWW-Authenticate: <scheme> ...` value.
+fn challenge_text(scheme: &str, params: &[(&str, &str)]) -> String {
     let parts: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{k}={}", quote(v)))
         .collect();
     if parts.is_empty() {
-        "Bearer".to_string()
+        scheme.to_string()
     } else {
-        format!("Bearer {}", parts.join(", "))
+        format!("{scheme} {}", parts.join(", "))
     }
 }
 
@@ -62,6 +71,9 @@ pub struct ChallengeContext {
     no_token_body: Bytes,
     invalid_token: HeaderValue,
     invalid_token_body: Bytes,
+    /// `DPoP algs="..."`, beside every 401's Bearer challenge while DPoP is accepted.
+    dpop_algs: Option<String>,
+    dpop: Option<HeaderValue>,
 }
 
 impl ChallengeContext {
@@ -85,6 +97,24 @@ impl ChallengeContext {
             ]),
             invalid_token_body: Refusal::oauth_body("invalid_token", INVALID_TOKEN_DESCRIPTION),
             resource_metadata,
+            dpop_algs: None,
+            dpop: None,
+        }
+    }
+
+    /// DPoP is accepted with these proof algorithms (`algs`, space-separated): every 401 also
+    /// carries a `DPoP` challenge (RFC 9449 section 7.1).
+    pub fn with_dpop(mut self, algs: String) -> ChallengeContext {
+        self.dpop = Some(scheme_challenge("DPoP", &[("algs", algs.as_str())]));
+        self.dpop_algs = Some(algs);
+        self
+    }
+
+    /// The `DPoP` challenge beside a 401's Bearer one, when DPoP is accepted.
+    fn beside(&self, refusal: Refusal) -> Refusal {
+        match &self.dpop {
+            Some(dpop) => refusal.with_challenge(dpop.clone()),
+            None => refusal,
         }
     }
 }
@@ -96,10 +126,33 @@ impl AuthRefusal {
         let status = self.status();
         match self {
             // The two 401s: every request without a valid token gets one, written once.
-            AuthRefusal::NoToken => Refusal::rendered(status, ctx.no_token_body.clone())
-                .with_challenge(ctx.no_token.clone()),
-            AuthRefusal::InvalidToken => Refusal::rendered(status, ctx.invalid_token_body.clone())
-                .with_challenge(ctx.invalid_token.clone()),
+            AuthRefusal::NoToken => ctx.beside(
+                Refusal::rendered(status, ctx.no_token_body.clone())
+                    .with_challenge(ctx.no_token.clone()),
+            ),
+            AuthRefusal::InvalidToken => ctx.beside(
+                Refusal::rendered(status, ctx.invalid_token_body.clone())
+                    .with_challenge(ctx.invalid_token.clone()),
+            ),
+            AuthRefusal::Dpop {
+                error,
+                description,
+                nonce,
+            } => {
+                let algs = ctx.dpop_algs.as_deref().unwrap_or("");
+                let mut params = vec![("error", *error), ("error_description", *description)];
+                if !algs.is_empty() {
+                    params.push(("algs", algs));
+                }
+                // The Bearer challenge still names the metadata (clients find it there).
+                let refusal = Refusal::oauth(status, error, *description)
+                    .with_challenge(scheme_challenge("DPoP", &params))
+                    .with_challenge(www_authenticate(&[("resource_metadata", rm)]));
+                match nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                    Some(n) => refusal.with_header(DPOP_NONCE, n),
+                    None => refusal,
+                }
+            }
             AuthRefusal::BadRequest(why) => Refusal::oauth(status, "invalid_request", *why)
                 .with_challenge(www_authenticate(&[
                     ("error", "invalid_request"),
@@ -148,7 +201,7 @@ mod tests {
     proptest! {
         #[test]
         fn challenges_are_always_valid_header_values(s in ".{0,64}", t in ".{0,64}") {
-            let v = challenge_text(&[("error_description", s.as_str()), ("scope", t.as_str())]);
+            let v = challenge_text("Bearer", &[("error_description", s.as_str()), ("scope", t.as_str())]);
             prop_assert!(HeaderValue::from_str(&v).is_ok());
         }
     }

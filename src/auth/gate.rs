@@ -28,8 +28,9 @@ use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{Error, web};
 use futures_util::future::LocalBoxFuture;
 
-use super::bearer::{self, BearerError, Credentials};
+use super::bearer::{self, BearerError, Credentials, Scheme};
 use super::challenge::{AuthRefusal, ChallengeContext};
+use super::dpop::{Dpop, DpopRefusal};
 use super::validator::Rejection;
 use super::verifier::{TokenMemo, Verifier};
 use super::{Caller, Identity};
@@ -50,6 +51,8 @@ pub enum AuthMode {
 pub struct AuthState {
     pub mode: AuthMode,
     pub challenge: std::sync::Arc<ChallengeContext>,
+    /// Which tokens must be DPoP-bound, and the proofs already used.
+    pub dpop: Dpop,
 }
 
 impl AuthState {
@@ -115,7 +118,7 @@ where
     fn call(&self, req: ServiceRequest) -> Gated<S::Future> {
         match admit(req) {
             Admission::Refused(res) => Gated::Answered(Some(res)),
-            Admission::Pass(Passed { req, no_store }) => Gated::Inner {
+            Admission::Pass(Passed { req, no_store, .. }) => Gated::Inner {
                 future: self.service.call(req),
                 no_store,
             },
@@ -124,7 +127,18 @@ where
                 Gated::Later(Box::pin(async move {
                     match admit_later(req, pending).await {
                         Err(res) => Ok(res),
-                        Ok(Passed { req, no_store }) => answered(service.call(req).await, no_store),
+                        Ok(Passed {
+                            req,
+                            no_store,
+                            nonce,
+                        }) => {
+                            let mut res = answered(service.call(req).await, no_store)?;
+                            if let Some(nonce) = nonce {
+                                res.headers_mut()
+                                    .insert(super::challenge::DPOP_NONCE, nonce);
+                            }
+                            Ok(res)
+                        }
                     }
                 }))
             }
@@ -140,11 +154,16 @@ enum Admission {
     Later(ServiceRequest, Pending),
 }
 
-/// On to the endpoint; `no_store`: the answer holds the caller's data.
+/// On to the endpoint; `no_store`: the answer holds the caller's data; `nonce`: the
+/// `DPoP-Nonce` its answer carries.
 struct Passed {
     req: ServiceRequest,
     no_store: bool,
+    nonce: Option<HeaderValue>,
 }
+
+/// Why a request has no usable token: the refusal and its counter label.
+type Unusable = (AuthRefusal, &'static str);
 
 /// What [`admit`] left for [`admit_later`].
 struct Pending {
@@ -152,8 +171,10 @@ struct Pending {
     round_trip: bool,
     /// The caller, when known; `None`: the token is verified.
     caller: Option<Caller>,
-    /// The request's bearer token (read once, in `admit`), or why it has none usable.
-    token: Option<Result<Box<str>, (AuthRefusal, &'static str)>>,
+    /// The request's token and its scheme (read once, in `admit`), or why it has none usable.
+    token: Option<Result<(Box<str>, Scheme), Unusable>>,
+    /// A known caller's token, whose DPoP proof is still to be checked.
+    prove: Option<Box<str>>,
     /// The request budget's key and whether its charge is owed, for the admission.
     key: Option<RateKey>,
     owed: bool,
@@ -178,8 +199,18 @@ fn admit(req: ServiceRequest) -> Admission {
     let presented = bearer::presented(req.headers());
     let known: Option<Arc<Identity>> = validator.and_then(|v| {
         let memo = req.conn_data::<TokenMemo>();
-        v.already_verified(presented?, memo)
+        v.already_verified(presented?.1, memo)
     });
+    // A known token's DPoP binding: refused at once, or a proof to check (later: the proof's
+    // `jti` may need a round trip to the shared store).
+    let mut prove = None;
+    if let (Some(identity), Some((scheme, token))) = (&known, presented) {
+        match gate.auth.dpop.needs_proof(identity, scheme) {
+            Ok(false) => {}
+            Ok(true) => prove = std::str::from_utf8(token).ok().map(Box::from),
+            Err(r) => return Admission::Refused(dpop_refused(r, &gate.auth).respond(req)),
+        }
+    }
     let credentials = (validator.is_some() && known.is_none() && post)
         .then(|| bearer_token(bearer::from_headers(req.headers())));
     let first_sight = matches!(credentials, Some(Ok(_)));
@@ -219,12 +250,13 @@ fn admit(req: ServiceRequest) -> Admission {
         let refusal = auth_refusal(refused, &gate.auth.challenge);
         return Admission::Refused(refusal.respond(req));
     }
-    if round_trip || (caller.is_none() && post) {
-        let token = credentials.map(|c| c.map(Box::from));
+    if round_trip || (caller.is_none() && post) || (prove.is_some() && post) {
+        let token = credentials.map(|c| c.map(|(t, scheme)| (Box::from(t), scheme)));
         let pending = Pending {
             round_trip,
             caller,
             token,
+            prove,
             key,
             owed,
         };
@@ -242,11 +274,13 @@ fn pass(req: ServiceRequest, caller: Option<Caller>, key: Option<RateKey>, owed:
             Passed {
                 req,
                 no_store: true,
+                nonce: None,
             }
         }
         _ => Passed {
             req,
             no_store: false,
+            nonce: None,
         },
     }
 }
@@ -264,6 +298,7 @@ async fn admit_later(
         round_trip,
         caller,
         token,
+        prove,
         key,
         owed,
     } = pending;
@@ -274,20 +309,100 @@ async fn admit_later(
         }
     }
     if caller.is_some() || req.method() != Method::POST {
+        if let (Some(Caller::Authenticated(identity)), Some(token)) = (&caller, &prove) {
+            return match prove_dpop(&req, &gate.auth, identity, token).await {
+                Ok(nonce) => Ok(Passed {
+                    nonce,
+                    ..pass(req, caller, key, owed)
+                }),
+                Err(refusal) => Err(refusal.respond(req)),
+            };
+        }
         return Ok(pass(req, caller, key, owed));
     }
     let AuthMode::On(validator) = &gate.auth.mode else {
         return Ok(pass(req, Some(Caller::Anonymous), key, owed));
     };
-    let checked = match token {
-        Some(Ok(token)) => authenticate(&req, &token, validator).await,
-        Some(Err(refused)) => Err(refused),
-        None => Err((AuthRefusal::NoToken, "no_token")),
+    let (token, scheme) = match token {
+        Some(Ok(token)) => token,
+        Some(Err(refused)) => return Err(auth_refusal(refused, &gate.auth.challenge).respond(req)),
+        None => {
+            let refused = (AuthRefusal::NoToken, "no_token");
+            return Err(auth_refusal(refused, &gate.auth.challenge).respond(req));
+        }
     };
-    match checked {
-        Ok(caller) => Ok(pass(req, Some(caller), key, owed)),
-        Err(refused) => Err(auth_refusal(refused, &gate.auth.challenge).respond(req)),
-    }
+    let identity = match authenticate(&req, &token, validator).await {
+        Ok(Caller::Authenticated(identity)) => identity,
+        Ok(Caller::Anonymous) => return Ok(pass(req, Some(Caller::Anonymous), key, owed)),
+        Err(refused) => return Err(auth_refusal(refused, &gate.auth.challenge).respond(req)),
+    };
+    // The token's DPoP binding, and the proof when it needs one.
+    let nonce = match gate.auth.dpop.needs_proof(&identity, scheme) {
+        Ok(false) => None,
+        Ok(true) => match prove_dpop(&req, &gate.auth, &identity, &token).await {
+            Ok(nonce) => nonce,
+            Err(refusal) => return Err(refusal.respond(req)),
+        },
+        Err(r) => return Err(dpop_refused(r, &gate.auth).respond(req)),
+    };
+    let caller = Some(Caller::Authenticated(identity));
+    Ok(Passed {
+        nonce,
+        ..pass(req, caller, key, owed)
+    })
+}
+
+/// Checks the request's one `DPoP` proof for `identity`'s bound `token`: the `DPoP-Nonce` its
+/// answer carries (when `auth.dpop_nonce` is on), or the refusal.
+async fn prove_dpop(
+    req: &ServiceRequest,
+    auth: &AuthState,
+    identity: &Identity,
+    token: &str,
+) -> Result<Option<HeaderValue>, Refusal> {
+    let mut proofs = req.headers().get_all("dpop");
+    let proof = match (proofs.next(), proofs.next()) {
+        (None, _) => None,
+        (Some(one), None) => Some(one.to_str().map_err(|_| {
+            dpop_refused(
+                DpopRefusal::InvalidProof("The DPoP proof is not a JWT"),
+                auth,
+            )
+        })?),
+        (Some(_), Some(_)) => {
+            let r = DpopRefusal::InvalidProof("Send exactly one DPoP header");
+            return Err(dpop_refused(r, auth));
+        }
+    };
+    auth.dpop
+        .check(proof, req.method().as_str(), token, identity)
+        .await
+        .map_err(|r| dpop_refused(r, auth))?;
+    Ok(auth
+        .dpop
+        .current_nonce()
+        .and_then(|n| HeaderValue::from_str(&n).ok()))
+}
+
+/// A DPoP refusal (counted under `dpop`): 401 with its `DPoP` challenge, or 503 when the
+/// shared store that remembers proofs is down and the policy refuses.
+fn dpop_refused(refusal: DpopRefusal, auth: &AuthState) -> Refusal {
+    let (error, description, nonce) = match refusal {
+        DpopRefusal::InvalidProof(why) => ("invalid_dpop_proof", why, None),
+        DpopRefusal::Binding(why) => ("invalid_token", why, None),
+        DpopRefusal::UseNonce(nonce) => (
+            "use_dpop_nonce",
+            "Resource server requires nonce in DPoP proof",
+            Some(nonce),
+        ),
+        DpopRefusal::StoreDown => return Refusal::store_down(),
+    };
+    let refused = AuthRefusal::Dpop {
+        error,
+        description,
+        nonce,
+    };
+    auth_refusal((refused, "dpop"), &auth.challenge)
 }
 
 /// An authentication refusal, counted under its label.
@@ -358,10 +473,11 @@ where
 /// with its label for the refusal counter.
 pub(crate) fn bearer_token(
     credentials: Result<Credentials<'_>, BearerError>,
-) -> Result<&str, (AuthRefusal, &'static str)> {
+) -> Result<(&str, Scheme), (AuthRefusal, &'static str)> {
     let malformed = |why| Err((AuthRefusal::BadRequest(why), "malformed"));
     match credentials {
-        Ok(Credentials::Bearer(t)) => Ok(t),
+        Ok(Credentials::Bearer(t)) => Ok((t, Scheme::Bearer)),
+        Ok(Credentials::Dpop(t)) => Ok((t, Scheme::Dpop)),
         Ok(Credentials::None) => Err((AuthRefusal::NoToken, "no_token")),
         Err(BearerError::Multiple) => malformed("Send exactly one Authorization header"),
         Err(BearerError::Malformed) => {

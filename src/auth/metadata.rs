@@ -27,6 +27,9 @@ pub struct DocumentInput<'a> {
     pub scopes: Vec<String>,
     pub resource_name: &'a str,
     pub resource_documentation: Option<&'a str>,
+    /// DPoP (RFC 9728 section 2): the proof algorithms accepted, and whether every token must
+    /// be DPoP-bound; `None` when DPoP is off.
+    pub dpop: Option<(Vec<String>, bool)>,
 }
 
 pub fn build_document(i: DocumentInput<'_>) -> Value {
@@ -41,6 +44,10 @@ pub fn build_document(i: DocumentInput<'_>) -> Value {
     }
     if let Some(d) = i.resource_documentation {
         doc["resource_documentation"] = json!(d);
+    }
+    if let Some((algs, required)) = i.dpop {
+        doc["dpop_signing_alg_values_supported"] = json!(algs);
+        doc["dpop_bound_access_tokens_required"] = json!(required);
     }
     doc
 }

@@ -6,6 +6,7 @@ mod architecture;
 mod asking;
 mod auth;
 mod doctor;
+mod dpop;
 mod edge;
 mod hardening;
 mod helpers;

@@ -487,3 +487,27 @@ async fn the_shared_and_the_local_limiter_enforce_the_same_rate() {
         }
     }
 }
+
+#[actix_web::test]
+#[ignore = "needs redis-server: cargo test --test api -- --ignored scale (.ci/run runs them)"]
+async fn a_dpop_proof_replayed_to_another_instance_is_refused() {
+    let redis = Redis::start();
+    let (apps, key, issuer) =
+        instances(2, &redis, &[("PUBLIC_URL", "https://gatehouse.test")]).await;
+    let client = crate::dpop::Client::new();
+    let t = crate::issuer::now();
+    let token = key.sign(
+        &json!({"iss": issuer.url, "sub": "ada", "aud": AUDIENCE, "exp": t + 300,
+        "iat": t, "scopes": [], "cnf": {"jkt": client.jkt()}}),
+    );
+    let proof = client.proof(AUDIENCE, &token);
+    let r = crate::dpop::call(&apps[0], "DPoP", &token, &[&proof]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The same proof at the other instance: its jti is already taken in Redis.
+    let r = crate::dpop::call(&apps[1], "DPoP", &token, &[&proof]).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.json()["error"], "invalid_dpop_proof");
+    // A fresh proof works there.
+    let r = crate::dpop::call(&apps[1], "DPoP", &token, &[&client.proof(AUDIENCE, &token)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
