@@ -273,3 +273,74 @@ async fn doctor_gives_readable_reasons_and_only_the_hint_that_belongs_to_them() 
         "{out}"
     );
 }
+
+#[actix_web::test]
+async fn doctor_lists_every_issuer_and_explains_opaque_and_bound_tokens() {
+    use crate::issuer::INTROSPECTION_CLIENT;
+    let rsa = TestKey::rsa("rsa-1", 0);
+    let issuer = TestIssuer::start(&[&rsa]).await;
+    let other = TestIssuer::start(&[&TestKey::ec("ec-9")]).await;
+    let env = vars(&[
+        ("OAUTH_ISSUER", &issuer.url),
+        ("OAUTH_ISSUERS", &other.url),
+        ("PUBLIC_URL", "https://mcp.example.com"),
+        ("GATEHOUSE_AUTH__INTROSPECTION", "opaque"),
+        ("SK_CLIENT_ID", INTROSPECTION_CLIENT.0),
+        ("SK_CLIENT_SECRET", INTROSPECTION_CLIENT.1),
+    ]);
+    let (code, out) = doctor(env.clone(), None).await;
+    assert_eq!(code, 0, "{out}");
+    for needle in [
+        format!("issuers:              {}, {}", issuer.url, other.url),
+        format!("{}/keys", other.url),
+        "1 usable key(s): ec-9 ES256".into(),
+        format!("introspection:        {}/introspect: answers", issuer.url),
+        "credentials accepted".into(),
+        "opaque tokens by introspection".into(),
+    ] {
+        assert!(out.contains(&needle), "missing {needle:?} in\n{out}");
+    }
+    assert!(!out.contains(INTROSPECTION_CLIENT.1), "{out}");
+    // An opaque token: what the endpoint said, then who it is.
+    issuer.set_answer(
+        "opaque-doctor-token",
+        json!({"active": true, "iss": issuer.url, "aud": RESOURCE, "sub": "alice",
+               "scope": "reports:read", "exp": now() + 300}),
+    );
+    let (code, out) = doctor(env.clone(), Some("opaque-doctor-token".into())).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("an opaque token, checked by introspection"),
+        "{out}"
+    );
+    assert!(
+        out.contains("active=true") && out.contains("sub=\"alice\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("ACCEPTED") && out.contains("subject:          alice"),
+        "{out}"
+    );
+    let (code, out) = doctor(env.clone(), Some("revoked-token".into())).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("active false") && out.contains("not active"),
+        "{out}"
+    );
+    // A DPoP-bound JWT, and a machine client's token without sub.
+    let mut bound = claims(&issuer.url, RESOURCE, now() + 300);
+    bound["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    let (code, out) = doctor(env.clone(), Some(rsa.sign(&bound))).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("DPoP-bound:       to key 0ZcOCORZNYy"),
+        "{out}"
+    );
+    let mut m2m = claims(&issuer.url, RESOURCE, now() + 300);
+    m2m.as_object_mut().unwrap().remove("sub");
+    let (_, out) = doctor(env, Some(rsa.sign(&m2m))).await;
+    assert!(
+        out.contains("a machine client (no sub; its client_id)"),
+        "{out}"
+    );
+}
