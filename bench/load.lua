@@ -2,15 +2,18 @@
 --   METHOD (POST), BODY, TOKEN (one bearer token for every request),
 --   TOKENS (a file, one token per line: each request presents the next one; the thread stops
 --   when they run out, so every token is seen once), IPS (N: cycle through N distinct
---   Fly-Client-IP values), HEADERS ("Name: value|Name: value"), EXPECT_STATUS (a status every
+--   Fly-Client-IP values), HEADERS ("Name: value|Name: value"), SCHEME (the Authorization
+--   scheme, Bearer by default), PROOFS (a file of DPoP proofs: each request sends the next one
+--   in a DPoP header and the thread stops when they run out), EXPECT_STATUS (a status every
 --   response must have, e.g. 401: the others are counted as `unexpected`; unset or 2xx: no
 --   per-response callback, so ordinary loads stay as cheap for wrk as before).
 local method = os.getenv("METHOD") or "POST"
 local body = os.getenv("BODY")
 local headers = {["Accept"] = "application/json, text/event-stream"}
 if method == "POST" then headers["Content-Type"] = "application/json" end
+local scheme = os.getenv("SCHEME") or "Bearer"
 local token = os.getenv("TOKEN")
-if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+if token and token ~= "" then headers["Authorization"] = scheme .. " " .. token end
 for h in string.gmatch(os.getenv("HEADERS") or "", "[^|]+") do
   local name, value = h:match("^%s*([^:]+):%s*(.*)$")
   headers[name] = value
@@ -22,11 +25,17 @@ if file and file ~= "" then
   tokens = {}
   for line in io.lines(file) do tokens[#tokens + 1] = line end
 end
+local proofs = nil
+local proof_file = os.getenv("PROOFS")
+if proof_file and proof_file ~= "" then
+  proofs = {}
+  for line in io.lines(proof_file) do proofs[#proofs + 1] = line end
+end
 local fixed = nil
 
 init = function(args)
   headers["Host"] = wrk.headers["Host"] -- set by wrk.init just before this runs
-  if not tokens and ips == 0 and limit == 0 then fixed = wrk.format(method, nil, headers, body) end
+  if not tokens and not proofs and ips == 0 and limit == 0 then fixed = wrk.format(method, nil, headers, body) end
 end
 
 request = function()
@@ -35,7 +44,11 @@ request = function()
   if limit > 0 and n >= limit then wrk.thread:stop() end
   if tokens then
     if n > #tokens then wrk.thread:stop(); n = #tokens end
-    headers["Authorization"] = "Bearer " .. tokens[n]
+    headers["Authorization"] = scheme .. " " .. tokens[n]
+  end
+  if proofs then
+    if n > #proofs then wrk.thread:stop(); n = #proofs end
+    headers["DPoP"] = proofs[n]
   end
   if ips > 0 then
     local i = n % ips

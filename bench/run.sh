@@ -46,7 +46,7 @@ trap cleanup EXIT
 
 # The issuer: RSA and EC keys, a JWKS over HTTP, tokens with distinct subjects.
 audience="http://127.0.0.1:$port/mcp"
-"$work/issuer" "$work" "$audience" "$(( es_count > flood ? es_count : flood ))" "$rs_count" &
+"$work/issuer" "$work" "$audience" "$(( es_count > flood ? es_count : flood ))" "$rs_count" "$es_count" &
 pids+=($!)
 for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
 issuer="$(cat "$work/url")"
@@ -89,7 +89,7 @@ measure_on() { # PID PORT PATH, with the load's settings in the environment: set
   m_ticks=$(( t1 - t0 ))
   read -r m_requests m_rps m_p50 m_p99 errors m_non2xx m_unexpected <<<"$(sed 's/[a-z0-9_]*=//g; s/^RESULT //' <<<"$out")"
   # A load that stops after a fixed number of requests idles for the rest of the duration.
-  if [ -n "${TOKENS:-}" ] || [ "${LIMIT:-0}" != 0 ]; then m_rps="($m_requests)"; fi
+  if [ -n "${TOKENS:-}" ] || [ -n "${PROOFS:-}" ] || [ "${LIMIT:-0}" != 0 ]; then m_rps="($m_requests)"; fi
   m_us="$(awk -v d=$(( t1 - t0 )) -v n="$m_requests" -v hz="$ticks" 'BEGIN{printf "%.1f", n ? d * 1e6 / hz / n : 0}')"
   m_hwm="$(awk -v k="$(hwm_kib "$pid")" 'BEGIN{print k / 1024}')"
   if [ "${EXPECT_STATUS:-2xx}" = 2xx ] && (( m_non2xx > 0 )); then
@@ -168,7 +168,7 @@ one() {
   fi
   rounds="${R:-$ROUNDS}"
   for (( r = 0; r < rounds; r++ )); do
-    if [ -z "${TOKENS:-}" ] && [ "${LIMIT:-0}" = 0 ]; then
+    if [ -z "${TOKENS:-}" ] && [ -z "${PROOFS:-}" ] && [ "${LIMIT:-0}" = 0 ]; then
       interleaved_round "$key" "$bin" "$path" "$@"
       bases+=("$r_base"); us+=("$r_us")
     else
@@ -193,6 +193,21 @@ call='{"name":"greet_user","arguments":{"name":"bench"}}'
 BODY="$(rpc tools/call "$call")" one "baseline POST (fixed JSON-RPC result)" = "$work/baseline" /mcp WORKERS=1
 METHOD=GET one "baseline GET /health" = "$work/baseline" /health WORKERS=1
 post="baseline POST (fixed JSON-RPC result)"
+
+# Token kinds (README "Tokens from any issuer"), first while the proofs are fresh (their iat is
+# the issuer's start; auth.dpop_max_age_secs is 300 here, and the proofs' htu is the public
+# URL): an opaque token checked by introspection at the issuer (cached, and a new one each request: one call to the issuer's endpoint each, whose own
+# CPU is not counted), a DPoP-bound token with a fresh proof each request, and the cheap 401s:
+# an issuer nobody trusts (two issuers configured, so iss picks one), a replayed proof.
+kinds=(SK_CLIENT_ID=gatehouse-rs "SK_CLIENT_SECRET=s3cr=t:&" GATEHOUSE_AUTH__INTROSPECTION=opaque)
+BODY="$(rpc tools/call "$call")" TOKEN="$(head -n1 "$work/opaque.txt")" one "tools/call, opaque token (introspection cached)" "$post" "$work/gatehouse" /mcp "${kinds[@]}"
+BODY="$(rpc tools/call "$call")" TOKENS="$work/opaque.txt" one "tools/call, a new opaque token each request" "$post" "$work/gatehouse" /mcp "${kinds[@]}"
+BODY="$(rpc tools/call "$call")" TOKEN="$(cat "$work/bound.txt")" SCHEME=DPoP PROOFS="$work/proofs.txt" \
+  one "tools/call, DPoP-bound token, a new proof each request" "$post" "$work/gatehouse" /mcp GATEHOUSE_AUTH__DPOP_MAX_AGE_SECS=300 PUBLIC_URL="http://127.0.0.1:$port"
+EXPECT_STATUS=401 EXPECT_SLACK=1 BODY="$(rpc ping)" TOKEN="$(cat "$work/bound.txt")" SCHEME=DPoP HEADERS="DPoP: $(head -n1 "$work/proofs.txt")" \
+  one "401, replayed DPoP proof" "$post" "$work/gatehouse" /mcp GATEHOUSE_AUTH__DPOP_MAX_AGE_SECS=300 PUBLIC_URL="http://127.0.0.1:$port"
+EXPECT_STATUS=401 BODY="$(rpc ping)" TOKEN="$(cat "$work/stranger.txt")" one "401, token of an untrusted issuer" "$post" "$work/gatehouse" /mcp \
+  OAUTH_ISSUERS="$issuer/"
 
 # The paths.
 BODY="$(rpc tools/call "$call")" TOKEN="$token" one "tools/call greet_user (token seen)" "$post" "$work/gatehouse" /mcp

@@ -138,6 +138,11 @@ impl Dpop {
     ) -> Result<(), DpopRefusal> {
         let proof = proof.ok_or(DpopRefusal::InvalidProof("A DPoP proof is required"))?;
         let now = jsonwebtoken::get_current_timestamp();
+        // A proof this instance already accepted is refused before its signature is checked
+        // (a replay costs a lookup, not a verification).
+        if self.seen_here(proof, now) {
+            return Err(DpopRefusal::InvalidProof(REPLAYED));
+        }
         let (jkt, jti) = self.verify(proof, method, token, now)?;
         if identity.confirmation() != Some(jkt.as_str()) {
             return Err(DpopRefusal::Binding(
@@ -145,6 +150,33 @@ impl Dpop {
             ));
         }
         self.first_use(&jkt, &jti, now).await
+    }
+
+    /// Whether this instance accepted a proof with this key and `jti` within the window, read
+    /// from the proof without any check (only a proof that passed every check is remembered).
+    fn seen_here(&self, proof: &str, now: u64) -> bool {
+        let mut parts = proof.split('.');
+        let (Some(h), Some(p)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let (Some(header), Some(claims)) = (b64_json(h), b64_json(p)) else {
+            return false;
+        };
+        let jwk = header.get("jwk").and_then(Value::as_object);
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(crate::auth::asymmetric_algorithm);
+        let jti = claims.get("jti").and_then(Value::as_str);
+        let (Some(jwk), Some(alg), Some(jti)) = (jwk, alg, jti) else {
+            return false;
+        };
+        let Some((_, jkt)) = public_key(jwk, alg) else {
+            return false;
+        };
+        let name = proof_name(&jkt, jti);
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&name).is_some_and(|u| *u > now)
     }
 
     /// Everything about a proof but its `jti`'s novelty: its key's thumbprint and its `jti`.
@@ -243,13 +275,9 @@ impl Dpop {
     /// shared store when there is one (its own memory when the store is down and the policy
     /// allows), else in this instance's memory.
     async fn first_use(&self, jkt: &str, jti: &str, now: u64) -> Result<(), DpopRefusal> {
-        let digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            format!("{jkt}.{jti}").as_bytes(),
-        );
-        let name = u128::from_be_bytes(digest.as_ref()[..16].try_into().expect("16 bytes"));
+        let name = proof_name(jkt, jti);
         let until = now + self.max_age + self.leeway + 1;
-        let replayed = DpopRefusal::InvalidProof("The DPoP proof was already used");
+        let replayed = DpopRefusal::InvalidProof(REPLAYED);
         if let Some(shared) = &self.shared {
             let ttl = Duration::from_secs(until - now);
             match shared
@@ -289,6 +317,18 @@ impl Dpop {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, u| *u > now);
     }
+}
+
+const REPLAYED: &str = "The DPoP proof was already used";
+
+/// A proof's name in the memory of used proofs: 128 bits of the SHA-256 of its key's
+/// thumbprint and its `jti`.
+fn proof_name(jkt: &str, jti: &str) -> u128 {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{jkt}.{jti}").as_bytes(),
+    );
+    u128::from_be_bytes(digest.as_ref()[..16].try_into().expect("16 bytes"))
 }
 
 /// `ath`: the base64url SHA-256 of the access token (RFC 9449 section 4.2).
