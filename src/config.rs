@@ -18,6 +18,7 @@ mod mcp;
 mod rate_limit;
 mod security;
 mod server;
+mod telemetry;
 
 pub use auth::{AuthSettings, IssuerSetting};
 pub use cors::CorsSettings;
@@ -27,6 +28,7 @@ pub use mcp::McpSettings;
 pub use rate_limit::{RateLimitSettings, RedisDown};
 pub use security::{SecuritySettings, TrustedProxy};
 pub use server::ServerSettings;
+pub use telemetry::{Export, Sampler, TelemetrySettings};
 
 /// A configuration problem: which setting, and what is wrong with it. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +53,10 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    fn from_string(s: String) -> Secret {
+        Secret(s)
     }
 }
 
@@ -86,6 +92,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 /// What every section's validation may depend on.
@@ -106,6 +113,7 @@ struct Sections {
     security: SecuritySettings,
     rate_limit: RateLimitSettings,
     log: LogSettings,
+    telemetry: TelemetrySettings,
 }
 
 /// Settings whose values are lists (comma-separated in environment variables).
@@ -123,7 +131,7 @@ const LIST_KEYS: [&str; 9] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 25] = [
+const PLAIN_VARS: [(&str, &str); 39] = [
     ("REDIS_URL", "rate_limit.redis_url"),
     ("MCP_STATE_KEY", "mcp.state_key"),
     ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
@@ -152,6 +160,24 @@ const PLAIN_VARS: [(&str, &str); 25] = [
     ("ALLOWED_HOSTS", "security.allowed_hosts"),
     ("TRUSTED_PROXY", "security.trusted_proxy"),
     ("LOG_FORMAT", "log.format"),
+    // OpenTelemetry's standard variables; a traces-specific one wins over the general one.
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.endpoint"),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "telemetry.traces_endpoint",
+    ),
+    ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "telemetry.headers"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "telemetry.headers"),
+    ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "telemetry.protocol"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "telemetry.protocol"),
+    ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "telemetry.timeout_ms"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "telemetry.timeout_ms"),
+    ("OTEL_SERVICE_NAME", "telemetry.service_name"),
+    ("OTEL_TRACES_SAMPLER", "telemetry.sampler"),
+    ("OTEL_TRACES_SAMPLER_ARG", "telemetry.sampler_arg"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "telemetry.resource_attributes"),
+    ("OTEL_SDK_DISABLED", "telemetry.disabled"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "telemetry.max_queue_size"),
 ];
 
 /// The variable name a user would set for a setting, for error messages.
@@ -330,6 +356,7 @@ impl Settings {
             mut security,
             rate_limit,
             log,
+            mut telemetry,
         } = raw;
         server.check(&cx)?;
         mcp.check()?;
@@ -337,6 +364,7 @@ impl Settings {
         cors.check()?;
         security.resolve(&cx, &server, &cors)?;
         rate_limit.check()?;
+        telemetry.resolve(&cx)?;
         Ok(Settings {
             profile,
             server,
@@ -346,6 +374,7 @@ impl Settings {
             security,
             rate_limit,
             log,
+            telemetry,
         })
     }
 }

@@ -313,6 +313,32 @@ impl ToolContext {
         }
     }
 
+    /// The id (32 hex digits) of the trace this call belongs to, when traces are on
+    /// (README "Observability"): for a tool's own log lines.
+    pub fn trace_id(&self) -> Option<String> {
+        crate::telemetry::trace_id()
+    }
+
+    /// The W3C `traceparent` of this call's current span, when traces are on: put it on the
+    /// tool's outgoing HTTP requests so the services it calls join the trace.
+    pub fn traceparent(&self) -> Option<String> {
+        crate::telemetry::traceparent()
+    }
+
+    /// Runs `work` in a child span named `name` of this call's span (nothing when traces are
+    /// off). The span fails with `error.type` = the error's type name (never its text, which
+    /// may quote arguments) when `work` returns `Err`.
+    pub async fn traced<T, E>(
+        &self,
+        name: &'static str,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        crate::telemetry::traced(name, Vec::new(), work, |_| {
+            std::any::type_name::<E>().to_string()
+        })
+        .await
+    }
+
     /// Whether the caller is a user or a machine client (a client-credentials token: its
     /// subject is its `client_id`); `None` only when auth is turned off. The client id, in both
     /// cases, is `identity()?.client_id()`.

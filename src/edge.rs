@@ -67,6 +67,8 @@ pub struct GuardSettings {
     pub allowed_hosts: Vec<HostPattern>,
     pub allowed_origins: Vec<OriginPattern>,
     pub max_header_bytes: usize,
+    /// Whose address header names the client (the request span's `client.address`).
+    pub trusted_proxy: TrustedProxy,
 }
 
 fn forbidden(message: &str) -> Refusal {

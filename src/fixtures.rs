@@ -200,7 +200,19 @@ register_tool!(
 register_tool!(
     |ctx: ToolContext, _: NoArgs| async move {
         let id = ctx.identity();
+        // The trace as the tool sees it, and a child span of its own.
+        let traceparent = ctx.traceparent();
+        let step = ctx
+            .traced("fixture step", async {
+                Ok::<_, std::io::Error>(ctx.traceparent())
+            })
+            .await
+            .ok()
+            .flatten();
         Ok(ToolOutput::structured(json!({
+            "trace_id": ctx.trace_id(),
+            "traceparent": traceparent,
+            "step_traceparent": step,
             "subject": id.map(|i| i.subject()),
             "kind": match ctx.caller_kind() {
                 Some(CallerKind::User) => "user",
@@ -213,7 +225,7 @@ register_tool!(
     },
     Tool {
         name: Some("fixture_whoami"),
-        description: "Says who the caller is: subject, user or client, client id, organization (test fixture).",
+        description: "Says who the caller is: subject, user or client, client id, organization, and its trace (test fixture).",
         ..Tool::DEFAULT
     }
 );

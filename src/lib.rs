@@ -39,6 +39,7 @@ pub mod shared_store;
 pub mod startup;
 pub mod state;
 pub mod tasks;
+pub mod telemetry;
 pub mod text;
 pub mod tool;
 pub mod tools;

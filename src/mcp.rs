@@ -12,6 +12,7 @@ pub mod modern;
 pub mod prompts;
 pub mod resources;
 pub mod result;
+pub mod spans;
 pub mod tasks;
 pub mod tools;
 
@@ -309,6 +310,35 @@ impl Server {
     /// the future of the rest owns only what the wait needs (the transport boxes it, so its
     /// size is copied and allocated on every such request).
     pub fn handle(
+        self: &Arc<Self>,
+        req: Request,
+        call: Call,
+    ) -> Handling<impl Future<Output = Outcome> + 'static> {
+        // The message's span, when traces are on: current while it is answered.
+        let span = spans::message(&req, call.era);
+        match self.dispatch(req, call) {
+            Handling::Ready(outcome) => {
+                if let Some(cx) = &span {
+                    spans::end(cx, &outcome);
+                }
+                Handling::Ready(outcome)
+            }
+            Handling::Running(work) => Handling::Running(async move {
+                match span {
+                    None => work.await,
+                    Some(cx) => {
+                        use opentelemetry::context::FutureExt as _;
+                        let outcome = work.with_context(cx.clone()).await;
+                        spans::end(&cx, &outcome);
+                        outcome
+                    }
+                }
+            }),
+        }
+    }
+
+    /// [`Server::handle`] without its span.
+    fn dispatch(
         self: &Arc<Self>,
         req: Request,
         call: Call,

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub jwks_fetches: IntCounterVec,
     /// Token introspection calls by result (active, inactive, error).
     pub introspections: IntCounterVec,
+    /// Spans not exported, by reason (the queue was full, the collector failed).
+    pub spans_dropped: IntCounterVec,
     /// Seconds since the key set in force was fetched (set at scrape time).
     pub jwks_age: IntGauge,
     /// Usable keys in force (set at scrape time).
@@ -128,6 +130,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "gatehouse_introspections_total",
             "Token introspection calls by result",
             &["result"],
+        ),
+        spans_dropped: counter(
+            &r,
+            "gatehouse_spans_dropped_total",
+            "Trace spans not exported, by reason (queue_full, export_failed)",
+            &["reason"],
         ),
         jwks_age: gauge(
             &r,

@@ -46,6 +46,7 @@ enum Body {
         error: &'static str,
         description: Cow<'static, str>,
         request_id: Option<String>,
+        trace_id: Option<String>,
         /// What the refusal says inside an event stream whose status is already sent.
         in_band: Option<ErrorObject>,
     },
@@ -62,14 +63,26 @@ struct OAuthBody<'a> {
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
 }
 
 impl OAuthBody<'_> {
     fn render(error: &str, description: &str, request_id: Option<&str>) -> Bytes {
+        OAuthBody::render_traced(error, description, request_id, None)
+    }
+
+    fn render_traced(
+        error: &str,
+        description: &str,
+        request_id: Option<&str>,
+        trace_id: Option<&str>,
+    ) -> Bytes {
         let body = OAuthBody {
             error,
             error_description: description,
             request_id,
+            trace_id,
         };
         Bytes::from(serde_json::to_vec(&body).expect("strings always serialize"))
     }
@@ -124,6 +137,7 @@ impl Refusal {
                 error,
                 description: description.into(),
                 request_id: None,
+                trace_id: None,
                 in_band: None,
             },
             headers: Vec::new(),
@@ -195,14 +209,18 @@ impl Refusal {
         .with_allow(allow)
     }
 
-    /// The generic 500: never the cause, only the request id to quote.
-    pub fn internal(request_id: String) -> Refusal {
+    /// The generic 500: never the cause, only the request id (and the trace id, when the
+    /// request is traced) to quote.
+    pub fn internal(request_id: String, trace_id: Option<String>) -> Refusal {
         let mut r = Refusal::oauth(Status::Internal, "internal_error", "Internal server error");
         if let Body::OAuth {
-            request_id: rid, ..
+            request_id: rid,
+            trace_id: tid,
+            ..
         } = &mut r.body
         {
             *rid = Some(request_id);
+            *tid = trace_id;
         }
         r
     }
@@ -243,8 +261,14 @@ impl Refusal {
                 error,
                 description,
                 request_id,
+                trace_id,
                 ..
-            } => OAuthBody::render(error, &description, request_id.as_deref()),
+            } => OAuthBody::render_traced(
+                error,
+                &description,
+                request_id.as_deref(),
+                trace_id.as_deref(),
+            ),
         };
         let mut res = HttpResponse::with_body(self.status, body).map_into_boxed_body();
         let headers = res.headers_mut();

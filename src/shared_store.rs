@@ -191,6 +191,20 @@ impl SharedStore {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Unavailable> {
+        if crate::telemetry::enabled() {
+            let attributes = vec![opentelemetry::KeyValue::new("db.system.name", "redis")];
+            let traced = crate::telemetry::traced("redis", attributes, self.timed(call), |_| {
+                "unavailable".to_string()
+            });
+            return traced.await;
+        }
+        self.timed(call).await
+    }
+
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Unavailable> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(answer)) => {
                 self.mark_up();

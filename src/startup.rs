@@ -67,6 +67,8 @@ impl Application {
             .port();
         let urls = public_urls(&settings, port)?;
         warn_about_open_switches(&settings);
+        crate::telemetry::init(&settings.telemetry, &settings.server.instance_id)
+            .map_err(StartupError::Config)?;
         let state = AppState::with_registry(&settings, &urls, registry, seal)?;
         let keys = state.keys.clone();
         let dev = state.dev_issuer.clone();
@@ -137,6 +139,8 @@ impl Application {
         if let Some((_, metrics)) = self.metrics {
             metrics.stop(false).await;
         }
+        // The spans of the drained requests, exported within one more drain period at most.
+        let _ = tokio::task::spawn_blocking(move || crate::telemetry::flush(drain)).await;
         result
     }
 

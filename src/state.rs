@@ -313,6 +313,7 @@ impl AppState {
                 allowed_hosts: settings.security.allowed_hosts.clone(),
                 allowed_origins: settings.cors.allowed_origins.clone(),
                 max_header_bytes: settings.server.max_header_bytes,
+                trusted_proxy: settings.security.trusted_proxy,
             }),
             gate,
             store: web::Data::new(StoreState(shared.clone())),

@@ -276,9 +276,12 @@ impl Tasks {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        // The trace context goes along (the tool's span, when traces are on): a task's work
+        // stays in the trace of the call that started it.
+        use opentelemetry::context::FutureExt as _;
         runtime().spawn(Tagged {
             tag: self.tag.clone(),
-            run: Box::pin(run),
+            run: Box::pin(run.with_current_context()),
         })
     }
 

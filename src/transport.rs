@@ -109,7 +109,11 @@ pub async fn post(
     let (request_id, admitted) = hand_over(&req);
     let Some(admitted) = admitted else {
         log::error!("no caller on an MCP request: the auth gate is not installed");
-        return Refusal::internal(request_id.as_str().to_string()).into_response();
+        return Refusal::internal(
+            request_id.as_str().to_string(),
+            crate::telemetry::trace_id(),
+        )
+        .into_response();
     };
     let server = server.into_inner();
     if first_byte(&body) == Some(b'[') {

@@ -187,7 +187,16 @@ impl Introspector {
             }
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.post(&endpoint, token).await;
+        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "POST")];
+        let post = self.post(&endpoint, token);
+        let result = crate::telemetry::traced("POST token introspection", attributes, post, |f| {
+            match f {
+                Failure::Inactive => "inactive",
+                Failure::Unavailable => "unavailable",
+            }
+            .to_string()
+        })
+        .await;
         let label = match &result {
             Ok(_) => "active",
             Err(Failure::Inactive) => "inactive",

@@ -369,8 +369,11 @@ impl KeyStore {
     async fn fetch_now(&self) -> Result<usize, String> {
         // Every message names URLs without their user info or query (a credential there is
         // not for logs).
-        let result = self
-            .fetch_inner()
+        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
+        let fetch = crate::telemetry::traced("GET key set", attributes, self.fetch_inner(), |_| {
+            "fetch_failed".to_string()
+        });
+        let result = fetch
             .await
             .map_err(|e| crate::text::redact_urls(&e).into_owned());
         if matches!(self.source, Source::Remote { .. }) {
@@ -486,6 +489,15 @@ impl KeyStore {
     /// The first of the issuer's OpenID or OAuth (RFC 8414) metadata documents that answers,
     /// checked to name this issuer.
     async fn metadata(&self, issuer: &str) -> Result<(Url, Value), String> {
+        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
+        let read = self.read_metadata(issuer);
+        crate::telemetry::traced("GET issuer metadata", attributes, read, |_| {
+            "fetch_failed".to_string()
+        })
+        .await
+    }
+
+    async fn read_metadata(&self, issuer: &str) -> Result<(Url, Value), String> {
         let base = Url::parse(issuer).map_err(|e| e.to_string())?;
         let trimmed = issuer.trim_end_matches('/');
         let path = base.path().trim_end_matches('/');

@@ -72,6 +72,9 @@ where
             .unwrap_or_else(RequestId::fresh);
         req.extensions_mut().insert(RequestNote::new(id.clone()));
         let body = announces_body(req.headers()).then(|| SharedBody::install(&mut req));
+        let trace = crate::telemetry::enabled()
+            .then(|| request_span(&req))
+            .flatten();
         let state = match guard(&req) {
             Some(refusal) => State::Answered(Some(refusal.respond(req))),
             None => State::Inner(self.service.call(req)),
@@ -83,6 +86,7 @@ where
                 _in_flight: in_flight,
                 id,
                 body,
+                trace,
             }),
         }
     }
@@ -109,6 +113,55 @@ struct After {
     _in_flight: GaugeGuard,
     id: RequestId,
     body: Option<SharedBody>,
+    /// The request's server span, when traces are on: current while the rest answers.
+    trace: Option<opentelemetry::Context>,
+}
+
+/// Ends a request's span with its status and, when the router matched one, its route.
+fn end_request_span(trace: &opentelemetry::Context, req: &HttpRequest, status: u16) {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::TraceContextExt as _;
+    let span = trace.span();
+    span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    if let Some(route) = req.match_pattern() {
+        span.update_name(format!("{} {route}", req.method()));
+        span.set_attribute(KeyValue::new("http.route", route));
+    }
+    let error = (status >= 500).then(|| status.to_string());
+    crate::telemetry::end(trace, error.as_deref());
+}
+
+/// The server span of a request (HTTP semantic conventions), continuing the client's
+/// `traceparent`; probes and metadata documents get none.
+fn request_span(req: &ServiceRequest) -> Option<opentelemetry::Context> {
+    use opentelemetry::KeyValue;
+    let path = req.path();
+    if matches!(path, "/health" | "/ready") || path.starts_with("/.well-known/") {
+        return None;
+    }
+    let proxy = req
+        .app_data::<actix_web::web::Data<super::GuardSettings>>()
+        .map(|g| g.trusted_proxy);
+    let client = proxy.and_then(|p| super::client_ip(req, p));
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", req.method().as_str().to_string()),
+        KeyValue::new("url.path", path.chars().take(200).collect::<String>()),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ];
+    if let Some(ip) = client {
+        attributes.push(KeyValue::new("client.address", ip.to_string()));
+    }
+    let parent = crate::telemetry::from_headers(req.headers());
+    crate::telemetry::start(
+        req.method().as_str().to_string(),
+        opentelemetry::trace::SpanKind::Server,
+        &parent,
+        attributes,
+        Vec::new(),
+    )
 }
 
 impl<F, B> Future for Logged<F>
@@ -120,6 +173,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let _current = this
+            .after
+            .as_ref()
+            .and_then(|a| a.trace.clone())
+            .map(|t| t.attach());
         let mut res = match &mut this.state {
             State::Inner(f) => match Pin::new(f).poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -143,7 +201,9 @@ where
             && res.response().extensions().get::<GenericError>().is_none()
         {
             let (http, _) = res.into_parts();
-            let mut generic = Refusal::internal(after.id.as_str().to_string()).into_response();
+            let trace_id = after.trace.as_ref().and_then(crate::telemetry::trace_id_of);
+            let mut generic =
+                Refusal::internal(after.id.as_str().to_string(), trace_id).into_response();
             generic.extensions_mut().insert(GenericError);
             res = ServiceResponse::new(http, generic);
         }
@@ -170,6 +230,9 @@ impl After {
         }
         let status = res.status().as_u16();
         self.record(res.request(), status);
+        if let Some(trace) = &self.trace {
+            end_request_span(trace, res.request(), status);
+        }
         res
     }
 
@@ -195,10 +258,16 @@ impl After {
                 .unwrap_or_else(|| "-".into());
             let method = req.method();
             let path: String = req.path().chars().take(200).collect();
+            let trace = self
+                .trace
+                .as_ref()
+                .and_then(crate::telemetry::trace_id_of)
+                .map(|t| format!(" trace_id={t}"))
+                .unwrap_or_default();
             log::log!(
                 target: "gatehouse::access",
                 level,
-                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}",
+                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}{trace}",
                 self.id.as_str()
             );
         }

@@ -86,6 +86,12 @@ impl<'a> Audit<'a> {
             }
             Err(McpError::StreamEnded(_)) => ("cancelled", None),
         };
+        // A tool's own error is a result, not a JSON-RPC error: the message's span (current
+        // here) says `tool_error`, as OpenTelemetry's MCP conventions name it. (JSON-RPC
+        // errors are named by their code when the span ends.)
+        if outcome == "tool_error" && crate::telemetry::enabled() {
+            crate::telemetry::mark_error("tool_error");
+        }
         self.record(outcome, reason);
     }
 
@@ -172,10 +178,12 @@ fn line(l: Line<'_>) {
         .map_or(0, |d| d.as_millis() as u64);
     let name = log_safe(l.name);
     let duration_ms = (l.secs * 1000.0 * 10.0).round() / 10.0;
+    let trace_id = crate::telemetry::trace_id().unwrap_or_else(|| "-".into());
     log::info!(
         target: "gatehouse::audit",
         time = time,
         request_id = l.request_id,
+        trace_id = trace_id.as_str(),
         subject = subject.as_str(),
         organization = organization.as_str(),
         client_id = client_id.as_str(),

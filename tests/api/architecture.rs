@@ -721,6 +721,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "src/shared_store",
             "src/budget",
             "src/tasks",
+            "src/telemetry",
             "src/logging",
             "src/allocator",
         ],

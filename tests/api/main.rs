@@ -27,4 +27,5 @@ mod scale_tasks;
 mod surface;
 mod tasks;
 mod tools;
+mod traces;
 mod transport;
