@@ -213,6 +213,9 @@ EXPECT_STATUS=401 BODY="$(rpc ping)" TOKEN="$(cat "$work/stranger.txt")" one "40
 BODY="$(rpc tools/call "$call")" TOKEN="$token" one "tools/call greet_user (token seen)" "$post" "$work/gatehouse" /mcp
 BODY="$(rpc tools/call "$call")" TOKENS="$work/es-first-seen.txt" one "tools/call, a new ES256 token each request" "$post" "$work/gatehouse" /mcp
 BODY="$(rpc tools/call "$call")" TOKENS="$work/rs256.txt" one "tools/call, a new RS256 token each request" "$post" "$work/gatehouse" /mcp
+# Traces on (the default sampler, every request sampled), exported to the issuer's OTLP sink.
+BODY="$(rpc tools/call "$call")" TOKEN="$token" one "tools/call, traces on (3 spans exported)" "$post" "$work/gatehouse" /mcp \
+  OTEL_EXPORTER_OTLP_ENDPOINT="$issuer"
 BODY="$(rpc tools/list)" TOKEN="$token" one "tools/list" "$post" "$work/gatehouse" /mcp
 BODY="$(rpc ping)" TOKEN="$token" one "ping" "$post" "$work/gatehouse" /mcp
 EXPECT_STATUS=401 BODY="$(rpc ping)" one "401, no token" "$post" "$work/gatehouse" /mcp

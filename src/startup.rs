@@ -130,6 +130,9 @@ impl Application {
             // Running tasks get the same drain period, then are marked failed.
             let deadline = tokio::time::Instant::now() + drain;
             tokio::join!(handle.stop(true), tasks.drain(deadline));
+            // The spans of the drained requests, exported in what is left of the period.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let _ = tokio::task::spawn_blocking(move || crate::telemetry::flush(left)).await;
             let _ = drained.send(());
         });
         let result = self.server.await;
@@ -139,8 +142,6 @@ impl Application {
         if let Some((_, metrics)) = self.metrics {
             metrics.stop(false).await;
         }
-        // The spans of the drained requests, exported within one more drain period at most.
-        let _ = tokio::task::spawn_blocking(move || crate::telemetry::flush(drain)).await;
         result
     }
 

@@ -340,3 +340,97 @@ fn values_refused_while_deserializing_name_the_setting_and_hide_secrets() {
         }
     }
 }
+
+#[test]
+fn traces_are_set_by_the_standard_otel_variables() {
+    // Off without an endpoint.
+    assert!(load(&[]).unwrap().telemetry.export.is_none());
+    let s = load(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-honeycomb-team=abc%3D123,x-b=2",
+        ),
+        ("OTEL_SERVICE_NAME", "billing-mcp"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=prod,team=ops",
+        ),
+    ])
+    .unwrap();
+    let e = s.telemetry.export.clone().unwrap();
+    assert_eq!(e.url.as_str(), "http://collector:4318/v1/traces");
+    assert!(!e.json);
+    assert_eq!(e.headers[0].0, "x-honeycomb-team");
+    assert_eq!(e.headers[0].1.expose(), "abc=123");
+    assert_eq!(e.sampler, Sampler::ParentBasedRatio(0.25));
+    assert_eq!(
+        e.resource[0],
+        ("deployment.environment".into(), "prod".into())
+    );
+    assert_eq!(s.telemetry.service_name, "billing-mcp");
+    assert!(!format!("{s:?}").contains("abc"), "headers never print");
+    // The traces endpoint is used as it is, and wins; JSON on request.
+    let s = load(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4318/custom"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ])
+    .unwrap();
+    let e = s.telemetry.export.unwrap();
+    assert_eq!(e.url.as_str(), "http://b:4318/custom");
+    assert!(e.json);
+    // Disabled wins over an endpoint.
+    let s = load(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ])
+    .unwrap();
+    assert!(s.telemetry.export.is_none());
+    // What cannot work names the variable.
+    for (vars, setting) in [
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+                ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ],
+            "OTEL_TRACES_SAMPLER",
+        ),
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "2"),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG",
+        ),
+        (
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "collector")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+    ] {
+        let e = load(&vars).unwrap_err();
+        assert!(e.setting.contains(setting), "{e}");
+    }
+    // Production wants https off the machine.
+    let e = load(&[
+        ("APP_ENV", "production"),
+        ("OAUTH_ISSUER", "https://id.example.com"),
+        ("PUBLIC_URL", "https://mcp.example.com"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector.example.com:4318",
+        ),
+    ])
+    .unwrap_err();
+    assert!(e.problem.contains("https"), "{e}");
+}

@@ -202,6 +202,15 @@ impl TestIssuer {
                 .app_data(data.clone())
                 .route("/keys", web::get().to(keys_handler))
                 .route("/introspect", web::post().to(introspect))
+                // An OTLP/HTTP sink (the benchmark's collector): takes spans, keeps none.
+                .route(
+                    "/v1/traces",
+                    web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .content_type("application/x-protobuf")
+                            .finish()
+                    }),
+                )
                 // Redirects: to the same issuer's keys, and to a path counted as an attack.
                 .route("/moved-keys", web::get().to(moved_keys))
                 .route("/moved-away", web::get().to(moved_away))

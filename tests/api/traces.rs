@@ -487,3 +487,55 @@ async fn a_tool_reads_its_trace_and_adds_spans_and_the_gates_work_is_traced() {
     let fetch = named(&spans, "GET key set");
     assert_eq!(fetch.parent_span_id, http.span_id);
 }
+
+/// The request counter's `method` label comes from the dispatcher's one list of methods: every
+/// method served, in its era, is counted under its own name (never `other`).
+#[actix_web::test]
+async fn every_served_method_has_its_metric_label() {
+    use gatehouse::mcp::model::Method;
+    let app = spawn_with_issuer(&[("GATEHOUSE_RATE_LIMIT__ENABLED", "false")]).await;
+    let token = app.token("ada", &["admin"]);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for m in Method::ALL {
+        let name = m.name();
+        let rb = if m.in_modern_era() {
+            crate::modern::modern(
+                &app,
+                Some(&token),
+                json!(1),
+                name,
+                &crate::modern::with_meta(json!({})),
+            )
+        } else {
+            app.mcp(Some(&token))
+                .body(json!({"jsonrpc": "2.0", "id": 1, "method": name, "params": {}}).to_string())
+        };
+        // A listen request answers with a stream that stays open: headers are enough.
+        let rb = client
+            .request(reqwest::Method::POST, format!("{}/mcp", app.base))
+            .headers(rb.build().unwrap().headers().clone());
+        let body = if m.in_modern_era() {
+            json!({"jsonrpc": "2.0", "id": 1, "method": name, "params": crate::modern::with_meta(json!({}))})
+        } else {
+            json!({"jsonrpc": "2.0", "id": 1, "method": name, "params": {}})
+        };
+        let _ = rb.body(body.to_string()).send().await;
+    }
+    let text = gatehouse::metrics::text();
+    for m in Method::ALL {
+        let label = format!("method=\"{}\"", m.name());
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("gatehouse_requests_total") && l.contains(&label)),
+            "{label} missing:\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("gatehouse_requests_total"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
