@@ -257,6 +257,12 @@ impl Asker {
         &self,
         questions: Vec<(String, Question)>,
     ) -> Result<Vec<Answer>, AskError> {
+        // The tool's span records each question (its method, never its content).
+        if crate::telemetry::enabled() {
+            for (_, q) in &questions {
+                crate::telemetry::event("question asked", q.method());
+            }
+        }
         match self {
             Asker::Cannot(why) => Err(AskError::NotSupported((*why).into())),
             Asker::Stream(s) => s.ask(questions).await,

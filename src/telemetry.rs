@@ -371,6 +371,13 @@ pub fn mark_error(error_type: &str) {
     span.set_status(Status::error(error_type.to_string()));
 }
 
+/// Adds an event naming an MCP method (`mcp.method.name`) to the current span.
+pub fn event(name: &'static str, method: &'static str) {
+    Context::current()
+        .span()
+        .add_event(name, vec![KeyValue::new("mcp.method.name", method)]);
+}
+
 /// Runs `work` in an internal child span of the current context named `name`; the span ends
 /// with it, failed when it returns `Err` (its `error_type`).
 pub async fn traced<T, E, F>(

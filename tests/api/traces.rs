@@ -539,3 +539,52 @@ async fn every_served_method_has_its_metric_label() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_question_is_an_event_on_the_tools_span() {
+    let _turn = TURN.lock().await;
+    let receiver = Receiver::start(false).await;
+    let app = traced_app(&receiver, &[]).await;
+    let token = app.token("ada", &[]);
+    let (trace, parent) = ids();
+    let params = json!({
+        "name": "test_input_required_result_multi_round", "arguments": {},
+        "_meta": crate::modern::meta(json!({"elicitation": {}}))
+    });
+    let r = app
+        .send(
+            crate::modern::modern(&app, Some(&token), json!(3), "tools/call", &params)
+                .header("traceparent", format!("00-{trace}-{parent}-01")),
+        )
+        .await;
+    assert_eq!(
+        r.json()["result"]["resultType"],
+        "input_required",
+        "{}",
+        r.text
+    );
+    let spans = receiver.trace(&trace, 3).await;
+    let run = named(
+        &spans,
+        "execute_tool test_input_required_result_multi_round",
+    );
+    let event = run
+        .events
+        .iter()
+        .find(|e| e.name == "question asked")
+        .expect("the question is an event");
+    assert!(event.attributes.iter().any(|kv| {
+        kv.key == "mcp.method.name"
+            && kv
+                .value
+                .as_ref()
+                .and_then(|v| text(v.value.as_ref()?))
+                .as_deref()
+                == Some("elicitation/create")
+    }));
+    let message = named(&spans, "tools/call test_input_required_result_multi_round");
+    assert_eq!(
+        attr(message, "mcp.protocol.version").as_deref(),
+        Some("2026-07-28")
+    );
+}
