@@ -1,5 +1,5 @@
 //! Declares one module per `tools/*.rs` file (written to OUT_DIR/tools.rs), so a tool is added
-//! by dropping a file in `tools/`. Touches nothing outside OUT_DIR; no network, no git.
+//! by dropping a file in `tools/`, and embeds `tools/<name>.html` beside one as its view. Touches nothing outside OUT_DIR; no network, no git.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -40,6 +40,24 @@ fn main() {
             abs.display().to_string()
         )
         .unwrap();
+        // A page beside the tool is its view (MCP Apps), embedded in the binary.
+        let page = path.with_extension("html");
+        println!("cargo:rerun-if-changed={}", page.display());
+        if page.is_file() {
+            let size = std::fs::metadata(&page).expect("view file").len();
+            // src/tool.rs MAX_VIEW_BYTES.
+            assert!(
+                size <= 512 * 1024,
+                "tools/{stem}.html is {size} bytes: a view is at most 512 KiB (it is sent whole on every read)"
+            );
+            let abs = std::fs::canonicalize(&page).expect("view file path");
+            writeln!(
+                out,
+                "::inventory::submit! {{ crate::tool::ViewDef {{ stem: {stem:?}, html: include_str!({:?}) }} }}",
+                abs.display().to_string()
+            )
+            .unwrap();
+        }
     }
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("tools.rs");
     std::fs::write(dest, out).expect("write OUT_DIR/tools.rs");

@@ -77,6 +77,16 @@ pub enum ResourceContents {
         mime_type: Option<String>,
         blob: String,
     },
+    /// An MCP Apps view (served by the server from `tools/<name>.html`; not for authors).
+    #[doc(hidden)]
+    View {
+        uri: String,
+        #[serde(rename = "mimeType")]
+        mime_type: &'static str,
+        text: &'static str,
+        #[serde(rename = "_meta")]
+        meta: Value,
+    },
 }
 
 /// One content block of a tool result or prompt message.

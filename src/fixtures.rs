@@ -237,3 +237,41 @@ pub(crate) async fn failing_route() -> Result<actix_web::HttpResponse, actix_web
         "fixture failure: internal-detail-that-must-not-leak",
     ))
 }
+
+/// A view whose tools need the `admin` scope (tests of MCP Apps scope filtering): the page is
+/// submitted by hand, as `build.rs` does for `tools/<name>.html`.
+mod scoped_view {
+    use crate::tool::prelude::*;
+
+    ::inventory::submit! {
+        crate::tool::ViewDef { stem: "scoped_view", html: "<!doctype html><p>admin view</p>" }
+    }
+
+    register_tool!(
+        |_: ToolContext, _: NoArgs| async { Ok(ToolOutput::text("admin data")) },
+        Tool {
+            name: Some("fixture_admin_view"),
+            description: "Admin data with a view (test fixture).",
+            scopes: &["admin"],
+            view: ViewSettings {
+                connect_domains: &["https://api.example.com"],
+                resource_domains: &["https://*.cdn.example.com"],
+                permissions: &[Permission::ClipboardWrite],
+                domain: Some("a904794854a047f6.claudemcpcontent.com"),
+                ..ViewSettings::DEFAULT
+            },
+            ..Tool::DEFAULT
+        }
+    );
+
+    register_tool!(
+        |_: ToolContext, _: NoArgs| async { Ok(ToolOutput::text("admin data again")) },
+        Tool {
+            name: Some("fixture_admin_view_refresh"),
+            description: "Refreshes the admin view (test fixture).",
+            scopes: &["admin"],
+            visibility: Visibility::App,
+            ..Tool::DEFAULT
+        }
+    );
+}

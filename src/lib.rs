@@ -44,3 +44,4 @@ pub mod text;
 pub mod tool;
 pub mod tools;
 pub mod transport;
+pub mod views;

@@ -15,6 +15,7 @@ pub mod result;
 pub mod spans;
 pub mod tasks;
 pub mod tools;
+pub mod views;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
@@ -468,7 +469,9 @@ impl Server {
     }
 
     fn has_resources(&self) -> bool {
-        !self.registry.resources.is_empty() || !self.registry.templates.is_empty()
+        !self.registry.resources.is_empty()
+            || !self.registry.templates.is_empty()
+            || !self.registry.views.is_empty()
     }
 
     fn has_prompts(&self) -> bool {
@@ -518,7 +521,7 @@ impl Server {
                 audit.finish(&result);
                 result
             }
-            Params::ResourcesList(p) => resources::list(self, p, &call.caller),
+            Params::ResourcesList(p) => resources::list(self, p, call),
             Params::ResourceTemplatesList(p) => resources::list_templates(self, p, &call.caller),
             Params::ResourcesRead(p) => {
                 let audit = Audit::start(call, "resources/read", &p.uri, None);
@@ -599,14 +602,16 @@ impl Server {
             }),
             prompts: prompts.then_some(ListChanged { list_changed }),
             completions: (prompts || resources).then_some(Empty {}),
-            // The tasks extension exists in 2026-07-28 only, and only when a tool can run as
-            // a task.
-            extensions: (era == Era::Modern && self.registry.has_task_tools()).then_some(
-                result::Extensions {
-                    tasks: Some(Empty {}),
-                },
-            ),
+            extensions: self.extensions(era),
         }
+    }
+
+    /// The extensions served: tasks (2026-07-28 only, when a tool can run as a task) and MCP
+    /// Apps (every revision, when a tool has a view).
+    fn extensions(&self, era: Era) -> Option<result::Extensions> {
+        let tasks = (era == Era::Modern && self.registry.has_task_tools()).then_some(Empty {});
+        let ui = (!self.registry.views.is_empty()).then_some(result::UiExtension);
+        (tasks.is_some() || ui.is_some()).then_some(result::Extensions { tasks, ui })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::hashing::BuildFold;
 use crate::prompt::PromptDef;
 use crate::resource::{ResourceDef, ResourceTemplateDef};
 pub use crate::schema::{compile_schema, first_error};
-use crate::tool::ToolDef;
+use crate::tool::{MAX_VIEW_BYTES, ToolDef, ViewDef, ViewSettings, Visibility};
 
 /// Why the registry cannot be built. Names the offending registration.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum RegistryError {
     Resource { uri: String, problem: String },
     #[error("prompt {name:?}: {problem}")]
     Prompt { name: String, problem: String },
+    #[error("{file}: {problem}")]
+    View { file: String, problem: String },
 }
 
 /// A checked tool with its compiled validators and its `tools/list` entry.
@@ -31,6 +33,17 @@ pub struct Tool {
     pub listing: Value,
     /// Parameters mirrored into `Mcp-Param-*` headers (`x-mcp-header`).
     pub header_params: Vec<crate::header_params::HeaderParam>,
+    /// MCP Apps: the view of the tool's file (an index into `Registry::views`), and the
+    /// listing that names it, for clients that render views.
+    pub view: Option<usize>,
+    pub listing_ui: Option<Value>,
+}
+
+impl Tool {
+    /// Only its view calls it (MCP Apps visibility `["app"]`).
+    pub fn app_only(&self) -> bool {
+        self.view.is_some() && self.def.tool.visibility == Visibility::App
+    }
 }
 
 pub struct Registry {
@@ -39,6 +52,8 @@ pub struct Registry {
     pub resources: Vec<&'static ResourceDef>,
     pub templates: Vec<&'static ResourceTemplateDef>,
     pub prompts: Vec<&'static PromptDef>,
+    /// MCP Apps views (`tools/<name>.html`), sorted by file.
+    pub views: Vec<&'static crate::views::View>,
 }
 
 /// MCP tool-name rule: 1-128 characters of `A-Za-z0-9_.-`.
@@ -96,6 +111,7 @@ impl Registry {
             inventory::iter::<ResourceDef>.into_iter().collect(),
             inventory::iter::<ResourceTemplateDef>.into_iter().collect(),
             inventory::iter::<PromptDef>.into_iter().collect(),
+            inventory::iter::<ViewDef>.into_iter().collect(),
         )
     }
 
@@ -104,6 +120,7 @@ impl Registry {
         mut resources: Vec<&'static ResourceDef>,
         mut templates: Vec<&'static ResourceTemplateDef>,
         mut prompts: Vec<&'static PromptDef>,
+        views: Vec<&'static ViewDef>,
     ) -> Result<Registry, RegistryError> {
         // inventory's order is unspecified: sort once so every listing is deterministic.
         tool_defs.sort_by_key(|d| d.name);
@@ -125,12 +142,14 @@ impl Registry {
         }
         check_resources(&resources, &templates)?;
         check_prompts(&prompts)?;
+        let views = attach_views(&mut tools, views)?;
         Ok(Registry {
             tools,
             tool_index,
             resources,
             templates,
             prompts,
+            views,
         })
     }
 
@@ -145,6 +164,11 @@ impl Registry {
             .iter()
             .copied()
             .find(|t| t.uri_template == uri_template)
+    }
+
+    /// The view served at `uri`.
+    pub fn view(&self, uri: &str) -> Option<&'static crate::views::View> {
+        self.views.iter().copied().find(|v| v.uri == uri)
     }
 
     pub fn tool(&self, name: &str) -> Option<&Tool> {
@@ -238,8 +262,85 @@ impl Tool {
             output,
             listing,
             header_params,
+            view: None,
+            listing_ui: None,
         })
     }
+}
+
+/// Checks every view and attaches it to the tools of its file (their `view` and `listing_ui`),
+/// each view living as long as the process (a few, built once: listings borrow them). Refuses
+/// a view without a tool, a page over [`MAX_VIEW_BYTES`], a visibility without a
+/// view, and view settings on a tool that has none.
+fn attach_views(
+    tools: &mut [Tool],
+    defs: Vec<&'static ViewDef>,
+) -> Result<Vec<&'static crate::views::View>, RegistryError> {
+    let mut defs = defs;
+    defs.sort_by_key(|d| d.stem);
+    let mut views = Vec::with_capacity(defs.len());
+    for def in defs {
+        let err = |problem: String| RegistryError::View {
+            file: format!("tools/{}.html", def.stem),
+            problem,
+        };
+        if def.html.len() > MAX_VIEW_BYTES {
+            return Err(err(format!(
+                "{} bytes: a view is at most {MAX_VIEW_BYTES} bytes",
+                def.html.len()
+            )));
+        }
+        let of_file: Vec<usize> = (0..tools.len())
+            .filter(|&i| tools[i].def.stem == def.stem)
+            .collect();
+        let Some(&first) = of_file.first() else {
+            return Err(err(format!(
+                "no tool is registered in tools/{}.rs",
+                def.stem
+            )));
+        };
+        let owner = of_file
+            .iter()
+            .copied()
+            .find(|&i| tools[i].def.name == def.stem)
+            .unwrap_or(first);
+        let ui = crate::views::ui_meta(&tools[owner].def.tool.view).map_err(err)?;
+        let uri: &'static str = Box::leak(format!("ui://{}/view.html", def.stem).into_boxed_str());
+        let index = views.len();
+        for &i in &of_file {
+            let t = &mut tools[i];
+            let mut listing = t.listing.clone();
+            listing["_meta"] = json!({
+                "ui": {"resourceUri": uri, "visibility": t.def.tool.visibility.names()},
+                // The key hosts read before `ui.resourceUri` existed.
+                "ui/resourceUri": uri,
+            });
+            t.listing_ui = Some(listing);
+            t.view = Some(index);
+        }
+        views.push(&*Box::leak(Box::new(crate::views::View {
+            uri,
+            name: def.stem,
+            html: def.html,
+            meta: json!({ "ui": ui }),
+            scopes: tools[owner].def.tool.scopes,
+        })));
+    }
+    for t in tools.iter() {
+        let tool = &t.def.tool;
+        if t.view.is_none()
+            && (tool.visibility != Visibility::ModelAndApp || tool.view != ViewSettings::DEFAULT)
+        {
+            return Err(RegistryError::Tool {
+                name: t.def.name.to_string(),
+                problem: format!(
+                    "visibility and view settings need a view: add tools/{}.html",
+                    t.def.stem
+                ),
+            });
+        }
+    }
+    Ok(views)
 }
 
 /// Resources and templates: absolute, unique URIs, balanced template variables, names,

@@ -22,8 +22,8 @@ pub use crate::context::{BoxFuture, Content, LogLevel, ResourceContents, ToolCon
 pub mod prelude {
     pub use super::{
         Annotations, Answer, AskError, BoxFuture, CallerKind, Change, Content, Elicitation,
-        LogLevel, NoArgs, Question, ResourceContents, Root, TaskSupport, Tool, ToolContext,
-        ToolError, ToolOutput, ToolResult, schema_of,
+        LogLevel, NoArgs, Permission, Question, ResourceContents, Root, TaskSupport, Tool,
+        ToolContext, ToolError, ToolOutput, ToolResult, ViewSettings, Visibility, schema_of,
     };
     pub use crate::prompt::{PromptArg, PromptDef, PromptMessage, PromptResult, Role};
     pub use crate::resource::{ResourceDef, ResourceTemplateDef};
@@ -149,7 +149,100 @@ pub struct Tool {
     /// running after `mcp.task_after_ms` becomes a task) or `Required` (always a task; clients
     /// without the extension get -32021).
     pub task: TaskSupport,
+    /// MCP Apps (README, "Add a view to a tool"): who calls a tool whose file has a view
+    /// (`tools/<file>.html`): the model and the view (the default), only the view (`App`:
+    /// hosts keep the tool from the model), or only the model.
+    pub visibility: Visibility,
+    /// MCP Apps: the view's content security policy, permissions and presentation, stated by
+    /// the tool named like its file.
+    pub view: ViewSettings,
 }
+
+/// Who may call a tool that has a view (MCP Apps `_meta.ui.visibility`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// The model and the view (`["model", "app"]`).
+    #[default]
+    ModelAndApp,
+    /// Only the view, through the host (`["app"]`): hidden from the model.
+    App,
+    /// Only the model (`["model"]`).
+    Model,
+}
+
+impl Visibility {
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Visibility::ModelAndApp => &["model", "app"],
+            Visibility::App => &["app"],
+            Visibility::Model => &["model"],
+        }
+    }
+}
+
+/// A browser capability a view asks its host for (MCP Apps `permissions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Camera,
+    Microphone,
+    Geolocation,
+    ClipboardWrite,
+}
+
+impl Permission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Camera => "camera",
+            Permission::Microphone => "microphone",
+            Permission::Geolocation => "geolocation",
+            Permission::ClipboardWrite => "clipboardWrite",
+        }
+    }
+}
+
+/// A view's security and presentation (MCP Apps `_meta.ui` of its resource). Every list is of
+/// origins (`https://api.example.com`, `https://*.example.com`); empty: none (the host's
+/// deny-by-default policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewSettings {
+    /// Origins the view may fetch from or open sockets to (`connect-src`).
+    pub connect_domains: &'static [&'static str],
+    /// Origins of its scripts, styles, images, fonts and media.
+    pub resource_domains: &'static [&'static str],
+    /// Origins of frames it nests (`frame-src`).
+    pub frame_domains: &'static [&'static str],
+    /// Allowed base URIs (`base-uri`).
+    pub base_uri_domains: &'static [&'static str],
+    pub permissions: &'static [Permission],
+    /// Whether the host should draw a border and background around the view.
+    pub prefers_border: Option<bool>,
+    /// A dedicated sandbox origin, in the host's own format (host-dependent).
+    pub domain: Option<&'static str>,
+}
+
+impl ViewSettings {
+    pub const DEFAULT: ViewSettings = ViewSettings {
+        connect_domains: &[],
+        resource_domains: &[],
+        frame_domains: &[],
+        base_uri_domains: &[],
+        permissions: &[],
+        prefers_border: None,
+        domain: None,
+    };
+}
+
+/// A view (`tools/<stem>.html`), embedded at build time by `build.rs` and registered for the
+/// tools of `tools/<stem>.rs`.
+pub struct ViewDef {
+    pub stem: &'static str,
+    pub html: &'static str,
+}
+
+inventory::collect!(ViewDef);
+
+/// The largest view page accepted (also checked by `build.rs`, which refuses to build).
+pub const MAX_VIEW_BYTES: usize = 512 * 1024;
 
 /// Whether a tool's calls may run as tasks (`Tool::task`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,6 +271,8 @@ impl Tool {
         client_capabilities: &[],
         asks: false,
         task: TaskSupport::Never,
+        visibility: Visibility::ModelAndApp,
+        view: ViewSettings::DEFAULT,
     };
 }
 
@@ -189,6 +284,8 @@ pub type Handler = fn(ToolContext, Value) -> BoxFuture<ToolResult>;
 /// There is no default: a registration without a handler does not compile.
 pub struct ToolDef {
     pub name: &'static str,
+    /// The registering module's last path segment: a `tools/` file's stem.
+    pub stem: &'static str,
     pub tool: Tool,
     pub input_schema: fn() -> Value,
     pub handler: Handler,
@@ -209,6 +306,7 @@ impl ToolDef {
         };
         ToolDef {
             name,
+            stem: last_path_segment(module),
             tool,
             input_schema,
             handler,

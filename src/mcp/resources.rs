@@ -13,16 +13,37 @@ use crate::auth::Caller;
 use crate::context::ToolContext;
 use crate::resource::{ResourceDef, ResourceTemplateDef, match_template};
 
-pub fn list(server: &Server, p: &Paginated, caller: &Caller) -> Result<Reply, McpError> {
-    let entry = |r: &&ResourceDef| ListedResource {
-        id: ResourceId::Uri(r.uri),
-        name: r.name,
-        title: r.title,
-        description: r.description,
-        mime_type: r.mime_type,
+pub fn list(server: &Server, p: &Paginated, call: &Call) -> Result<Reply, McpError> {
+    /// A registered resource, or an MCP Apps view (for a client that renders them).
+    enum Entry {
+        Def(&'static ResourceDef),
+        View(&'static crate::views::View),
+    }
+    let entry = |e: &Entry| match e {
+        Entry::Def(r) => ListedResource {
+            id: ResourceId::Uri(r.uri),
+            name: r.name,
+            title: r.title,
+            description: r.description,
+            mime_type: r.mime_type,
+            meta: None,
+        },
+        Entry::View(v) => super::views::listed(v),
     };
-    let resources = &server.registry.resources;
-    let page = server.visible_page("resources", resources, |r| r.scopes, entry, p, caller);
+    let scopes = |e: &Entry| match e {
+        Entry::Def(r) => r.scopes,
+        Entry::View(v) => v.scopes,
+    };
+    let mut all: Vec<Entry> = server
+        .registry
+        .resources
+        .iter()
+        .map(|r| Entry::Def(r))
+        .collect();
+    if super::views::declared(call) {
+        all.extend(server.registry.views.iter().map(|v| Entry::View(v)));
+    }
+    let page = server.visible_page("resources", &all, scopes, entry, p, &call.caller);
     page.map(Reply::Resources)
 }
 
@@ -33,6 +54,7 @@ pub fn list_templates(server: &Server, p: &Paginated, caller: &Caller) -> Result
         title: t.title,
         description: t.description,
         mime_type: t.mime_type,
+        meta: None,
     };
     let templates = &server.registry.templates;
     let page = server.visible_page(
@@ -71,6 +93,12 @@ pub async fn read(
             &'static crate::resource::ResourceTemplateDef,
             Map<String, Value>,
         ),
+    }
+    // An MCP Apps view: its page, for whoever may call its tool.
+    if let Some(view) = server.registry.view(uri) {
+        require_scopes(caller, view.scopes)?;
+        let contents = vec![super::views::contents(view)];
+        return Ok(Reply::ReadResource(ReadResourceResult { contents }));
     }
     let reader = if let Some(r) = server.registry.resources.iter().find(|r| r.uri == uri) {
         require_scopes(caller, r.scopes)?;

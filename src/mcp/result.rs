@@ -102,6 +102,25 @@ pub struct Extensions {
         skip_serializing_if = "Option::is_none"
     )]
     pub tasks: Option<Empty>,
+    /// MCP Apps, in every revision, when a tool has a view.
+    #[serde(
+        rename = "io.modelcontextprotocol/ui",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ui: Option<UiExtension>,
+}
+
+/// What the server says of MCP Apps: `{"mimeTypes": ["text/html;profile=mcp-app"]}`, the
+/// view type it serves. (No field: every reply carries capabilities, and stays small.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UiExtension;
+
+impl Serialize for UiExtension {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("mimeTypes", &[crate::views::MIME_TYPE])?;
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,6 +206,9 @@ pub struct ListedResource {
     pub description: &'static str,
     #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<&'static str>,
+    /// An MCP Apps view's `{"ui": {...}}`.
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<&'static serde_json::Value>,
 }
 
 /// What a listed resource is known by: its URI, or its template's.

@@ -30,6 +30,7 @@ struct ListKey {
     visible: Vec<u64>,
     start: usize,
     modern: bool,
+    ui: bool,
 }
 
 const MAX_CACHED_LISTS: usize = 256;
@@ -42,13 +43,16 @@ impl ListCache {
         call: &Call,
     ) -> Result<Arc<RawValue>, McpError> {
         let tools = &server.registry.tools;
+        // MCP Apps: a client that renders views sees them named, and the tools only its views
+        // call; one that does not sees neither.
+        let ui = super::views::declared(call);
         let mut visible = vec![0u64; tools.len().div_ceil(64)];
         let mut count = 0;
         for (i, t) in tools.iter().enumerate() {
-            if t.def.tool.scopes.is_empty()
+            let allowed = t.def.tool.scopes.is_empty()
                 || !server.filter_tools_by_scope
-                || call.caller.missing_scopes(t.def.tool.scopes).is_empty()
-            {
+                || call.caller.missing_scopes(t.def.tool.scopes).is_empty();
+            if allowed && (ui || !t.app_only()) {
                 visible[i / 64] |= 1 << (i % 64);
                 count += 1;
             }
@@ -57,6 +61,7 @@ impl ListCache {
             start: page_start(cursor, count)?,
             visible,
             modern: call.era == Era::Modern,
+            ui,
         };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(raw) = entries.get(&key) {
@@ -66,7 +71,10 @@ impl ListCache {
             .iter()
             .enumerate()
             .filter(|(i, _)| key.visible[i / 64] & (1 << (i % 64)) != 0)
-            .map(|(_, t)| &t.listing)
+            .map(|(_, t)| match (&t.listing_ui, key.ui) {
+                (Some(with_view), true) => with_view,
+                _ => &t.listing,
+            })
             .collect();
         let answer = Stamped {
             result: listing("tools", listings, cursor, server.settings.page_size)?,
@@ -118,6 +126,10 @@ pub async fn call(
     }
     let caller = call.caller.clone();
     require_scopes(&caller, tool.def.tool.scopes)?;
+    // A tool only a view calls: a 2026-07-28 client that renders no views cannot call it.
+    if tool.app_only() && !super::views::declared(call) {
+        return Err(McpError::MissingExtension(crate::views::EXTENSION));
+    }
     // A tool that runs only as a task needs a client that declared the extension.
     let task_mode = super::tasks::mode(call, tool)?;
     if let Some(err) = first_error(&tool.input, &args) {

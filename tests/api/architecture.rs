@@ -736,6 +736,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "src/resource",
             "src/tool",
             "src/tools",
+            "src/views",
             "src/registry",
             "src/conformance",
             "src/fixtures",

@@ -29,3 +29,4 @@ mod tasks;
 mod tools;
 mod traces;
 mod transport;
+mod views;

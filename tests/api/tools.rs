@@ -259,7 +259,7 @@ async fn derived_schemas_are_what_clients_see_and_what_calls_are_checked_against
     // Its output schema comes from its result type.
     assert_eq!(
         org["outputSchema"]["required"],
-        json!(["organization", "plan", "members"])
+        json!(["organization", "plan", "members", "as_of"])
     );
     // The derived constraints hold on calls.
     for bad in [json!({"name": ""}), json!({"name": "Ada", "extra": 1})] {
