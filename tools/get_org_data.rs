@@ -17,6 +17,14 @@ struct OrgData {
     as_of: u64,
 }
 
+/// Both tools only read.
+const READ_ONLY: Annotations = Annotations {
+    read_only: Some(true),
+    destructive: Some(false),
+    idempotent: Some(true),
+    open_world: Some(false),
+};
+
 async fn run(ctx: ToolContext, _: NoArgs) -> ToolResult {
     let Some(org) = ctx.organization() else {
         return Err(ToolError::new(
@@ -40,12 +48,7 @@ register_tool!(
         title: Some("Get organization data"),
         description: "Returns data for the caller's organization (taken from the access token, never from arguments).",
         output_schema: Some(schema_of::<OrgData>),
-        annotations: Annotations {
-            read_only: Some(true),
-            destructive: Some(false),
-            idempotent: Some(true),
-            open_world: Some(false),
-        },
+        annotations: READ_ONLY,
         // The view loads nothing from elsewhere and asks for no permission; the host draws
         // its frame.
         view: ViewSettings {
@@ -65,12 +68,7 @@ register_tool!(
         title: Some("Refresh organization data"),
         description: "Reads the caller's organization data again, for the get_org_data view.",
         output_schema: Some(schema_of::<OrgData>),
-        annotations: Annotations {
-            read_only: Some(true),
-            destructive: Some(false),
-            idempotent: Some(true),
-            open_world: Some(false),
-        },
+        annotations: READ_ONLY,
         visibility: Visibility::App,
         ..Tool::DEFAULT
     }

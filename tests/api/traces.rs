@@ -167,6 +167,24 @@ fn ids() -> (String, String) {
     (hex(&b[..16]), hex(&b[16..]))
 }
 
+/// POSTs `body` to the MCP endpoint with a fresh `traceparent`: the response and the trace
+/// and parent span ids it named.
+async fn send_traced(
+    app: &TestApp,
+    token: Option<&str>,
+    body: &Value,
+) -> (crate::helpers::Resp, String, String) {
+    let (trace, parent) = ids();
+    let r = app
+        .send(
+            app.mcp(token)
+                .header("traceparent", format!("00-{trace}-{parent}-01"))
+                .body(body.to_string()),
+        )
+        .await;
+    (r, trace, parent)
+}
+
 async fn traced_app(receiver: &Receiver, more: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str()),
@@ -181,17 +199,10 @@ async fn a_traced_tool_call_is_one_trace_with_the_clients_parent() {
     let _turn = TURN.lock().await;
     let receiver = Receiver::start(false).await;
     let app = traced_app(&receiver, &[]).await;
-    let (trace, parent) = ids();
     let token = app.token("ada", &[]);
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
         "params": {"name": "greet_user", "arguments": {"name": "Zq-private-argument"}}});
-    let r = app
-        .send(
-            app.mcp(Some(&token))
-                .header("traceparent", format!("00-{trace}-{parent}-01"))
-                .body(body.to_string()),
-        )
-        .await;
+    let (r, trace, parent) = send_traced(&app, Some(&token), &body).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let spans = receiver.trace(&trace, 3).await;
     let http = named(&spans, "POST /mcp");
@@ -310,16 +321,9 @@ async fn failures_carry_error_type() {
         ("no_such_tool", json!({})),
         ("greet_user", json!({"name": 5})),
     ] {
-        let (trace, parent) = ids();
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": name, "arguments": args}});
-        let r = app
-            .send(
-                app.mcp(Some(&token))
-                    .header("traceparent", format!("00-{trace}-{parent}-01"))
-                    .body(body.to_string()),
-            )
-            .await;
+        let (r, trace, _) = send_traced(&app, Some(&token), &body).await;
         assert_eq!(r.status, 200, "{}", r.text);
         traces.push((name, trace));
     }
@@ -436,16 +440,9 @@ async fn a_tool_reads_its_trace_and_adds_spans_and_the_gates_work_is_traced() {
         json!({"active": true, "iss": app.issuer().url, "aud": app.resource, "sub": "ada",
                "exp": crate::issuer::now() + 300}),
     );
-    let (trace, parent) = ids();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "fixture_whoami", "arguments": {}}});
-    let r = app
-        .send(
-            app.mcp(Some(opaque))
-                .header("traceparent", format!("00-{trace}-{parent}-01"))
-                .body(body.to_string()),
-        )
-        .await;
+    let (r, trace, _) = send_traced(&app, Some(opaque), &body).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let me = r.json()["result"]["structuredContent"].clone();
     assert_eq!(me["trace_id"], trace);
@@ -466,17 +463,11 @@ async fn a_tool_reads_its_trace_and_adds_spans_and_the_gates_work_is_traced() {
         format!("00-{trace}-{}-01", hex(&step.span_id))
     );
     // A key set refetch for an unknown kid is traced inside the request that caused it.
-    let (trace, parent) = ids();
     let mut header = app.rsa().header();
     header["kid"] = json!("kid-nobody-has");
     let stranger = app.rsa().sign_raw(&header, &app.claims("eve", &[]));
-    let r = app
-        .send(
-            app.mcp(Some(&stranger))
-                .header("traceparent", format!("00-{trace}-{parent}-01"))
-                .body(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string()),
-        )
-        .await;
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    let (r, trace, _) = send_traced(&app, Some(&stranger), &ping).await;
     assert_eq!(r.status, 401);
     let spans = receiver.trace(&trace, 2).await;
     let http = named(&spans, "POST /mcp");
