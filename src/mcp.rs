@@ -324,16 +324,10 @@ impl Server {
                 }
                 Handling::Ready(outcome)
             }
-            Handling::Running(work) => Handling::Running(async move {
-                match span {
-                    None => work.await,
-                    Some(cx) => {
-                        use opentelemetry::context::FutureExt as _;
-                        let outcome = work.with_context(cx.clone()).await;
-                        spans::end(&cx, &outcome);
-                        outcome
-                    }
-                }
+            // Untraced, the work itself (no wrapper to poll or copy).
+            Handling::Running(work) => Handling::Running(match span {
+                None => futures_util::future::Either::Left(work),
+                Some(cx) => futures_util::future::Either::Right(spans::Spanned::new(work, cx)),
             }),
         }
     }

@@ -258,18 +258,19 @@ impl After {
                 .unwrap_or_else(|| "-".into());
             let method = req.method();
             let path: String = req.path().chars().take(200).collect();
-            let trace = self
-                .trace
-                .as_ref()
-                .and_then(crate::telemetry::trace_id_of)
-                .map(|t| format!(" trace_id={t}"))
-                .unwrap_or_default();
-            log::log!(
-                target: "gatehouse::access",
-                level,
-                "{method} {path} {status} {ms:.1}ms request_id={} sub={subject}{trace}",
-                self.id.as_str()
-            );
+            let id = self.id.as_str();
+            match self.trace.as_ref().and_then(crate::telemetry::trace_id_of) {
+                Some(trace) => log::log!(
+                    target: "gatehouse::access",
+                    level,
+                    "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject} trace_id={trace}"
+                ),
+                None => log::log!(
+                    target: "gatehouse::access",
+                    level,
+                    "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
+                ),
+            }
         }
     }
 }

@@ -178,12 +178,29 @@ fn line(l: Line<'_>) {
         .map_or(0, |d| d.as_millis() as u64);
     let name = log_safe(l.name);
     let duration_ms = (l.secs * 1000.0 * 10.0).round() / 10.0;
-    let trace_id = crate::telemetry::trace_id().unwrap_or_else(|| "-".into());
+    // With traces on, the trace id joins the line to its trace.
+    if let Some(trace_id) = crate::telemetry::trace_id() {
+        log::info!(
+            target: "gatehouse::audit",
+            time = time,
+            request_id = l.request_id,
+            trace_id = trace_id.as_str(),
+            subject = subject.as_str(),
+            organization = organization.as_str(),
+            client_id = client_id.as_str(),
+            era = l.era,
+            method = l.method,
+            name = name.as_str(),
+            outcome = outcome.as_str(),
+            duration_ms = duration_ms;
+            "audit"
+        );
+        return;
+    }
     log::info!(
         target: "gatehouse::audit",
         time = time,
         request_id = l.request_id,
-        trace_id = trace_id.as_str(),
         subject = subject.as_str(),
         organization = organization.as_str(),
         client_id = client_id.as_str(),

@@ -99,3 +99,32 @@ pub fn tool_run(tool: &str) -> Option<Context> {
         Vec::new(),
     )
 }
+
+/// A message's work, polled with its span current, and the span ended with its outcome.
+pub struct Spanned<F> {
+    work: std::pin::Pin<Box<opentelemetry::context::WithContext<F>>>,
+    cx: Context,
+}
+
+impl<F: std::future::Future<Output = Outcome>> Spanned<F> {
+    pub fn new(work: F, cx: Context) -> Spanned<F> {
+        use opentelemetry::context::FutureExt as _;
+        Spanned {
+            work: Box::pin(work.with_context(cx.clone())),
+            cx,
+        }
+    }
+}
+
+impl<F: std::future::Future<Output = Outcome>> std::future::Future for Spanned<F> {
+    type Output = Outcome;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Outcome> {
+        let outcome = std::task::ready!(self.work.as_mut().poll(task));
+        end(&self.cx, &outcome);
+        std::task::Poll::Ready(outcome)
+    }
+}

@@ -155,39 +155,29 @@ pub async fn call(
     }
     let ctx = ToolContext::new(caller, server.notifier(call, &p.meta))
         .with_changes(server.changes.clone());
-    // The tool's run span, when traces are on: it ends when the last of its holders does (the
-    // handler, on the tasks' runtime when the call became a task).
-    let Some(span) = super::spans::tool_run(name) else {
-        return run(server, tool, ctx, args, asking, call, task_mode, deadline).await;
-    };
-    use opentelemetry::context::FutureExt as _;
-    run(server, tool, ctx, args, asking, call, task_mode, deadline)
-        .with_context(span)
-        .await
-}
-
-/// Runs a checked call: as a task, or in this request.
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    server: &Arc<Server>,
-    tool: &Tool,
-    ctx: ToolContext,
-    args: Value,
-    asking: Asking,
-    call: &Call,
-    task_mode: Option<super::tasks::Mode>,
-    deadline: Instant,
-) -> Result<Reply, McpError> {
+    // The tool's run span, when traces are on: current while the handler runs; it ends when
+    // the last of its holders does (the handler, on the tasks' runtime when the call became a
+    // task).
+    let span = super::spans::tool_run(name);
     if let Some(mode) = task_mode {
         // Boxed: its wait (the store, the decision) would otherwise swell the future of every
         // tool call, which the transport copies per request.
-        return Box::pin(super::tasks::call(
+        let work = Box::pin(super::tasks::call(
             server, tool, ctx, args, asking, call, mode,
-        ))
-        .await;
+        ));
+        return match span {
+            None => work.await,
+            Some(cx) => opentelemetry::context::FutureExt::with_context(work, cx).await,
+        };
     }
     let ctx = ctx.with_asker(asking.asker.clone());
     let handler = tool.def.handler;
-    let ending = asking.run(|| handler(ctx, args), deadline).await;
+    let ending = match span {
+        None => asking.run(|| handler(ctx, args), deadline).await,
+        Some(cx) => {
+            let run = Box::pin(asking.run(|| handler(ctx, args), deadline));
+            opentelemetry::context::FutureExt::with_context(run, cx).await
+        }
+    };
     conclude(server, tool, &asking, ending, deadline_secs(server, call))
 }
