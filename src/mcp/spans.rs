@@ -88,6 +88,9 @@ pub fn end(cx: &Context, outcome: &Outcome) {
 /// An internal span for a tool's run (its handler, the questions it asks, its task's life),
 /// child of the current message span.
 pub fn tool_run(tool: &str) -> Option<Context> {
+    if !telemetry::enabled() {
+        return None;
+    }
     telemetry::start(
         format!("execute_tool {tool}"),
         SpanKind::Internal,
