@@ -81,7 +81,10 @@ impl Verifier {
         if let Some((identity, _, _)) = self.verified.get(&digest, now) {
             return Ok(identity);
         }
-        let jwt = is_compact_jws(token);
+        // With introspection on, a token shaped like a JWT whose header is not JSON (some
+        // providers' reference tokens have dots) is opaque too.
+        let jwt = is_compact_jws(token)
+            && (self.introspection == Introspection::Off || has_json_header(token));
         let checked = match (jwt, self.introspection) {
             (false, Introspection::Off) => return Err(Rejection::NotCompactJws),
             (false, _) => self.introspect_opaque(token, &digest).await?,
@@ -159,6 +162,12 @@ async fn introspect_at(
         Err(Failure::Inactive) => Err(Rejection::Inactive),
         Err(Failure::Unavailable) => Err(Rejection::IntrospectionUnavailable),
     }
+}
+
+/// Whether the first segment of `token` decodes to a JSON object (a JWT's header).
+fn has_json_header(token: &str) -> bool {
+    let header = token.split('.').next().unwrap_or("");
+    b64_json(header).is_some_and(|h| h.is_object())
 }
 
 /// Three non-empty base64url segments: the shape of a JWT (anything else is opaque).
