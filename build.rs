@@ -41,9 +41,11 @@ fn main() {
         )
         .unwrap();
         // A page beside the tool is its view (MCP Apps), embedded in the binary.
+        // (Watched only when it exists: cargo reruns a script whose watched path is missing on
+        // every build. The directory's own watch sees a page added or removed.)
         let page = path.with_extension("html");
-        println!("cargo:rerun-if-changed={}", page.display());
         if page.is_file() {
+            println!("cargo:rerun-if-changed={}", page.display());
             let size = std::fs::metadata(&page).expect("view file").len();
             // src/tool.rs MAX_VIEW_BYTES.
             assert!(
