@@ -64,7 +64,9 @@ async fn an_active_opaque_token_works_end_to_end_and_is_cached() {
     // A reference token with dots whose first part is no JWT header is opaque too.
     let dotted = "ref.a1b2c3.d4e5f6";
     app.issuer().set_answer(dotted, active(&app, "dot"));
-    let r = app.call_tool(Some(dotted), "fixture_whoami", json!({})).await;
+    let r = app
+        .call_tool(Some(dotted), "fixture_whoami", json!({}))
+        .await;
     assert_eq!(whoami(&r)["subject"], "dot", "{}", r.text);
     assert_eq!(app.issuer().introspections(), 2);
     // JWTs still take the signature path, with no call.
