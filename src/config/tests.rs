@@ -349,7 +349,7 @@ fn traces_are_set_by_the_standard_otel_variables() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
         (
             "OTEL_EXPORTER_OTLP_HEADERS",
-            "x-honeycomb-team=abc%3D123,x-b=2",
+            "x-honeycomb-team=hcKEYq7%3D123,x-b=2",
         ),
         ("OTEL_SERVICE_NAME", "billing-mcp"),
         ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
@@ -364,14 +364,14 @@ fn traces_are_set_by_the_standard_otel_variables() {
     assert_eq!(e.url.as_str(), "http://collector:4318/v1/traces");
     assert!(!e.json);
     assert_eq!(e.headers[0].0, "x-honeycomb-team");
-    assert_eq!(e.headers[0].1.expose(), "abc=123");
+    assert_eq!(e.headers[0].1.expose(), "hcKEYq7=123");
     assert_eq!(e.sampler, Sampler::ParentBasedRatio(0.25));
     assert_eq!(
         e.resource[0],
         ("deployment.environment".into(), "prod".into())
     );
     assert_eq!(s.telemetry.service_name, "billing-mcp");
-    assert!(!format!("{s:?}").contains("abc"), "headers never print");
+    assert!(!format!("{s:?}").contains("hcKEYq7"), "headers never print");
     // The traces endpoint is used as it is, and wins; JSON on request.
     let s = load(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
