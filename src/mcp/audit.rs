@@ -178,39 +178,30 @@ fn line(l: Line<'_>) {
         .map_or(0, |d| d.as_millis() as u64);
     let name = log_safe(l.name);
     let duration_ms = (l.secs * 1000.0 * 10.0).round() / 10.0;
-    // With traces on, the trace id joins the line to its trace.
-    if let Some(trace_id) = crate::telemetry::trace_id() {
-        log::info!(
-            target: "gatehouse::audit",
-            time = time,
-            request_id = l.request_id,
-            trace_id = trace_id.as_str(),
-            subject = subject.as_str(),
-            organization = organization.as_str(),
-            client_id = client_id.as_str(),
-            era = l.era,
-            method = l.method,
-            name = name.as_str(),
-            outcome = outcome.as_str(),
-            duration_ms = duration_ms;
-            "audit"
-        );
-        return;
+    // One line; with traces on, the trace id joins it to its trace.
+    macro_rules! audit {
+        ($($trace:tt)*) => {
+            log::info!(
+                target: "gatehouse::audit",
+                time = time,
+                request_id = l.request_id,
+                $($trace)*
+                subject = subject.as_str(),
+                organization = organization.as_str(),
+                client_id = client_id.as_str(),
+                era = l.era,
+                method = l.method,
+                name = name.as_str(),
+                outcome = outcome.as_str(),
+                duration_ms = duration_ms;
+                "audit"
+            )
+        };
     }
-    log::info!(
-        target: "gatehouse::audit",
-        time = time,
-        request_id = l.request_id,
-        subject = subject.as_str(),
-        organization = organization.as_str(),
-        client_id = client_id.as_str(),
-        era = l.era,
-        method = l.method,
-        name = name.as_str(),
-        outcome = outcome.as_str(),
-        duration_ms = duration_ms;
-        "audit"
-    );
+    match crate::telemetry::trace_id() {
+        Some(trace_id) => audit!(trace_id = trace_id.as_str(),),
+        None => audit!(),
+    }
 }
 
 /// The line for a task's end (`completed`, `failed`, `cancelled`), wherever it ended: method
