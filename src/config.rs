@@ -131,7 +131,7 @@ const LIST_KEYS: [&str; 9] = [
 
 /// Plain variable names (the PaaS and Scalekit demo conventions) and the setting each sets. The
 /// first name listed for a setting wins when several are present.
-const PLAIN_VARS: [(&str, &str); 39] = [
+const PLAIN_VARS: [(&str, &str); 40] = [
     ("REDIS_URL", "rate_limit.redis_url"),
     ("MCP_STATE_KEY", "mcp.state_key"),
     ("MCP_STATE_KEY_PREVIOUS", "mcp.state_key_previous"),
@@ -178,6 +178,7 @@ const PLAIN_VARS: [(&str, &str); 39] = [
     ("OTEL_RESOURCE_ATTRIBUTES", "telemetry.resource_attributes"),
     ("OTEL_SDK_DISABLED", "telemetry.disabled"),
     ("OTEL_BSP_MAX_QUEUE_SIZE", "telemetry.max_queue_size"),
+    ("OTEL_BSP_SCHEDULE_DELAY", "telemetry.schedule_delay_ms"),
 ];
 
 /// The variable name a user would set for a setting, for error messages.

@@ -32,9 +32,9 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 static TRACER: RwLock<Option<SdkTracer>> = RwLock::new(None);
 static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
 
-/// Spans exported per batch, and the longest a span waits for its batch.
+/// Spans exported per batch (the longest a span waits for its batch is
+/// `telemetry.schedule_delay_ms`).
 const BATCH: usize = 512;
-const BATCH_DELAY: Duration = Duration::from_secs(1);
 
 /// Whether spans are made at all.
 pub fn enabled() -> bool {
@@ -66,7 +66,11 @@ pub fn init(settings: &TelemetrySettings, instance_id: &str) -> Result<(), Strin
     let provider = SdkTracerProvider::builder()
         .with_sampler(sampler(export.sampler))
         .with_resource(resource)
-        .with_span_processor(Queue::start(exporter, settings.max_queue_size as usize))
+        .with_span_processor(Queue::start(
+            exporter,
+            settings.max_queue_size as usize,
+            export.schedule_delay,
+        ))
         .build();
     let tracer = provider.tracer("gatehouse");
     *TRACER.write().unwrap_or_else(|e| e.into_inner()) = Some(tracer);
@@ -184,18 +188,23 @@ enum Message {
 }
 
 /// The span processor: ended spans go into a bounded queue (full: dropped and counted, never
-/// waited on); a thread exports them in batches of [`BATCH`] or every [`BATCH_DELAY`].
+/// waited on); a thread exports them in batches of [`BATCH`] or once the oldest has waited the
+/// schedule delay.
 #[derive(Debug)]
 struct Queue {
     tx: SyncSender<Message>,
 }
 
 impl Queue {
-    fn start(exporter: opentelemetry_otlp::SpanExporter, capacity: usize) -> Queue {
+    fn start(
+        exporter: opentelemetry_otlp::SpanExporter,
+        capacity: usize,
+        delay: Duration,
+    ) -> Queue {
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
         std::thread::Builder::new()
             .name("gatehouse-otlp".into())
-            .spawn(move || export_loop(exporter, rx))
+            .spawn(move || export_loop(exporter, rx, delay))
             .expect("the export thread starts");
         Queue { tx }
     }
@@ -242,7 +251,7 @@ impl SpanProcessor for Queue {
 
 /// The export thread: batches spans and exports each batch on a runtime of its own; a batch
 /// the collector refuses or does not take in time is dropped (counted).
-fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>) {
+fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>, delay: Duration) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -251,7 +260,7 @@ fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>
         return;
     };
     let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
-    let mut due = Instant::now() + BATCH_DELAY;
+    let mut due = Instant::now() + delay;
     loop {
         let wait = due.saturating_duration_since(Instant::now());
         let flush = match rx.recv_timeout(wait) {
@@ -272,7 +281,7 @@ fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>
         };
         if flush {
             send(&rt, &exporter, &mut batch);
-            due = Instant::now() + BATCH_DELAY;
+            due = Instant::now() + delay;
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct TelemetrySettings {
     timeout_ms: u64,
     /// `OTEL_BSP_MAX_QUEUE_SIZE`: spans waiting for export; past it they are dropped (counted).
     pub max_queue_size: u64,
+    /// `OTEL_BSP_SCHEDULE_DELAY`: the longest an ended span waits for its batch (ms).
+    schedule_delay_ms: u64,
     /// Resolved: where and how spans go; `None`: tracing is off.
     #[serde(skip)]
     pub export: Option<Export>,
@@ -48,6 +50,8 @@ pub struct Export {
     pub sampler: Sampler,
     pub resource: Vec<(String, String)>,
     pub timeout: Duration,
+    /// The longest an ended span waits for its batch.
+    pub schedule_delay: Duration,
 }
 
 /// `OTEL_TRACES_SAMPLER`, resolved.
@@ -88,6 +92,12 @@ impl TelemetrySettings {
             1,
             1_000_000,
             "telemetry.max_queue_size",
+        )?;
+        range(
+            self.schedule_delay_ms,
+            1,
+            60_000,
+            "telemetry.schedule_delay_ms",
         )?;
         let url = match (&self.traces_endpoint, &self.endpoint) {
             (Some(t), _) => t.clone(),
@@ -143,6 +153,7 @@ impl TelemetrySettings {
             sampler: self.sampler()?,
             resource,
             timeout: Duration::from_millis(self.timeout_ms),
+            schedule_delay: Duration::from_millis(self.schedule_delay_ms),
         });
         Ok(())
     }

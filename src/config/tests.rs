@@ -358,9 +358,11 @@ fn traces_are_set_by_the_standard_otel_variables() {
             "OTEL_RESOURCE_ATTRIBUTES",
             "deployment.environment=prod,team=ops",
         ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "250"),
     ])
     .unwrap();
     let e = s.telemetry.export.clone().unwrap();
+    assert_eq!(e.schedule_delay, std::time::Duration::from_millis(250));
     assert_eq!(e.url.as_str(), "http://collector:4318/v1/traces");
     assert!(!e.json);
     assert_eq!(e.headers[0].0, "x-honeycomb-team");
@@ -389,7 +391,10 @@ fn traces_are_set_by_the_standard_otel_variables() {
     ])
     .unwrap();
     assert!(s.telemetry.export.is_none());
-    // What cannot work names the variable.
+}
+
+#[test]
+fn trace_settings_that_cannot_work_name_their_variable() {
     for (vars, setting) in [
         (
             vec![
@@ -416,6 +421,13 @@ fn traces_are_set_by_the_standard_otel_variables() {
         (
             vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "collector")],
             "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+            ],
+            "OTEL_BSP_SCHEDULE_DELAY",
         ),
     ] {
         let e = load(&vars).unwrap_err();

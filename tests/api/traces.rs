@@ -189,6 +189,8 @@ async fn traced_app(receiver: &Receiver, more: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str()),
         ("OTEL_SERVICE_NAME", "gatehouse-test"),
+        // Batches leave at once: each test waits for its spans, not for a schedule.
+        ("OTEL_BSP_SCHEDULE_DELAY", "20"),
     ];
     vars.extend_from_slice(more);
     spawn_with_issuer(&vars).await
@@ -341,16 +343,31 @@ async fn json_export_works_too() {
     let _turn = TURN.lock().await;
     let receiver = Receiver::start(false).await;
     let app = traced_app(&receiver, &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).await;
-    let r = app
-        .rpc(Some(&app.token("ada", &[])), "ping", json!({}))
-        .await;
+    let token = app.token("ada", &[]);
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let (r, trace, _) = send_traced(&app, Some(&token), &ping).await;
     assert_eq!(r.status, 200);
+    // Other tests' servers share the process's tracer: find the batch that holds this trace.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while receiver.got.lock().unwrap().json_bodies == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let got = receiver.got.lock().unwrap();
-    let body: Value = serde_json::from_slice(got.bodies.last().unwrap()).unwrap();
+    let body = loop {
+        let found = {
+            let got = receiver.got.lock().unwrap();
+            got.bodies
+                .iter()
+                .rev()
+                .find(|b| String::from_utf8_lossy(b).contains(&trace))
+                .cloned()
+        };
+        match found {
+            Some(b) => break b,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("no JSON batch holds trace {trace}"),
+        }
+    };
+    assert!(receiver.got.lock().unwrap().json_bodies > 0);
+    let body: Value = serde_json::from_slice(&body).unwrap();
     assert!(body["resourceSpans"].is_array(), "{body}");
     assert!(body.to_string().contains("\"ping\""), "{body}");
 }
@@ -364,6 +381,7 @@ async fn a_dead_or_hanging_collector_changes_no_response() {
         let app = spawn_with_issuer(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "4"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "20"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
             ("GATEHOUSE_RATE_LIMIT__ENABLED", "false"),
         ])
@@ -371,9 +389,10 @@ async fn a_dead_or_hanging_collector_changes_no_response() {
         let token = app.token("ada", &[]);
         for i in 0..40 {
             if i == 20 {
-                // By now the export thread waits on the collector (its first batch is due
-                // after a second): the queue of 4 fills, and more spans are dropped.
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+                // By now the export thread waits on the collector (its first batch was due
+                // 20 ms after the first span; a clock, since a dead collector sends no
+                // event): the queue of 4 fills, and more spans are dropped.
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let started = Instant::now();
             let r = app
