@@ -511,6 +511,7 @@ async fn a_fetched_key_set_is_authoritative_even_when_empty() {
     let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__JWKS_COOLDOWN_SECS", "1")]).await;
     let old = app.token("alice", &[]);
     assert_eq!(ping(&app, &old).await.status, 200);
+    // Past the 1 s refetch cooldown: a clock, not an event.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // The issuer withdraws every key; an unknown kid makes the store refetch.
     app.issuer().set_keys(&[]);
