@@ -292,7 +292,7 @@ pub fn label_request(req: &HttpRequest, labels: RpcLabels) {
 }
 
 /// The status as a static label (every status actix can send is below 600).
-fn status_label(status: u16) -> &'static str {
+pub(crate) fn status_label(status: u16) -> &'static str {
     const LABELS: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
     match status {
         200 => "200",

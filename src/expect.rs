@@ -98,10 +98,13 @@ impl ExpectCheck {
 
 /// The refusal as the final response, closing the connection: the client may send the body
 /// anyway (curl does after a second), and it must not be read as another request. It carries
-/// what the request log gives every response (a request id, `nosniff`) and its access line.
+/// what the request log gives every response (a request id, `nosniff`, its count in
+/// `gatehouse_requests_total`) and its access line.
 fn closing(refusal: Refusal, req: &Request) -> actix_web::Error {
     let mut res: HttpResponse = refusal.into_response();
     res.head_mut().set_connection_type(ConnectionType::Close);
+    // No JSON-RPC message was read: no era or method, as for any refusal before the body.
+    crate::metrics::count_request("-", "-", crate::edge::status_label(res.status().as_u16()));
     let id = crate::request_id::RequestId::fresh();
     log::info!(
         target: "gatehouse::access",

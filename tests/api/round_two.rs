@@ -456,6 +456,52 @@ async fn expect_continue_is_answered_with_the_final_refusal_first() {
     assert!(got.contains(r#""result":{}"#), "{got}");
 }
 
+/// A refusal sent before the body is counted in `gatehouse_requests_total` like any other
+/// (checked in a process of its own, whose counters no other test moves).
+#[actix_web::test]
+async fn refusals_before_the_body_are_counted() {
+    let (port, metrics) = (free_port(), free_port());
+    let mut child = crate::process::gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("METRICS_PORT", &metrics.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+    ])
+    .spawn()
+    .unwrap();
+    crate::process::wait_up(port).await;
+    let count = |text: &str, status: &str| -> u64 {
+        let series =
+            format!("gatehouse_requests_total{{era=\"-\",method=\"-\",status=\"{status}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let scrape = || async move {
+        reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let got = tokio::task::spawn_blocking(move || {
+        [
+            expecting(port, "Origin: https://evil.example\r\n", PING, 1_000),
+            expecting(port, "", PING, 64 << 20),
+        ]
+    })
+    .await
+    .unwrap();
+    assert!(got[0].starts_with("HTTP/1.1 403"), "{}", got[0]);
+    assert!(got[1].starts_with("HTTP/1.1 413"), "{}", got[1]);
+    let after = scrape().await;
+    assert_eq!(count(&after, "403"), count(&before, "403") + 1, "{after}");
+    assert_eq!(count(&after, "413"), count(&before, "413") + 1, "{after}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 // ---- 11. operations details ----
 
 #[actix_web::test]
