@@ -26,6 +26,7 @@ pub mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod metrics_endpoint;
+pub mod outbound;
 pub mod outbox;
 pub mod prompt;
 pub mod refusal;

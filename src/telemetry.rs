@@ -130,11 +130,7 @@ fn exporter(export: &Export) -> Result<opentelemetry_otlp::SpanExporter, String>
         .iter()
         .map(|(k, v)| (k.clone(), v.expose().to_string()))
         .collect();
-    let client = reqwest::Client::builder()
-        .timeout(export.timeout)
-        .connect_timeout(export.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+    let client = crate::outbound::client(export.timeout)
         .build()
         .map_err(|e| format!("the OTLP client: {e}"))?;
     opentelemetry_otlp::SpanExporter::builder()

@@ -65,11 +65,7 @@ pub struct Introspector {
 
 impl Introspector {
     pub fn new(o: IntrospectorOptions) -> Introspector {
-        let http = reqwest::Client::builder()
-            .timeout(o.timeout)
-            .connect_timeout(o.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+        let http = crate::outbound::client(o.timeout)
             .build()
             .expect("the HTTP client builds");
         Introspector {

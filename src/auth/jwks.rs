@@ -228,15 +228,9 @@ impl KeyStore {
     }
 
     pub fn new_remote(o: RemoteOptions) -> Arc<KeyStore> {
-        let client = reqwest::Client::builder()
-            .timeout(o.timeout)
-            .connect_timeout(o.timeout)
+        let client = crate::outbound::client(o.timeout)
             // Fetches are rare; no pooled connection outlives the runtime that made it.
             .pool_max_idle_per_host(0)
-            // Never follow a redirect: it could lead to another host or from https to http
-            // (around the production https rule). A 3xx is a fetch error naming the setting.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
         Arc::new(KeyStore {

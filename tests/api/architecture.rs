@@ -709,6 +709,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "src/changes",
             "src/outbox",
             "src/header_params",
+            "src/outbound",
         ],
     ),
     (
