@@ -343,7 +343,7 @@ impl ToolContext {
         name: &'static str,
         work: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        crate::telemetry::traced(name, Vec::new(), work, |_| {
+        crate::telemetry::traced(name, Vec::new, work, |_| {
             std::any::type_name::<E>().to_string()
         })
         .await

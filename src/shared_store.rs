@@ -192,7 +192,7 @@ impl SharedStore {
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Unavailable> {
         if crate::telemetry::enabled() {
-            let attributes = vec![opentelemetry::KeyValue::new("db.system.name", "redis")];
+            let attributes = || vec![opentelemetry::KeyValue::new("db.system.name", "redis")];
             let traced = crate::telemetry::traced("redis", attributes, self.timed(call), |_| {
                 "unavailable".to_string()
             });

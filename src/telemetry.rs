@@ -384,21 +384,25 @@ pub fn event(name: &'static str, method: &'static str) {
 }
 
 /// Runs `work` in an internal child span of the current context named `name`; the span ends
-/// with it, failed when it returns `Err` (its `error_type`).
+/// with it, failed when it returns `Err` (its `error_type`). Its `attributes` are built only
+/// when traces are on.
 pub async fn traced<T, E, F>(
     name: &'static str,
-    attributes: Vec<KeyValue>,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
     work: F,
     error_type: impl Fn(&E) -> String,
 ) -> Result<T, E>
 where
     F: std::future::Future<Output = Result<T, E>>,
 {
+    if !enabled() {
+        return work.await;
+    }
     let Some(cx) = start(
         name,
         SpanKind::Client,
         &Context::current(),
-        attributes,
+        attributes(),
         Vec::new(),
     ) else {
         return work.await;

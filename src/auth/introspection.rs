@@ -183,7 +183,7 @@ impl Introspector {
             }
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "POST")];
+        let attributes = || vec![opentelemetry::KeyValue::new("http.request.method", "POST")];
         let post = self.post(&endpoint, token);
         let result = crate::telemetry::traced("POST token introspection", attributes, post, |f| {
             match f {

@@ -363,7 +363,7 @@ impl KeyStore {
     async fn fetch_now(&self) -> Result<usize, String> {
         // Every message names URLs without their user info or query (a credential there is
         // not for logs).
-        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
+        let attributes = || vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
         let fetch = crate::telemetry::traced("GET key set", attributes, self.fetch_inner(), |_| {
             "fetch_failed".to_string()
         });
@@ -483,7 +483,7 @@ impl KeyStore {
     /// The first of the issuer's OpenID or OAuth (RFC 8414) metadata documents that answers,
     /// checked to name this issuer.
     async fn metadata(&self, issuer: &str) -> Result<(Url, Value), String> {
-        let attributes = vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
+        let attributes = || vec![opentelemetry::KeyValue::new("http.request.method", "GET")];
         let read = self.read_metadata(issuer);
         crate::telemetry::traced("GET issuer metadata", attributes, read, |_| {
             "fetch_failed".to_string()
