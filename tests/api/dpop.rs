@@ -102,6 +102,11 @@ pub async fn call(app: &TestApp, scheme: &str, token: &str, proofs: &[&str]) -> 
     call_via(&app.client, app, scheme, token, proofs).await
 }
 
+/// [`call`] under `scheme` with one fresh proof of `client`'s for `token`.
+async fn with_proof(app: &TestApp, scheme: &str, token: &str, client: &Client) -> Resp {
+    call(app, scheme, token, &[&client.proof(&app.resource, token)]).await
+}
+
 /// [`call`] through `client` (its own connections).
 pub async fn call_via(
     client: &reqwest::Client,
@@ -159,13 +164,7 @@ async fn a_bound_token_with_a_valid_proof_works_and_each_proof_is_accepted_once(
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["result"]["structuredContent"]["subject"], "ada");
     // The token is known now; a fresh proof still works, the same proof again does not.
-    let r = call(
-        &app,
-        "DPoP",
-        &token,
-        &[&client.proof(&app.resource, &token)],
-    )
-    .await;
+    let r = with_proof(&app, "DPoP", &token, &client).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = call(&app, "DPoP", &token, &[&proof]).await;
     assert_dpop_401(&r, "invalid_dpop_proof", "replayed proof");
@@ -281,35 +280,13 @@ async fn a_bound_token_as_bearer_is_refused_and_an_unbound_one_is_not_dpop() {
     // As Bearer, first sight and after the token is known.
     let r = call(&app, "Bearer", &token, &[]).await;
     assert_dpop_401(&r, "invalid_token", "bound token as Bearer");
-    assert_eq!(
-        call(
-            &app,
-            "DPoP",
-            &token,
-            &[&client.proof(&app.resource, &token)]
-        )
-        .await
-        .status,
-        200
-    );
-    let r = call(
-        &app,
-        "Bearer",
-        &token,
-        &[&client.proof(&app.resource, &token)],
-    )
-    .await;
+    assert_eq!(with_proof(&app, "DPoP", &token, &client).await.status, 200);
+    let r = with_proof(&app, "Bearer", &token, &client).await;
     assert_dpop_401(&r, "invalid_token", "known bound token as Bearer");
     // An unbound token is fine as Bearer (auth.dpop = allowed), not under the DPoP scheme.
     let plain = app.token("bob", &[]);
     assert_eq!(call(&app, "Bearer", &plain, &[]).await.status, 200);
-    let r = call(
-        &app,
-        "DPoP",
-        &plain,
-        &[&client.proof(&app.resource, &plain)],
-    )
-    .await;
+    let r = with_proof(&app, "DPoP", &plain, &client).await;
     assert_dpop_401(&r, "invalid_token", "unbound token as DPoP");
 }
 
@@ -321,13 +298,7 @@ async fn required_mode_refuses_unbound_tokens_and_says_so_in_the_metadata() {
     assert_dpop_401(&r, "invalid_token", "unbound token in required mode");
     let client = Client::new();
     let token = bound_token(&app, "ada", &client.jkt());
-    let r = call(
-        &app,
-        "DPoP",
-        &token,
-        &[&client.proof(&app.resource, &token)],
-    )
-    .await;
+    let r = with_proof(&app, "DPoP", &token, &client).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let doc = app
         .get("/.well-known/oauth-protected-resource/mcp")
@@ -405,13 +376,7 @@ async fn every_401_offers_both_schemes_and_cors_lets_browsers_use_dpop() {
     assert!(doc.get("dpop_signing_alg_values_supported").is_none());
     let client = Client::new();
     let token = bound_token(&off, "ada", &client.jkt());
-    let r = call(
-        &off,
-        "DPoP",
-        &token,
-        &[&client.proof(&off.resource, &token)],
-    )
-    .await;
+    let r = with_proof(&off, "DPoP", &token, &client).await;
     assert_eq!(r.status, 401);
 }
 
@@ -420,13 +385,7 @@ async fn server_nonces_are_asked_for_then_accepted() {
     let app = spawn_with_issuer(&[("GATEHOUSE_AUTH__DPOP_NONCE", "true")]).await;
     let client = Client::new();
     let token = bound_token(&app, "ada", &client.jkt());
-    let r = call(
-        &app,
-        "DPoP",
-        &token,
-        &[&client.proof(&app.resource, &token)],
-    )
-    .await;
+    let r = with_proof(&app, "DPoP", &token, &client).await;
     assert_dpop_401(&r, "use_dpop_nonce", "no nonce");
     let nonce = r.header("dpop-nonce").expect("a DPoP-Nonce header");
     let proof = client.proof_with(&app.resource, &token, json!({"nonce": nonce}), json!({}));
