@@ -256,16 +256,23 @@ fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>
         return;
     };
     let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
-    let mut due = Instant::now() + delay;
+    // When the oldest waiting span's batch is due; none waits, the thread sleeps until one
+    // comes (an idle instance's export thread never wakes).
+    let mut due: Option<Instant> = None;
     loop {
-        let wait = due.saturating_duration_since(Instant::now());
-        let flush = match rx.recv_timeout(wait) {
+        let message = match due {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let flush = match message {
             Ok(Message::Span(span)) => {
+                due.get_or_insert_with(|| Instant::now() + delay);
                 batch.push(*span);
                 batch.len() >= BATCH
             }
             Ok(Message::Flush(ack)) => {
                 send(&rt, &exporter, &mut batch);
+                due = None;
                 let _ = ack.send(());
                 continue;
             }
@@ -277,7 +284,7 @@ fn export_loop(exporter: opentelemetry_otlp::SpanExporter, rx: Receiver<Message>
         };
         if flush {
             send(&rt, &exporter, &mut batch);
-            due = Instant::now() + delay;
+            due = None;
         }
     }
 }

@@ -598,3 +598,58 @@ async fn a_question_is_an_event_on_the_tools_span() {
         Some("2026-07-28")
     );
 }
+
+/// The voluntary context switches of the process's export thread (`gatehouse-otlp`).
+fn export_thread_wakeups(pid: u32) -> u64 {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "gatehouse-otlp" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    panic!("no gatehouse-otlp thread in process {pid}");
+}
+
+#[actix_web::test]
+async fn an_idle_instance_export_thread_sleeps() {
+    // A process of its own: the in-process tracer is shared with the other tests.
+    let receiver = Receiver::start(false).await;
+    let port = crate::helpers::free_port();
+    let mut child = crate::process::gatehouse(&[
+        ("PORT", &port.to_string()),
+        ("GATEHOUSE_AUTH__ENABLED", "false"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+        ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+    ])
+    .spawn()
+    .unwrap();
+    crate::process::wait_up(port).await;
+    let ping = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", crate::helpers::ACCEPT_BOTH)
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+    // Its spans leave within the delay; then nothing is waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.got.lock().unwrap().spans.is_empty() {
+        assert!(Instant::now() < deadline, "the ping's spans never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = export_thread_wakeups(child.id());
+    // Idleness is the absence of events: it takes a clock. Waking every 10 ms would be 50.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = export_thread_wakeups(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(after - before <= 2, "{} wakeups while idle", after - before);
+}
