@@ -399,7 +399,8 @@ pub fn config_dir(env: &HashMap<String, String>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("config"))
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// A URL on this machine (`localhost` or a loopback address): exempt from the https rule.
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

@@ -385,8 +385,7 @@ fn warnings(settings: &Settings, urls: &PublicUrls) -> Vec<String> {
             urls.issuer
         ));
     }
-    let loopback = Url::parse(&urls.base)
-        .is_ok_and(|u| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")));
+    let loopback = Url::parse(&urls.base).is_ok_and(|u| crate::config::is_loopback(&u));
     if !urls.base.starts_with("https://") && (prod || !loopback) {
         out.push(format!(
             "the public URL {:?} is not https: clients and issuers expect https (PUBLIC_URL)",

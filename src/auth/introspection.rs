@@ -118,8 +118,7 @@ impl Introspector {
             })?;
         let url =
             Url::parse(found).map_err(|_| "introspection_endpoint is not a URL".to_string())?;
-        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        if self.require_https && url.scheme() != "https" && !loopback {
+        if self.require_https && url.scheme() != "https" && !crate::config::is_loopback(&url) {
             return Err("the discovered introspection_endpoint must use https".into());
         }
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(url.clone());

@@ -460,8 +460,7 @@ impl KeyStore {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{url} has no jwks_uri"))?;
         let jwks = Url::parse(jwks).map_err(|_| format!("{url}: jwks_uri is not a URL"))?;
-        let loopback = matches!(jwks.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        if require_https && jwks.scheme() != "https" && !loopback {
+        if require_https && jwks.scheme() != "https" && !crate::config::is_loopback(&jwks) {
             return Err(format!("{url}: jwks_uri must use https"));
         }
         Ok(jwks)
