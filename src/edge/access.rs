@@ -117,6 +117,18 @@ struct After {
     trace: Option<opentelemetry::Context>,
 }
 
+/// ` trace_id=<id>` at the end of an access line when the request is traced; nothing when not.
+struct TraceField(Option<String>);
+
+impl std::fmt::Display for TraceField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(id) => write!(f, " trace_id={id}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Ends a request's span with its status and, when the router matched one, its route.
 fn end_request_span(trace: &opentelemetry::Context, req: &HttpRequest, status: u16) {
     use opentelemetry::KeyValue;
@@ -259,18 +271,12 @@ impl After {
             let method = req.method();
             let path: String = req.path().chars().take(200).collect();
             let id = self.id.as_str();
-            match self.trace.as_ref().and_then(crate::telemetry::trace_id_of) {
-                Some(trace) => log::log!(
-                    target: "gatehouse::access",
-                    level,
-                    "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject} trace_id={trace}"
-                ),
-                None => log::log!(
-                    target: "gatehouse::access",
-                    level,
-                    "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}"
-                ),
-            }
+            let trace = TraceField(self.trace.as_ref().and_then(crate::telemetry::trace_id_of));
+            log::log!(
+                target: "gatehouse::access",
+                level,
+                "{method} {path} {status} {ms:.1}ms request_id={id} sub={subject}{trace}"
+            );
         }
     }
 }
