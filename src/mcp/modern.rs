@@ -139,6 +139,11 @@ impl RequestMeta {
         })
     }
 
+    /// What the client declares for the extension `id` (`extensions.<id>`), when it does.
+    pub fn extension(&self, id: &str) -> Option<&Value> {
+        self.capabilities.get("extensions")?.get(id)
+    }
+
     /// `Err(-32021)` naming `needed` when any of it is undeclared.
     pub fn require(&self, needed: &[&str]) -> Result<(), McpError> {
         if needed.iter().all(|c| self.capabilities.contains_key(*c)) {

@@ -39,12 +39,9 @@ pub enum Mode {
 /// Whether the request's `clientCapabilities` declare the tasks extension (2026-07-28 only:
 /// the extension does not exist in the 2025 revisions).
 pub fn declared(call: &Call) -> bool {
-    call.meta.as_ref().is_some_and(|m| {
-        m.capabilities
-            .get("extensions")
-            .and_then(|e| e.get(EXTENSION))
-            .is_some()
-    })
+    call.meta
+        .as_ref()
+        .is_some_and(|m| m.extension(EXTENSION).is_some())
 }
 
 /// How a call of `tool` runs: `None` answered in the request; a task-only tool called by a

@@ -17,18 +17,10 @@ pub fn declared(call: &Call) -> bool {
     if call.era != Era::Modern {
         return true;
     }
-    call.meta.as_ref().is_some_and(|m| {
-        match m
-            .capabilities
-            .get("extensions")
-            .and_then(|e| e.get(EXTENSION))
-        {
-            None => false,
-            Some(ext) => match ext.get("mimeTypes") {
-                Some(Value::Array(types)) => types.iter().any(|t| t == MIME_TYPE),
-                _ => true,
-            },
-        }
+    let ext = call.meta.as_ref().and_then(|m| m.extension(EXTENSION));
+    ext.is_some_and(|ext| match ext.get("mimeTypes") {
+        Some(Value::Array(types)) => types.iter().any(|t| t == MIME_TYPE),
+        _ => true,
     })
 }
 
