@@ -274,9 +274,8 @@ impl Tool {
 /// view, and view settings on a tool that has none.
 fn attach_views(
     tools: &mut [Tool],
-    defs: Vec<&'static ViewDef>,
+    mut defs: Vec<&'static ViewDef>,
 ) -> Result<Vec<&'static crate::views::View>, RegistryError> {
-    let mut defs = defs;
     defs.sort_by_key(|d| d.stem);
     let mut views = Vec::with_capacity(defs.len());
     for def in defs {
