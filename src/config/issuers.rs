@@ -174,8 +174,8 @@ pub(super) struct Single<'a> {
 }
 
 /// Every trusted remote issuer, in order: the single issuer (if any), `[[auth.issuers]]`, then
-/// `OAUTH_ISSUERS`. An issuer named twice is an error (which entry's settings count would be a
-/// guess).
+/// `OAUTH_ISSUERS`. An issuer named twice in the first two is an error (which entry's settings
+/// count would be a guess); `OAUTH_ISSUERS` may repeat one named before (it adds no settings).
 pub(super) fn resolve(
     single: Option<Single>,
     entries: &[IssuerEntry],
@@ -187,6 +187,18 @@ pub(super) fn resolve(
         let client = single
             .client_id
             .and_then(|id| credentials(id, single.client_secret));
+        // The Scalekit variables name a client id for other uses too: only introspection
+        // needs its secret.
+        if s.introspection != Introspection::Off
+            && client
+                .as_ref()
+                .is_some_and(|c| c.secret.expose().is_empty())
+        {
+            return Err(bad(
+                &var_for("auth.client_secret"),
+                "is empty while the client id is set: introspection authenticates with both",
+            ));
+        }
         out.push(TrustedIssuer {
             issuer: single.issuer.to_string(),
             jwks_uri: single.jwks_uri,

@@ -253,4 +253,18 @@ fn introspection_needs_client_credentials() {
     .unwrap_err();
     assert!(e.setting.contains("auth.introspection"), "{e}");
     assert!(e.problem.contains("client_id"), "{e}");
+    // A client id without its secret would be refused by the endpoint at every call.
+    let e = gatehouse::config::Settings::load(
+        &[
+            ("OAUTH_ISSUER", "https://a.example"),
+            ("GATEHOUSE_AUTH__INTROSPECTION", "opaque"),
+            ("SK_CLIENT_ID", "client-7"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        &crate::helpers::config_dir(),
+    )
+    .unwrap_err();
+    assert!(e.setting.contains("SK_CLIENT_SECRET"), "{e}");
 }
