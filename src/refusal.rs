@@ -68,11 +68,7 @@ struct OAuthBody<'a> {
 }
 
 impl OAuthBody<'_> {
-    fn render(error: &str, description: &str, request_id: Option<&str>) -> Bytes {
-        OAuthBody::render_traced(error, description, request_id, None)
-    }
-
-    fn render_traced(
+    fn render(
         error: &str,
         description: &str,
         request_id: Option<&str>,
@@ -155,7 +151,7 @@ impl Refusal {
 
     /// The body of an OAuth-style refusal, rendered once for `rendered`.
     pub fn oauth_body(error: &str, description: &str) -> Bytes {
-        OAuthBody::render(error, description, None)
+        OAuthBody::render(error, description, None, None)
     }
 
     /// 429 for a request over its request budget, whichever store keeps it.
@@ -263,7 +259,7 @@ impl Refusal {
                 request_id,
                 trace_id,
                 ..
-            } => OAuthBody::render_traced(
+            } => OAuthBody::render(
                 error,
                 &description,
                 request_id.as_deref(),
