@@ -1,5 +1,6 @@
 //! Declares one module per `tools/*.rs` file (written to OUT_DIR/tools.rs), so a tool is added
-//! by dropping a file in `tools/`, and embeds `tools/<name>.html` beside one as its view. Touches nothing outside OUT_DIR; no network, no git.
+//! by dropping a file in `tools/`, and embeds `tools/<name>.html` beside one as its view.
+//! Touches nothing outside OUT_DIR; no network, no git.
 
 use std::fmt::Write;
 use std::path::Path;
