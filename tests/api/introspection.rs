@@ -240,31 +240,21 @@ async fn without_introspection_an_opaque_token_is_401() {
 
 #[test]
 fn introspection_needs_client_credentials() {
-    let e = gatehouse::config::Settings::load(
-        &[
+    let load = |pairs: &[(&str, &str)]| {
+        let env = [
             ("OAUTH_ISSUER", "https://a.example"),
             ("GATEHOUSE_AUTH__INTROSPECTION", "opaque"),
         ]
         .iter()
+        .chain(pairs)
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        &crate::helpers::config_dir(),
-    )
-    .unwrap_err();
+        .collect();
+        gatehouse::config::Settings::load(&env, &crate::helpers::config_dir()).unwrap_err()
+    };
+    let e = load(&[]);
     assert!(e.setting.contains("auth.introspection"), "{e}");
     assert!(e.problem.contains("client_id"), "{e}");
     // A client id without its secret would be refused by the endpoint at every call.
-    let e = gatehouse::config::Settings::load(
-        &[
-            ("OAUTH_ISSUER", "https://a.example"),
-            ("GATEHOUSE_AUTH__INTROSPECTION", "opaque"),
-            ("SK_CLIENT_ID", "client-7"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        &crate::helpers::config_dir(),
-    )
-    .unwrap_err();
+    let e = load(&[("SK_CLIENT_ID", "client-7")]);
     assert!(e.setting.contains("SK_CLIENT_SECRET"), "{e}");
 }
